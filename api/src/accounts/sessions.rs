@@ -1,0 +1,283 @@
+//! Sign-up, log-in, refresh rotation, log-out, and turning a bearer token
+//! into a signed-in [`Viewer`].
+use std::net::IpAddr;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::{
+    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Set,
+    TransactionTrait as _, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use super::{
+    passwords,
+    throttle::{self, Verdict},
+    tokens::{TokenSubject, hash_refresh_token, new_refresh_token},
+    users,
+    validate::{DisplayName, Email, Handle, Password},
+};
+use crate::{
+    app::App,
+    error::{Error, Result, is_unique_violation},
+};
+use entity::{refresh_tokens, sessions, users as user};
+
+/// How long an unused refresh token stays valid.
+pub const REFRESH_TOKEN_TTL: TimeDelta = TimeDelta::days(30);
+
+/// The signed-in person behind a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Viewer {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+}
+
+/// A fresh pair of tokens and the user they belong to.
+pub struct Authenticated {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: user::Model,
+}
+
+pub struct SignUp {
+    pub email: String,
+    pub password: String,
+    pub handle: String,
+    pub display_name: String,
+}
+
+#[tracing::instrument(skip_all, fields(handle = %input.handle))]
+pub async fn sign_up(app: &App, input: SignUp) -> Result<Authenticated> {
+    let email = Email::parse(&input.email)?;
+    let password = Password::parse(&input.password)?;
+    let handle = Handle::parse(&input.handle)?;
+    let display_name = DisplayName::parse(&input.display_name)?;
+
+    if users::find_by_handle(&app.db, handle.as_str()).await?.is_some() {
+        return Err(Error::Conflict(format!(
+            "the handle @{} is taken: choose another",
+            handle.as_str()
+        )));
+    }
+    if users::find_by_email(&app.db, &email.key).await?.is_some() {
+        return Err(Error::Conflict(
+            "an account with this email exists: log in instead".into(),
+        ));
+    }
+
+    let password_hash = passwords::hash(password).await?;
+    let now = app.clock.now();
+    let mut new_user = users::new_user(handle.into_inner(), display_name.into_inner(), now);
+    new_user.email = Set(Some(email.address));
+    new_user.email_key = Set(Some(email.key));
+    new_user.password_hash = Set(Some(password_hash));
+
+    let txn = app.db.begin().await?;
+    let created = match new_user.insert(&txn).await {
+        Ok(created) => created,
+        // Lost a race with an identical sign-up.
+        Err(err) if is_unique_violation(&err) => {
+            return Err(Error::Conflict("that handle or email was just taken: try again".into()));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let refresh_token = start_session(&txn, created.id, now).await?;
+    txn.commit().await?;
+    tracing::info!(user_id = %created.id, "signed up");
+    finish(app, created, refresh_token, now)
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn log_in(app: &App, email: &str, password: String, address: Option<IpAddr>) -> Result<Authenticated> {
+    let refused = || Error::Unauthenticated("wrong email or password".into());
+    let email_key = email.trim().to_lowercase();
+    let keys = throttle::keys(&email_key, address);
+    match app.throttle.check(&keys, app.clock.now()) {
+        Verdict::Refuse { retry_after } => {
+            return Err(Error::RateLimited {
+                message: format!(
+                    "too many failed log-ins: try again in {} minutes",
+                    retry_after.as_secs().div_ceil(60)
+                ),
+                retry_after: Some(retry_after),
+            });
+        }
+        Verdict::Proceed { delay } => tokio::time::sleep(delay).await,
+    }
+
+    let found = users::find_by_email(&app.db, &email_key).await?;
+    let stored = found.as_ref().and_then(|u| u.password_hash.clone());
+    let ok = passwords::verify(password, stored).await?;
+    let Some(found) = found.filter(|_| ok) else {
+        app.throttle.record_failure(&keys, app.clock.now());
+        return Err(refused());
+    };
+    app.throttle.record_success(&keys[0].0);
+
+    let now = app.clock.now();
+    let txn = app.db.begin().await?;
+    let refresh_token = start_session(&txn, found.id, now).await?;
+    txn.commit().await?;
+    finish(app, found, refresh_token, now)
+}
+
+/// Exchanges a refresh token for a new pair. The old token is spent; if it
+/// is ever presented again, the session it belongs to is revoked, because
+/// either the owner or a thief holds a copy.
+#[tracing::instrument(skip_all)]
+pub async fn refresh(app: &App, refresh_token: &str) -> Result<Authenticated> {
+    let invalid = || Error::Unauthenticated("this refresh token is not valid: log in again".into());
+    let now = app.clock.now();
+    let hash = hash_refresh_token(refresh_token);
+    let txn = app.db.begin().await?;
+    let Some(token) = refresh_tokens::Entity::find()
+        .filter(refresh_tokens::Column::TokenHash.eq(hash))
+        .one(&txn)
+        .await?
+    else {
+        return Err(invalid());
+    };
+    let Some(session) = sessions::Entity::find_by_id(token.session_id).one(&txn).await? else {
+        return Err(invalid());
+    };
+    if session.revoked_at.is_some() || token.expires_at <= now {
+        return Err(invalid());
+    }
+    // Spend the token; the condition makes two concurrent refreshes with the
+    // same token see one winner and one reuse.
+    let spent = refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::RotatedAt, Expr::value(now))
+        .filter(refresh_tokens::Column::Id.eq(token.id))
+        .filter(refresh_tokens::Column::RotatedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if spent.rows_affected == 0 {
+        revoke_session(&txn, session.id, now).await?;
+        txn.commit().await?;
+        tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reused: session revoked");
+        return Err(Error::Unauthenticated(
+            "this refresh token was already used, so the session has been ended for safety: log in again".into(),
+        ));
+    }
+    let new_token = insert_refresh_token(&txn, session.id, now).await?;
+    sessions::Entity::update_many()
+        .col_expr(sessions::Column::LastUsedAt, Expr::value(now))
+        .filter(sessions::Column::Id.eq(session.id))
+        .exec(&txn)
+        .await?;
+    let found = user::Entity::find_by_id(session.user_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(invalid)?;
+    txn.commit().await?;
+    finish_session(app, found, session.id, new_token, now)
+}
+
+/// Ends the session that `refresh_token` belongs to. A signed-in caller may
+/// only end their own sessions. Answers whether a session was ended.
+#[tracing::instrument(skip_all)]
+pub async fn log_out(app: &App, viewer: Option<Viewer>, refresh_token: &str) -> Result<bool> {
+    let hash = hash_refresh_token(refresh_token);
+    let Some(token) = refresh_tokens::Entity::find()
+        .filter(refresh_tokens::Column::TokenHash.eq(hash))
+        .one(&app.db)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let Some(session) = sessions::Entity::find_by_id(token.session_id).one(&app.db).await? else {
+        return Ok(false);
+    };
+    if let Some(viewer) = viewer
+        && viewer.user_id != session.user_id
+    {
+        return Err(Error::Forbidden("this refresh token belongs to another account".into()));
+    }
+    if session.revoked_at.is_some() {
+        return Ok(false);
+    }
+    revoke_session(&app.db, session.id, app.clock.now()).await?;
+    Ok(true)
+}
+
+/// Turns a bearer token into a viewer: the signature and times must hold and
+/// the session must not have been ended (log-out ends access tokens too).
+pub async fn authenticate(app: &App, bearer: &str) -> Result<Viewer> {
+    let TokenSubject { user_id, session_id } = app.tokens.verify(bearer, app.clock.now())?;
+    let session = sessions::Entity::find_by_id(session_id).one(&app.db).await?;
+    match session {
+        Some(s) if s.user_id == user_id && s.revoked_at.is_none() => Ok(Viewer { user_id, session_id }),
+        _ => Err(Error::Unauthenticated("this session has ended: log in again".into())),
+    }
+}
+
+async fn start_session(db: &impl ConnectionTrait, user_id: Uuid, now: DateTime<Utc>) -> Result<(Uuid, String)> {
+    let session = sessions::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(user_id),
+        created_at: Set(now),
+        last_used_at: Set(now),
+        revoked_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    let token = insert_refresh_token(db, session.id, now).await?;
+    Ok((session.id, token))
+}
+
+async fn insert_refresh_token(db: &impl ConnectionTrait, session_id: Uuid, now: DateTime<Utc>) -> Result<String> {
+    let token = new_refresh_token();
+    refresh_tokens::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        session_id: Set(session_id),
+        token_hash: Set(hash_refresh_token(&token)),
+        created_at: Set(now),
+        expires_at: Set(now + REFRESH_TOKEN_TTL),
+        rotated_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(token)
+}
+
+async fn revoke_session(db: &impl ConnectionTrait, session_id: Uuid, now: DateTime<Utc>) -> Result<()> {
+    sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(now))
+        .filter(sessions::Column::Id.eq(session_id))
+        .filter(sessions::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+fn finish(
+    app: &App,
+    user: user::Model,
+    (session_id, refresh_token): (Uuid, String),
+    now: DateTime<Utc>,
+) -> Result<Authenticated> {
+    finish_session(app, user, session_id, refresh_token, now)
+}
+
+fn finish_session(
+    app: &App,
+    user: user::Model,
+    session_id: Uuid,
+    refresh_token: String,
+    now: DateTime<Utc>,
+) -> Result<Authenticated> {
+    let (access_token, expires_at) = app.tokens.issue(
+        TokenSubject {
+            user_id: user.id,
+            session_id,
+        },
+        now,
+    )?;
+    Ok(Authenticated {
+        access_token,
+        refresh_token,
+        expires_at,
+        user,
+    })
+}

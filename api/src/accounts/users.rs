@@ -1,0 +1,71 @@
+//! Reading and creating user rows.
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Set};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use entity::users;
+
+pub async fn find_by_handle(db: &impl ConnectionTrait, handle: &str) -> Result<Option<users::Model>> {
+    let handle = handle.trim().trim_start_matches('@').to_lowercase();
+    Ok(users::Entity::find()
+        .filter(users::Column::Handle.eq(handle))
+        .one(db)
+        .await?)
+}
+
+/// Like [`find_by_handle`], but a missing user is a `NOT_FOUND` naming it.
+pub async fn get_by_handle(db: &impl ConnectionTrait, handle: &str) -> Result<users::Model> {
+    find_by_handle(db, handle).await?.ok_or_else(|| {
+        Error::not_found(format!(
+            "nobody has the handle @{}",
+            handle.trim().trim_start_matches('@')
+        ))
+    })
+}
+
+pub async fn find_by_email(db: &impl ConnectionTrait, email_key: &str) -> Result<Option<users::Model>> {
+    Ok(users::Entity::find()
+        .filter(users::Column::EmailKey.eq(email_key))
+        .one(db)
+        .await?)
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<users::Model> {
+    users::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::not_found("this account no longer exists"))
+}
+
+/// Loads many users in one query (the GraphQL data loader calls this).
+pub async fn load_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashMap<Uuid, users::Model>> {
+    let found = users::Entity::find()
+        .filter(users::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    Ok(found.into_iter().map(|u| (u.id, u)).collect())
+}
+
+/// A user row with default settings, ready to insert. Email and password
+/// stay empty: accounts from Spotify or Messenger have neither.
+pub fn new_user(handle: String, display_name: String, now: DateTime<Utc>) -> users::ActiveModel {
+    users::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        handle: Set(handle),
+        display_name: Set(display_name),
+        email: Set(None),
+        email_key: Set(None),
+        password_hash: Set(None),
+        notify_push: Set(true),
+        notify_messenger: Set(true),
+        now_playing_public: Set(false),
+        timezone: Set("UTC".into()),
+        quiet_hours_start: Set(None),
+        quiet_hours_end: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+}

@@ -1,0 +1,130 @@
+//! The application: its shared state, and building and running the server.
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use anyhow::Context as _;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    accounts::{throttle::LoginThrottle, tokens::AccessTokens},
+    clock::{Clock, SystemClock},
+    config::Settings,
+    db,
+    events::EventBus,
+    graphql, http, telemetry,
+};
+
+/// Everything a request handler, resolver or worker needs, built once.
+pub struct App {
+    /// The one database pool (SQLite or PostgreSQL); all state lives there.
+    pub db: DatabaseConnection,
+    /// Settings read at start-up.
+    pub settings: Settings,
+    /// "Now" for everything time-based; tests substitute a clock they move.
+    pub clock: Arc<dyn Clock>,
+    /// Signs and checks access tokens with `JWT_SECRET`.
+    pub tokens: AccessTokens,
+    /// Failed log-ins by email and address, to slow down guessing.
+    pub throttle: LoginThrottle,
+    /// Live events for GraphQL subscriptions.
+    pub events: EventBus,
+    /// The Prometheus registry that `/metrics` renders.
+    pub metrics: PrometheusHandle,
+    /// Statements this app sent to the database; exported on `/metrics`, so
+    /// query counts (an N+1 regression, say) are visible per process.
+    pub db_statements: Arc<AtomicU64>,
+    /// Cancelled when the server stops: WebSocket connections and workers
+    /// watch it to finish what they are doing and leave.
+    pub shutdown: CancellationToken,
+}
+
+/// Cheap to clone; handed to axum and to async-graphql alike.
+pub type AppState = Arc<App>;
+
+impl App {
+    pub fn statements_run(&self) -> u64 {
+        self.db_statements.load(Ordering::Relaxed)
+    }
+}
+
+/// A built server: listening, migrated, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// Builds with a given clock; tests pass one they can move forward.
+    pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let mut db = db::connect(&settings.database_url).await?;
+        let db_statements = Arc::new(AtomicU64::new(0));
+        let counter = db_statements.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        db::migrate(&db).await?;
+
+        let listener = TcpListener::bind(settings.listen_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
+        if settings.sandbox {
+            tracing::warn!("sandbox mode: JWT_SECRET and ENCRYPTION_KEY, when not set, are random for this process");
+        }
+        let state = Arc::new(App {
+            tokens: AccessTokens::new(settings.jwt_secret_bytes()),
+            db,
+            settings,
+            clock,
+            throttle: LoginThrottle::default(),
+            events: EventBus::default(),
+            metrics: telemetry::metrics_handle(),
+            db_statements,
+            shutdown: CancellationToken::new(),
+        });
+        Ok(Self { listener, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` completes, then stops taking requests, ends
+    /// WebSocket connections and lets requests in flight finish.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let state = self.state;
+        let schema = graphql::build_schema(state.clone());
+        let router = http::router(state.clone(), schema);
+        tracing::info!(address = %self.listener.local_addr()?, "listening");
+        let stopping = state.shutdown.clone();
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            stopping.cancel();
+        })
+        .await
+        .context("serving HTTP")?;
+        state.db.clone().close().await.ok();
+        Ok(())
+    }
+}

@@ -1,0 +1,283 @@
+//! Typed settings, read once at start-up from the environment (and `.env`).
+//!
+//! Every setting of CONTRACT section 2 is here. A missing or malformed required
+//! value is an error naming it; secrets are `SecretString`, which never prints.
+use std::{collections::HashMap, net::SocketAddr, path::PathBuf, time::Duration};
+
+use base64::Engine as _;
+use rand::RngCore as _;
+use secrecy::{ExposeSecret as _, SecretBox, SecretString};
+
+/// A setting that is missing or malformed: start-up stops with this one line.
+#[derive(Debug, thiserror::Error)]
+#[error("setting {name}: {problem}")]
+pub struct SettingError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+fn bad(name: &'static str, problem: impl Into<String>) -> SettingError {
+    SettingError {
+        name,
+        problem: problem.into(),
+    }
+}
+
+#[derive(Debug)]
+pub struct Settings {
+    pub database_url: String,
+    pub listen_addr: SocketAddr,
+    /// External base URL, without a trailing slash.
+    pub public_url: String,
+    /// HMAC key for access tokens.
+    pub jwt_secret: SecretString,
+    /// 32-byte key for tokens stored at rest.
+    pub encryption_key: SecretBox<[u8; 32]>,
+    pub spotify: SpotifySettings,
+    pub messenger: MessengerSettings,
+    pub fcm: FcmSettings,
+    /// Serve the provider stand-ins under `/sandbox` and point the clients at them.
+    pub sandbox: bool,
+    pub play_check: PlayCheckSettings,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug)]
+pub struct SpotifySettings {
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub accounts_url: String,
+    pub api_url: String,
+}
+
+#[derive(Debug)]
+pub struct MessengerSettings {
+    pub app_secret: Option<SecretString>,
+    pub verify_token: Option<SecretString>,
+    pub page_token: Option<SecretString>,
+    pub graph_url: String,
+}
+
+#[derive(Debug)]
+pub struct FcmSettings {
+    /// Path of the service-account JSON.
+    pub credentials: Option<PathBuf>,
+    pub api_url: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PlayCheckSettings {
+    pub fast_interval: Duration,
+    pub fast_window: Duration,
+    pub slow_interval: Duration,
+    pub share_ttl: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+impl Settings {
+    /// Reads the process environment, after loading `.env` if there is one.
+    pub fn from_env() -> Result<Self, SettingError> {
+        let _ = dotenvy::dotenv();
+        Self::from_vars(std::env::vars().collect())
+    }
+
+    /// Reads settings from the given variables; tests build them this way.
+    pub fn from_vars(vars: HashMap<String, String>) -> Result<Self, SettingError> {
+        let get = |name: &str| vars.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+
+        let spotify_client_id = get("SPOTIFY_CLIENT_ID");
+        let spotify_client_secret = get("SPOTIFY_CLIENT_SECRET");
+        let sandbox = match get("SANDBOX") {
+            Some(v) => parse_bool("SANDBOX", &v)?,
+            None => spotify_client_id.is_none() && spotify_client_secret.is_none(),
+        };
+
+        let jwt_secret = match get("JWT_SECRET") {
+            Some(v) if v.len() < 32 => return Err(bad("JWT_SECRET", "must be at least 32 characters")),
+            Some(v) => SecretString::from(v),
+            None if sandbox => SecretString::from(random_base64(48)),
+            None => return Err(bad("JWT_SECRET", "is required (or turn SANDBOX on)")),
+        };
+        let encryption_key = match get("ENCRYPTION_KEY") {
+            Some(v) => parse_key(&v)?,
+            None if sandbox => {
+                let mut key = [0u8; 32];
+                rand::rng().fill_bytes(&mut key);
+                SecretBox::new(Box::new(key))
+            }
+            None => return Err(bad("ENCRYPTION_KEY", "is required (or turn SANDBOX on)")),
+        };
+
+        let listen_addr = get("LISTEN_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen_addr = listen_addr.parse().map_err(|_| {
+            bad(
+                "LISTEN_ADDR",
+                format!("`{listen_addr}` is not an address like 127.0.0.1:8080"),
+            )
+        })?;
+
+        let log_format = match get("LOG_FORMAT").as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => return Err(bad("LOG_FORMAT", format!("`{other}` is neither `pretty` nor `json`"))),
+        };
+
+        let duration = |name: &'static str, default: &str| -> Result<Duration, SettingError> {
+            let value = get(name).unwrap_or_else(|| default.into());
+            parse_duration(&value)
+                .ok_or_else(|| bad(name, format!("`{value}` is not a duration like 30s, 5m, 2h or 7d")))
+        };
+
+        Ok(Self {
+            database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://sendsongs.db?mode=rwc".into()),
+            listen_addr,
+            public_url: url_setting("PUBLIC_URL", get("PUBLIC_URL"), "http://127.0.0.1:8080")?,
+            jwt_secret,
+            encryption_key,
+            spotify: SpotifySettings {
+                client_id: spotify_client_id,
+                client_secret: spotify_client_secret.map(SecretString::from),
+                accounts_url: url_setting(
+                    "SPOTIFY_ACCOUNTS_URL",
+                    get("SPOTIFY_ACCOUNTS_URL"),
+                    "https://accounts.spotify.com",
+                )?,
+                api_url: url_setting("SPOTIFY_API_URL", get("SPOTIFY_API_URL"), "https://api.spotify.com")?,
+            },
+            messenger: MessengerSettings {
+                app_secret: get("MESSENGER_APP_SECRET").map(SecretString::from),
+                verify_token: get("MESSENGER_VERIFY_TOKEN").map(SecretString::from),
+                page_token: get("MESSENGER_PAGE_TOKEN").map(SecretString::from),
+                graph_url: url_setting(
+                    "MESSENGER_GRAPH_URL",
+                    get("MESSENGER_GRAPH_URL"),
+                    "https://graph.facebook.com/v25.0",
+                )?,
+            },
+            fcm: FcmSettings {
+                credentials: get("FCM_CREDENTIALS").map(PathBuf::from),
+                api_url: url_setting("FCM_API_URL", get("FCM_API_URL"), "https://fcm.googleapis.com")?,
+            },
+            sandbox,
+            play_check: PlayCheckSettings {
+                fast_interval: duration("PLAY_CHECK_FAST_INTERVAL", "5m")?,
+                fast_window: duration("PLAY_CHECK_FAST_WINDOW", "1h")?,
+                slow_interval: duration("PLAY_CHECK_SLOW_INTERVAL", "1h")?,
+                share_ttl: duration("SHARE_TTL", "7d")?,
+            },
+            log_format,
+        })
+    }
+
+    pub fn jwt_secret_bytes(&self) -> &[u8] {
+        self.jwt_secret.expose_secret().as_bytes()
+    }
+}
+
+fn random_base64(len: usize) -> String {
+    let mut bytes = vec![0u8; len];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn parse_bool(name: &'static str, value: &str) -> Result<bool, SettingError> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" => Ok(true),
+        "0" | "false" | "off" | "no" => Ok(false),
+        _ => Err(bad(name, format!("`{value}` is not on/off"))),
+    }
+}
+
+fn parse_key(value: &str) -> Result<SecretBox<[u8; 32]>, SettingError> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .map_err(|_| bad("ENCRYPTION_KEY", "is not valid base64"))?;
+    let key: [u8; 32] = bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| bad("ENCRYPTION_KEY", format!("must decode to 32 bytes, not {}", b.len())))?;
+    Ok(SecretBox::new(Box::new(key)))
+}
+
+fn url_setting(name: &'static str, value: Option<String>, default: &str) -> Result<String, SettingError> {
+    let value = value.unwrap_or_else(|| default.into());
+    if !(value.starts_with("http://") || value.starts_with("https://")) {
+        return Err(bad(name, format!("`{value}` is not an http(s) URL")));
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+/// Parses `30s`, `5m`, `2h`, `7d` (also `500ms`).
+pub fn parse_duration(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    let split = value.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = value.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let seconds = match unit {
+        "ms" => return Some(Duration::from_millis(number)),
+        "s" => number,
+        "m" => number.checked_mul(60)?,
+        "h" => number.checked_mul(3600)?,
+        "d" => number.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration("m"), None);
+        assert_eq!(parse_duration("5w"), None);
+    }
+
+    #[test]
+    fn sandbox_is_on_without_spotify_credentials_and_needs_no_secrets() {
+        let settings = Settings::from_vars(vars(&[])).unwrap();
+        assert!(settings.sandbox);
+        assert_eq!(settings.database_url, "sqlite://sendsongs.db?mode=rwc");
+    }
+
+    #[test]
+    fn production_needs_secrets_and_names_the_missing_one() {
+        let err = Settings::from_vars(vars(&[("SPOTIFY_CLIENT_ID", "x"), ("SPOTIFY_CLIENT_SECRET", "y")])).unwrap_err();
+        assert_eq!(err.name, "JWT_SECRET");
+        let err = Settings::from_vars(vars(&[
+            ("SANDBOX", "off"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("ENCRYPTION_KEY", "c2hvcnQ="),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.name, "ENCRYPTION_KEY");
+        assert!(err.to_string().contains("32 bytes"));
+    }
+
+    #[test]
+    fn malformed_values_are_named() {
+        let err = Settings::from_vars(vars(&[("PLAY_CHECK_FAST_INTERVAL", "often")])).unwrap_err();
+        assert_eq!(err.name, "PLAY_CHECK_FAST_INTERVAL");
+        let err = Settings::from_vars(vars(&[("LISTEN_ADDR", "nowhere")])).unwrap_err();
+        assert_eq!(err.name, "LISTEN_ADDR");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let settings = Settings::from_vars(vars(&[("JWT_SECRET", "a-very-secret-value-that-is-long-enough")])).unwrap();
+        assert!(!format!("{settings:?}").contains("a-very-secret"));
+    }
+}

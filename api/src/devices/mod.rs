@@ -1,0 +1,127 @@
+//! Push devices: the FCM registration tokens of a person's app installs.
+//!
+//! A token identifies one install, so registering a token that another
+//! account had moves it here (someone signed in as another person on that
+//! phone). Each person keeps at most [`MAX_PER_USER`]; the least recently
+//! registered go first.
+use sea_orm::{
+    ActiveModelTrait as _, ColumnTrait as _, EntityTrait as _, IntoActiveModel as _, QueryFilter as _, QueryOrder as _,
+    QuerySelect as _, Set, TransactionTrait as _,
+};
+use uuid::Uuid;
+
+use crate::{
+    app::App,
+    error::{Error, Result},
+};
+use entity::devices;
+
+pub const MAX_PER_USER: usize = 20;
+/// FCM tokens are around 160 characters; anything much longer is not one.
+const MAX_TOKEN_LEN: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    Android,
+    Ios,
+    Web,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Android => "ANDROID",
+            Self::Ios => "IOS",
+            Self::Web => "WEB",
+        }
+    }
+
+    pub fn from_stored(value: &str) -> Self {
+        match value {
+            "IOS" => Self::Ios,
+            "WEB" => Self::Web,
+            _ => Self::Android,
+        }
+    }
+}
+
+fn validate_token(token: &str) -> Result<&str> {
+    let token = token.trim();
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::bad_input("token", "this is not a push registration token"));
+    }
+    Ok(token)
+}
+
+#[tracing::instrument(skip(app, token), fields(user_id = %me, platform = platform.as_str()))]
+pub async fn register(app: &App, me: Uuid, token: &str, platform: Platform) -> Result<devices::Model> {
+    let token = validate_token(token)?;
+    let now = app.clock.now();
+    let txn = app.db.begin().await?;
+    let existing = devices::Entity::find()
+        .filter(devices::Column::Token.eq(token))
+        .one(&txn)
+        .await?;
+    let device = match existing {
+        Some(row) => {
+            let mut active = row.into_active_model();
+            active.user_id = Set(me);
+            active.platform = Set(platform.as_str().into());
+            active.updated_at = Set(now);
+            active.update(&txn).await?
+        }
+        None => {
+            devices::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                user_id: Set(me),
+                token: Set(token.to_owned()),
+                platform: Set(platform.as_str().into()),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(&txn)
+            .await?
+        }
+    };
+    // At most MAX_PER_USER + 1 rows: cheaper to skip here than to teach
+    // every database an OFFSET without LIMIT.
+    let newest_first: Vec<Uuid> = devices::Entity::find()
+        .select_only()
+        .column(devices::Column::Id)
+        .filter(devices::Column::UserId.eq(me))
+        .order_by_desc(devices::Column::UpdatedAt)
+        .order_by_desc(devices::Column::Id)
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    let beyond_cap: Vec<Uuid> = newest_first.into_iter().skip(MAX_PER_USER).collect();
+    if !beyond_cap.is_empty() {
+        devices::Entity::delete_many()
+            .filter(devices::Column::Id.is_in(beyond_cap))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(device)
+}
+
+/// Forgets one of `me`'s devices. Another person's token is left alone and
+/// answered like an unknown one, so tokens cannot be probed.
+#[tracing::instrument(skip(app, token), fields(user_id = %me))]
+pub async fn unregister(app: &App, me: Uuid, token: &str) -> Result<bool> {
+    let token = validate_token(token)?;
+    let deleted = devices::Entity::delete_many()
+        .filter(devices::Column::Token.eq(token))
+        .filter(devices::Column::UserId.eq(me))
+        .exec(&app.db)
+        .await?;
+    Ok(deleted.rows_affected > 0)
+}
+
+pub async fn list(app: &App, me: Uuid) -> Result<Vec<devices::Model>> {
+    Ok(devices::Entity::find()
+        .filter(devices::Column::UserId.eq(me))
+        .order_by_desc(devices::Column::UpdatedAt)
+        .all(&app.db)
+        .await?)
+}

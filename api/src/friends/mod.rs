@@ -1,0 +1,166 @@
+//! Friendships: requests, acceptance, removal.
+//!
+//! One row per pair. `add` sends a request, or accepts the other's pending
+//! one; repeating it changes nothing. Each change that concerns the other
+//! person is published to them as a `FriendshipChanged` event.
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, EntityTrait as _, IntoActiveModel as _,
+    QueryFilter as _, QueryOrder as _, Set,
+};
+use uuid::Uuid;
+
+use crate::{
+    accounts::users,
+    app::App,
+    error::{Error, Result, is_unique_violation},
+    events::{Event, Topic},
+};
+use entity::friendships;
+
+/// A friendship as one of its two members sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// I asked; they have not answered.
+    Requested,
+    /// They asked me.
+    Incoming,
+    Accepted,
+}
+
+#[derive(Debug, Clone)]
+pub struct Friendship {
+    pub id: Uuid,
+    pub other_user_id: Uuid,
+    pub status: Status,
+    /// When the request was made, or when it was accepted.
+    pub since: DateTime<Utc>,
+}
+
+impl Friendship {
+    pub fn seen_by(row: &friendships::Model, me: Uuid) -> Self {
+        let status = if row.accepted {
+            Status::Accepted
+        } else if row.requester_id == me {
+            Status::Requested
+        } else {
+            Status::Incoming
+        };
+        Self {
+            id: row.id,
+            other_user_id: row.other(me),
+            status,
+            since: row.updated_at,
+        }
+    }
+}
+
+fn pair(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
+    if a < b { (a, b) } else { (b, a) }
+}
+
+async fn find_pair(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> Result<Option<friendships::Model>> {
+    let (low, high) = pair(a, b);
+    Ok(friendships::Entity::find()
+        .filter(friendships::Column::UserLow.eq(low))
+        .filter(friendships::Column::UserHigh.eq(high))
+        .one(db)
+        .await?)
+}
+
+#[tracing::instrument(skip(app), fields(user_id = %me))]
+pub async fn add(app: &App, me: Uuid, handle: &str) -> Result<Friendship> {
+    let other = users::get_by_handle(&app.db, handle).await?;
+    if other.id == me {
+        return Err(Error::bad_input("handle", "you cannot add yourself as a friend"));
+    }
+    let now = app.clock.now();
+    // Two attempts: a concurrent request for the same pair can win the insert.
+    for _ in 0..2 {
+        match find_pair(&app.db, me, other.id).await? {
+            Some(row) if row.accepted || row.requester_id == me => return Ok(Friendship::seen_by(&row, me)),
+            Some(row) => {
+                let mut active = row.into_active_model();
+                active.accepted = Set(true);
+                active.updated_at = Set(now);
+                let accepted = active.update(&app.db).await?;
+                publish(app, other.id, accepted.id).await;
+                return Ok(Friendship::seen_by(&accepted, me));
+            }
+            None => {
+                let (low, high) = pair(me, other.id);
+                let row = friendships::ActiveModel {
+                    id: Set(Uuid::now_v7()),
+                    user_low: Set(low),
+                    user_high: Set(high),
+                    requester_id: Set(me),
+                    accepted: Set(false),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                };
+                match row.insert(&app.db).await {
+                    Ok(row) => {
+                        publish(app, other.id, row.id).await;
+                        return Ok(Friendship::seen_by(&row, me));
+                    }
+                    Err(err) if is_unique_violation(&err) => continue,
+                    Err(err) => return Err(err.into()),
+                }
+            }
+        }
+    }
+    Err(Error::Conflict(
+        "that friendship changed at the same moment: try again".into(),
+    ))
+}
+
+/// Ends a friendship, or withdraws or declines a request. Answers whether
+/// there was anything to remove.
+#[tracing::instrument(skip(app), fields(user_id = %me))]
+pub async fn remove(app: &App, me: Uuid, handle: &str) -> Result<bool> {
+    let other = users::get_by_handle(&app.db, handle).await?;
+    let (low, high) = pair(me, other.id);
+    let deleted = friendships::Entity::delete_many()
+        .filter(friendships::Column::UserLow.eq(low))
+        .filter(friendships::Column::UserHigh.eq(high))
+        .exec(&app.db)
+        .await?;
+    Ok(deleted.rows_affected > 0)
+}
+
+/// All of `me`'s friendships and requests, newest change first.
+pub async fn list(db: &impl ConnectionTrait, me: Uuid) -> Result<Vec<Friendship>> {
+    let rows = friendships::Entity::find()
+        .filter(
+            Condition::any()
+                .add(friendships::Column::UserLow.eq(me))
+                .add(friendships::Column::UserHigh.eq(me)),
+        )
+        .order_by_desc(friendships::Column::UpdatedAt)
+        .all(db)
+        .await?;
+    Ok(rows.iter().map(|row| Friendship::seen_by(row, me)).collect())
+}
+
+/// One friendship by id, as `me` sees it; `None` if `me` is not in it.
+pub async fn get(db: &impl ConnectionTrait, me: Uuid, id: Uuid) -> Result<Option<Friendship>> {
+    let row = friendships::Entity::find_by_id(id).one(db).await?;
+    Ok(row
+        .filter(|row| row.user_low == me || row.user_high == me)
+        .map(|row| Friendship::seen_by(&row, me)))
+}
+
+/// True when `a` and `b` are accepted friends.
+pub async fn are_friends(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> Result<bool> {
+    Ok(find_pair(db, a, b).await?.is_some_and(|row| row.accepted))
+}
+
+async fn publish(app: &App, user_id: Uuid, friendship_id: Uuid) {
+    app.events
+        .publish(Event {
+            user_id,
+            topic: Topic::FriendshipChanged,
+            subject_id: friendship_id,
+        })
+        .await;
+}

@@ -1,0 +1,77 @@
+//! Push devices over GraphQL.
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
+use chrono::{DateTime, Utc};
+
+use super::context::{app, viewer};
+use crate::devices::{self, Platform as DomainPlatform};
+use entity::devices as device;
+
+pub struct Device(pub device::Model);
+
+#[derive(Enum, Copy, Clone, PartialEq, Eq)]
+pub enum Platform {
+    Android,
+    Ios,
+    Web,
+}
+
+impl From<Platform> for DomainPlatform {
+    fn from(p: Platform) -> Self {
+        match p {
+            Platform::Android => Self::Android,
+            Platform::Ios => Self::Ios,
+            Platform::Web => Self::Web,
+        }
+    }
+}
+
+#[Object]
+impl Device {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn platform(&self) -> Platform {
+        match DomainPlatform::from_stored(&self.0.platform) {
+            DomainPlatform::Android => Platform::Android,
+            DomainPlatform::Ios => Platform::Ios,
+            DomainPlatform::Web => Platform::Web,
+        }
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// When this install last registered its token.
+    async fn last_registered_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+#[derive(InputObject)]
+pub struct RegisterDeviceInput {
+    /// The FCM registration token of this install.
+    token: String,
+    platform: Platform,
+}
+
+#[derive(Default)]
+pub struct DevicesMutation;
+
+#[Object]
+impl DevicesMutation {
+    /// Adds this install's push token to my account (moving it from another
+    /// account if it was there). At most 20 devices; the oldest go first.
+    async fn register_device(&self, ctx: &Context<'_>, input: RegisterDeviceInput) -> Result<Device> {
+        let viewer = viewer(ctx)?;
+        let device = devices::register(app(ctx), viewer.user_id, &input.token, input.platform.into()).await?;
+        Ok(Device(device))
+    }
+
+    /// Removes one of my devices; false when I have no device with this token.
+    async fn unregister_device(&self, ctx: &Context<'_>, token: String) -> Result<bool> {
+        let viewer = viewer(ctx)?;
+        Ok(devices::unregister(app(ctx), viewer.user_id, &token).await?)
+    }
+}

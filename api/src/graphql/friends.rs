@@ -1,0 +1,95 @@
+//! Friends over GraphQL: add, remove, and the live `friendshipChanged`.
+use async_graphql::{Context, Enum, Object, Result, Subscription, dataloader::DataLoader};
+use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt as _};
+
+use super::{
+    accounts::PublicUser,
+    context::{app, viewer},
+    loaders::UserLoader,
+};
+use crate::{
+    error::Error,
+    events::Topic,
+    friends::{self, Status},
+};
+
+/// A friendship as the viewer sees it.
+pub struct Friendship(pub friends::Friendship);
+
+#[derive(Enum, Copy, Clone, PartialEq, Eq)]
+pub enum FriendshipStatus {
+    /// You asked; they have not accepted yet.
+    Requested,
+    /// They asked you: `addFriend` accepts.
+    Incoming,
+    Accepted,
+}
+
+#[Object]
+impl Friendship {
+    /// The other person.
+    async fn user(&self, ctx: &Context<'_>) -> Result<PublicUser> {
+        let loader = ctx.data_unchecked::<DataLoader<UserLoader>>();
+        let found = loader
+            .load_one(self.0.other_user_id)
+            .await
+            .map_err(|e| Error::Internal(anyhow::anyhow!("loading users: {e}")))?;
+        Ok(PublicUser(
+            found.ok_or_else(|| Error::not_found("this person no longer exists"))?,
+        ))
+    }
+
+    async fn status(&self) -> FriendshipStatus {
+        match self.0.status {
+            Status::Requested => FriendshipStatus::Requested,
+            Status::Incoming => FriendshipStatus::Incoming,
+            Status::Accepted => FriendshipStatus::Accepted,
+        }
+    }
+
+    /// When the request was made, or when it was accepted.
+    async fn since(&self) -> DateTime<Utc> {
+        self.0.since
+    }
+}
+
+#[derive(Default)]
+pub struct FriendsMutation;
+
+#[Object]
+impl FriendsMutation {
+    /// Sends a friend request, or accepts theirs. Repeating it changes nothing.
+    async fn add_friend(&self, ctx: &Context<'_>, handle: String) -> Result<Friendship> {
+        let viewer = viewer(ctx)?;
+        Ok(Friendship(friends::add(app(ctx), viewer.user_id, &handle).await?))
+    }
+
+    /// Ends a friendship, or withdraws or declines a request.
+    async fn remove_friend(&self, ctx: &Context<'_>, handle: String) -> Result<bool> {
+        let viewer = viewer(ctx)?;
+        Ok(friends::remove(app(ctx), viewer.user_id, &handle).await?)
+    }
+}
+
+#[derive(Default)]
+pub struct FriendsSubscription;
+
+#[Subscription]
+impl FriendsSubscription {
+    /// A friend request to me, or my request accepted.
+    async fn friendship_changed(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = Result<Friendship>> + use<>> {
+        let viewer = viewer(ctx)?;
+        let state = ctx.data_unchecked::<crate::app::AppState>().clone();
+        let events = state.events.subscribe(viewer.user_id, Topic::FriendshipChanged);
+        Ok(events
+            .then(move |event| {
+                let state = state.clone();
+                async move { friends::get(&state.db, viewer.user_id, event.subject_id).await }
+            })
+            .filter_map(|found: Result<Option<friends::Friendship>, Error>| async move {
+                // A request withdrawn before we reloaded it is simply gone.
+                found.map_err(Into::into).transpose().map(|r| r.map(Friendship))
+            }))
+    }
+}

@@ -1,0 +1,58 @@
+//! The GraphQL API. This folder is the only place that knows async-graphql:
+//! resolvers here are thin callers of the domain modules.
+//!
+//! Per-request data: [`context::Auth`] (who is asking) and
+//! [`context::ClientAddress`]. Schema-wide data: the [`AppState`] and the
+//! data loaders.
+use async_graphql::{MergedObject, MergedSubscription, Schema, dataloader::DataLoader};
+
+use crate::app::AppState;
+
+mod accounts;
+pub mod context;
+mod devices;
+mod errors;
+mod friends;
+mod loaders;
+pub mod pagination;
+
+pub use context::{Auth, ClientAddress};
+
+/// How deep a query may nest (`me.friends.user` is 3).
+const MAX_DEPTH: usize = 12;
+/// Total field count a query may select, weighted by list sizes.
+const MAX_COMPLEXITY: usize = 2_000;
+
+#[derive(MergedObject, Default)]
+pub struct Query(accounts::AccountsQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    accounts::AccountsMutation,
+    friends::FriendsMutation,
+    devices::DevicesMutation,
+);
+
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(friends::FriendsSubscription);
+
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
+
+pub fn build_schema(state: AppState) -> AppSchema {
+    schema_builder()
+        .data(DataLoader::new(loaders::UserLoader(state.clone()), tokio::spawn))
+        .data(state)
+        .finish()
+}
+
+fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query::default(), Mutation::default(), Subscription::default())
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .extension(errors::ErrorCodes)
+}
+
+/// The schema in SDL, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    schema_builder().finish().sdl()
+}

@@ -1,0 +1,44 @@
+//! HTTP: the router, middleware, and the routes that are not GraphQL.
+use std::time::Duration;
+
+use axum::{Router, extract::DefaultBodyLimit, middleware, routing::get};
+use tower_http::{
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+use crate::{app::AppState, graphql::AppSchema};
+
+mod graphql;
+mod health;
+mod metrics;
+
+/// Largest request body accepted anywhere: a GraphQL query is a few KiB.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn router(state: AppState, schema: AppSchema) -> Router {
+    let graphql_routes = Router::new()
+        .route("/graphql", get(graphql::get).post(graphql::post))
+        .with_state(graphql::GraphqlState {
+            app: state.clone(),
+            schema,
+        });
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render))
+        .with_state(state)
+        .merge(graphql_routes)
+        .layer(middleware::from_fn(metrics::track))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}

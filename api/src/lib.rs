@@ -1,0 +1,33 @@
+//! Send Songs: listen receipts for music shared between friends.
+//!
+//! # Layout
+//! - [`app`]: the shared [`App`](app::App) state, and building and running
+//!   the server ([`Application`]).
+//! - [`config`]: typed settings read once from the environment.
+//! - [`error`]: the one error type that reaches people, with its codes.
+//! - [`http`]: the router, middleware, health and metrics routes, and the
+//!   GraphQL transport (HTTP, GraphiQL, WebSocket).
+//! - [`graphql`]: the schema; resolvers are thin callers of the domains.
+//! - Domains, each a folder with one door: [`accounts`] (users, sessions,
+//!   settings), [`friends`], [`devices`]; [`events`] carries live events to
+//!   subscriptions.
+//! - [`db`], [`clock`], [`telemetry`]: the database connection, injectable
+//!   time, logs and metrics.
+//!
+//! Only `graphql/` and `http/graphql.rs` know async-graphql; only `db.rs`
+//! and the domains know SeaORM.
+pub mod accounts;
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod devices;
+pub mod error;
+pub mod events;
+pub mod friends;
+pub mod graphql;
+pub mod http;
+pub mod telemetry;
+
+pub use app::{App, AppState, Application};
+pub use config::Settings;

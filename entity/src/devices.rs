@@ -1,0 +1,32 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "devices")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// FCM registration token: a credential for pushing to this install.
+    #[sea_orm(unique)]
+    pub token: String,
+    /// `ANDROID`, `IOS` or `WEB`.
+    pub platform: String,
+    pub created_at: DateTimeUtc,
+    /// Last registration; the oldest devices are dropped past the per-user cap.
+    pub updated_at: DateTimeUtc,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("platform", &self.platform)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

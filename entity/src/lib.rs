@@ -1,0 +1,7 @@
+//! SeaORM entities: one module per table, nothing else. No HTTP or GraphQL
+//! types live here; domain logic lives in `api`.
+pub mod devices;
+pub mod friendships;
+pub mod refresh_tokens;
+pub mod sessions;
+pub mod users;

@@ -1,0 +1,24 @@
+//! Database migrations, shared by SQLite and PostgreSQL.
+//!
+//! Each file is one step named `mYYYYMMDD_NNNNNN_action`; steps are only ever
+//! appended, never edited once released.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_users;
+mod m20261123_000002_create_sessions;
+mod m20261123_000003_create_friendships;
+mod m20261123_000004_create_devices;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_create_users::Migration),
+            Box::new(m20261123_000002_create_sessions::Migration),
+            Box::new(m20261123_000003_create_friendships::Migration),
+            Box::new(m20261123_000004_create_devices::Migration),
+        ]
+    }
+}

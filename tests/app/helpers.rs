@@ -1,0 +1,299 @@
+//! The test harness: each test gets the real app on a random port with a
+//! fresh database (SQLite file, or its own PostgreSQL database when
+//! `TEST_DATABASE_URL` names a server), and a clock it can move.
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use api::{Application, Settings, clock::ManualClock};
+use futures_util::{SinkExt as _, StreamExt as _};
+use sea_orm::{ConnectionTrait as _, Database};
+use serde_json::{Value, json};
+use tokio::{net::TcpStream, sync::oneshot, task::JoinHandle};
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{Message, client::IntoClientRequest as _, http::HeaderValue},
+};
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    _dir: Option<TempDir>,
+}
+
+/// A signed-in test user.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub handle: String,
+    pub email: String,
+    pub user_id: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+/// A directory removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Spawns the app with extra settings (`("NAME", "value")`).
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    let (database_url, dir) = fresh_database().await;
+    let mut vars: HashMap<String, String> = [
+        ("DATABASE_URL", database_url.as_str()),
+        ("LISTEN_ADDR", "127.0.0.1:0"),
+        ("SANDBOX", "off"),
+        ("JWT_SECRET", "test-secret-test-secret-test-secret-0123"),
+        ("ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (k, v) in extra {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let settings = Settings::from_vars(vars).expect("test settings are valid");
+    let clock = ManualClock::new();
+    let application = Application::build_with_clock(settings, clock.clone())
+        .await
+        .expect("the app builds");
+    let port = application.port();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(application.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        clock,
+        stop: Some(stop),
+        server: Some(server),
+        _dir: dir,
+    }
+}
+
+async fn fresh_database() -> (String, Option<TempDir>) {
+    match std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"))
+    {
+        Some(server) => {
+            let name = format!("sendsongs_test_{}", Uuid::new_v4().simple());
+            let admin = Database::connect(&server).await.expect("TEST_DATABASE_URL reachable");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create test database");
+            admin.close().await.ok();
+            let base = server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base);
+            (format!("{base}/{name}"), None)
+        }
+        None => {
+            let dir = std::env::temp_dir().join(format!("sendsongs-test-{}", Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let url = format!("sqlite://{}?mode=rwc", dir.join("test.db").display());
+            (url, Some(TempDir(dir)))
+        }
+    }
+}
+
+impl TestApp {
+    /// POSTs an operation; answers the JSON body.
+    pub async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        response.json().await.expect("a JSON body")
+    }
+
+    pub async fn sign_up(&self, handle: &str) -> Session {
+        let email = format!("{handle}@example.com");
+        let body = self
+            .graphql(
+                "mutation($input: SignUpInput!) { signUp(input: $input) { accessToken refreshToken user { id handle } } }",
+                json!({ "input": { "email": email, "password": PASSWORD, "handle": handle, "displayName": handle } }),
+                None,
+            )
+            .await;
+        let payload = &body["data"]["signUp"];
+        assert!(payload.is_object(), "sign-up failed: {body}");
+        Session {
+            handle: handle.to_owned(),
+            email,
+            user_id: payload["user"]["id"].as_str().unwrap().to_owned(),
+            access: payload["accessToken"].as_str().unwrap().to_owned(),
+            refresh: payload["refreshToken"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Makes `a` and `b` accepted friends.
+    pub async fn befriend(&self, a: &Session, b: &Session) {
+        let add = "mutation($h: String!) { addFriend(handle: $h) { status } }";
+        let first = self.graphql(add, json!({ "h": b.handle }), Some(&a.access)).await;
+        assert_eq!(first["data"]["addFriend"]["status"], "REQUESTED", "{first}");
+        let second = self.graphql(add, json!({ "h": a.handle }), Some(&b.access)).await;
+        assert_eq!(second["data"]["addFriend"]["status"], "ACCEPTED", "{second}");
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// The value of an unlabelled counter on `/metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self.get("/metrics").await.text().await.unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// Opens a `graphql-transport-ws` connection, signed in as `token`.
+    pub async fn subscribe(&self, token: Option<&str>, query: &str) -> Subscription {
+        Subscription::open(self.port, "graphql-transport-ws", token, query).await
+    }
+
+    /// Stops the server the way SIGTERM does and waits for it to finish.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(15), self.server.take().unwrap())
+            .await
+            .expect("the server stops within 15 s")
+            .expect("the server task did not panic")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The `extensions.code` of the first error, if any.
+pub fn error_code(body: &Value) -> Option<&str> {
+    body["errors"][0]["extensions"]["code"].as_str()
+}
+
+pub fn error_message(body: &Value) -> &str {
+    body["errors"][0]["message"].as_str().unwrap_or("")
+}
+
+/// A live GraphQL subscription over WebSocket.
+pub struct Subscription {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    protocol: &'static str,
+}
+
+impl Subscription {
+    pub async fn open(port: u16, protocol: &'static str, token: Option<&str>, query: &str) -> Self {
+        let mut socket = Self::connect(port, protocol, token)
+            .await
+            .expect("connection acknowledged");
+        let start = if protocol == "graphql-ws" { "start" } else { "subscribe" };
+        socket
+            .send(Message::text(
+                json!({ "id": "1", "type": start, "payload": { "query": query } }).to_string(),
+            ))
+            .await
+            .unwrap();
+        // Give the server a moment to register the subscription.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        Self { socket, protocol }
+    }
+
+    /// Connects and sends `connection_init`; answers the socket once
+    /// acknowledged, or the close reason.
+    pub async fn connect(
+        port: u16,
+        protocol: &'static str,
+        token: Option<&str>,
+    ) -> Result<WebSocketStream<MaybeTlsStream<TcpStream>>, String> {
+        let mut request = format!("ws://127.0.0.1:{port}/graphql").into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol));
+        let (mut socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("websocket opens");
+        let payload = match token {
+            Some(t) => json!({ "authorization": format!("Bearer {t}") }),
+            None => json!({}),
+        };
+        socket
+            .send(Message::text(
+                json!({ "type": "connection_init", "payload": payload }).to_string(),
+            ))
+            .await
+            .unwrap();
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+                .await
+                .map_err(|_| "no answer to connection_init".to_owned())?;
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(&text).unwrap();
+                    match value["type"].as_str() {
+                        Some("connection_ack") => return Ok(socket),
+                        Some("connection_error") => return Err(value["payload"].to_string()),
+                        _ => continue,
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Err(frame.map(|f| format!("{} {}", f.code, f.reason)).unwrap_or_default());
+                }
+                Some(Ok(_)) => continue,
+                other => return Err(format!("{other:?}")),
+            }
+        }
+    }
+
+    /// The next event's payload (`data` and `errors`), waiting up to 5 s.
+    pub async fn next(&mut self) -> Option<Value> {
+        self.next_within(Duration::from_secs(5)).await
+    }
+
+    pub async fn next_within(&mut self, wait: Duration) -> Option<Value> {
+        let data_type = if self.protocol == "graphql-ws" { "data" } else { "next" };
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.socket.next()).await.ok()??;
+            match message {
+                Ok(Message::Text(text)) => {
+                    let value: Value = serde_json::from_str(&text).unwrap();
+                    if value["type"] == data_type || value["type"] == "error" {
+                        return Some(value["payload"].clone());
+                    }
+                }
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Health, readiness, metrics, start-up errors and graceful shutdown.
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(ready.text().await.unwrap(), "ready");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_and_graphql_operations_by_name_and_outcome() {
+    let app = spawn_app().await;
+    let sam = app.sign_up("sam").await;
+    app.graphql("query MeForMetrics { me { handle } }", json!({}), Some(&sam.access))
+        .await;
+    app.graphql(
+        "mutation FailForMetrics { addFriend(handle: \"nobody\") { status } }",
+        json!({}),
+        Some(&sam.access),
+    )
+    .await;
+
+    let text = app.get("/metrics").await.text().await.unwrap();
+
+    assert!(
+        text.contains(r#"graphql_operations_total{operation="MeForMetrics",outcome="ok"}"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"graphql_operations_total{operation="FailForMetrics",outcome="NOT_FOUND"}"#));
+    assert!(text.contains(r#"http_requests_total{method="POST",route="/graphql",status="200"}"#));
+    assert!(text.contains("http_request_duration_seconds_bucket"));
+}
+
+#[tokio::test]
+async fn shutdown_finishes_cleanly_and_closes_subscriptions() {
+    let app = spawn_app().await;
+    let sam = app.sign_up("sam").await;
+    let mut subscription = app
+        .subscribe(Some(&sam.access), "subscription { friendshipChanged { status } }")
+        .await;
+
+    app.stop().await.expect("the server stops without error");
+
+    assert!(
+        subscription.next_within(Duration::from_secs(5)).await.is_none(),
+        "the WebSocket is closed by shutdown"
+    );
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sendsongs"))
+        .env("SANDBOX", "off")
+        .env("JWT_SECRET", "0123456789abcdef0123456789abcdef-long")
+        .env("ENCRYPTION_KEY", "bm90IDMyIGJ5dGVz")
+        .env("DATABASE_URL", "sqlite::memory:")
+        .output()
+        .expect("the binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("ENCRYPTION_KEY"), "{stderr}");
+}
