@@ -150,7 +150,14 @@ async fn browsers_get_graphiql() {
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
     assert!(html.contains("graphiql"), "GraphiQL is served");
-    assert!(html.contains("/graphql"));
+    assert!(
+        html.contains("subscriptionUrl: createUrl('/graphql', true)"),
+        "subscriptions go to /graphql"
+    );
+    assert!(
+        html.contains("graphiql:headers"),
+        "the WebSocket signs in with the Headers tab"
+    );
 }
 
 #[tokio::test]

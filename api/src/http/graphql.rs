@@ -132,12 +132,7 @@ pub async fn get(State(state): State<GraphqlState>, request: Request) -> Respons
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
     if query.is_empty() && wants_html {
-        let page = GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql")
-            .title("Send Songs")
-            .finish();
-        return Html(page).into_response();
+        return Html(graphiql_page()).into_response();
     }
     let Some(media) = negotiate(&headers) else {
         return StatusCode::NOT_ACCEPTABLE.into_response();
@@ -158,6 +153,22 @@ pub async fn get(State(state): State<GraphqlState>, request: Request) -> Respons
         return response;
     }
     execute(&state, peer, &headers, gql_request, media).await
+}
+
+/// GraphiQL, with subscriptions over WebSocket signed in with the same
+/// `Authorization` header the person typed into its Headers tab (GraphiQL
+/// keeps those in local storage; the WebSocket client reads them when it
+/// connects).
+fn graphiql_page() -> String {
+    const MARK: &str = "'authorization': '__FROM_HEADERS_TAB__',";
+    const FROM_HEADERS_TAB: &str = "get authorization() { try { const h = JSON.parse(localStorage.getItem('graphiql:headers') || '{}'); return h.Authorization || h.authorization || ''; } catch (e) { return ''; } },";
+    GraphiQLSource::build()
+        .endpoint("/graphql")
+        .subscription_endpoint("/graphql")
+        .ws_connection_param("authorization", "__FROM_HEADERS_TAB__")
+        .title("Send Songs")
+        .finish()
+        .replace(MARK, FROM_HEADERS_TAB)
 }
 
 /// True when the operation that would run is a mutation (GET must not change anything).
@@ -269,7 +280,8 @@ async fn websocket(state: GraphqlState, request: Request) -> Response {
 async fn connection_init(app: AppState, payload: serde_json::Value) -> async_graphql::Result<Data> {
     let header = ["authorization", "Authorization"]
         .iter()
-        .find_map(|key| payload.get(*key).and_then(|v| v.as_str()));
+        .find_map(|key| payload.get(*key).and_then(|v| v.as_str()))
+        .filter(|value| !value.trim().is_empty());
     let auth = match header {
         None => Auth::Anonymous,
         Some(value) => {
