@@ -14,13 +14,19 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use secrecy::{ExposeSecret as _, SecretString};
+
 use crate::{
     accounts::{throttle::LoginThrottle, tokens::AccessTokens},
     clock::{Clock, SystemClock},
     config::Settings,
+    crypto::{Sealer, Signer},
     db,
     events::EventBus,
-    graphql, http, telemetry,
+    graphql, http,
+    sandbox::spotify::SpotifySandbox,
+    spotify::{SpotifyClient, links::LinkResolver, now_playing::NowPlayingCache, vault::RefreshLocks},
+    telemetry,
 };
 
 /// Everything a request handler, resolver or worker needs, built once.
@@ -45,6 +51,24 @@ pub struct App {
     /// Cancelled when the server stops: WebSocket connections and workers
     /// watch it to finish what they are doing and leave.
     pub shutdown: CancellationToken,
+    /// External base URL (setting, or this server's own address).
+    pub public_url: String,
+    /// Seals secrets stored in the database (Spotify tokens, PKCE verifiers).
+    pub sealer: Sealer,
+    /// Signs the personal links the Messenger bot sends.
+    pub link_signer: Signer,
+    /// The one Spotify client (real, or pointed at the sandbox stand-in).
+    pub spotify: SpotifyClient,
+    /// Where browsers are sent to authorize (`…/authorize`).
+    pub spotify_authorize_base: String,
+    /// One Spotify token refresh at a time per person.
+    pub refresh_locks: RefreshLocks,
+    /// Short links (spotify.link) are followed through this.
+    pub link_resolver: LinkResolver,
+    /// "Now playing" per person, 15 seconds.
+    pub now_playing: NowPlayingCache,
+    /// The Spotify stand-in, in sandbox mode.
+    pub spotify_sandbox: Option<Arc<SpotifySandbox>>,
 }
 
 /// Cheap to clone; handed to axum and to async-graphql alike.
@@ -80,10 +104,43 @@ impl Application {
         let listener = TcpListener::bind(settings.listen_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
-        if settings.sandbox {
-            tracing::warn!("sandbox mode: JWT_SECRET and ENCRYPTION_KEY, when not set, are random for this process");
-        }
+        let bound = listener.local_addr()?;
+        // Server-to-server calls to our own stand-ins go to the bound port.
+        let own = format!("http://127.0.0.1:{}", bound.port());
+        let public_url = settings.public_url.clone().unwrap_or_else(|| own.clone());
+
+        let (spotify, spotify_authorize_base, spotify_sandbox) = if settings.sandbox {
+            tracing::warn!(
+                "sandbox mode: Spotify, the Send API, Google and FCM are served by stand-ins under /sandbox; \
+                 JWT_SECRET and ENCRYPTION_KEY, when not set, are random for this process"
+            );
+            let client = SpotifyClient::new(
+                format!("{own}/sandbox/spotify/accounts"),
+                format!("{own}/sandbox/spotify/api"),
+                "sendsongs-sandbox".into(),
+                Some(SecretString::from("sandbox-secret")),
+            );
+            let base = format!("{public_url}/sandbox/spotify/accounts");
+            (client, base, Some(SpotifySandbox::new(clock.clone())))
+        } else {
+            let client = SpotifyClient::new(
+                settings.spotify.accounts_url.clone(),
+                settings.spotify.api_url.clone(),
+                settings.spotify.client_id.clone().unwrap_or_default(),
+                settings.spotify.client_secret.clone(),
+            );
+            (client, settings.spotify.accounts_url.clone(), None)
+        };
         let state = Arc::new(App {
+            sealer: Sealer::new(settings.encryption_key.expose_secret()),
+            link_signer: Signer::new(settings.jwt_secret_bytes(), "messenger-personal-link"),
+            link_resolver: LinkResolver::new(settings.spotify.short_link_hosts.clone()),
+            public_url,
+            spotify,
+            spotify_authorize_base,
+            spotify_sandbox,
+            refresh_locks: RefreshLocks::default(),
+            now_playing: NowPlayingCache::default(),
             tokens: AccessTokens::new(settings.jwt_secret_bytes()),
             db,
             settings,

@@ -27,8 +27,9 @@ fn bad(name: &'static str, problem: impl Into<String>) -> SettingError {
 pub struct Settings {
     pub database_url: String,
     pub listen_addr: SocketAddr,
-    /// External base URL, without a trailing slash.
-    pub public_url: String,
+    /// External base URL, without a trailing slash. When not set, the
+    /// server's own bound address (`http://127.0.0.1:<port>`) is used.
+    pub public_url: Option<String>,
     /// HMAC key for access tokens.
     pub jwt_secret: SecretString,
     /// 32-byte key for tokens stored at rest.
@@ -48,6 +49,9 @@ pub struct SpotifySettings {
     pub client_secret: Option<SecretString>,
     pub accounts_url: String,
     pub api_url: String,
+    /// Extra `host:port`s treated as short-link hosts (local stand-ins for
+    /// spotify.link in tests and demos).
+    pub short_link_hosts: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -97,6 +101,14 @@ impl Settings {
             None => spotify_client_id.is_none() && spotify_client_secret.is_none(),
         };
 
+        if !sandbox && (spotify_client_id.is_none() || spotify_client_secret.is_none()) {
+            let name = if spotify_client_id.is_none() {
+                "SPOTIFY_CLIENT_ID"
+            } else {
+                "SPOTIFY_CLIENT_SECRET"
+            };
+            return Err(bad(name, "is required unless SANDBOX is on"));
+        }
         let jwt_secret = match get("JWT_SECRET") {
             Some(v) if v.len() < 32 => return Err(bad("JWT_SECRET", "must be at least 32 characters")),
             Some(v) => SecretString::from(v),
@@ -136,7 +148,7 @@ impl Settings {
         Ok(Self {
             database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://sendsongs.db?mode=rwc".into()),
             listen_addr,
-            public_url: url_setting("PUBLIC_URL", get("PUBLIC_URL"), "http://127.0.0.1:8080")?,
+            public_url: public_url(get("PUBLIC_URL"))?,
             jwt_secret,
             encryption_key,
             spotify: SpotifySettings {
@@ -148,6 +160,14 @@ impl Settings {
                     "https://accounts.spotify.com",
                 )?,
                 api_url: url_setting("SPOTIFY_API_URL", get("SPOTIFY_API_URL"), "https://api.spotify.com")?,
+                short_link_hosts: get("SPOTIFY_SHORT_LINK_HOSTS")
+                    .map(|v| {
+                        v.split(',')
+                            .map(|h| h.trim().to_lowercase())
+                            .filter(|h| !h.is_empty())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             },
             messenger: MessengerSettings {
                 app_secret: get("MESSENGER_APP_SECRET").map(SecretString::from),
@@ -203,6 +223,24 @@ fn parse_key(value: &str) -> Result<SecretBox<[u8; 32]>, SettingError> {
     Ok(SecretBox::new(Box::new(key)))
 }
 
+/// Spotify accepts redirect URIs on HTTPS or a loopback IP, never `localhost`.
+fn public_url(value: Option<String>) -> Result<Option<String>, SettingError> {
+    let Some(value) = value else { return Ok(None) };
+    let url = url_setting("PUBLIC_URL", Some(value), "")?;
+    let loopback = ["http://127.0.0.1", "http://[::1]"]
+        .iter()
+        .any(|base| url == *base || url.starts_with(&format!("{base}:")) || url.starts_with(&format!("{base}/")));
+    if url.starts_with("http://") && !loopback {
+        return Err(bad(
+            "PUBLIC_URL",
+            format!(
+                "`{url}` must be https, or http on 127.0.0.1 (Spotify refuses other http redirects, localhost included)"
+            ),
+        ));
+    }
+    Ok(Some(url))
+}
+
 fn url_setting(name: &'static str, value: Option<String>, default: &str) -> Result<String, SettingError> {
     let value = value.unwrap_or_else(|| default.into());
     if !(value.starts_with("http://") || value.starts_with("https://")) {
@@ -255,10 +293,14 @@ mod tests {
 
     #[test]
     fn production_needs_secrets_and_names_the_missing_one() {
+        let err = Settings::from_vars(vars(&[("SANDBOX", "off")])).unwrap_err();
+        assert_eq!(err.name, "SPOTIFY_CLIENT_ID");
         let err = Settings::from_vars(vars(&[("SPOTIFY_CLIENT_ID", "x"), ("SPOTIFY_CLIENT_SECRET", "y")])).unwrap_err();
         assert_eq!(err.name, "JWT_SECRET");
         let err = Settings::from_vars(vars(&[
             ("SANDBOX", "off"),
+            ("SPOTIFY_CLIENT_ID", "x"),
+            ("SPOTIFY_CLIENT_SECRET", "y"),
             ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
             ("ENCRYPTION_KEY", "c2hvcnQ="),
         ]))
@@ -273,6 +315,15 @@ mod tests {
         assert_eq!(err.name, "PLAY_CHECK_FAST_INTERVAL");
         let err = Settings::from_vars(vars(&[("LISTEN_ADDR", "nowhere")])).unwrap_err();
         assert_eq!(err.name, "LISTEN_ADDR");
+    }
+
+    #[test]
+    fn public_url_must_suit_spotify_redirects() {
+        let err = Settings::from_vars(vars(&[("PUBLIC_URL", "http://localhost:8080")])).unwrap_err();
+        assert_eq!(err.name, "PUBLIC_URL");
+        let ok = Settings::from_vars(vars(&[("PUBLIC_URL", "https://songs.example/")])).unwrap();
+        assert_eq!(ok.public_url.as_deref(), Some("https://songs.example"));
+        assert!(Settings::from_vars(vars(&[("PUBLIC_URL", "http://127.0.0.1:9000")])).is_ok());
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod accounts;
 pub mod app;
 pub mod clock;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod devices;
 pub mod error;
@@ -27,6 +28,8 @@ pub mod events;
 pub mod friends;
 pub mod graphql;
 pub mod http;
+pub mod sandbox;
+pub mod spotify;
 pub mod telemetry;
 
 pub use app::{App, AppState, Application};

@@ -8,6 +8,7 @@ mod m20261123_000001_create_users;
 mod m20261123_000002_create_sessions;
 mod m20261123_000003_create_friendships;
 mod m20261123_000004_create_devices;
+mod m20261123_000005_create_spotify;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_create_sessions::Migration),
             Box::new(m20261123_000003_create_friendships::Migration),
             Box::new(m20261123_000004_create_devices::Migration),
+            Box::new(m20261123_000005_create_spotify::Migration),
         ]
     }
 }

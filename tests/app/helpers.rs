@@ -3,7 +3,7 @@
 //! `TEST_DATABASE_URL` names a server), and a clock it can move.
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use api::{Application, Settings, clock::ManualClock};
+use api::{AppState, Application, Settings, clock::ManualClock, sandbox::spotify::SpotifySandbox};
 use futures_util::{SinkExt as _, StreamExt as _};
 use sea_orm::{ConnectionTrait as _, Database};
 use serde_json::{Value, json};
@@ -21,6 +21,11 @@ pub struct TestApp {
     pub port: u16,
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
+    /// The app's state, for what only the server can do (the bot's links).
+    pub state: AppState,
+    /// The Spotify stand-in on its own port (the app's default Spotify).
+    pub spotify: Arc<SpotifySandbox>,
+    pub database_url: String,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     _dir: Option<TempDir>,
@@ -52,12 +57,21 @@ pub async fn spawn_app() -> TestApp {
 /// Spawns the app with extra settings (`("NAME", "value")`).
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let (database_url, dir) = fresh_database().await;
+    let clock = ManualClock::new();
+    let spotify = SpotifySandbox::new(clock.clone());
+    let spotify_url = serve(api::sandbox::spotify::router(spotify.clone())).await;
+    let accounts_url = format!("{spotify_url}/accounts");
+    let api_url = format!("{spotify_url}/api");
     let mut vars: HashMap<String, String> = [
         ("DATABASE_URL", database_url.as_str()),
         ("LISTEN_ADDR", "127.0.0.1:0"),
         ("SANDBOX", "off"),
         ("JWT_SECRET", "test-secret-test-secret-test-secret-0123"),
         ("ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+        ("SPOTIFY_CLIENT_ID", "test-client"),
+        ("SPOTIFY_CLIENT_SECRET", "test-client-secret"),
+        ("SPOTIFY_ACCOUNTS_URL", accounts_url.as_str()),
+        ("SPOTIFY_API_URL", api_url.as_str()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -66,11 +80,11 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         vars.insert((*k).to_owned(), (*v).to_owned());
     }
     let settings = Settings::from_vars(vars).expect("test settings are valid");
-    let clock = ManualClock::new();
     let application = Application::build_with_clock(settings, clock.clone())
         .await
         .expect("the app builds");
     let port = application.port();
+    let state = application.state();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(application.run_until_stopped(async move {
         let _ = stopped.await;
@@ -83,10 +97,23 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
             .build()
             .unwrap(),
         clock,
+        state,
+        spotify,
+        database_url,
         stop: Some(stop),
         server: Some(server),
         _dir: dir,
     }
+}
+
+/// Serves `router` on a random loopback port; answers its base URL.
+pub async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    format!("http://{address}")
 }
 
 async fn fresh_database() -> (String, Option<TempDir>) {
@@ -171,6 +198,45 @@ impl TestApp {
         text.lines()
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
             .unwrap_or(0.0)
+    }
+
+    /// Links Spotify for `session` as the sandbox account `account`, the
+    /// way a browser would; answers the final page.
+    pub async fn link_spotify(&self, session: &Session, account: &str) -> (reqwest::StatusCode, String) {
+        let body = self
+            .graphql(
+                "mutation { connectSpotify { url expiresAt } }",
+                json!({}),
+                Some(&session.access),
+            )
+            .await;
+        let url = body["data"]["connectSpotify"]["url"]
+            .as_str()
+            .expect("an authorize URL")
+            .to_owned();
+        self.browse(&format!("{url}&sandbox_account={account}")).await
+    }
+
+    /// GETs `url` following redirects, like a browser; answers status and body.
+    pub async fn browse(&self, url: &str) -> (reqwest::StatusCode, String) {
+        let response = self.client.get(url).send().await.expect("page loads");
+        (response.status(), response.text().await.unwrap())
+    }
+
+    /// Where `url` redirects to (one hop, as a browser sees it).
+    pub async fn location(&self, url: &str) -> String {
+        let no_redirect = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let response = no_redirect.get(url).send().await.expect("request sent");
+        let location = response.headers().get("location").expect("a redirect");
+        location.to_str().unwrap().to_owned()
+    }
+
+    /// A direct connection to the app's database, to look at what is stored.
+    pub async fn db(&self) -> sea_orm::DatabaseConnection {
+        Database::connect(&self.database_url).await.unwrap()
     }
 
     /// Opens a `graphql-transport-ws` connection, signed in as `token`.

@@ -59,6 +59,8 @@ async fn shutdown_finishes_cleanly_and_closes_subscriptions() {
 fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_sendsongs"))
         .env("SANDBOX", "off")
+        .env("SPOTIFY_CLIENT_ID", "client")
+        .env("SPOTIFY_CLIENT_SECRET", "secret")
         .env("JWT_SECRET", "0123456789abcdef0123456789abcdef-long")
         .env("ENCRYPTION_KEY", "bm90IDMyIGJ5dGVz")
         .env("DATABASE_URL", "sqlite::memory:")

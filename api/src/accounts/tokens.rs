@@ -3,12 +3,9 @@
 //! The algorithm is pinned and `exp`, `iat`, `iss`, `aud`, `sub` are all
 //! required. Expiry is checked against the app's [`Clock`](crate::clock::Clock),
 //! not the wall clock, so tests can age a token.
-use base64::Engine as _;
 use chrono::{DateTime, TimeDelta, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
 use crate::error::Error;
@@ -97,16 +94,13 @@ impl AccessTokens {
 
 /// A new refresh token: 32 random bytes, base64url. Only its hash is stored.
 pub fn new_refresh_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    crate::crypto::random_token(32)
 }
 
 /// The stored form of a refresh token: hex SHA-256. Tokens are 256 random
 /// bits, so a fast hash is enough; no salt or stretching is needed.
 pub fn hash_refresh_token(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::crypto::sha256_hex(token)
 }
 
 #[cfg(test)]

@@ -2,10 +2,13 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
+
 use super::{
     context::{app, client_address, optional_viewer, viewer},
     devices::Device,
     friends::Friendship,
+    spotify::SpotifyLink,
 };
 use crate::{
     accounts::{
@@ -13,7 +16,7 @@ use crate::{
         sessions::{self, SignUp},
         settings::SettingsUpdate,
     },
-    devices, friends,
+    devices, friends, spotify,
 };
 use entity::users as user;
 
@@ -41,6 +44,24 @@ impl User {
 
     async fn settings(&self) -> Settings {
         Settings::from(&self.0)
+    }
+
+    /// The linked Spotify account, if any.
+    async fn spotify(&self, ctx: &Context<'_>) -> Result<Option<SpotifyLink>> {
+        let link = spotify::vault::find(&app(ctx).db, self.0.id)
+            .await
+            .map_err(crate::error::Error::from)?;
+        Ok(link.map(SpotifyLink))
+    }
+
+    /// True when a Messenger conversation is linked to this account.
+    async fn messenger_linked(&self, ctx: &Context<'_>) -> Result<bool> {
+        let link = entity::messenger_links::Entity::find()
+            .filter(entity::messenger_links::Column::UserId.eq(self.0.id))
+            .one(&app(ctx).db)
+            .await
+            .map_err(crate::error::Error::from)?;
+        Ok(link.is_some())
     }
 
     /// Friends, and requests in both directions; newest change first.

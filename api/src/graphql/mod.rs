@@ -15,6 +15,7 @@ mod errors;
 mod friends;
 mod loaders;
 pub mod pagination;
+mod spotify;
 
 pub use context::{Auth, ClientAddress};
 
@@ -24,13 +25,14 @@ const MAX_DEPTH: usize = 12;
 const MAX_COMPLEXITY: usize = 2_000;
 
 #[derive(MergedObject, Default)]
-pub struct Query(accounts::AccountsQuery);
+pub struct Query(accounts::AccountsQuery, spotify::SpotifyQuery);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     accounts::AccountsMutation,
     friends::FriendsMutation,
     devices::DevicesMutation,
+    spotify::SpotifyMutation,
 );
 
 #[derive(MergedSubscription, Default)]

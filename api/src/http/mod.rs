@@ -1,8 +1,9 @@
 //! HTTP: the router, middleware, and the routes that are not GraphQL.
 use std::time::Duration;
 
-use axum::{Router, extract::DefaultBodyLimit, middleware, routing::get};
+use axum::{Router, extract::DefaultBodyLimit, http::Method, middleware, routing::get};
 use tower_http::{
+    cors::{Any, CorsLayer},
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     timeout::TimeoutLayer,
@@ -11,9 +12,11 @@ use tower_http::{
 
 use crate::{app::AppState, graphql::AppSchema};
 
+mod auth;
 mod graphql;
 mod health;
 mod metrics;
+mod now_playing;
 
 /// Largest request body accepted anywhere: a GraphQL query is a few KiB.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -25,12 +28,23 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
             app: state.clone(),
             schema,
         });
-    Router::new()
+    // Static pages anywhere may read public now-playing.
+    let public_api = Router::new()
+        .route("/v1/users/{handle}/now-playing", get(now_playing::show))
+        .layer(CorsLayer::new().allow_origin(Any).allow_methods([Method::GET]));
+    let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
-        .with_state(state)
-        .merge(graphql_routes)
+        .route("/auth/spotify/start", get(auth::start))
+        .route("/auth/spotify/callback", get(auth::callback))
+        .merge(public_api)
+        .with_state(state.clone())
+        .merge(graphql_routes);
+    if let Some(sandbox) = state.spotify_sandbox.clone() {
+        router = router.nest("/sandbox/spotify", crate::sandbox::spotify::router(sandbox));
+    }
+    router
         .layer(middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))

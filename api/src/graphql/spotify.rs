@@ -1,0 +1,189 @@
+//! Spotify over GraphQL: linking, link codes, tracks and "now playing".
+use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::context::{app, viewer};
+use crate::{
+    accounts::{link_codes, users},
+    error::Error,
+    friends,
+    spotify::{
+        catalog, now_playing,
+        oauth::{self, Origin},
+        vault,
+    },
+};
+use entity::{spotify_links, tracks};
+
+/// A Spotify track.
+pub struct Track(pub tracks::Model);
+
+#[Object]
+impl Track {
+    /// The Spotify track id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+
+    async fn uri(&self) -> String {
+        format!("spotify:track:{}", self.0.id)
+    }
+
+    async fn url(&self) -> String {
+        format!("https://open.spotify.com/track/{}", self.0.id)
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn artists(&self) -> Vec<String> {
+        self.0.artist_names()
+    }
+
+    async fn album(&self) -> Option<&str> {
+        self.0.album.as_deref()
+    }
+
+    async fn duration_ms(&self) -> i32 {
+        self.0.duration_ms
+    }
+
+    async fn image_url(&self) -> Option<&str> {
+        self.0.image_url.as_deref()
+    }
+}
+
+#[derive(Enum, Copy, Clone, PartialEq, Eq)]
+pub enum SpotifyLinkStatus {
+    Active,
+    /// Spotify no longer accepts our access: connect again.
+    RelinkRequired,
+}
+
+pub struct SpotifyLink(pub spotify_links::Model);
+
+#[Object]
+impl SpotifyLink {
+    /// The Spotify user id.
+    async fn account_id(&self) -> &str {
+        &self.0.account_id
+    }
+
+    async fn display_name(&self) -> Option<&str> {
+        self.0.display_name.as_deref()
+    }
+
+    async fn status(&self) -> SpotifyLinkStatus {
+        if self.0.status == vault::ACTIVE {
+            SpotifyLinkStatus::Active
+        } else {
+            SpotifyLinkStatus::RelinkRequired
+        }
+    }
+
+    /// Spotify stops honouring the consent six months after it was given.
+    async fn consent_expires_at(&self) -> DateTime<Utc> {
+        self.0.consent_expires_at
+    }
+}
+
+pub struct NowPlaying(pub now_playing::NowPlaying);
+
+#[Object]
+impl NowPlaying {
+    async fn is_playing(&self) -> bool {
+        self.0.is_playing
+    }
+
+    /// The current track, else the last one played.
+    async fn track(&self) -> Option<Track> {
+        self.0.track.clone().map(Track)
+    }
+
+    /// When the track was playing or played.
+    async fn at(&self) -> Option<DateTime<Utc>> {
+        self.0.at
+    }
+
+    /// "Sam is listening to “Song” by Artist".
+    async fn text(&self) -> &str {
+        &self.0.text
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct LinkCode {
+    /// 16 digits; send them to Send Songs on Messenger.
+    code: String,
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(SimpleObject)]
+pub struct SpotifyConnect {
+    /// Open this in a browser to give Send Songs access.
+    url: String,
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(Default)]
+pub struct SpotifyQuery;
+
+#[Object]
+impl SpotifyQuery {
+    /// A track from any link form people paste (open.spotify.com, spotify:
+    /// URIs, short links, bare ids): to preview before sharing.
+    async fn track(&self, ctx: &Context<'_>, link: String) -> Result<Track> {
+        viewer(ctx)?;
+        let app = app(ctx);
+        let id = app.link_resolver.resolve(&link).await?;
+        Ok(Track(catalog::get(app, &id).await?))
+    }
+
+    /// What someone is playing: yourself, or an accepted friend.
+    async fn now_playing(&self, ctx: &Context<'_>, handle: String) -> Result<Option<NowPlaying>> {
+        let viewer = viewer(ctx)?;
+        let app = app(ctx);
+        let Some(target) = users::find_by_handle(&app.db, &handle).await? else {
+            return Ok(None);
+        };
+        if target.id != viewer.user_id && !friends::are_friends(&app.db, viewer.user_id, target.id).await? {
+            return Err(Error::Forbidden(format!(
+                "@{} isn't your friend yet: send a friend request first",
+                target.handle
+            ))
+            .into());
+        }
+        Ok(Some(NowPlaying(now_playing::for_user(app, &target).await?)))
+    }
+}
+
+#[derive(Default)]
+pub struct SpotifyMutation;
+
+#[Object]
+impl SpotifyMutation {
+    /// A Spotify authorization link for the signed-in person (10 minutes).
+    async fn connect_spotify(&self, ctx: &Context<'_>) -> Result<SpotifyConnect> {
+        let viewer = viewer(ctx)?;
+        let started = oauth::start(app(ctx), Origin::Account(viewer.user_id)).await?;
+        Ok(SpotifyConnect {
+            url: started.url,
+            expires_at: started.expires_at,
+        })
+    }
+
+    /// Forgets the Spotify tokens. False when nothing was linked.
+    async fn disconnect_spotify(&self, ctx: &Context<'_>) -> Result<bool> {
+        let viewer = viewer(ctx)?;
+        Ok(vault::disconnect(app(ctx), viewer.user_id).await.map_err(Error::from)?)
+    }
+
+    /// A 16-digit code that links Messenger to this account (30 minutes, once).
+    async fn create_link_code(&self, ctx: &Context<'_>) -> Result<LinkCode> {
+        let viewer = viewer(ctx)?;
+        let app = app(ctx);
+        let (code, expires_at) = link_codes::create(&app.db, viewer.user_id, app.clock.now()).await?;
+        Ok(LinkCode { code, expires_at })
+    }
+}

@@ -1,0 +1,144 @@
+//! `/auth/spotify/start` and `/auth/spotify/callback`: the browser side of
+//! linking Spotify, answered with small, plain HTML pages.
+use axum::{
+    extract::{Query, State},
+    http::StatusCode,
+    response::{Html, IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+
+use crate::{
+    accounts::link_codes,
+    app::AppState,
+    spotify::oauth::{self, Origin, Outcome},
+};
+
+#[derive(Deserialize)]
+pub struct StartParams {
+    /// A personal link from the Messenger bot.
+    m: Option<String>,
+}
+
+/// The public registration link, or a personal link from the bot: sends
+/// the browser to Spotify's consent page.
+pub async fn start(State(app): State<AppState>, Query(params): Query<StartParams>) -> Response {
+    let origin = match params.m.as_deref() {
+        None => Origin::Public,
+        Some(token) => match oauth::verify_personal_link(&app, token) {
+            Some(psid) => Origin::Messenger(psid),
+            None => {
+                return page(
+                    StatusCode::BAD_REQUEST,
+                    "This link has expired",
+                    "<p>Personal links work for 15 minutes. Send <b>connect</b> to Send Songs on Messenger for a new one.</p>",
+                );
+            }
+        },
+    };
+    match oauth::start(&app, origin).await {
+        Ok(started) => Redirect::to(&started.url).into_response(),
+        Err(err) => {
+            err.log();
+            page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "<p>We could not start connecting Spotify. Please try again in a moment.</p>",
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CallbackParams {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+pub async fn callback(State(app): State<AppState>, Query(params): Query<CallbackParams>) -> Response {
+    let outcome = oauth::finish(
+        &app,
+        params.code.as_deref(),
+        params.state.as_deref(),
+        params.error.as_deref(),
+    )
+    .await;
+    match outcome {
+        Outcome::Linked { handle, via_messenger } => {
+            let next = if via_messenger {
+                "You can close this page and head back to Messenger."
+            } else {
+                "You can close this page and go back to the app."
+            };
+            page(
+                StatusCode::OK,
+                "Spotify connected",
+                &format!("<p>You're connected as <b>@{}</b>. {next}</p>", escape(&handle)),
+            )
+        }
+        Outcome::CodeIssued {
+            handle,
+            created,
+            code,
+            expires_at,
+        } => {
+            let greeting = if created {
+                format!("Welcome to Send Songs, <b>@{}</b>!", escape(&handle))
+            } else {
+                format!("Welcome back, <b>@{}</b>.", escape(&handle))
+            };
+            let minutes = (expires_at - app.clock.now()).num_minutes().max(1);
+            page(
+                StatusCode::OK,
+                "Spotify connected",
+                &format!(
+                    "<p>{greeting}</p><p>Your link code:</p><p class=\"code\">{}</p>\
+                     <p>Send this code to Send Songs on Messenger to finish. It works once, for the next {minutes} minutes.</p>",
+                    link_codes::grouped(&code)
+                ),
+            )
+        }
+        Outcome::Denied => page(
+            StatusCode::OK,
+            "Spotify not connected",
+            "<p>You didn't allow access, so nothing changed. Send Songs needs to see what you play to tell \
+             your friends when you've listened to their songs. You can connect whenever you like.</p>",
+        ),
+        Outcome::BadState => page(
+            StatusCode::BAD_REQUEST,
+            "This link has expired",
+            "<p>This sign-in link was already used or is more than 10 minutes old, so nothing changed. \
+             Please start connecting Spotify again.</p>",
+        ),
+        Outcome::AccountTaken => page(
+            StatusCode::CONFLICT,
+            "Spotify account already in use",
+            "<p>This Spotify account is already connected to another Send Songs account, so nothing changed. \
+             Disconnect it there first, or log in to Spotify with a different account.</p>",
+        ),
+        Outcome::Failed(reason) => page(
+            StatusCode::BAD_GATEWAY,
+            "Spotify not connected",
+            &format!("<p>{}. Nothing changed.</p>", escape(&reason)),
+        ),
+    }
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} · Send Songs</title><style>\
+         body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;line-height:1.5;color:#222}}\
+         h1{{font-size:1.4rem}}.code{{font:600 1.8rem ui-monospace,monospace;letter-spacing:.1em}}\
+         </style></head><body><h1>{title}</h1>{body}</body></html>"
+    );
+    (status, Html(html)).into_response()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

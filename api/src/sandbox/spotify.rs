@@ -1,0 +1,276 @@
+//! A wire-compatible, in-memory Spotify: the Accounts service (authorize and
+//! token) and the few Web API endpoints the server calls.
+//!
+//! The production client talks to it over HTTP exactly as to Spotify, so it
+//! answers with Spotify's status codes, JSON bodies and headers. Sandbox mode
+//! nests [`router`] under `/sandbox/spotify`; integration tests serve it on a
+//! port of their own. Routes, relative to the mount point:
+//!
+//! - `GET /accounts/authorize`, `POST /accounts/api/token`: stand-ins for
+//!   `https://accounts.spotify.com/authorize` and `/api/token` ([`accounts`]).
+//! - `GET /api/v1/...`: stand-ins for `https://api.spotify.com/v1/...` ([`web_api`]).
+//! - `POST /play`: the sandbox's own control, recording that an account
+//!   played a track (Spotify's equivalent is someone pressing play).
+//!
+//! Rate limits and upstream failures are not simulated: tests use other
+//! fakes for those.
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
+
+use axum::{
+    Json, Router,
+    extract::{State as AxumState, rejection::JsonRejection},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{
+    clock::Clock,
+    spotify::links::{self, Parsed, TrackId},
+};
+
+mod accounts;
+mod catalog;
+mod web_api;
+
+#[cfg(test)]
+mod tests;
+
+/// Spotify's recently-played horizon: only this many most recent plays exist.
+const PLAY_HISTORY: usize = 50;
+
+/// The fake Spotify. Cheap to share: every method takes `&self`.
+pub struct SpotifySandbox {
+    /// Everything the fake remembers. One lock for all of it, held only for
+    /// short synchronous sections (never across an await), so handlers see
+    /// one consistent state.
+    state: Mutex<State>,
+    /// The source of "now" for code and token expiry and for "currently
+    /// playing", so tests can move time instead of sleeping.
+    clock: Arc<dyn Clock>,
+}
+
+/// The in-memory contents of the fake Spotify.
+#[derive(Default)]
+struct State {
+    /// Spotify accounts by user ID: who can sign in and what they played.
+    accounts: HashMap<String, Account>,
+    /// Authorization codes handed out by `/authorize` and not yet redeemed;
+    /// removed when redeemed, because codes are single use.
+    codes: HashMap<String, AuthCode>,
+    /// Access tokens by value: whom a bearer token speaks for, and until when.
+    access_tokens: HashMap<String, AccessToken>,
+    /// Refresh tokens by value. They never expire and are never revoked,
+    /// as with Spotify unless the user removes the app.
+    refresh_tokens: HashMap<String, RefreshGrant>,
+    /// Web API requests answered, by path template, for [`SpotifySandbox::calls`].
+    calls: HashMap<&'static str, usize>,
+}
+
+/// A Spotify user.
+struct Account {
+    /// What `/v1/me` calls them.
+    display_name: String,
+    /// Their plays, oldest first, at most [`PLAY_HISTORY`]: older plays fall
+    /// off, as they do from Spotify's recently-played.
+    plays: VecDeque<Play>,
+}
+
+/// One play of one track.
+#[derive(Clone)]
+struct Play {
+    track: TrackId,
+    /// When it started, truncated to milliseconds: cursors are in
+    /// milliseconds, so finer times would make `after=<cursor>` return the
+    /// play the cursor came from.
+    played_at: DateTime<Utc>,
+}
+
+/// What `/authorize` approved, waiting for the client to redeem the code.
+struct AuthCode {
+    /// The client the code was issued to; no other client may redeem it.
+    client_id: String,
+    /// Must be repeated, identical, when the code is redeemed.
+    redirect_uri: String,
+    /// The PKCE challenge, when the client sent one: redeeming then needs the verifier.
+    code_challenge: Option<String>,
+    /// The Spotify account that approved.
+    account: String,
+    /// The scopes granted, space-separated, echoed in the token response.
+    scope: String,
+    /// Codes live ten minutes.
+    expires_at: DateTime<Utc>,
+}
+
+/// A bearer token for the Web API.
+struct AccessToken {
+    /// Whom it speaks for.
+    subject: Subject,
+    /// An hour after issue; after that the Web API answers "The access token expired".
+    expires_at: DateTime<Utc>,
+}
+
+/// Whom an access token speaks for.
+#[derive(Clone)]
+enum Subject {
+    /// A user, by account ID (authorization code and refresh grants).
+    User(String),
+    /// The app itself (client credentials): catalogue only, no `/v1/me`.
+    App,
+}
+
+/// What a refresh token can be exchanged for.
+struct RefreshGrant {
+    /// Only the client it was issued to may use it.
+    client_id: String,
+    account: String,
+    /// The scopes granted at sign-in, kept across refreshes.
+    scope: String,
+}
+
+impl SpotifySandbox {
+    pub fn new(clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(State::default()),
+            clock,
+        })
+    }
+
+    /// Records a play (used by `POST /play`, and callable from Rust tests),
+    /// creating the account if it is new.
+    pub fn record_play(&self, account: &str, track: &TrackId, played_at: DateTime<Utc>) {
+        let played_at = DateTime::from_timestamp_millis(played_at.timestamp_millis()).unwrap_or(played_at);
+        let play = Play {
+            track: track.clone(),
+            played_at,
+        };
+        let mut state = self.lock();
+        let plays = &mut state.account(account).plays;
+        // Keep the history sorted even when tests record out of order; equal
+        // times keep the order they were recorded in.
+        let at = plays.partition_point(|p| p.played_at <= played_at);
+        plays.insert(at, play);
+        while plays.len() > PLAY_HISTORY {
+            plays.pop_front();
+        }
+    }
+
+    /// How many Web API requests (`/v1/...`) it has answered, by path
+    /// template such as `"/v1/me/player/recently-played"` or
+    /// `"/v1/tracks/{id}"`, rejected ones included; for tests that count
+    /// upstream calls.
+    pub fn calls(&self, endpoint: &str) -> usize {
+        self.lock().calls.get(endpoint).copied().unwrap_or(0)
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock leaves the maps usable:
+        // keep serving rather than failing every later request.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl State {
+    /// The account with this ID, created on first use with the ID, first
+    /// letter upper-cased, as its display name.
+    fn account(&mut self, id: &str) -> &mut Account {
+        self.accounts.entry(id.to_owned()).or_insert_with(|| Account {
+            display_name: capitalized(id),
+            plays: VecDeque::new(),
+        })
+    }
+}
+
+/// Routes relative to the mount point (the server nests this under `/sandbox/spotify`).
+pub fn router(sandbox: Arc<SpotifySandbox>) -> Router {
+    Router::new()
+        .route("/accounts/authorize", get(accounts::authorize))
+        .route("/accounts/api/token", post(accounts::token))
+        .route("/api/v1/me", get(web_api::me))
+        .route("/api/v1/tracks/{id}", get(web_api::track))
+        .route("/api/v1/me/player/recently-played", get(web_api::recently_played))
+        .route("/api/v1/me/player/currently-playing", get(web_api::currently_playing))
+        .route("/play", post(play))
+        .with_state(sandbox)
+}
+
+/// Body of `POST /play`.
+#[derive(Deserialize)]
+struct PlayRequest {
+    /// Spotify account ID; created if unknown.
+    account: String,
+    /// Any form [`links::parse`] accepts, except short links.
+    track: String,
+    /// RFC 3339; now when absent.
+    played_at: Option<String>,
+}
+
+/// `POST /play`: records that `account` started playing `track`.
+async fn play(
+    AxumState(sandbox): AxumState<Arc<SpotifySandbox>>,
+    body: Result<Json<PlayRequest>, JsonRejection>,
+) -> Response {
+    let request = match body {
+        Ok(Json(request)) => request,
+        Err(rejection) => return play_error(rejection.status(), rejection.body_text()),
+    };
+    if request.account.trim().is_empty() {
+        return play_error(StatusCode::BAD_REQUEST, "account must not be empty".into());
+    }
+    let track = match links::parse(&request.track) {
+        Ok(Parsed::Track(id)) => id,
+        // Following a short link needs the network; the sandbox stays offline.
+        Ok(Parsed::ShortLink(_)) => {
+            return play_error(
+                StatusCode::BAD_REQUEST,
+                "short links are not resolved here: paste the full track link".into(),
+            );
+        }
+        Err(e) => return play_error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let played_at = match request.played_at.as_deref().map(DateTime::parse_from_rfc3339) {
+        None => sandbox.now(),
+        Some(Ok(at)) => at.with_timezone(&Utc),
+        Some(Err(_)) => return play_error(StatusCode::BAD_REQUEST, "played_at must be an RFC 3339 time".into()),
+    };
+    sandbox.record_play(&request.account, &track, played_at);
+    let body = json!({
+        "account": request.account,
+        "track": track.as_str(),
+        "playedAt": spotify_time(played_at),
+    });
+    (StatusCode::CREATED, Json(body)).into_response()
+}
+
+fn play_error(status: StatusCode, message: String) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// A time as Spotify writes it: RFC 3339, milliseconds, `Z`.
+fn spotify_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// An unguessable token (codes, access and refresh tokens): 32 random bytes, base64url.
+fn random_token() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+fn capitalized(id: &str) -> String {
+    let mut chars = id.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}

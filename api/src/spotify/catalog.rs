@@ -1,0 +1,82 @@
+//! The track catalogue: metadata fetched from Spotify once per track and
+//! kept in the database.
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, EntityTrait as _, IntoActiveModel as _, sea_query::OnConflict};
+
+use super::{
+    client::{ApiTrack, SpotifyError},
+    links::TrackId,
+};
+use crate::{
+    app::App,
+    error::{Error, Result},
+};
+use entity::tracks;
+
+/// The track's metadata: from the database, or fetched once and stored.
+#[tracing::instrument(skip(app), fields(track = %id))]
+pub async fn get(app: &App, id: &TrackId) -> Result<tracks::Model> {
+    if let Some(found) = tracks::Entity::find_by_id(id.as_str()).one(&app.db).await? {
+        return Ok(found);
+    }
+    let mut fetched = app.spotify.track(id).await.map_err(|err| match err {
+        SpotifyError::Unexpected(message) if message.starts_with("404") || message.starts_with("400") => {
+            Error::bad_input("track", "Spotify has no track with this link")
+        }
+        other => upstream(other),
+    })?;
+    // Spotify may answer with a relinked track; keep it under the id asked for.
+    fetched.id = id.to_string();
+    remember(&app.db, &fetched, app.clock.now()).await
+}
+
+/// Stores a track Spotify sent us (from any endpoint); keeps the first copy.
+/// Answers the metadata as stored from this copy.
+pub async fn remember(db: &impl ConnectionTrait, track: &ApiTrack, now: DateTime<Utc>) -> Result<tracks::Model> {
+    let model = to_model(track, now);
+    tracks::Entity::insert(model.clone().into_active_model())
+        .on_conflict(OnConflict::column(tracks::Column::Id).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    Ok(model)
+}
+
+pub fn to_model(track: &ApiTrack, now: DateTime<Utc>) -> tracks::Model {
+    let artists: Vec<&str> = track.artists.iter().map(|a| a.name.as_str()).collect();
+    tracks::Model {
+        id: track.id.clone(),
+        name: track.name.clone(),
+        artists: serde_json::to_string(&artists).unwrap_or_else(|_| "[]".into()),
+        album: track.album.as_ref().map(|a| a.name.clone()),
+        duration_ms: i32::try_from(track.duration_ms).unwrap_or(i32::MAX),
+        image_url: track
+            .album
+            .as_ref()
+            .and_then(|a| a.images.first())
+            .map(|i| i.url.clone()),
+        fetched_at: now,
+    }
+}
+
+/// "“Song” by Artist, Other".
+pub fn describe(track: &tracks::Model) -> String {
+    let artists = track.artist_names();
+    if artists.is_empty() {
+        format!("“{}”", track.name)
+    } else {
+        format!("“{}” by {}", track.name, artists.join(", "))
+    }
+}
+
+pub fn upstream(err: SpotifyError) -> Error {
+    match err {
+        SpotifyError::RateLimited(wait) => Error::RateLimited {
+            message: "Spotify is busy: try again in a moment".into(),
+            retry_after: Some(wait),
+        },
+        other => {
+            tracing::warn!(error = %other, "spotify call failed");
+            Error::UpstreamUnavailable("Spotify is not answering right now: try again in a moment".into())
+        }
+    }
+}

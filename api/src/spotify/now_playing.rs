@@ -1,0 +1,147 @@
+//! "Now playing": the current track, else the last played one, with a
+//! sentence people can read.
+//!
+//! Cached per person for 15 seconds, and concurrent requests for the same
+//! person wait for one fetch: however many requests arrive, Spotify sees at
+//! most one call per person per 15 seconds.
+use std::{collections::HashMap, sync::Arc};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use uuid::Uuid;
+
+use super::{
+    catalog,
+    client::{ApiTrack, SpotifyError},
+    vault::{self, TokenError},
+};
+use crate::{app::App, error::Result};
+use entity::{tracks, users};
+
+pub const FRESH_FOR: TimeDelta = TimeDelta::seconds(15);
+
+#[derive(Debug, Clone)]
+pub struct NowPlaying {
+    pub is_playing: bool,
+    pub track: Option<tracks::Model>,
+    /// When the track was played (for the last played one).
+    pub at: Option<DateTime<Utc>>,
+    pub text: String,
+}
+
+/// A person's cached answer and when it was fetched. The async lock is what
+/// makes concurrent requests share one fetch.
+type Slot = Arc<tokio::sync::Mutex<Option<(DateTime<Utc>, NowPlaying)>>>;
+
+/// One slot per person.
+#[derive(Default)]
+pub struct NowPlayingCache {
+    slots: std::sync::Mutex<HashMap<Uuid, Slot>>,
+}
+
+impl NowPlayingCache {
+    fn slot(&self, user_id: Uuid) -> Slot {
+        let mut slots = self.slots.lock().expect("now playing slots");
+        if slots.len() > 10_000 {
+            slots.retain(|_, slot| Arc::strong_count(slot) > 1);
+        }
+        slots.entry(user_id).or_default().clone()
+    }
+}
+
+pub async fn for_user(app: &App, user: &users::Model) -> Result<NowPlaying> {
+    let slot = app.now_playing.slot(user.id);
+    let mut cached = slot.lock().await;
+    let now = app.clock.now();
+    if let Some((at, value)) = cached.as_ref()
+        && now - *at < FRESH_FOR
+    {
+        return Ok(value.clone());
+    }
+    let value = fetch(app, user).await?;
+    *cached = Some((now, value.clone()));
+    Ok(value)
+}
+
+async fn fetch(app: &App, user: &users::Model) -> Result<NowPlaying> {
+    let name = &user.display_name;
+    let quiet = |text: String| NowPlaying {
+        is_playing: false,
+        track: None,
+        at: None,
+        text,
+    };
+    let token = match vault::access_token(app, user.id).await {
+        Ok(token) => token,
+        Err(TokenError::NotLinked) => return Ok(quiet(format!("{name} hasn't connected Spotify yet"))),
+        Err(TokenError::RelinkRequired) => return Ok(quiet(format!("{name} needs to reconnect Spotify"))),
+        Err(TokenError::Spotify(err)) => return Err(catalog::upstream(err)),
+        Err(TokenError::Internal(err)) => return Err(err.into()),
+    };
+    let (current, token) = with_refresh(app, user.id, token, |t| async move {
+        app.spotify.currently_playing(&t).await
+    })
+    .await?;
+    if let Some(playing) = current
+        && let Some(item) = playing.item
+    {
+        let track = stored(app, &item).await?;
+        let text = if playing.is_playing {
+            format!("{name} is listening to {}", catalog::describe(&track))
+        } else {
+            format!("{name} paused {}", catalog::describe(&track))
+        };
+        return Ok(NowPlaying {
+            is_playing: playing.is_playing,
+            track: Some(track),
+            at: Some(app.clock.now()),
+            text,
+        });
+    }
+    let (recent, _) = with_refresh(app, user.id, token, |t| async move {
+        app.spotify.recently_played(&t, None, 1).await
+    })
+    .await?;
+    match recent.into_iter().next() {
+        Some(play) => {
+            let track = stored(app, &play.track).await?;
+            Ok(NowPlaying {
+                is_playing: false,
+                text: format!("{name} last listened to {}", catalog::describe(&track)),
+                track: Some(track),
+                at: Some(play.played_at),
+            })
+        }
+        None => Ok(quiet(format!("{name} hasn't played anything lately"))),
+    }
+}
+
+/// Runs `call`; on a 401 refreshes the token once and runs it again.
+async fn with_refresh<T, F, Fut>(app: &App, user_id: Uuid, token: String, call: F) -> Result<(T, String)>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<T, SpotifyError>>,
+{
+    match call(token.clone()).await {
+        Ok(value) => Ok((value, token)),
+        Err(SpotifyError::Unauthorized) => {
+            let fresh = vault::refresh_after_rejection(app, user_id, &token)
+                .await
+                .map_err(token_failure)?;
+            let value = call(fresh.clone()).await.map_err(catalog::upstream)?;
+            Ok((value, fresh))
+        }
+        Err(err) => Err(catalog::upstream(err)),
+    }
+}
+
+fn token_failure(err: TokenError) -> crate::error::Error {
+    match err {
+        TokenError::Spotify(err) => catalog::upstream(err),
+        TokenError::Internal(err) => err.into(),
+        other => crate::error::Error::UpstreamUnavailable(format!("Spotify refused access: {other}")),
+    }
+}
+
+async fn stored(app: &App, track: &ApiTrack) -> Result<tracks::Model> {
+    catalog::remember(&app.db, track, app.clock.now()).await
+}

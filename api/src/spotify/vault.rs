@@ -1,0 +1,209 @@
+//! The token vault: Spotify tokens sealed at rest, refreshed shortly before
+//! they expire (one refresh at a time per person), and the relink state.
+//!
+//! A refresh token Spotify returns replaces the stored one. `invalid_grant`,
+//! or the six-month consent running out, marks the link `RELINK_REQUIRED`;
+//! from then on no call is made for that person until they link again.
+use std::{collections::HashMap, sync::Arc};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::{
+    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Set, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use super::client::{Profile, SpotifyError, TokenGrant};
+use crate::{app::App, crypto::Sealer};
+use entity::spotify_links;
+
+pub const ACTIVE: &str = "ACTIVE";
+pub const RELINK_REQUIRED: &str = "RELINK_REQUIRED";
+/// Refresh this long before the access token expires.
+const REFRESH_MARGIN: TimeDelta = TimeDelta::seconds(120);
+/// Spotify refresh tokens stop working this long after consent.
+pub const CONSENT_LIFETIME: TimeDelta = TimeDelta::days(182);
+
+/// Why no access token could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("this person has not linked Spotify")]
+    NotLinked,
+    #[error("this person must link Spotify again")]
+    RelinkRequired,
+    #[error(transparent)]
+    Spotify(#[from] SpotifyError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sea_orm::DbErr> for TokenError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+/// Per-person refresh locks, so concurrent callers share one refresh.
+#[derive(Default)]
+pub struct RefreshLocks(std::sync::Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>);
+
+impl RefreshLocks {
+    fn for_user(&self, user_id: Uuid) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.0.lock().expect("refresh locks");
+        locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        locks.entry(user_id).or_default().clone()
+    }
+}
+
+fn access_context(user_id: Uuid) -> String {
+    format!("spotify-access:{user_id}")
+}
+
+fn refresh_context(user_id: Uuid) -> String {
+    format!("spotify-refresh:{user_id}")
+}
+
+/// Stores (or replaces) `user_id`'s link after a completed authorization.
+pub async fn store_link(
+    db: &impl ConnectionTrait,
+    sealer: &Sealer,
+    user_id: Uuid,
+    profile: &Profile,
+    grant: &TokenGrant,
+    now: DateTime<Utc>,
+) -> Result<spotify_links::Model, TokenError> {
+    let refresh = grant
+        .refresh_token
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("spotify sent no refresh token with the code exchange"))?;
+    let row = spotify_links::ActiveModel {
+        user_id: Set(user_id),
+        account_id: Set(profile.id.clone()),
+        display_name: Set(profile.display_name.clone()),
+        access_token: Set(sealer.seal(&grant.access_token, &access_context(user_id))),
+        refresh_token: Set(sealer.seal(refresh, &refresh_context(user_id))),
+        access_expires_at: Set(now + TimeDelta::seconds(grant.expires_in)),
+        consented_at: Set(now),
+        consent_expires_at: Set(now + CONSENT_LIFETIME),
+        status: Set(ACTIVE.into()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let existing = spotify_links::Entity::find_by_id(user_id).one(db).await?;
+    let saved = match existing {
+        Some(_) => {
+            let mut row = row;
+            row.created_at = sea_orm::ActiveValue::NotSet;
+            row.update(db).await?
+        }
+        None => row.insert(db).await?,
+    };
+    Ok(saved)
+}
+
+pub async fn find(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Option<spotify_links::Model>, sea_orm::DbErr> {
+    spotify_links::Entity::find_by_id(user_id).one(db).await
+}
+
+pub async fn find_by_account(
+    db: &impl ConnectionTrait,
+    account_id: &str,
+) -> Result<Option<spotify_links::Model>, sea_orm::DbErr> {
+    spotify_links::Entity::find()
+        .filter(spotify_links::Column::AccountId.eq(account_id))
+        .one(db)
+        .await
+}
+
+/// A usable access token for `user_id`, refreshed first when it is about
+/// to expire.
+pub async fn access_token(app: &App, user_id: Uuid) -> Result<String, TokenError> {
+    let link = usable_link(app, user_id).await?;
+    if link.access_expires_at > app.clock.now() + REFRESH_MARGIN {
+        return Ok(app.sealer.open(&link.access_token, &access_context(user_id))?);
+    }
+    refresh(app, user_id, Some(link.access_expires_at)).await
+}
+
+/// A fresh access token after Spotify answered 401 to the stored one.
+pub async fn refresh_after_rejection(app: &App, user_id: Uuid, rejected: &str) -> Result<String, TokenError> {
+    let link = usable_link(app, user_id).await?;
+    let stored = app.sealer.open(&link.access_token, &access_context(user_id))?;
+    if stored != rejected {
+        return Ok(stored); // someone refreshed meanwhile
+    }
+    refresh(app, user_id, Some(link.access_expires_at)).await
+}
+
+async fn usable_link(app: &App, user_id: Uuid) -> Result<spotify_links::Model, TokenError> {
+    let link = find(&app.db, user_id).await?.ok_or(TokenError::NotLinked)?;
+    if link.status != ACTIVE {
+        return Err(TokenError::RelinkRequired);
+    }
+    if link.consent_expires_at <= app.clock.now() {
+        mark_relink_required(app, user_id, "consent expired").await?;
+        return Err(TokenError::RelinkRequired);
+    }
+    Ok(link)
+}
+
+/// Refreshes unless another caller already did while this one waited.
+async fn refresh(app: &App, user_id: Uuid, seen_expiry: Option<DateTime<Utc>>) -> Result<String, TokenError> {
+    let lock = app.refresh_locks.for_user(user_id);
+    let _guard = lock.lock().await;
+    let link = usable_link(app, user_id).await?;
+    if Some(link.access_expires_at) != seen_expiry && link.access_expires_at > app.clock.now() + REFRESH_MARGIN {
+        return Ok(app.sealer.open(&link.access_token, &access_context(user_id))?);
+    }
+    let refresh_token = app.sealer.open(&link.refresh_token, &refresh_context(user_id))?;
+    let grant = match app.spotify.refresh(&refresh_token).await {
+        Ok(grant) => grant,
+        Err(SpotifyError::InvalidGrant(reason)) => {
+            mark_relink_required(app, user_id, &reason).await?;
+            return Err(TokenError::RelinkRequired);
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let now = app.clock.now();
+    let mut update = spotify_links::Entity::update_many()
+        .col_expr(
+            spotify_links::Column::AccessToken,
+            Expr::value(app.sealer.seal(&grant.access_token, &access_context(user_id))),
+        )
+        .col_expr(
+            spotify_links::Column::AccessExpiresAt,
+            Expr::value(now + TimeDelta::seconds(grant.expires_in)),
+        )
+        .col_expr(spotify_links::Column::UpdatedAt, Expr::value(now));
+    if let Some(rotated) = &grant.refresh_token {
+        update = update.col_expr(
+            spotify_links::Column::RefreshToken,
+            Expr::value(app.sealer.seal(rotated, &refresh_context(user_id))),
+        );
+    }
+    update
+        .filter(spotify_links::Column::UserId.eq(user_id))
+        .exec(&app.db)
+        .await?;
+    tracing::debug!(%user_id, rotated = grant.refresh_token.is_some(), "spotify token refreshed");
+    Ok(grant.access_token)
+}
+
+pub async fn mark_relink_required(app: &App, user_id: Uuid, reason: &str) -> Result<(), TokenError> {
+    let changed = spotify_links::Entity::update_many()
+        .col_expr(spotify_links::Column::Status, Expr::value(RELINK_REQUIRED))
+        .col_expr(spotify_links::Column::UpdatedAt, Expr::value(app.clock.now()))
+        .filter(spotify_links::Column::UserId.eq(user_id))
+        .filter(spotify_links::Column::Status.eq(ACTIVE))
+        .exec(&app.db)
+        .await?;
+    if changed.rows_affected > 0 {
+        tracing::info!(%user_id, reason, "spotify link needs relinking");
+    }
+    Ok(())
+}
+
+/// Forgets `user_id`'s tokens. Answers whether there was a link.
+pub async fn disconnect(app: &App, user_id: Uuid) -> Result<bool, sea_orm::DbErr> {
+    let deleted = spotify_links::Entity::delete_by_id(user_id).exec(&app.db).await?;
+    Ok(deleted.rows_affected > 0)
+}

@@ -1,0 +1,39 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "spotify_links")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub user_id: Uuid,
+    /// Spotify user id; one Send Songs account per Spotify account.
+    #[sea_orm(unique)]
+    pub account_id: String,
+    pub display_name: Option<String>,
+    /// Sealed (AES-256-GCM, base64). Never printed: `Debug` leaves it out.
+    pub access_token: String,
+    /// Sealed, like `access_token`.
+    pub refresh_token: String,
+    pub access_expires_at: DateTimeUtc,
+    pub consented_at: DateTimeUtc,
+    /// Spotify refresh tokens stop working six months after consent.
+    pub consent_expires_at: DateTimeUtc,
+    /// `ACTIVE` or `RELINK_REQUIRED`.
+    pub status: String,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpotifyLink")
+            .field("user_id", &self.user_id)
+            .field("account_id", &self.account_id)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,60 @@
+//! Sandbox mode: with no Spotify credentials the binary serves its own
+//! Spotify stand-in and the whole link flow runs with no outside account.
+use serde_json::json;
+
+use crate::helpers::spawn_app_with;
+
+#[tokio::test]
+async fn sandbox_mode_links_spotify_and_records_plays_end_to_end() {
+    let app = spawn_app_with(&[("SANDBOX", "on")]).await;
+    let sam = app.sign_up("sam").await;
+
+    let body = app
+        .graphql("mutation { connectSpotify { url } }", json!({}), Some(&sam.access))
+        .await;
+    let url = body["data"]["connectSpotify"]["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{}/sandbox/spotify/accounts/authorize?", app.address)),
+        "{url}"
+    );
+    let (status, page) = app.browse(url).await;
+    assert!(status.is_success(), "{page}");
+    assert!(page.contains("You're connected as <b>@sam</b>"), "{page}");
+
+    let me = app
+        .graphql("{ me { spotify { accountId } } }", json!({}), Some(&sam.access))
+        .await;
+    let account = me["data"]["me"]["spotify"]["accountId"].as_str().unwrap().to_owned();
+    assert!(account.starts_with("sandbox-"), "{account}");
+    let played = app
+        .client
+        .post(format!("{}/sandbox/spotify/play", app.address))
+        .json(&json!({ "account": account, "track": "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(played.status(), reqwest::StatusCode::CREATED);
+
+    let now = app
+        .graphql(
+            "{ nowPlaying(handle: \"sam\") { isPlaying track { id } text } }",
+            json!({}),
+            Some(&sam.access),
+        )
+        .await;
+    assert_eq!(now["data"]["nowPlaying"]["isPlaying"], true, "{now}");
+    assert_eq!(now["data"]["nowPlaying"]["track"]["id"], "4uLU6hMCjMI75M1A2tKUQC");
+}
+
+#[tokio::test]
+async fn without_sandbox_there_are_no_sandbox_routes() {
+    let app = spawn_app_with(&[]).await;
+    let response = app
+        .client
+        .post(format!("{}/sandbox/spotify/play", app.address))
+        .json(&json!({ "account": "x", "track": "4uLU6hMCjMI75M1A2tKUQC" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::NOT_FOUND);
+}
