@@ -22,8 +22,8 @@ use crate::{
     config::Settings,
     crypto::{Sealer, Signer},
     db,
-    events::EventBus,
-    graphql, http,
+    events::{self, EventBus},
+    graphql, http, jobs,
     sandbox::spotify::SpotifySandbox,
     spotify::{SpotifyClient, links::LinkResolver, now_playing::NowPlayingCache, vault::RefreshLocks},
     telemetry,
@@ -69,10 +69,20 @@ pub struct App {
     pub now_playing: NowPlayingCache,
     /// The Spotify stand-in, in sandbox mode.
     pub spotify_sandbox: Option<Arc<SpotifySandbox>>,
+    /// Names this process's workers in job leases (`locked_by`).
+    pub instance_id: String,
+    /// Wakes idle workers when this process enqueues work.
+    pub jobs_enqueued: tokio::sync::Notify,
+    /// One claim at a time in this process (SQLite has a single writer).
+    pub claim_lock: tokio::sync::Mutex<()>,
 }
 
 /// Cheap to clone; handed to axum and to async-graphql alike.
 pub type AppState = Arc<App>;
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME").unwrap_or_else(|_| "sendsongs".into())
+}
 
 impl App {
     pub fn statements_run(&self) -> u64 {
@@ -84,6 +94,8 @@ impl App {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// PostgreSQL only: the connection that receives events from every replica.
+    event_listener: Option<sea_orm::sqlx::postgres::PgListener>,
 }
 
 impl Application {
@@ -131,6 +143,7 @@ impl Application {
             );
             (client, settings.spotify.accounts_url.clone(), None)
         };
+        let events = EventBus::new(&db);
         let state = Arc::new(App {
             sealer: Sealer::new(settings.encryption_key.expose_secret()),
             link_signer: Signer::new(settings.jwt_secret_bytes(), "messenger-personal-link"),
@@ -140,18 +153,36 @@ impl Application {
             spotify_authorize_base,
             spotify_sandbox,
             refresh_locks: RefreshLocks::default(),
+            instance_id: format!("{}-{}", hostname(), &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            jobs_enqueued: tokio::sync::Notify::new(),
+            claim_lock: tokio::sync::Mutex::new(()),
             now_playing: NowPlayingCache::default(),
             tokens: AccessTokens::new(settings.jwt_secret_bytes()),
             db,
             settings,
             clock,
             throttle: LoginThrottle::default(),
-            events: EventBus::default(),
+            events,
             metrics: telemetry::metrics_handle(),
             db_statements,
             shutdown: CancellationToken::new(),
         });
-        Ok(Self { listener, state })
+        // On PostgreSQL events travel through LISTEN/NOTIFY: listen before
+        // serving, so no event published after start-up is missed.
+        let event_listener = if db::is_postgres(&state.db) {
+            Some(
+                events::connect_listener(&state.settings.database_url)
+                    .await
+                    .context("listening for events on PostgreSQL")?,
+            )
+        } else {
+            None
+        };
+        Ok(Self {
+            listener,
+            state,
+            event_listener,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -170,6 +201,15 @@ impl Application {
         let router = http::router(state.clone(), schema);
         tracing::info!(address = %self.listener.local_addr()?, "listening");
         let stopping = state.shutdown.clone();
+        if let Some(listener) = self.event_listener {
+            tokio::spawn(events::listen(
+                listener,
+                state.settings.database_url.clone(),
+                state.clone(),
+                state.shutdown.clone(),
+            ));
+        }
+        let workers = jobs::worker::spawn(&state, state.settings.job_workers, state.settings.job_poll_interval);
         axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -181,6 +221,10 @@ impl Application {
         })
         .await
         .context("serving HTTP")?;
+        // Workers stop claiming at once and finish what they hold.
+        for worker in workers {
+            let _ = worker.await;
+        }
         state.db.clone().close().await.ok();
         Ok(())
     }

@@ -1,9 +1,6 @@
 //! Time, injectable: the server reads "now" only through [`Clock`], so tests
 //! can move a week of schedule forward in milliseconds.
-use std::sync::{
-    Arc,
-    atomic::{AtomicI64, Ordering},
-};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -20,26 +17,30 @@ impl Clock for SystemClock {
     }
 }
 
-/// The wall clock plus an offset that tests move forward.
-#[derive(Default)]
+/// A clock that stands still until moved: tests drive time exactly.
+/// It starts at the current time, to the millisecond (the precision Spotify
+/// reports and every database keeps).
 pub struct ManualClock {
-    /// How far ahead of the wall clock this clock runs, in milliseconds.
-    offset_ms: AtomicI64,
+    now: Mutex<DateTime<Utc>>,
 }
 
 impl ManualClock {
     pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+        let now = Utc::now();
+        let ms = now.timestamp_millis();
+        Arc::new(Self {
+            now: Mutex::new(DateTime::from_timestamp_millis(ms).unwrap_or(now)),
+        })
     }
 
     pub fn advance(&self, by: std::time::Duration) {
-        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
-        self.offset_ms.fetch_add(ms, Ordering::SeqCst);
+        let by = TimeDelta::from_std(by).unwrap_or(TimeDelta::MAX);
+        *self.now.lock().expect("clock lock") += by;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now() + TimeDelta::milliseconds(self.offset_ms.load(Ordering::SeqCst))
+        *self.now.lock().expect("clock lock")
     }
 }

@@ -40,6 +40,10 @@ pub struct Settings {
     /// Serve the provider stand-ins under `/sandbox` and point the clients at them.
     pub sandbox: bool,
     pub play_check: PlayCheckSettings,
+    /// Background workers in this process (0: none; tests run jobs inline).
+    pub job_workers: usize,
+    /// How often an idle worker looks for due jobs.
+    pub job_poll_interval: Duration,
     pub log_format: LogFormat,
 }
 
@@ -190,6 +194,13 @@ impl Settings {
                 slow_interval: duration("PLAY_CHECK_SLOW_INTERVAL", "1h")?,
                 share_ttl: duration("SHARE_TTL", "7d")?,
             },
+            job_workers: match get("JOB_WORKERS") {
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| bad("JOB_WORKERS", format!("`{v}` is not a number of workers")))?,
+                None => 4,
+            },
+            job_poll_interval: duration("JOB_POLL_INTERVAL", "1s")?,
             log_format,
         })
     }

@@ -22,13 +22,16 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod detection;
 pub mod devices;
 pub mod error;
 pub mod events;
 pub mod friends;
 pub mod graphql;
 pub mod http;
+pub mod jobs;
 pub mod sandbox;
+pub mod shares;
 pub mod spotify;
 pub mod telemetry;
 

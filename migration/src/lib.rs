@@ -9,6 +9,7 @@ mod m20261123_000002_create_sessions;
 mod m20261123_000003_create_friendships;
 mod m20261123_000004_create_devices;
 mod m20261123_000005_create_spotify;
+mod m20261123_000006_create_shares_and_jobs;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_create_friendships::Migration),
             Box::new(m20261123_000004_create_devices::Migration),
             Box::new(m20261123_000005_create_spotify::Migration),
+            Box::new(m20261123_000006_create_shares_and_jobs::Migration),
         ]
     }
 }

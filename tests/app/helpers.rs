@@ -59,6 +59,28 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let (database_url, dir) = fresh_database().await;
     let clock = ManualClock::new();
     let spotify = SpotifySandbox::new(clock.clone());
+    spawn(extra, database_url, dir, clock, spotify).await
+}
+
+/// A second server on the same database, clock and Spotify: another replica.
+pub async fn spawn_replica(of: &TestApp, extra: &[(&str, &str)]) -> TestApp {
+    spawn(
+        extra,
+        of.database_url.clone(),
+        None,
+        of.clock.clone(),
+        of.spotify.clone(),
+    )
+    .await
+}
+
+async fn spawn(
+    extra: &[(&str, &str)],
+    database_url: String,
+    dir: Option<TempDir>,
+    clock: Arc<ManualClock>,
+    spotify: Arc<SpotifySandbox>,
+) -> TestApp {
     let spotify_url = serve(api::sandbox::spotify::router(spotify.clone())).await;
     let accounts_url = format!("{spotify_url}/accounts");
     let api_url = format!("{spotify_url}/api");
@@ -72,6 +94,8 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         ("SPOTIFY_CLIENT_SECRET", "test-client-secret"),
         ("SPOTIFY_ACCOUNTS_URL", accounts_url.as_str()),
         ("SPOTIFY_API_URL", api_url.as_str()),
+        // Tests run jobs themselves (`run_due_jobs`), deterministically.
+        ("JOB_WORKERS", "0"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -223,6 +247,16 @@ impl TestApp {
         (response.status(), response.text().await.unwrap())
     }
 
+    /// Runs every due background job now; answers how many ran.
+    pub async fn run_due_jobs(&self) -> usize {
+        api::jobs::worker::run_due(&self.state).await
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
     /// Where `url` redirects to (one hop, as a browser sees it).
     pub async fn location(&self, url: &str) -> String {
         let no_redirect = reqwest::Client::builder()
@@ -260,6 +294,21 @@ impl Drop for TestApp {
             let _ = stop.send(());
         }
     }
+}
+
+/// Access tokens last 15 minutes: after moving the clock, log in again.
+pub async fn relog(app: &TestApp, session: &Session) -> String {
+    let body = app
+        .graphql(
+            "mutation($e: String!, $p: String!) { logIn(input: { email: $e, password: $p }) { accessToken } }",
+            json!({ "e": session.email, "p": PASSWORD }),
+            None,
+        )
+        .await;
+    body["data"]["logIn"]["accessToken"]
+        .as_str()
+        .expect("logged in again")
+        .to_owned()
 }
 
 /// The `extensions.code` of the first error, if any.

@@ -1,16 +1,19 @@
 //! Black-box tests: the real app on a random port, driven over HTTP and
 //! WebSocket. One file per capability.
 mod accounts;
+mod detection;
 mod devices;
 mod friends;
 mod graphql_http;
 mod helpers;
 mod now_playing;
 mod operations;
+mod replicas;
 mod sandbox;
 mod schema;
 mod sessions;
 mod settings;
+mod shares;
 mod spotify_fake;
 mod spotify_link;
 mod spotify_tokens;

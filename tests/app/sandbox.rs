@@ -58,3 +58,40 @@ async fn without_sandbox_there_are_no_sandbox_routes() {
         .unwrap();
     assert_eq!(response.status(), reqwest::StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn in_sandbox_mode_a_play_completes_the_story() {
+    let app = spawn_app_with(&[("SANDBOX", "on")]).await;
+    let (sam, alex) = crate::shares::pair(&app).await;
+    let body = app
+        .graphql("mutation { connectSpotify { url } }", json!({}), Some(&alex.access))
+        .await;
+    app.browse(&format!(
+        "{}&sandbox_account=alex-sandbox",
+        body["data"]["connectSpotify"]["url"].as_str().unwrap()
+    ))
+    .await;
+    let id = crate::shares::share(&app, &sam, "alex", crate::shares::TRACK).await["id"].clone();
+
+    app.advance(std::time::Duration::from_secs(1));
+    let played = app
+        .client
+        .post(format!("{}/sandbox/spotify/play", app.address))
+        .json(&json!({ "account": "alex-sandbox", "track": crate::shares::TRACK }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(played.status(), reqwest::StatusCode::CREATED);
+    app.advance(std::time::Duration::from_secs(600));
+    app.run_due_jobs().await;
+
+    let access = crate::helpers::relog(&app, &sam).await;
+    let share = app
+        .graphql(
+            "query($id: ID!) { share(id: $id) { status } }",
+            json!({ "id": id }),
+            Some(&access),
+        )
+        .await;
+    assert_eq!(share["data"]["share"]["status"], "PLAYED", "{share}");
+}

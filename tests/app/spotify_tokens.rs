@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait as _, Statement};
 use serde_json::json;
 
 use crate::{
-    helpers::{Session, TestApp, serve, spawn_app_with},
+    helpers::{Session, TestApp, relog, serve, spawn_app_with},
     spotify_fake::{self, Script, Shared},
 };
 
@@ -60,18 +60,6 @@ async fn tokens_are_unreadable_in_the_database() {
     assert_ne!(access, "A1");
     assert_ne!(refresh, "R1");
     assert!(access.len() > 30 && refresh.len() > 30, "nonce + ciphertext + tag");
-}
-
-/// Access tokens last 15 minutes: after moving the clock, log in again.
-async fn relog(app: &TestApp, session: &Session) -> String {
-    let body = app
-        .graphql(
-            "mutation($e: String!, $p: String!) { logIn(input: { email: $e, password: $p }) { accessToken } }",
-            json!({ "e": session.email, "p": crate::helpers::PASSWORD }),
-            None,
-        )
-        .await;
-    body["data"]["logIn"]["accessToken"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]

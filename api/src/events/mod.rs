@@ -2,23 +2,36 @@
 //!
 //! An event names the user it is for, what kind it is, and the id of the
 //! thing that changed; subscribers reload that thing, so an event carries no
-//! data that could be stale or leak to the wrong person. Events are published
-//! after the change commits. Delivery is in-process: each user has a channel,
-//! created on first subscription and dropped when its last subscriber leaves.
+//! data that could be stale or leak to the wrong person. Events are
+//! published after the change commits.
+//!
+//! Each process hands events to its own subscribers through one channel
+//! per user (created on first subscription, dropped when the last one
+//! leaves). On PostgreSQL, publishing goes through `NOTIFY` and every
+//! replica `LISTEN`s, so a subscriber on any replica gets every event meant
+//! for it; on SQLite (one process) delivery is direct.
 use std::{collections::HashMap, sync::Mutex};
 
 use futures_util::{Stream, StreamExt as _, stream};
+use sea_orm::{ConnectionTrait as _, DatabaseConnection, DbBackend, Statement};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// Events a busy subscriber may fall behind by before it skips some.
 const PER_USER_BUFFER: usize = 64;
+/// The PostgreSQL notification channel.
+pub const CHANNEL: &str = "sendsongs_events";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Topic {
     /// A friend request to the user, or the user's request accepted.
     FriendshipChanged,
+    /// A friend shared a song with the user (subject: the share).
+    ShareReceived,
+    /// A song the user shared, or was sent, was played (subject: the play event).
+    SharePlayed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,14 +47,42 @@ pub struct Event {
 pub struct EventBus {
     /// One broadcast channel per user with at least one live subscription.
     channels: Mutex<HashMap<Uuid, broadcast::Sender<Event>>>,
+    /// Set on PostgreSQL: events go out through `NOTIFY` and come back in
+    /// through [`listen`], to this process and every other replica alike.
+    notify: Option<DatabaseConnection>,
 }
 
 impl EventBus {
-    pub async fn publish(&self, event: Event) {
-        self.deliver_locally(event);
+    pub fn new(db: &DatabaseConnection) -> Self {
+        Self {
+            channels: Mutex::default(),
+            notify: (db.get_database_backend() == DbBackend::Postgres).then(|| db.clone()),
+        }
     }
 
-    fn deliver_locally(&self, event: Event) {
+    pub async fn publish(&self, event: Event) {
+        metrics::counter!("events_published_total").increment(1);
+        let Some(db) = &self.notify else {
+            self.deliver_locally(event);
+            return;
+        };
+        let payload = serde_json::to_string(&event).expect("events serialize");
+        let sent = db
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                [CHANNEL.into(), payload.into()],
+            ))
+            .await;
+        if let Err(err) = sent {
+            // The change itself is committed; only the live nudge is lost.
+            tracing::warn!(error = %err, "publishing an event failed; delivering locally only");
+            self.deliver_locally(event);
+        }
+    }
+
+    /// Hands an event to this process's subscribers of its user.
+    pub fn deliver_locally(&self, event: Event) {
         let mut channels = self.channels.lock().expect("event channels lock");
         if let Some(sender) = channels.get(&event.user_id)
             && sender.send(event.clone()).is_err()
@@ -73,6 +114,50 @@ impl EventBus {
             }
         })
         .filter(move |event| std::future::ready(event.topic == topic))
+    }
+}
+
+/// Connects a PostgreSQL listener on the events channel.
+pub async fn connect_listener(database_url: &str) -> Result<sea_orm::sqlx::postgres::PgListener, sea_orm::sqlx::Error> {
+    let mut listener = sea_orm::sqlx::postgres::PgListener::connect(database_url).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
+/// Hands every notification to this process's subscribers until `stop`.
+/// Reconnects after a lost connection (events published meanwhile are
+/// missed: subscriptions are live nudges, the data itself is in the
+/// database).
+pub async fn listen(
+    mut listener: sea_orm::sqlx::postgres::PgListener,
+    database_url: String,
+    app: std::sync::Arc<crate::app::App>,
+    stop: CancellationToken,
+) {
+    loop {
+        let notification = tokio::select! {
+            () = stop.cancelled() => return,
+            n = listener.recv() => n,
+        };
+        match notification {
+            Ok(n) => match serde_json::from_str::<Event>(n.payload()) {
+                Ok(event) => app.events.deliver_locally(event),
+                Err(err) => tracing::warn!(error = %err, "unreadable event notification"),
+            },
+            Err(err) => {
+                tracing::warn!(error = %err, "event listener lost its connection; reconnecting");
+                listener = loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    }
+                    match connect_listener(&database_url).await {
+                        Ok(listener) => break listener,
+                        Err(err) => tracing::warn!(error = %err, "cannot LISTEN for events; retrying"),
+                    }
+                };
+            }
+        }
     }
 }
 

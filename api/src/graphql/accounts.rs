@@ -70,6 +70,11 @@ impl User {
         Ok(list.into_iter().map(Friendship).collect())
     }
 
+    /// My sharing statistics.
+    async fn stats(&self, ctx: &Context<'_>) -> Result<super::shares::Stats> {
+        super::shares::stats_for(ctx, self.0.id).await
+    }
+
     /// Registered push devices, most recently registered first.
     async fn devices(&self, ctx: &Context<'_>) -> Result<Vec<Device>> {
         let list = devices::list(app(ctx), self.0.id).await?;

@@ -17,3 +17,20 @@ impl Loader<Uuid> for UserLoader {
         users::load_many(&self.0.db, keys).await.map_err(Arc::new)
     }
 }
+
+pub struct TrackLoader(pub AppState);
+
+impl Loader<String> for TrackLoader {
+    type Value = entity::tracks::Model;
+    type Error = Arc<crate::error::Error>;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+        use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
+        let found = entity::tracks::Entity::find()
+            .filter(entity::tracks::Column::Id.is_in(keys.iter().cloned()))
+            .all(&self.0.db)
+            .await
+            .map_err(|e| Arc::new(e.into()))?;
+        Ok(found.into_iter().map(|t| (t.id.clone(), t)).collect())
+    }
+}

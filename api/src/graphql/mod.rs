@@ -15,6 +15,7 @@ mod errors;
 mod friends;
 mod loaders;
 pub mod pagination;
+mod shares;
 mod spotify;
 
 pub use context::{Auth, ClientAddress};
@@ -25,7 +26,7 @@ const MAX_DEPTH: usize = 12;
 const MAX_COMPLEXITY: usize = 2_000;
 
 #[derive(MergedObject, Default)]
-pub struct Query(accounts::AccountsQuery, spotify::SpotifyQuery);
+pub struct Query(accounts::AccountsQuery, spotify::SpotifyQuery, shares::SharesQuery);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
@@ -33,16 +34,18 @@ pub struct Mutation(
     friends::FriendsMutation,
     devices::DevicesMutation,
     spotify::SpotifyMutation,
+    shares::SharesMutation,
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(friends::FriendsSubscription);
+pub struct Subscription(friends::FriendsSubscription, shares::SharesSubscription);
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 pub fn build_schema(state: AppState) -> AppSchema {
     schema_builder()
         .data(DataLoader::new(loaders::UserLoader(state.clone()), tokio::spawn))
+        .data(DataLoader::new(loaders::TrackLoader(state.clone()), tokio::spawn))
         .data(state)
         .finish()
 }

@@ -212,6 +212,8 @@ async fn try_finish(app: &App, code: Option<&str>, state: Option<&str>, error: O
     vault::store_link(&txn, &app.sealer, user.id, &profile, &grant, now)
         .await
         .map_err(token_error)?;
+    // Checks for shares sent before the link (or paused by a relink) start now.
+    crate::detection::check::enqueue(&txn, user.id, now, now).await?;
     let outcome = match origin {
         Origin::Account(_) => Outcome::Linked {
             handle: user.handle.clone(),
@@ -235,6 +237,7 @@ async fn try_finish(app: &App, code: Option<&str>, state: Option<&str>, error: O
         }
     };
     txn.commit().await?;
+    app.jobs_enqueued.notify_waiters();
     tracing::info!(user_id = %user.id, created, "spotify linked");
     Ok(outcome)
 }

@@ -1,0 +1,259 @@
+//! The `check_recipient` job: one `recently-played` call for a recipient
+//! serves every pending share they have.
+//!
+//! One job per recipient (deduplicated on `check:<recipient id>`) runs when
+//! the earliest of their shares is due. It reads plays after the oldest
+//! pending share, turns matches into play events, moves the due shares on
+//! to their next check (or expires them), and reschedules itself for the
+//! next due share. Without a usable Spotify link the checks pause (shares
+//! show no `nextCheckAt`) but expiry still happens on time.
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Set,
+    TransactionTrait as _, sea_query::Expr,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::schedule;
+use crate::{
+    app::App,
+    events::{Event, Topic},
+    jobs::{JobError, Outcome, queue},
+    shares::status,
+    spotify::{
+        client::{PlayHistory, SpotifyError},
+        vault::{self, TokenError},
+    },
+};
+use entity::{play_events, shares};
+
+pub const KIND: &str = "check_recipient";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Payload {
+    pub recipient_id: Uuid,
+}
+
+/// Makes sure `recipient_id` is checked at `run_at` or earlier.
+pub async fn enqueue(
+    db: &impl ConnectionTrait,
+    recipient_id: Uuid,
+    run_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    let payload = serde_json::json!({ "recipient_id": recipient_id });
+    queue::enqueue(db, KIND, &payload, run_at, Some(&format!("check:{recipient_id}")), now).await
+}
+
+#[tracing::instrument(skip(app), fields(recipient_id = %payload.recipient_id))]
+pub async fn run(app: &App, payload: Payload) -> Result<Outcome, JobError> {
+    let recipient = payload.recipient_id;
+    let now = app.clock.now();
+    let pending = pending_shares(&app.db, recipient).await?;
+    if pending.is_empty() {
+        return Ok(Outcome::Done);
+    }
+    let is_due = |s: &shares::Model| s.next_check_at.is_none_or(|t| t <= now) || s.expires_at <= now;
+    if !pending.iter().any(is_due) {
+        return Ok(next_run(&app.db, recipient).await?);
+    }
+
+    let plays = match recent_plays(app, recipient, &pending).await {
+        Ok(plays) => plays,
+        Err(Unavailable::Paused) => return pause(app, &pending, now).await,
+        Err(Unavailable::RateLimited(wait)) => {
+            return Ok(Outcome::RunAt(now + schedule::to_delta(wait)));
+        }
+        Err(Unavailable::Failed(message)) => return Err(JobError::retry(message)),
+    };
+    metrics::counter!("detection_checks_total").increment(1);
+
+    let mut reschedule: BTreeMap<DateTime<Utc>, Vec<Uuid>> = BTreeMap::new();
+    let mut expire = Vec::new();
+    for share in &pending {
+        if let Some(played_at) = first_play(share, &plays) {
+            record_play(app, share, played_at, now).await?;
+        } else if is_due(share) {
+            match schedule::next_check(share.created_at, share.expires_at, now, &app.settings.play_check) {
+                Some(at) => reschedule.entry(at).or_default().push(share.id),
+                None => expire.push(share.id),
+            }
+        }
+    }
+    let txn = app.db.begin().await?;
+    for (at, ids) in reschedule {
+        set_next_check(&txn, ids, Some(at), now).await?;
+    }
+    if !expire.is_empty() {
+        expire_shares(&txn, expire, now).await?;
+    }
+    txn.commit().await?;
+    Ok(next_run(&app.db, recipient).await?)
+}
+
+/// Why there are no plays to look at.
+enum Unavailable {
+    /// Not linked, or must relink: wait for them.
+    Paused,
+    RateLimited(std::time::Duration),
+    Failed(String),
+}
+
+/// One `recently-played` call (refreshing the token once on a 401).
+async fn recent_plays(app: &App, recipient: Uuid, pending: &[shares::Model]) -> Result<Vec<PlayHistory>, Unavailable> {
+    let after = pending.iter().map(|s| s.created_at).min();
+    let token = vault::access_token(app, recipient).await.map_err(unavailable)?;
+    match app.spotify.recently_played(&token, after, 50).await {
+        Err(SpotifyError::Unauthorized) => {
+            let fresh = vault::refresh_after_rejection(app, recipient, &token)
+                .await
+                .map_err(unavailable)?;
+            app.spotify
+                .recently_played(&fresh, after, 50)
+                .await
+                .map_err(|e| unavailable(TokenError::Spotify(e)))
+        }
+        other => other.map_err(|e| unavailable(TokenError::Spotify(e))),
+    }
+}
+
+fn unavailable(err: TokenError) -> Unavailable {
+    match err {
+        TokenError::NotLinked | TokenError::RelinkRequired => Unavailable::Paused,
+        TokenError::Spotify(SpotifyError::RateLimited(wait)) => Unavailable::RateLimited(wait),
+        TokenError::Spotify(SpotifyError::Unauthorized) => {
+            Unavailable::Failed("spotify refused a freshly refreshed token".into())
+        }
+        other => Unavailable::Failed(other.to_string()),
+    }
+}
+
+/// The earliest play of the shared track after the share was made (Spotify
+/// may report a relinked track under another id, with `linked_from`).
+fn first_play(share: &shares::Model, plays: &[PlayHistory]) -> Option<DateTime<Utc>> {
+    plays
+        .iter()
+        .filter(|p| {
+            p.track.id == share.track_id
+                || p.track.linked_from.as_ref().and_then(|l| l.id.as_deref()) == Some(share.track_id.as_str())
+        })
+        .map(|p| p.played_at)
+        .filter(|played_at| *played_at > share.created_at)
+        .min()
+}
+
+/// Writes the play event and marks the share played, in one transaction,
+/// once: a second worker finds the share no longer pending and writes
+/// nothing. Then tells the sender and the recipient.
+pub async fn record_play(
+    app: &App,
+    share: &shares::Model,
+    played_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    let txn = app.db.begin().await?;
+    let marked = shares::Entity::update_many()
+        .col_expr(shares::Column::Status, Expr::value(status::PLAYED))
+        .col_expr(shares::Column::PlayedAt, Expr::value(played_at))
+        .col_expr(shares::Column::NextCheckAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(shares::Column::UpdatedAt, Expr::value(now))
+        .filter(shares::Column::Id.eq(share.id))
+        .filter(shares::Column::Status.eq(status::PENDING))
+        .exec(&txn)
+        .await?;
+    if marked.rows_affected == 0 {
+        return Ok(()); // someone else recorded it, or it was cancelled
+    }
+    let event = play_events::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        share_id: Set(share.id),
+        played_at: Set(played_at),
+        detected_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    metrics::counter!("plays_detected_total").increment(1);
+    metrics::histogram!("play_detection_delay_seconds")
+        .record((now - played_at).num_milliseconds().max(0) as f64 / 1000.0);
+    tracing::info!(share_id = %share.id, "share played");
+    for user_id in [share.sender_id, share.recipient_id] {
+        app.events
+            .publish(Event {
+                user_id,
+                topic: Topic::SharePlayed,
+                subject_id: event.id,
+            })
+            .await;
+    }
+    Ok(())
+}
+
+/// No usable link: shares wait (no `nextCheckAt`), expired ones end, and
+/// the job comes back when the next share would expire.
+async fn pause(app: &App, pending: &[shares::Model], now: DateTime<Utc>) -> Result<Outcome, JobError> {
+    let (ended, waiting): (Vec<_>, Vec<_>) = pending.iter().partition(|s| s.expires_at <= now);
+    let txn = app.db.begin().await?;
+    if !ended.is_empty() {
+        expire_shares(&txn, ended.iter().map(|s| s.id).collect(), now).await?;
+    }
+    set_next_check(&txn, waiting.iter().map(|s| s.id).collect(), None, now).await?;
+    txn.commit().await?;
+    Ok(match waiting.iter().map(|s| s.expires_at).min() {
+        Some(at) => Outcome::RunAt(at),
+        None => Outcome::Done,
+    })
+}
+
+async fn pending_shares(db: &impl ConnectionTrait, recipient: Uuid) -> Result<Vec<shares::Model>, sea_orm::DbErr> {
+    shares::Entity::find()
+        .filter(shares::Column::RecipientId.eq(recipient))
+        .filter(shares::Column::Status.eq(status::PENDING))
+        .all(db)
+        .await
+}
+
+/// When the job should run next, read fresh: the earliest check or expiry
+/// among the recipient's pending shares.
+async fn next_run(db: &impl ConnectionTrait, recipient: Uuid) -> Result<Outcome, sea_orm::DbErr> {
+    let pending = pending_shares(db, recipient).await?;
+    let next = pending
+        .iter()
+        .map(|s| s.next_check_at.unwrap_or(s.expires_at).min(s.expires_at))
+        .min();
+    Ok(next.map_or(Outcome::Done, Outcome::RunAt))
+}
+
+async fn set_next_check(
+    db: &impl ConnectionTrait,
+    ids: Vec<Uuid>,
+    at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    shares::Entity::update_many()
+        .col_expr(shares::Column::NextCheckAt, Expr::value(at))
+        .col_expr(shares::Column::UpdatedAt, Expr::value(now))
+        .filter(shares::Column::Id.is_in(ids))
+        .filter(shares::Column::Status.eq(status::PENDING))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+async fn expire_shares(db: &impl ConnectionTrait, ids: Vec<Uuid>, now: DateTime<Utc>) -> Result<(), sea_orm::DbErr> {
+    shares::Entity::update_many()
+        .col_expr(shares::Column::Status, Expr::value(status::EXPIRED))
+        .col_expr(shares::Column::NextCheckAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(shares::Column::UpdatedAt, Expr::value(now))
+        .filter(shares::Column::Id.is_in(ids))
+        .filter(shares::Column::Status.eq(status::PENDING))
+        .exec(db)
+        .await?;
+    Ok(())
+}

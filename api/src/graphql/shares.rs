@@ -1,0 +1,341 @@
+//! Shares over GraphQL: share, cancel, list, the live events, stats.
+use async_graphql::{
+    ComplexObject, Context, Enum, ID, InputObject, Object, Result, SimpleObject, Subscription,
+    connection::{Connection, Edge},
+    dataloader::DataLoader,
+};
+use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt as _};
+use sea_orm::EntityTrait as _;
+use uuid::Uuid;
+
+use super::{
+    accounts::PublicUser,
+    context::{app, viewer},
+    loaders::{TrackLoader, UserLoader},
+    pagination::{Page, encode_cursor},
+    spotify::Track,
+};
+use crate::{
+    app::AppState,
+    error::Error,
+    events::Topic,
+    shares::{self, Mailbox, NewShare, status},
+};
+use entity::{play_events, shares as share};
+
+pub struct Share(pub share::Model);
+
+#[derive(Enum, Copy, Clone, PartialEq, Eq)]
+pub enum ShareStatus {
+    /// Waiting for the recipient to play it.
+    Pending,
+    Played,
+    /// Not played before it expired.
+    Expired,
+    Cancelled,
+}
+
+impl ShareStatus {
+    fn stored(self) -> &'static str {
+        match self {
+            Self::Pending => status::PENDING,
+            Self::Played => status::PLAYED,
+            Self::Expired => status::EXPIRED,
+            Self::Cancelled => status::CANCELLED,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, PartialEq, Eq)]
+pub enum ShareBox {
+    Sent,
+    Received,
+}
+
+pub(super) fn parse_id(id: &ID, field: &'static str) -> Result<Uuid, Error> {
+    id.parse::<Uuid>()
+        .map_err(|_| Error::bad_input(field, "this is not an id this server gave out"))
+}
+
+async fn load_user(ctx: &Context<'_>, id: Uuid) -> Result<PublicUser> {
+    let found = ctx
+        .data_unchecked::<DataLoader<UserLoader>>()
+        .load_one(id)
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("loading users: {e}")))?;
+    Ok(PublicUser(
+        found.ok_or_else(|| Error::not_found("this person no longer exists"))?,
+    ))
+}
+
+#[Object]
+impl Share {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn sender(&self, ctx: &Context<'_>) -> Result<PublicUser> {
+        load_user(ctx, self.0.sender_id).await
+    }
+
+    async fn recipient(&self, ctx: &Context<'_>) -> Result<PublicUser> {
+        load_user(ctx, self.0.recipient_id).await
+    }
+
+    async fn track(&self, ctx: &Context<'_>) -> Result<Track> {
+        let found = ctx
+            .data_unchecked::<DataLoader<TrackLoader>>()
+            .load_one(self.0.track_id.clone())
+            .await
+            .map_err(|e| Error::Internal(anyhow::anyhow!("loading tracks: {e}")))?;
+        Ok(Track(found.ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!("share without its track"))
+        })?))
+    }
+
+    async fn note(&self) -> Option<&str> {
+        self.0.note.as_deref()
+    }
+
+    async fn status(&self) -> ShareStatus {
+        match self.0.status.as_str() {
+            status::PLAYED => ShareStatus::Played,
+            status::EXPIRED => ShareStatus::Expired,
+            status::CANCELLED => ShareStatus::Cancelled,
+            _ => ShareStatus::Pending,
+        }
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// When the recipient played it.
+    async fn played_at(&self) -> Option<DateTime<Utc>> {
+        self.0.played_at
+    }
+
+    /// Pending shares stop being watched then.
+    async fn expires_at(&self) -> DateTime<Utc> {
+        self.0.expires_at
+    }
+
+    /// When Send Songs next looks at the recipient's history for it; null
+    /// once it ended, or while the recipient's Spotify is not linked.
+    async fn next_check_at(&self) -> Option<DateTime<Utc>> {
+        self.0.next_check_at
+    }
+
+    /// The listen receipt, once played.
+    async fn play_event(&self, ctx: &Context<'_>) -> Result<Option<PlayEvent>> {
+        if self.0.status != status::PLAYED {
+            return Ok(None);
+        }
+        let event = play_events::Entity::find()
+            .filter(sea_orm::ColumnTrait::eq(&play_events::Column::ShareId, self.0.id))
+            .one(&app(ctx).db)
+            .await
+            .map_err(Error::from)?;
+        Ok(event.map(|e| PlayEvent {
+            event: e,
+            share: Some(self.0.clone()),
+        }))
+    }
+}
+
+use sea_orm::QueryFilter as _;
+
+/// A detected play of a shared song.
+pub struct PlayEvent {
+    event: play_events::Model,
+    /// The share, when already at hand.
+    share: Option<share::Model>,
+}
+
+#[Object]
+impl PlayEvent {
+    async fn id(&self) -> ID {
+        ID(self.event.id.to_string())
+    }
+
+    async fn share(&self, ctx: &Context<'_>) -> Result<Share> {
+        if let Some(share) = &self.share {
+            return Ok(Share(share.clone()));
+        }
+        let found = share::Entity::find_by_id(self.event.share_id)
+            .one(&app(ctx).db)
+            .await
+            .map_err(Error::from)?;
+        Ok(Share(
+            found.ok_or_else(|| Error::not_found("this share no longer exists"))?,
+        ))
+    }
+
+    /// When the recipient played it (as Spotify reports).
+    async fn played_at(&self) -> DateTime<Utc> {
+        self.event.played_at
+    }
+
+    /// When Send Songs noticed.
+    async fn detected_at(&self) -> DateTime<Utc> {
+        self.event.detected_at
+    }
+}
+
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Stats {
+    shares_sent: i32,
+    shares_received: i32,
+    /// Sent shares the recipient played.
+    sent_played: i32,
+    /// Played among sent shares that were not cancelled (0–1); null before any.
+    play_rate: Option<f64>,
+    #[graphql(skip)]
+    median: Option<i64>,
+}
+
+#[ComplexObject]
+impl Stats {
+    /// Median time from sharing to playing, over played sent shares.
+    async fn median_seconds_to_play(&self) -> Option<i32> {
+        self.median.map(|m| i32::try_from(m).unwrap_or(i32::MAX))
+    }
+}
+
+pub async fn stats_for(ctx: &Context<'_>, user_id: Uuid) -> Result<Stats> {
+    let s = shares::stats::for_user(&app(ctx).db, user_id).await?;
+    let count = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
+    Ok(Stats {
+        shares_sent: count(s.shares_sent),
+        shares_received: count(s.shares_received),
+        sent_played: count(s.sent_played),
+        play_rate: s.play_rate,
+        median: s.median_seconds_to_play,
+    })
+}
+
+#[derive(InputObject)]
+pub struct ShareSongInput {
+    /// The friend's handle.
+    to: String,
+    /// A Spotify track link, `spotify:track:…` URI or track id.
+    track: String,
+    /// Up to 280 characters.
+    note: Option<String>,
+}
+
+#[derive(Default)]
+pub struct SharesQuery;
+
+#[Object]
+impl SharesQuery {
+    /// My shares, newest first.
+    async fn shares(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "box")] which: ShareBox,
+        status: Option<ShareStatus>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Share>> {
+        let viewer = viewer(ctx)?;
+        let page = Page::parse(first, after.as_deref())?;
+        let mailbox = match which {
+            ShareBox::Sent => Mailbox::Sent,
+            ShareBox::Received => Mailbox::Received,
+        };
+        let (rows, more) = shares::list(
+            &app(ctx).db,
+            viewer.user_id,
+            mailbox,
+            status.map(ShareStatus::stored),
+            page,
+        )
+        .await?;
+        let mut connection = Connection::new(page.after.is_some(), more);
+        connection
+            .edges
+            .extend(rows.into_iter().map(|row| Edge::new(encode_cursor(row.id), Share(row))));
+        Ok(connection)
+    }
+
+    /// One share; only its sender or recipient may see it.
+    async fn share(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Share>> {
+        let viewer = viewer(ctx)?;
+        let Ok(id) = id.parse::<Uuid>() else { return Ok(None) };
+        Ok(shares::get(&app(ctx).db, viewer.user_id, id).await?.map(Share))
+    }
+}
+
+#[derive(Default)]
+pub struct SharesMutation;
+
+#[Object]
+impl SharesMutation {
+    /// Shares a track with a friend. The same pending share twice answers
+    /// the existing one.
+    async fn share_song(&self, ctx: &Context<'_>, input: ShareSongInput) -> Result<Share> {
+        let viewer = viewer(ctx)?;
+        let new = NewShare {
+            to: input.to,
+            track: input.track,
+            note: input.note,
+        };
+        let (share, _created) = shares::create(app(ctx), viewer.user_id, new).await?;
+        Ok(Share(share))
+    }
+
+    /// Withdraws a pending share I sent.
+    async fn cancel_share(&self, ctx: &Context<'_>, id: ID) -> Result<Share> {
+        let viewer = viewer(ctx)?;
+        let id = parse_id(&id, "id")?;
+        Ok(Share(shares::cancel(app(ctx), viewer.user_id, id).await?))
+    }
+}
+
+#[derive(Default)]
+pub struct SharesSubscription;
+
+#[Subscription]
+impl SharesSubscription {
+    /// A friend shared a song with me.
+    async fn share_received(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = Share> + use<>> {
+        let viewer = viewer(ctx)?;
+        let state = ctx.data_unchecked::<AppState>().clone();
+        Ok(state
+            .events
+            .subscribe(viewer.user_id, Topic::ShareReceived)
+            .filter_map(move |event| {
+                let state = state.clone();
+                async move {
+                    let found = shares::get(&state.db, viewer.user_id, event.subject_id).await.ok()??;
+                    (found.recipient_id == viewer.user_id).then_some(Share(found))
+                }
+            }))
+    }
+
+    /// A song I shared was played (and: I played one shared with me).
+    async fn share_played(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = PlayEvent> + use<>> {
+        let viewer = viewer(ctx)?;
+        let state = ctx.data_unchecked::<AppState>().clone();
+        Ok(state
+            .events
+            .subscribe(viewer.user_id, Topic::SharePlayed)
+            .filter_map(move |event| {
+                let state = state.clone();
+                async move {
+                    let event = play_events::Entity::find_by_id(event.subject_id)
+                        .one(&state.db)
+                        .await
+                        .ok()??;
+                    let share = shares::get(&state.db, viewer.user_id, event.share_id).await.ok()??;
+                    Some(PlayEvent {
+                        event,
+                        share: Some(share),
+                    })
+                }
+            }))
+    }
+}

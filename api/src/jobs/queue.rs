@@ -1,0 +1,219 @@
+//! The durable job queue, in the same database as everything else.
+//!
+//! A job is a row. Workers *claim* due jobs by taking a lease (`locked_by`,
+//! `locked_until`): on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so any
+//! number of workers in any number of processes never take the same job; on
+//! SQLite the claim is one statement under its single writer lock. A worker
+//! that dies loses nothing: its lease runs out and another worker takes
+//! the job. Finishing, rescheduling and failing are guarded by the lease
+//! holder's id, so a worker whose lease was taken over cannot overwrite the
+//! new holder's work.
+use chrono::{DateTime, TimeDelta, Utc};
+use rand::Rng as _;
+use sea_orm::{
+    ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, QueryFilter as _, Set, Statement,
+    sea_query::{Expr, OnConflict},
+};
+use uuid::Uuid;
+
+use entity::jobs;
+
+pub const QUEUED: &str = "queued";
+pub const RUNNING: &str = "running";
+pub const DEAD: &str = "dead";
+
+/// How long a claimed job is a worker's before others may take it over.
+pub const LEASE: TimeDelta = TimeDelta::seconds(60);
+/// Attempts before a failing job is declared dead.
+pub const MAX_ATTEMPTS: i32 = 8;
+const BACKOFF_BASE: TimeDelta = TimeDelta::seconds(5);
+const BACKOFF_CAP: TimeDelta = TimeDelta::hours(1);
+
+/// Puts a job in the queue. With a `dedupe_key`, an existing job under that
+/// key absorbs this one: a queued job runs at the earlier of the two times,
+/// a running one is marked to run again as soon as it finishes, a dead one
+/// comes back to life.
+pub async fn enqueue(
+    db: &impl ConnectionTrait,
+    kind: &str,
+    payload: &serde_json::Value,
+    run_at: DateTime<Utc>,
+    dedupe_key: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    let row = jobs::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        kind: Set(kind.to_owned()),
+        payload: Set(payload.to_string()),
+        dedupe_key: Set(dedupe_key.map(str::to_owned)),
+        status: Set(QUEUED.into()),
+        run_at: Set(run_at),
+        attempts: Set(0),
+        locked_by: Set(None),
+        locked_until: Set(None),
+        dirty: Set(false),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let mut insert = jobs::Entity::insert(row);
+    if dedupe_key.is_some() {
+        insert = insert.on_conflict(
+            OnConflict::column(jobs::Column::DedupeKey)
+                .value(
+                    jobs::Column::RunAt,
+                    Expr::cust(
+                        "CASE WHEN jobs.status = 'dead' OR (jobs.status = 'queued' AND excluded.run_at < jobs.run_at) \
+                         THEN excluded.run_at ELSE jobs.run_at END",
+                    ),
+                )
+                .value(
+                    jobs::Column::Dirty,
+                    Expr::cust("CASE WHEN jobs.status = 'running' THEN TRUE ELSE jobs.dirty END"),
+                )
+                .value(
+                    jobs::Column::Attempts,
+                    Expr::cust("CASE WHEN jobs.status = 'dead' THEN 0 ELSE jobs.attempts END"),
+                )
+                .value(
+                    jobs::Column::Status,
+                    Expr::cust("CASE WHEN jobs.status = 'dead' THEN 'queued' ELSE jobs.status END"),
+                )
+                .value(jobs::Column::UpdatedAt, Expr::cust("excluded.updated_at"))
+                .to_owned(),
+        );
+    }
+    insert.exec_without_returning(db).await?;
+    Ok(())
+}
+
+/// Takes up to `limit` due jobs (queued and due, or running with an expired
+/// lease) for `worker`.
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    worker: &str,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<jobs::Model>, sea_orm::DbErr> {
+    let backend = db.get_database_backend();
+    // Same statement on both; PostgreSQL adds SKIP LOCKED so concurrent
+    // claimers pass over each other's rows instead of waiting.
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1, \
+             updated_at = $3 WHERE id IN (SELECT id FROM jobs WHERE (status = 'queued' AND run_at <= $3) \
+             OR (status = 'running' AND locked_until < $3) ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             RETURNING *"
+        }
+        _ => {
+            "UPDATE jobs SET status = 'running', locked_by = ?1, locked_until = ?2, attempts = attempts + 1, \
+             updated_at = ?3 WHERE id IN (SELECT id FROM jobs WHERE (status = 'queued' AND run_at <= ?3) \
+             OR (status = 'running' AND locked_until < ?3) ORDER BY run_at LIMIT ?4) RETURNING *"
+        }
+    };
+    let statement = Statement::from_sql_and_values(
+        backend,
+        sql,
+        [
+            worker.into(),
+            (now + LEASE).into(),
+            now.into(),
+            i64::try_from(limit).unwrap_or(i64::MAX).into(),
+        ],
+    );
+    jobs::Entity::find().from_raw_sql(statement).all(db).await
+}
+
+/// The job is finished: it leaves the queue, unless an enqueue marked it
+/// to run again meanwhile.
+pub async fn complete(db: &impl ConnectionTrait, job: &jobs::Model, now: DateTime<Utc>) -> Result<(), sea_orm::DbErr> {
+    let deleted = jobs::Entity::delete_many()
+        .filter(jobs::Column::Id.eq(job.id))
+        .filter(jobs::Column::LockedBy.eq(job.locked_by.clone()))
+        .filter(jobs::Column::Dirty.eq(false))
+        .exec(db)
+        .await?;
+    if deleted.rows_affected == 0 {
+        requeue(db, job, now, now).await?;
+    }
+    Ok(())
+}
+
+/// The job is done for now and runs again at `run_at` (or at once if it was
+/// marked dirty meanwhile).
+pub async fn requeue(
+    db: &impl ConnectionTrait,
+    job: &jobs::Model,
+    run_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    for (dirty, at) in [(true, now), (false, run_at)] {
+        jobs::Entity::update_many()
+            .col_expr(jobs::Column::Status, Expr::value(QUEUED))
+            .col_expr(jobs::Column::RunAt, Expr::value(at))
+            .col_expr(jobs::Column::Dirty, Expr::value(false))
+            .col_expr(jobs::Column::Attempts, Expr::value(0))
+            .col_expr(jobs::Column::LockedBy, Expr::value(Option::<String>::None))
+            .col_expr(jobs::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(jobs::Column::LastError, Expr::value(Option::<String>::None))
+            .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
+            .filter(jobs::Column::Id.eq(job.id))
+            .filter(jobs::Column::LockedBy.eq(job.locked_by.clone()))
+            .filter(jobs::Column::Dirty.eq(dirty))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The job failed: it is retried later (at `retry_at`, or after an
+/// exponential backoff with full jitter), or declared dead with its error
+/// kept once it has used up its attempts or the error is permanent.
+pub async fn fail(
+    db: &impl ConnectionTrait,
+    job: &jobs::Model,
+    error: &str,
+    retry_at: Option<DateTime<Utc>>,
+    permanent: bool,
+    now: DateTime<Utc>,
+) -> Result<bool, sea_orm::DbErr> {
+    let dead = permanent || job.attempts >= MAX_ATTEMPTS;
+    let run_at = retry_at.unwrap_or_else(|| now + backoff(job.attempts));
+    jobs::Entity::update_many()
+        .col_expr(jobs::Column::Status, Expr::value(if dead { DEAD } else { QUEUED }))
+        .col_expr(jobs::Column::RunAt, Expr::value(run_at))
+        .col_expr(jobs::Column::LockedBy, Expr::value(Option::<String>::None))
+        .col_expr(jobs::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(
+            jobs::Column::LastError,
+            Expr::value(error.chars().take(2000).collect::<String>()),
+        )
+        .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
+        .filter(jobs::Column::Id.eq(job.id))
+        .filter(jobs::Column::LockedBy.eq(job.locked_by.clone()))
+        .exec(db)
+        .await?;
+    Ok(dead)
+}
+
+/// Full jitter: a random wait up to `base · 2^(attempt-1)`, capped.
+pub fn backoff(attempt: i32) -> TimeDelta {
+    let exponent = attempt.clamp(1, 20) - 1;
+    let ceiling = (BACKOFF_BASE * 2i32.pow(exponent as u32)).min(BACKOFF_CAP);
+    let millis = rand::rng().random_range(0..=ceiling.num_milliseconds().max(1));
+    TimeDelta::milliseconds(millis.max(100))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for _ in 0..100 {
+            assert!(backoff(1) <= BACKOFF_BASE);
+            assert!(backoff(3) <= BACKOFF_BASE * 4);
+            assert!(backoff(30) <= BACKOFF_CAP);
+        }
+    }
+}

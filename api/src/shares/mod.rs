@@ -1,0 +1,200 @@
+//! Shares: a track sent to a friend, watched until they play it.
+//!
+//! Creating a share writes it and its recipient's first check in one
+//! transaction (a crash cannot leave a share nobody checks). Every share
+//! ends `PLAYED`, `EXPIRED` or `CANCELLED`.
+use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::{
+    ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, EntityTrait as _, PaginatorTrait as _,
+    QueryFilter as _, QueryOrder as _, QuerySelect as _, Set, TransactionTrait as _, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use crate::{
+    accounts::users,
+    app::App,
+    detection::{check, schedule},
+    error::{Error, Result},
+    events::{Event, Topic},
+    friends,
+    graphql::pagination::Page,
+    spotify::catalog,
+};
+use entity::shares;
+
+pub mod stats;
+
+pub mod status {
+    pub const PENDING: &str = "PENDING";
+    pub const PLAYED: &str = "PLAYED";
+    pub const EXPIRED: &str = "EXPIRED";
+    pub const CANCELLED: &str = "CANCELLED";
+}
+
+/// Shares one sender may create per hour.
+pub const HOURLY_LIMIT: u64 = 50;
+pub const NOTE_MAX_CHARS: usize = 280;
+
+pub struct NewShare {
+    /// The recipient's handle.
+    pub to: String,
+    /// Any track link form.
+    pub track: String,
+    pub note: Option<String>,
+}
+
+/// Answers the share, and whether it is new (false: the same pending share
+/// already existed and is answered instead of a duplicate).
+#[tracing::instrument(skip(app, input), fields(sender_id = %sender))]
+pub async fn create(app: &App, sender: Uuid, input: NewShare) -> Result<(shares::Model, bool)> {
+    let note = match input.note.as_deref().map(str::trim) {
+        Some(note) if note.chars().count() > NOTE_MAX_CHARS => {
+            return Err(Error::bad_input(
+                "note",
+                format!("a note can have at most {NOTE_MAX_CHARS} characters"),
+            ));
+        }
+        Some("") | None => None,
+        Some(note) => Some(note.to_owned()),
+    };
+    let recipient = users::get_by_handle(&app.db, &input.to).await?;
+    if recipient.id == sender {
+        return Err(Error::bad_input("to", "share songs with friends, not with yourself"));
+    }
+    if !friends::are_friends(&app.db, sender, recipient.id).await? {
+        return Err(Error::Forbidden(format!(
+            "@{0} isn't your friend yet: send `add {0}` first",
+            recipient.handle
+        )));
+    }
+    let now = app.clock.now();
+    let recent = shares::Entity::find()
+        .filter(shares::Column::SenderId.eq(sender))
+        .filter(shares::Column::CreatedAt.gt(now - TimeDelta::hours(1)))
+        .count(&app.db)
+        .await?;
+    if recent >= HOURLY_LIMIT {
+        return Err(Error::RateLimited {
+            message: format!("you can share {HOURLY_LIMIT} songs an hour: try again a little later"),
+            retry_after: Some(std::time::Duration::from_secs(600)),
+        });
+    }
+    let track_id = app.link_resolver.resolve(&input.track).await?;
+    let track = catalog::get(app, &track_id).await?;
+
+    if let Some(existing) = shares::Entity::find()
+        .filter(shares::Column::SenderId.eq(sender))
+        .filter(shares::Column::RecipientId.eq(recipient.id))
+        .filter(shares::Column::TrackId.eq(track.id.clone()))
+        .filter(shares::Column::Status.eq(status::PENDING))
+        .one(&app.db)
+        .await?
+    {
+        return Ok((existing, false));
+    }
+
+    let first_check = schedule::first_check(now, track.duration_ms);
+    let txn = app.db.begin().await?;
+    let share = shares::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        sender_id: Set(sender),
+        recipient_id: Set(recipient.id),
+        track_id: Set(track.id.clone()),
+        note: Set(note),
+        status: Set(status::PENDING.into()),
+        created_at: Set(now),
+        played_at: Set(None),
+        expires_at: Set(now + schedule::to_delta(app.settings.play_check.share_ttl)),
+        next_check_at: Set(Some(first_check)),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    check::enqueue(&txn, recipient.id, first_check, now).await?;
+    txn.commit().await?;
+    app.jobs_enqueued.notify_waiters();
+    metrics::counter!("shares_created_total").increment(1);
+    app.events
+        .publish(Event {
+            user_id: recipient.id,
+            topic: Topic::ShareReceived,
+            subject_id: share.id,
+        })
+        .await;
+    Ok((share, true))
+}
+
+/// The sender withdraws a pending share.
+#[tracing::instrument(skip(app), fields(user_id = %me))]
+pub async fn cancel(app: &App, me: Uuid, id: Uuid) -> Result<shares::Model> {
+    let share = get(&app.db, me, id)
+        .await?
+        .ok_or_else(|| Error::not_found("no such share"))?;
+    if share.sender_id != me {
+        return Err(Error::Forbidden(
+            "only the person who shared a song can cancel it".into(),
+        ));
+    }
+    if share.status != status::PENDING {
+        return Err(Error::Conflict(format!(
+            "this share is already {}: only pending shares can be cancelled",
+            share.status.to_lowercase()
+        )));
+    }
+    let now = app.clock.now();
+    shares::Entity::update_many()
+        .col_expr(shares::Column::Status, Expr::value(status::CANCELLED))
+        .col_expr(shares::Column::NextCheckAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(shares::Column::UpdatedAt, Expr::value(now))
+        .filter(shares::Column::Id.eq(id))
+        .filter(shares::Column::Status.eq(status::PENDING))
+        .exec(&app.db)
+        .await?;
+    let updated = get(&app.db, me, id)
+        .await?
+        .ok_or_else(|| Error::not_found("no such share"))?;
+    if updated.status != status::CANCELLED {
+        return Err(Error::Conflict("this share was played or expired a moment ago".into()));
+    }
+    Ok(updated)
+}
+
+/// A share, only for its sender or recipient.
+pub async fn get(db: &impl ConnectionTrait, me: Uuid, id: Uuid) -> Result<Option<shares::Model>> {
+    let share = shares::Entity::find_by_id(id).one(db).await?;
+    Ok(share.filter(|s| s.sender_id == me || s.recipient_id == me))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mailbox {
+    Sent,
+    Received,
+}
+
+/// A page of my shares, newest first; the extra row tells if there is more.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    me: Uuid,
+    which: Mailbox,
+    status: Option<&str>,
+    page: Page,
+) -> Result<(Vec<shares::Model>, bool)> {
+    let mut query = shares::Entity::find().filter(match which {
+        Mailbox::Sent => Condition::all().add(shares::Column::SenderId.eq(me)),
+        Mailbox::Received => Condition::all().add(shares::Column::RecipientId.eq(me)),
+    });
+    if let Some(status) = status {
+        query = query.filter(shares::Column::Status.eq(status));
+    }
+    if let Some(after) = page.after {
+        query = query.filter(shares::Column::Id.lt(after));
+    }
+    let mut rows = query
+        .order_by_desc(shares::Column::Id)
+        .limit(page.first + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > page.first;
+    rows.truncate(page.first as usize);
+    Ok((rows, more))
+}

@@ -1,0 +1,101 @@
+//! Several replicas on one PostgreSQL database: jobs run once across them
+//! and subscription events reach subscribers on any replica. Also: the
+//! background workers of a single server do the same work unattended.
+use std::time::Duration;
+
+use api::{clock::Clock as _, spotify::links::TrackId};
+use chrono::TimeDelta;
+use serde_json::json;
+
+use crate::{
+    helpers::{TestApp, relog, spawn_app, spawn_app_with, spawn_replica},
+    shares::{TRACK, TRACK_ID, pair, share},
+};
+
+fn on_postgres() -> bool {
+    std::env::var("TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres"))
+}
+
+fn later(app: &TestApp, minutes: i64) {
+    app.advance((TimeDelta::minutes(minutes)).to_std().unwrap());
+}
+
+#[tokio::test]
+async fn a_subscriber_on_one_replica_hears_a_play_detected_by_another() {
+    if !on_postgres() {
+        return; // one SQLite file serves one process
+    }
+    let first = spawn_app().await;
+    let second = spawn_replica(&first, &[]).await;
+    let (sam, alex) = pair(&first).await;
+    first.link_spotify(&alex, "alexspot").await;
+    let mut sams = first
+        .subscribe(
+            Some(&sam.access),
+            "subscription { sharePlayed { share { track { id } } } }",
+        )
+        .await;
+    share(&first, &sam, "alex", TRACK).await;
+    first.spotify.record_play(
+        "alexspot",
+        &TrackId::parse(TRACK_ID).unwrap(),
+        first.clock.now() + TimeDelta::seconds(1),
+    );
+    later(&first, 6);
+
+    assert_eq!(second.run_due_jobs().await, 1, "the second replica runs the check");
+
+    let event = sams.next().await.expect("the event crossed replicas");
+    assert_eq!(event["data"]["sharePlayed"]["share"]["track"]["id"], TRACK_ID);
+}
+
+#[tokio::test]
+async fn every_check_runs_once_across_replicas() {
+    if !on_postgres() {
+        return;
+    }
+    let first = spawn_app().await;
+    let second = spawn_replica(&first, &[]).await;
+    let sam = first.sign_up("sam").await;
+    for n in 0..12 {
+        let friend = first.sign_up(&format!("friend{n}")).await;
+        first.befriend(&sam, &friend).await;
+        first.link_spotify(&friend, &format!("spot{n}")).await;
+        share(&first, &sam, &friend.handle, TRACK).await;
+    }
+    // Linking queued a check for each friend at once; let those settle.
+    first.run_due_jobs().await;
+    later(&first, 6);
+
+    let (a, b) = tokio::join!(first.run_due_jobs(), second.run_due_jobs());
+
+    assert_eq!(a + b, 12, "each recipient's check ran once: {a} + {b}");
+    assert_eq!(first.spotify.calls("/v1/me/player/recently-played"), 12);
+}
+
+#[tokio::test]
+async fn background_workers_detect_plays_unattended() {
+    let app = spawn_app_with(&[("JOB_WORKERS", "2"), ("JOB_POLL_INTERVAL", "50ms")]).await;
+    let (sam, alex) = pair(&app).await;
+    app.link_spotify(&alex, "alexspot").await;
+    let id = share(&app, &sam, "alex", TRACK).await["id"].clone();
+    app.spotify.record_play(
+        "alexspot",
+        &TrackId::parse(TRACK_ID).unwrap(),
+        app.clock.now() + TimeDelta::seconds(1),
+    );
+    later(&app, 6);
+
+    let query = "query($id: ID!) { share(id: $id) { status } }";
+    let access = relog(&app, &sam).await;
+    let mut status = String::new();
+    for _ in 0..100 {
+        let body = app.graphql(query, json!({ "id": id }), Some(&access)).await;
+        status = body["data"]["share"]["status"].as_str().unwrap_or_default().to_owned();
+        if status == "PLAYED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "PLAYED");
+}
