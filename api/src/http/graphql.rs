@@ -263,7 +263,14 @@ async fn websocket(state: GraphqlState, request: Request) -> Response {
         Err(rejection) => return rejection.into_response(),
     };
     let GraphqlState { app, schema } = state;
+    // Subscriptions carry small messages, and a server holds thousands of
+    // them: the default 128 KiB buffers per connection would dominate memory.
     upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_write_buffer_size(256 * 1024)
+        .max_message_size(64 * 1024)
+        .max_frame_size(64 * 1024)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |stream| async move {
             let shutdown = app.shutdown.clone();
