@@ -16,6 +16,9 @@
 #   THREADS      wrk threads                                (default 2)
 #   WARMUP       unmeasured run before each measured one    (default 3s; 0 = none)
 #   PORT         loopback port                              (default: a free one)
+#   BREAKDOWN=1  also time the query built up step by step: anonymous
+#                `{ __typename }`, signed-in `{ __typename }`, `me`,
+#                `me { friends }`, the full query; one row each
 #   KEEP_DB=1    keep the temporary directory (database and server log)
 set -euo pipefail
 
@@ -23,6 +26,8 @@ DURATION="${DURATION:-15s}"
 CONNECTIONS="${CONNECTIONS:-32}"
 THREADS="${THREADS:-2}"
 WARMUP="${WARMUP:-3s}"
+# wrk needs at least one connection per thread.
+if [ "$THREADS" -gt "$CONNECTIONS" ]; then THREADS="$CONNECTIONS"; fi
 FRIENDS=10
 TARGET_RATIO=0.15
 PASSWORD="bench-password-123"
@@ -125,7 +130,9 @@ for key in sys.argv[1].split("."):
 print(value)' "$1"
 }
 
+# shellcheck disable=SC2016 # GraphQL variables, not shell ones
 SIGN_UP='mutation($input: SignUpInput!) { signUp(input: $input) { accessToken } }'
+# shellcheck disable=SC2016
 ADD_FRIEND='mutation($h: String!) { addFriend(handle: $h) { status } }'
 
 sign_up() {
@@ -200,8 +207,13 @@ print(ok, bad, ops_ok, ops_bad, statements)' "$1"
 # field NAME LINE: the value of NAME=... in a BENCH_RESULT line.
 field() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
+# The server's CPU time so far, in clock ticks (Linux; empty elsewhere).
+server_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat" 2>/dev/null || true; }
+TICKS_PER_S="$(getconf CLK_TCK 2>/dev/null || echo 100)"
+
 # run LABEL ROUTE URL [wrk args...]: warm-up, measured run, checks.
-# Sets RESULT (the BENCH_RESULT line) and STATEMENTS_PER_REQUEST.
+# Sets RESULT (the BENCH_RESULT line), STATEMENTS_PER_REQUEST and
+# CPU_US_PER_REQUEST (server CPU time, user + system, per request served).
 run() {
   local label="$1" route="$2" url="$3"
   shift 3
@@ -209,10 +221,12 @@ run() {
     say "$label: warming up for $WARMUP"
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$@" "$url" >/dev/null
   fi
-  local before after output
+  local before after output ticks_before ticks_after
   read -r -a before <<<"$(snapshot "$route")"
+  ticks_before="$(server_ticks)"
   say "$label: wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
   output="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$url")"
+  ticks_after="$(server_ticks)"
   read -r -a after <<<"$(snapshot "$route")"
   printf '%s\n' "$output" >&2
   RESULT="$(printf '%s\n' "$output" | grep '^BENCH_RESULT ' || true)"
@@ -227,33 +241,79 @@ run() {
   [ "$errors" -eq 0 ] || die "$label: wrk counted $errors errors (status >= 400, socket errors or timeouts)"
   [ "$refused" -eq 0 ] || die "$label: the server answered $refused non-2xx responses"
   [ "$ops_bad" -eq 0 ] || die "$label: $ops_bad GraphQL operations answered errors"
-  STATEMENTS_PER_REQUEST="$(python3 -c 'import sys; s, n = int(sys.argv[1]), int(sys.argv[2]); print("%.2f" % (s / n) if n else "n/a")' \
-    "$statements" "$served")"
-  say "$label: server answered $served requests, all 2xx; $STATEMENTS_PER_REQUEST database statements per request"
+  read -r STATEMENTS_PER_REQUEST CPU_US_PER_REQUEST <<<"$(python3 -c '
+import sys
+statements, served, before, after, hz = sys.argv[1:6]
+served = int(served)
+per_request = "%.2f" % (int(statements) / served) if served else "n/a"
+cpu = "%.0f" % ((int(after) - int(before)) / int(hz) * 1e6 / served) if served and before and after else "n/a"
+print(per_request, cpu)' "$statements" "$served" "${ticks_before:-}" "${ticks_after:-}" "$TICKS_PER_S")"
+  say "$label: server answered $served requests, all 2xx; per request: $STATEMENTS_PER_REQUEST database statements, $CPU_US_PER_REQUEST µs server CPU"
+}
+
+# row LABEL: a markdown table row from the last run.
+row() {
+  printf '| %s | %.0f | %s | %s | %s |\n' "$1" "$(field rps "$RESULT")" "$(field p99_ms "$RESULT")" \
+    "$STATEMENTS_PER_REQUEST" "$CPU_US_PER_REQUEST"
 }
 
 run "GET /healthz" /healthz "$BASE/healthz" -s "$BENCH_DIR/report.lua"
-HEALTH="$RESULT"
-HEALTH_STATEMENTS="$STATEMENTS_PER_REQUEST"
+health_rps="$(field rps "$RESULT")"
+HEALTH_ROW="$(row "GET /healthz")"
 
-BENCH_TOKEN="$TOKEN" run "POST /graphql" /graphql "$BASE/graphql" -s "$BENCH_DIR/graphql.lua"
-GRAPHQL="$RESULT"
-GRAPHQL_STATEMENTS="$STATEMENTS_PER_REQUEST"
+export BENCH_TOKEN="$TOKEN"
+unset BENCH_QUERY
+run "POST /graphql" /graphql "$BASE/graphql" -s "$BENCH_DIR/graphql.lua"
+graphql_rps="$(field rps "$RESULT")"
+GRAPHQL_ROW="$(row "POST /graphql \`me { handle friends { user { handle } } }\` ($FRIENDS friends)")"
+
+# BREAKDOWN=1: the query built up one step at a time, to see what each step
+# costs (each signed-in step adds one database statement).
+BREAKDOWN_ROWS=""
+if [ "${BREAKDOWN:-0}" = "1" ]; then
+  while IFS='|' read -r who query; do
+    label="\`$query\`"
+    if [ "$who" = "anonymous" ]; then
+      label="$label, no token"
+      export BENCH_TOKEN=anonymous
+    else
+      export BENCH_TOKEN="$TOKEN"
+    fi
+    export BENCH_QUERY="$query"
+    run "breakdown: $query" /graphql "$BASE/graphql" -s "$BENCH_DIR/graphql.lua"
+    BREAKDOWN_ROWS+="$(row "$label")"$'\n'
+  done <<'STEPS'
+anonymous|{ __typename }
+signed|{ __typename }
+signed|{ me { handle } }
+signed|{ me { handle friends { since } } }
+signed|{ me { handle friends { user { handle } } } }
+STEPS
+  unset BENCH_QUERY
+fi
 
 # ---------------------------------------------------------------- report
-health_rps="$(field rps "$HEALTH")"
-graphql_rps="$(field rps "$GRAPHQL")"
 ratio="$(python3 -c 'import sys; print("%.3f" % (float(sys.argv[2]) / float(sys.argv[1])))' "$health_rps" "$graphql_rps")"
 verdict="$(python3 -c 'import sys; print("meets" if float(sys.argv[1]) >= float(sys.argv[2]) else "BELOW")' "$ratio" "$TARGET_RATIO")"
+HEADER='| endpoint | requests/s | p99 ms | db statements/request | server CPU µs/request |
+|---|---:|---:|---:|---:|'
 
-cat <<EOF
+cat <<REPORT
 
 Foundation benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP)
 
-| endpoint | requests/s | p99 ms | db statements/request |
-|---|---:|---:|---:|
-| GET /healthz | $(printf '%.0f' "$health_rps") | $(field p99_ms "$HEALTH") | $HEALTH_STATEMENTS |
-| POST /graphql \`me { handle friends { user { handle } } }\` ($FRIENDS friends) | $(printf '%.0f' "$graphql_rps") | $(field p99_ms "$GRAPHQL") | $GRAPHQL_STATEMENTS |
+$HEADER
+$HEALTH_ROW
+$GRAPHQL_ROW
 
 GraphQL / healthz rate: $ratio ($verdict the target of $TARGET_RATIO)
-EOF
+REPORT
+if [ -n "$BREAKDOWN_ROWS" ]; then
+  cat <<REPORT
+
+Breakdown (POST /graphql, same settings):
+
+$HEADER
+${BREAKDOWN_ROWS%$'\n'}
+REPORT
+fi
