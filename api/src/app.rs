@@ -17,14 +17,21 @@ use tokio_util::sync::CancellationToken;
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::{
-    accounts::{throttle::LoginThrottle, tokens::AccessTokens},
+    accounts::{throttle::LoginThrottle, tokens::AccessTokens, viewer_cache::ViewerCache},
     clock::{Clock, SystemClock},
     config::Settings,
     crypto::{Sealer, Signer},
     db,
     events::{self, EventBus},
     graphql, http, jobs,
-    sandbox::spotify::SpotifySandbox,
+    notify::{
+        fcm::{FcmClient, ServiceAccount},
+        messenger_send::MessengerClient,
+    },
+    sandbox::{
+        providers::{PAGE_TOKEN, ProviderSandbox},
+        spotify::SpotifySandbox,
+    },
     spotify::{SpotifyClient, links::LinkResolver, now_playing::NowPlayingCache, vault::RefreshLocks},
     telemetry,
 };
@@ -39,6 +46,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// Signs and checks access tokens with `JWT_SECRET`.
     pub tokens: AccessTokens,
+    /// Sessions and their users, remembered for a few seconds.
+    pub viewers: ViewerCache,
     /// Failed log-ins by email and address, to slow down guessing.
     pub throttle: LoginThrottle,
     /// Live events for GraphQL subscriptions.
@@ -69,6 +78,12 @@ pub struct App {
     pub now_playing: NowPlayingCache,
     /// The Spotify stand-in, in sandbox mode.
     pub spotify_sandbox: Option<Arc<SpotifySandbox>>,
+    /// FCM HTTP v1, when a service account is configured (or in sandbox mode).
+    pub fcm: Option<FcmClient>,
+    /// The Messenger Send API, when a Page token is configured (or in sandbox mode).
+    pub messenger: Option<MessengerClient>,
+    /// The Google, FCM and Send API stand-ins, in sandbox mode.
+    pub provider_sandbox: Option<Arc<ProviderSandbox>>,
     /// Names this process's workers in job leases (`locked_by`).
     pub instance_id: String,
     /// Wakes idle workers when this process enqueues work.
@@ -143,6 +158,31 @@ impl Application {
             );
             (client, settings.spotify.accounts_url.clone(), None)
         };
+        let (fcm, messenger, provider_sandbox) = if settings.sandbox {
+            let providers = ProviderSandbox::new(clock.clone());
+            let account =
+                ServiceAccount::parse(&providers.service_account_json(&format!("{own}/sandbox/google/token")))?;
+            let fcm = FcmClient::new(format!("{own}/sandbox/fcm"), account)?;
+            let messenger = MessengerClient::new(format!("{own}/sandbox/graph"), SecretString::from(PAGE_TOKEN));
+            (Some(fcm), Some(messenger), Some(providers))
+        } else {
+            let fcm = match &settings.fcm.credentials {
+                Some(path) => {
+                    let json = std::fs::read_to_string(path)
+                        .with_context(|| format!("setting FCM_CREDENTIALS: cannot read {}", path.display()))?;
+                    let account = ServiceAccount::parse(&json)
+                        .with_context(|| format!("setting FCM_CREDENTIALS: {}", path.display()))?;
+                    Some(FcmClient::new(settings.fcm.api_url.clone(), account)?)
+                }
+                None => None,
+            };
+            let messenger = settings
+                .messenger
+                .page_token
+                .clone()
+                .map(|token| MessengerClient::new(settings.messenger.graph_url.clone(), token));
+            (fcm, messenger, None)
+        };
         let events = EventBus::new(&db);
         let state = Arc::new(App {
             sealer: Sealer::new(settings.encryption_key.expose_secret()),
@@ -153,6 +193,9 @@ impl Application {
             spotify_authorize_base,
             spotify_sandbox,
             refresh_locks: RefreshLocks::default(),
+            fcm,
+            messenger,
+            provider_sandbox,
             instance_id: format!("{}-{}", hostname(), &uuid::Uuid::new_v4().simple().to_string()[..8]),
             jobs_enqueued: tokio::sync::Notify::new(),
             claim_lock: tokio::sync::Mutex::new(()),
@@ -162,6 +205,7 @@ impl Application {
             settings,
             clock,
             throttle: LoginThrottle::default(),
+            viewers: ViewerCache::default(),
             events,
             metrics: telemetry::metrics_handle(),
             db_statements,

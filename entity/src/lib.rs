@@ -1,5 +1,6 @@
 //! SeaORM entities: one module per table, nothing else. No HTTP or GraphQL
 //! types live here; domain logic lives in `api`.
+pub mod deliveries;
 pub mod devices;
 pub mod friendships;
 pub mod jobs;

@@ -10,6 +10,7 @@ mod m20261123_000003_create_friendships;
 mod m20261123_000004_create_devices;
 mod m20261123_000005_create_spotify;
 mod m20261123_000006_create_shares_and_jobs;
+mod m20261123_000007_create_deliveries;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_create_devices::Migration),
             Box::new(m20261123_000005_create_spotify::Migration),
             Box::new(m20261123_000006_create_shares_and_jobs::Migration),
+            Box::new(m20261123_000007_create_deliveries::Migration),
         ]
     }
 }

@@ -6,6 +6,8 @@ mod devices;
 mod friends;
 mod graphql_http;
 mod helpers;
+mod notifications;
+mod notify_fakes;
 mod now_playing;
 mod operations;
 mod replicas;

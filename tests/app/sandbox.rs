@@ -95,3 +95,36 @@ async fn in_sandbox_mode_a_play_completes_the_story() {
         .await;
     assert_eq!(share["data"]["share"]["status"], "PLAYED", "{share}");
 }
+
+#[tokio::test]
+async fn in_sandbox_mode_the_receipt_lands_in_the_outbox() {
+    let app = spawn_app_with(&[("SANDBOX", "on")]).await;
+    let (sam, alex) = crate::shares::pair(&app).await;
+    app.graphql(
+        "mutation { registerDevice(input: { token: \"sams-phone\", platform: ANDROID }) { id } }",
+        json!({}),
+        Some(&sam.access),
+    )
+    .await;
+    app.link_spotify(&alex, "alex-sandbox").await;
+    crate::shares::share(&app, &sam, "alex", crate::shares::TRACK).await;
+    app.advance(std::time::Duration::from_secs(1));
+    app.client
+        .post(format!("{}/sandbox/spotify/play", app.address))
+        .json(&json!({ "account": "alex-sandbox", "track": crate::shares::TRACK }))
+        .send()
+        .await
+        .unwrap();
+    app.advance(std::time::Duration::from_secs(600));
+    app.run_due_jobs().await;
+
+    let outbox: serde_json::Value = app.get("/sandbox/outbox").await.json().await.unwrap();
+    let newest = &outbox[0];
+    assert_eq!(newest["channel"], "push", "{outbox}");
+    assert_eq!(newest["to"], "sams-phone");
+    assert!(
+        newest["text"].as_str().unwrap().starts_with("alex played your song"),
+        "{newest}"
+    );
+    assert_eq!(newest["payload"]["message"]["data"]["type"], "share_played");
+}

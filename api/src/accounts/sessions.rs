@@ -155,6 +155,7 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<Authenticated> {
     if spent.rows_affected == 0 {
         revoke_session(&txn, session.id, now).await?;
         txn.commit().await?;
+        app.viewers.forget_session(session.id);
         tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reused: session revoked");
         return Err(Error::Unauthenticated(
             "this refresh token was already used, so the session has been ended for safety: log in again".into(),
@@ -198,17 +199,44 @@ pub async fn log_out(app: &App, viewer: Option<Viewer>, refresh_token: &str) -> 
         return Ok(false);
     }
     revoke_session(&app.db, session.id, app.clock.now()).await?;
+    app.viewers.forget_session(session.id);
     Ok(true)
 }
 
 /// Turns a bearer token into a viewer: the signature and times must hold and
 /// the session must not have been ended (log-out ends access tokens too).
+/// The session and its user are read in one statement and cached briefly
+/// (see [`ViewerCache`](super::viewer_cache::ViewerCache)).
 pub async fn authenticate(app: &App, bearer: &str) -> Result<Viewer> {
+    Ok(authenticate_with_user(app, bearer).await?.0)
+}
+
+/// Like [`authenticate`], also answering the user row.
+pub async fn authenticate_with_user(app: &App, bearer: &str) -> Result<(Viewer, user::Model)> {
     let TokenSubject { user_id, session_id } = app.tokens.verify(bearer, app.clock.now())?;
-    let session = sessions::Entity::find_by_id(session_id).one(&app.db).await?;
-    match session {
-        Some(s) if s.user_id == user_id && s.revoked_at.is_none() => Ok(Viewer { user_id, session_id }),
-        _ => Err(Error::Unauthenticated("this session has ended: log in again".into())),
+    let viewer = Viewer { user_id, session_id };
+    if let Some(user) = app.viewers.get(session_id).filter(|u| u.id == user_id) {
+        return Ok((viewer, user));
+    }
+    let found = user::Entity::find_by_id(user_id)
+        .filter(
+            user::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(sessions::Column::UserId)
+                    .from(sessions::Entity)
+                    .and_where(sessions::Column::Id.eq(session_id))
+                    .and_where(sessions::Column::RevokedAt.is_null())
+                    .to_owned(),
+            ),
+        )
+        .one(&app.db)
+        .await?;
+    match found {
+        Some(user) => {
+            app.viewers.put(session_id, user.clone());
+            Ok((viewer, user))
+        }
+        None => Err(Error::Unauthenticated("this session has ended: log in again".into())),
     }
 }
 

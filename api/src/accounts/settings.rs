@@ -81,5 +81,7 @@ pub async fn update(app: &App, user_id: Uuid, update: SettingsUpdate) -> Result<
     row.quiet_hours_start = Set(start);
     row.quiet_hours_end = Set(end);
     row.updated_at = Set(app.clock.now());
-    Ok(row.update(&app.db).await?)
+    let updated = row.update(&app.db).await?;
+    app.viewers.forget_user(user_id);
+    Ok(updated)
 }

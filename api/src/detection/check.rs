@@ -22,6 +22,7 @@ use crate::{
     app::App,
     events::{Event, Topic},
     jobs::{JobError, Outcome, queue},
+    notify::{self, Notice},
     shares::status,
     spotify::{
         client::{PlayHistory, SpotifyError},
@@ -175,7 +176,15 @@ pub async fn record_play(
     }
     .insert(&txn)
     .await?;
+    let notice = Notice {
+        user_id: share.sender_id,
+        kind: "share_played",
+        event_id: event.id,
+        share_id: Some(share.id),
+    };
+    notify::fan_out(&txn, notice, app.fcm.is_some(), app.messenger.is_some(), now).await?;
     txn.commit().await?;
+    app.jobs_enqueued.notify_waiters();
     metrics::counter!("plays_detected_total").increment(1);
     metrics::histogram!("play_detection_delay_seconds")
         .record((now - played_at).num_milliseconds().max(0) as f64 / 1000.0);

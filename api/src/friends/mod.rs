@@ -5,8 +5,8 @@
 //! person is published to them as a `FriendshipChanged` event.
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, EntityTrait as _, IntoActiveModel as _,
-    QueryFilter as _, QueryOrder as _, Set,
+    ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, DbBackend, EntityTrait as _,
+    FromQueryResult as _, IntoActiveModel as _, QueryFilter as _, QueryOrder as _, Set, Statement,
 };
 use uuid::Uuid;
 
@@ -16,7 +16,7 @@ use crate::{
     error::{Error, Result, is_unique_violation},
     events::{Event, Topic},
 };
-use entity::friendships;
+use entity::{friendships, users as users_entity};
 
 /// A friendship as one of its two members sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +141,36 @@ pub async fn list(db: &impl ConnectionTrait, me: Uuid) -> Result<Vec<Friendship>
         .await?;
     Ok(rows.iter().map(|row| Friendship::seen_by(row, me)).collect())
 }
+
+/// Like [`list`], with the other person's user row, in one statement (a
+/// friends list is on the hottest signed-in path).
+pub async fn list_with_users(db: &impl ConnectionTrait, me: Uuid) -> Result<Vec<(Friendship, users_entity::Model)>> {
+    let sql = match db.get_database_backend() {
+        DbBackend::Postgres => LIST_WITH_USERS.replace("?1", "$1"),
+        _ => LIST_WITH_USERS.to_owned(),
+    };
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            sql,
+            [me.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let friendship = friendships::Model::from_query_result(row, "f_")?;
+            let user = users_entity::Model::from_query_result(row, "")?;
+            Ok((Friendship::seen_by(&friendship, me), user))
+        })
+        .collect::<Result<_, sea_orm::DbErr>>()
+        .map_err(Into::into)
+}
+
+const LIST_WITH_USERS: &str = "SELECT u.*, f.id AS f_id, f.user_low AS f_user_low, f.user_high AS f_user_high, \
+     f.requester_id AS f_requester_id, f.accepted AS f_accepted, f.created_at AS f_created_at, \
+     f.updated_at AS f_updated_at \
+     FROM friendships f JOIN users u ON u.id = CASE WHEN f.user_low = ?1 THEN f.user_high ELSE f.user_low END \
+     WHERE f.user_low = ?1 OR f.user_high = ?1 ORDER BY f.updated_at DESC";
 
 /// One friendship by id, as `me` sees it; `None` if `me` is not in it.
 pub async fn get(db: &impl ConnectionTrait, me: Uuid, id: Uuid) -> Result<Option<Friendship>> {

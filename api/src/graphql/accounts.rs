@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
 
 use super::{
-    context::{app, client_address, optional_viewer, viewer},
+    context::{CurrentUser, app, client_address, optional_viewer, viewer},
     devices::Device,
     friends::Friendship,
     spotify::SpotifyLink,
@@ -66,8 +66,8 @@ impl User {
 
     /// Friends, and requests in both directions; newest change first.
     async fn friends(&self, ctx: &Context<'_>) -> Result<Vec<Friendship>> {
-        let list = friends::list(&app(ctx).db, self.0.id).await?;
-        Ok(list.into_iter().map(Friendship).collect())
+        let list = friends::list_with_users(&app(ctx).db, self.0.id).await?;
+        Ok(list.into_iter().map(|(f, user)| Friendship(f, Some(user))).collect())
     }
 
     /// My sharing statistics.
@@ -192,6 +192,11 @@ impl AccountsQuery {
         let Some(viewer) = optional_viewer(ctx)? else {
             return Ok(None);
         };
+        if let Some(CurrentUser(user)) = ctx.data_opt::<CurrentUser>()
+            && user.id == viewer.user_id
+        {
+            return Ok(Some(User(user.clone())));
+        }
         Ok(Some(User(accounts::users::get(&app(ctx).db, viewer.user_id).await?)))
     }
 

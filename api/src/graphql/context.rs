@@ -18,6 +18,10 @@ pub enum Auth {
     Invalid(String),
 }
 
+/// The signed-in person's user row, read with the session (HTTP requests).
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub entity::users::Model);
+
 /// The client's IP address, for the log-in throttle.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddress(pub Option<IpAddr>);

@@ -14,8 +14,9 @@ use crate::{
     friends::{self, Status},
 };
 
-/// A friendship as the viewer sees it.
-pub struct Friendship(pub friends::Friendship);
+/// A friendship as the viewer sees it, with the other person when already
+/// loaded.
+pub struct Friendship(pub friends::Friendship, pub Option<entity::users::Model>);
 
 #[derive(Enum, Copy, Clone, PartialEq, Eq)]
 pub enum FriendshipStatus {
@@ -30,6 +31,9 @@ pub enum FriendshipStatus {
 impl Friendship {
     /// The other person.
     async fn user(&self, ctx: &Context<'_>) -> Result<PublicUser> {
+        if let Some(user) = &self.1 {
+            return Ok(PublicUser(user.clone()));
+        }
         let loader = ctx.data_unchecked::<DataLoader<UserLoader>>();
         let found = loader
             .load_one(self.0.other_user_id)
@@ -62,7 +66,7 @@ impl FriendsMutation {
     /// Sends a friend request, or accepts theirs. Repeating it changes nothing.
     async fn add_friend(&self, ctx: &Context<'_>, handle: String) -> Result<Friendship> {
         let viewer = viewer(ctx)?;
-        Ok(Friendship(friends::add(app(ctx), viewer.user_id, &handle).await?))
+        Ok(Friendship(friends::add(app(ctx), viewer.user_id, &handle).await?, None))
     }
 
     /// Ends a friendship, or withdraws or declines a request.
@@ -89,7 +93,10 @@ impl FriendsSubscription {
             })
             .filter_map(|found: Result<Option<friends::Friendship>, Error>| async move {
                 // A request withdrawn before we reloaded it is simply gone.
-                found.map_err(Into::into).transpose().map(|r| r.map(Friendship))
+                found
+                    .map_err(Into::into)
+                    .transpose()
+                    .map(|r| r.map(|f| Friendship(f, None)))
             }))
     }
 }

@@ -10,6 +10,7 @@ use crate::app::AppState;
 
 mod accounts;
 pub mod context;
+mod deliveries;
 mod devices;
 mod errors;
 mod friends;
@@ -18,7 +19,7 @@ pub mod pagination;
 mod shares;
 mod spotify;
 
-pub use context::{Auth, ClientAddress};
+pub use context::{Auth, ClientAddress, CurrentUser};
 
 /// How deep a query may nest (`me.friends.user` is 3).
 const MAX_DEPTH: usize = 12;
@@ -26,7 +27,12 @@ const MAX_DEPTH: usize = 12;
 const MAX_COMPLEXITY: usize = 2_000;
 
 #[derive(MergedObject, Default)]
-pub struct Query(accounts::AccountsQuery, spotify::SpotifyQuery, shares::SharesQuery);
+pub struct Query(
+    accounts::AccountsQuery,
+    spotify::SpotifyQuery,
+    shares::SharesQuery,
+    deliveries::DeliveriesQuery,
+);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(

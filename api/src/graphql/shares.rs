@@ -127,6 +127,13 @@ impl Share {
         self.0.next_check_at
     }
 
+    /// How notifications about this share went out to me (the sender sees
+    /// their listen receipt; the recipient, the "new song" notice).
+    async fn deliveries(&self, ctx: &Context<'_>) -> Result<Vec<super::deliveries::Delivery>> {
+        let viewer = viewer(ctx)?;
+        super::deliveries::for_share(ctx, self.0.id, viewer.user_id).await
+    }
+
     /// The listen receipt, once played.
     async fn play_event(&self, ctx: &Context<'_>) -> Result<Option<PlayEvent>> {
         if self.0.status != status::PLAYED {

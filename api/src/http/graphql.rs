@@ -19,7 +19,7 @@ use axum::{
 use crate::{
     accounts::sessions,
     app::AppState,
-    graphql::{AppSchema, Auth, ClientAddress},
+    graphql::{AppSchema, Auth, ClientAddress, CurrentUser},
 };
 
 #[derive(Clone)]
@@ -191,11 +191,17 @@ async fn execute(
     request: async_graphql::Request,
     media: Media,
 ) -> Response {
-    let auth = match bearer(headers) {
-        Some(token) => resolve_auth(&state.app, token).await,
-        None => Auth::Anonymous,
+    let mut request = request.data(ClientAddress(Some(peer.ip())));
+    request = match bearer(headers) {
+        None => request.data(Auth::Anonymous),
+        Some(token) => match sessions::authenticate_with_user(&state.app, token).await {
+            Ok((viewer, user)) => request.data(Auth::Signed(viewer)).data(CurrentUser(user)),
+            Err(err) => {
+                err.log();
+                request.data(Auth::Invalid(err.to_string()))
+            }
+        },
     };
-    let request = request.data(auth).data(ClientAddress(Some(peer.ip())));
     let response = state.schema.execute(request).await;
 
     // A request error (nothing executed) has no data and no error paths.
@@ -236,16 +242,6 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 fn strip_bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-async fn resolve_auth(app: &AppState, token: &str) -> Auth {
-    match sessions::authenticate(app, token).await {
-        Ok(viewer) => Auth::Signed(viewer),
-        Err(err) => {
-            err.log();
-            Auth::Invalid(err.to_string())
-        }
-    }
 }
 
 /// Subscriptions. The `connection_init` payload carries

@@ -41,8 +41,10 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
         .merge(public_api)
         .with_state(state.clone())
         .merge(graphql_routes);
-    if let Some(sandbox) = state.spotify_sandbox.clone() {
-        router = router.nest("/sandbox/spotify", crate::sandbox::spotify::router(sandbox));
+    if let (Some(spotify), Some(providers)) = (state.spotify_sandbox.clone(), state.provider_sandbox.clone()) {
+        let sandbox =
+            crate::sandbox::providers::router(providers).nest("/spotify", crate::sandbox::spotify::router(spotify));
+        router = router.nest("/sandbox", sandbox);
     }
     router
         .layer(middleware::from_fn(metrics::track))

@@ -70,6 +70,11 @@ pub async fn run(app: &App, job: &jobs::Model) -> Result<Outcome, JobError> {
                 .map_err(|e| JobError::permanent(format!("unreadable payload: {e}")))?;
             crate::detection::check::run(app, payload).await
         }
+        crate::notify::send::KIND => {
+            let payload = serde_json::from_str(&job.payload)
+                .map_err(|e| JobError::permanent(format!("unreadable payload: {e}")))?;
+            crate::notify::send::run(app, payload).await
+        }
         other => Err(JobError::permanent(format!("no job kind named `{other}`"))),
     }
 }

@@ -18,6 +18,7 @@ use crate::{
     events::{Event, Topic},
     friends,
     graphql::pagination::Page,
+    notify::{self, Notice},
     spotify::catalog,
 };
 use entity::shares;
@@ -111,6 +112,13 @@ pub async fn create(app: &App, sender: Uuid, input: NewShare) -> Result<(shares:
     .insert(&txn)
     .await?;
     check::enqueue(&txn, recipient.id, first_check, now).await?;
+    let notice = Notice {
+        user_id: recipient.id,
+        kind: "share_received",
+        event_id: share.id,
+        share_id: Some(share.id),
+    };
+    notify::fan_out(&txn, notice, app.fcm.is_some(), app.messenger.is_some(), now).await?;
     txn.commit().await?;
     app.jobs_enqueued.notify_waiters();
     metrics::counter!("shares_created_total").increment(1);

@@ -8,12 +8,17 @@ use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Set, sea_query::Expr,
+    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Set,
+    TransactionTrait as _, sea_query::Expr,
 };
 use uuid::Uuid;
 
 use super::client::{Profile, SpotifyError, TokenGrant};
-use crate::{app::App, crypto::Sealer};
+use crate::{
+    app::App,
+    crypto::Sealer,
+    notify::{self, Notice},
+};
 use entity::spotify_links;
 
 pub const ACTIVE: &str = "ACTIVE";
@@ -188,15 +193,30 @@ async fn refresh(app: &App, user_id: Uuid, seen_expiry: Option<DateTime<Utc>>) -
     Ok(grant.access_token)
 }
 
+/// Marks the link as needing a relink and, the first time, tells its owner
+/// (in the same transaction).
 pub async fn mark_relink_required(app: &App, user_id: Uuid, reason: &str) -> Result<(), TokenError> {
+    let now = app.clock.now();
+    let txn = app.db.begin().await?;
     let changed = spotify_links::Entity::update_many()
         .col_expr(spotify_links::Column::Status, Expr::value(RELINK_REQUIRED))
-        .col_expr(spotify_links::Column::UpdatedAt, Expr::value(app.clock.now()))
+        .col_expr(spotify_links::Column::UpdatedAt, Expr::value(now))
         .filter(spotify_links::Column::UserId.eq(user_id))
         .filter(spotify_links::Column::Status.eq(ACTIVE))
-        .exec(&app.db)
+        .exec(&txn)
         .await?;
     if changed.rows_affected > 0 {
+        let notice = Notice {
+            user_id,
+            kind: "relink_required",
+            event_id: Uuid::now_v7(),
+            share_id: None,
+        };
+        notify::fan_out(&txn, notice, app.fcm.is_some(), app.messenger.is_some(), now).await?;
+    }
+    txn.commit().await?;
+    if changed.rows_affected > 0 {
+        app.jobs_enqueued.notify_waiters();
         tracing::info!(%user_id, reason, "spotify link needs relinking");
     }
     Ok(())

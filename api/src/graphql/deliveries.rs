@@ -1,0 +1,129 @@
+//! The delivery log over GraphQL: what became of my notifications.
+use async_graphql::{
+    Context, Enum, ID, Object, Result,
+    connection::{Connection, Edge},
+};
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _};
+use uuid::Uuid;
+
+use super::{
+    context::{app, viewer},
+    pagination::{Page, encode_cursor},
+};
+use crate::{error::Error, notify::status};
+use entity::deliveries;
+
+pub struct Delivery(pub deliveries::Model);
+
+#[derive(Enum, Copy, Clone, PartialEq, Eq)]
+pub enum Channel {
+    Messenger,
+    Push,
+}
+
+#[derive(Enum, Copy, Clone, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Waiting to be sent (or to be retried).
+    Pending,
+    /// Accepted by the provider.
+    Sent,
+    /// Given up: `lastError` says why.
+    Failed,
+    /// Not sent on purpose: `lastError` says why (turned off, outside the window…).
+    Skipped,
+}
+
+#[Object]
+impl Delivery {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn channel(&self) -> Channel {
+        if self.0.channel == "MESSENGER" {
+            Channel::Messenger
+        } else {
+            Channel::Push
+        }
+    }
+
+    async fn status(&self) -> DeliveryStatus {
+        match self.0.status.as_str() {
+            status::SENT => DeliveryStatus::Sent,
+            status::FAILED => DeliveryStatus::Failed,
+            status::SKIPPED => DeliveryStatus::Skipped,
+            _ => DeliveryStatus::Pending,
+        }
+    }
+
+    /// What it was about: `share_played`, `share_received` or `relink_required`.
+    async fn kind(&self) -> &str {
+        &self.0.event_kind
+    }
+
+    async fn attempts(&self) -> i32 {
+        self.0.attempts
+    }
+
+    /// Why it failed or was skipped, or the last error before a retry.
+    async fn last_error(&self) -> Option<&str> {
+        self.0.last_error.as_deref()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// When the provider accepted it.
+    async fn sent_at(&self) -> Option<DateTime<Utc>> {
+        self.0.sent_at
+    }
+}
+
+/// Deliveries of one share addressed to `user_id`, oldest first.
+pub async fn for_share(ctx: &Context<'_>, share_id: Uuid, user_id: Uuid) -> Result<Vec<Delivery>> {
+    let rows = deliveries::Entity::find()
+        .filter(deliveries::Column::ShareId.eq(share_id))
+        .filter(deliveries::Column::UserId.eq(user_id))
+        .order_by_asc(deliveries::Column::Id)
+        .all(&app(ctx).db)
+        .await
+        .map_err(Error::from)?;
+    Ok(rows.into_iter().map(Delivery).collect())
+}
+
+#[derive(Default)]
+pub struct DeliveriesQuery;
+
+#[Object]
+impl DeliveriesQuery {
+    /// My notifications, newest first.
+    async fn deliveries(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Delivery>> {
+        let viewer = viewer(ctx)?;
+        let page = Page::parse(first, after.as_deref())?;
+        let mut query = deliveries::Entity::find().filter(deliveries::Column::UserId.eq(viewer.user_id));
+        if let Some(after) = page.after {
+            query = query.filter(deliveries::Column::Id.lt(after));
+        }
+        let mut rows = query
+            .order_by_desc(deliveries::Column::Id)
+            .limit(page.first + 1)
+            .all(&app(ctx).db)
+            .await
+            .map_err(Error::from)?;
+        let more = rows.len() as u64 > page.first;
+        rows.truncate(page.first as usize);
+        let mut connection = Connection::new(page.after.is_some(), more);
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|row| Edge::new(encode_cursor(row.id), Delivery(row))),
+        );
+        Ok(connection)
+    }
+}

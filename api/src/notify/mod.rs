@@ -1,0 +1,144 @@
+//! Notifications: who hears about what, on which channels, and the
+//! delivery log of what became of each.
+//!
+//! [`fan_out`] runs inside the transaction that records the event: it
+//! writes one delivery row per channel and target (each registered device,
+//! the linked Messenger conversation), unique per (event, channel, target),
+//! and a `send_delivery` job for each. A crash between commit and send
+//! loses nothing; the same event twice writes nothing new.
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Set, sea_query::OnConflict};
+use uuid::Uuid;
+
+use crate::jobs::queue;
+use entity::{deliveries, devices, messenger_links, users};
+
+pub mod fcm;
+pub mod messenger_send;
+pub mod send;
+pub mod texts;
+
+pub mod status {
+    pub const PENDING: &str = "PENDING";
+    pub const SENT: &str = "SENT";
+    pub const FAILED: &str = "FAILED";
+    pub const SKIPPED: &str = "SKIPPED";
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Messenger,
+    Push,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Messenger => "MESSENGER",
+            Self::Push => "PUSH",
+        }
+    }
+}
+
+/// What happened, for whom.
+#[derive(Debug, Clone, Copy)]
+pub struct Notice {
+    pub user_id: Uuid,
+    /// `share_played`, `share_received`, `relink_required`.
+    pub kind: &'static str,
+    pub event_id: Uuid,
+    pub share_id: Option<Uuid>,
+}
+
+/// Writes the deliveries (and their jobs) for `notice`. Call it inside the
+/// transaction that records the event.
+pub async fn fan_out(
+    db: &impl ConnectionTrait,
+    notice: Notice,
+    push_ready: bool,
+    messenger_ready: bool,
+    now: DateTime<Utc>,
+) -> Result<usize, sea_orm::DbErr> {
+    let Some(user) = users::Entity::find_by_id(notice.user_id).one(db).await? else {
+        return Ok(0);
+    };
+    let mut planned: Vec<(Channel, String, Option<&'static str>)> = Vec::new();
+    let devices = devices::Entity::find()
+        .filter(devices::Column::UserId.eq(user.id))
+        .all(db)
+        .await?;
+    for device in devices {
+        let skip = if !user.notify_push {
+            Some("turned off")
+        } else if !push_ready {
+            Some("push is not set up on this server")
+        } else {
+            None
+        };
+        planned.push((Channel::Push, device.id.to_string(), skip));
+    }
+    if let Some(link) = messenger_links::Entity::find()
+        .filter(messenger_links::Column::UserId.eq(user.id))
+        .one(db)
+        .await?
+    {
+        let skip = if !user.notify_messenger {
+            Some("turned off")
+        } else if !messenger_ready {
+            Some("Messenger is not set up on this server")
+        } else {
+            None
+        };
+        planned.push((Channel::Messenger, link.psid, skip));
+    }
+
+    let mut written = 0;
+    for (channel, target, skip) in planned {
+        let id = Uuid::now_v7();
+        let row = deliveries::ActiveModel {
+            id: Set(id),
+            user_id: Set(user.id),
+            event_kind: Set(notice.kind.into()),
+            event_id: Set(notice.event_id),
+            share_id: Set(notice.share_id),
+            channel: Set(channel.as_str().into()),
+            target: Set(target),
+            status: Set(if skip.is_some() {
+                status::SKIPPED
+            } else {
+                status::PENDING
+            }
+            .into()),
+            attempts: Set(0),
+            last_error: Set(skip.map(str::to_owned)),
+            provider_message_id: Set(None),
+            created_at: Set(now),
+            sent_at: Set(None),
+            updated_at: Set(now),
+        };
+        let inserted = deliveries::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([
+                    deliveries::Column::EventKind,
+                    deliveries::Column::EventId,
+                    deliveries::Column::Channel,
+                    deliveries::Column::Target,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+        if inserted == 0 {
+            continue; // this event already reached this target
+        }
+        written += 1;
+        if skip.is_some() {
+            metrics::counter!("deliveries_total", "channel" => channel.as_str(), "outcome" => "skipped").increment(1);
+        } else {
+            let payload = serde_json::json!({ "delivery_id": id });
+            queue::enqueue(db, send::KIND, &payload, now, Some(&format!("delivery:{id}")), now).await?;
+        }
+    }
+    Ok(written)
+}

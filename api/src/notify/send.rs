@@ -1,0 +1,309 @@
+//! The `send_delivery` job: one delivery to one target, with the rules of
+//! its channel.
+//!
+//! Push waits out the person's quiet hours (never dropped). Messenger is
+//! sent only inside the 24-hour window since the person last wrote to the
+//! page, and otherwise skipped with that reason. Retries use the queue's
+//! backoff (full jitter) or the provider's `Retry-After`, up to
+//! [`MAX_ATTEMPTS`] and [`MAX_AGE`]; then the delivery fails with its last
+//! error. Every outcome is written to the delivery row.
+use chrono::{DateTime, TimeDelta, Timelike as _, Utc};
+use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, sea_query::Expr};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{
+    Channel,
+    fcm::FcmError,
+    messenger_send::SendError,
+    status,
+    texts::{self, Texts},
+};
+use crate::{
+    app::App,
+    jobs::{JobError, Outcome},
+};
+use entity::{deliveries, devices, messenger_links, play_events, shares, tracks, users};
+
+pub const KIND: &str = "send_delivery";
+pub const MAX_ATTEMPTS: i32 = 6;
+pub const MAX_AGE: TimeDelta = TimeDelta::hours(24);
+/// Messenger lets a page write to a person this long after their last message.
+pub const MESSENGER_WINDOW: TimeDelta = TimeDelta::hours(24);
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Payload {
+    pub delivery_id: Uuid,
+}
+
+#[tracing::instrument(skip(app), fields(delivery_id = %payload.delivery_id))]
+pub async fn run(app: &App, payload: Payload) -> Result<Outcome, JobError> {
+    let Some(delivery) = deliveries::Entity::find_by_id(payload.delivery_id).one(&app.db).await? else {
+        return Ok(Outcome::Done);
+    };
+    if delivery.status != status::PENDING {
+        return Ok(Outcome::Done);
+    }
+    let now = app.clock.now();
+    let Some(user) = users::Entity::find_by_id(delivery.user_id).one(&app.db).await? else {
+        return Ok(Outcome::Done);
+    };
+    let Some(texts) = compose(app, &delivery).await? else {
+        finish(
+            app,
+            &delivery,
+            status::SKIPPED,
+            Some("what it was about no longer exists"),
+            None,
+        )
+        .await?;
+        return Ok(Outcome::Done);
+    };
+    let result = if delivery.channel == Channel::Push.as_str() {
+        if let Some(end) = quiet_hours_end(&user, now) {
+            return Ok(Outcome::RunAt(end));
+        }
+        send_push(app, &delivery, &texts, now).await?
+    } else {
+        send_messenger(app, &delivery, &texts, now).await?
+    };
+    match result {
+        Sent::Accepted(id) => finish(app, &delivery, status::SENT, None, Some(id)).await?,
+        Sent::Skipped(reason) => finish(app, &delivery, status::SKIPPED, Some(reason), None).await?,
+        Sent::Failed(reason) => finish(app, &delivery, status::FAILED, Some(&reason), None).await?,
+        Sent::Retry { reason, after } => {
+            let attempts = delivery.attempts + 1;
+            if attempts >= MAX_ATTEMPTS || now - delivery.created_at >= MAX_AGE {
+                finish(app, &delivery, status::FAILED, Some(&reason), None).await?;
+            } else {
+                deliveries::Entity::update_many()
+                    .col_expr(deliveries::Column::Attempts, Expr::value(attempts))
+                    .col_expr(deliveries::Column::LastError, Expr::value(reason.clone()))
+                    .col_expr(deliveries::Column::UpdatedAt, Expr::value(now))
+                    .filter(deliveries::Column::Id.eq(delivery.id))
+                    .exec(&app.db)
+                    .await?;
+                return Err(JobError {
+                    message: reason,
+                    retry_at: after.map(|a| now + TimeDelta::from_std(a).unwrap_or(TimeDelta::MAX)),
+                    permanent: false,
+                });
+            }
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+enum Sent {
+    Accepted(String),
+    Skipped(&'static str),
+    Failed(String),
+    Retry {
+        reason: String,
+        after: Option<std::time::Duration>,
+    },
+}
+
+async fn send_push(
+    app: &App,
+    delivery: &deliveries::Model,
+    texts: &Texts,
+    now: DateTime<Utc>,
+) -> Result<Sent, JobError> {
+    let Some(fcm) = &app.fcm else {
+        return Ok(Sent::Skipped("push is not set up on this server"));
+    };
+    let device_id: Uuid = delivery
+        .target
+        .parse()
+        .map_err(|_| JobError::permanent("bad device target"))?;
+    let Some(device) = devices::Entity::find_by_id(device_id).one(&app.db).await? else {
+        return Ok(Sent::Skipped("the device was removed"));
+    };
+    if device.user_id != delivery.user_id {
+        return Ok(Sent::Skipped("the device now belongs to another account"));
+    }
+    Ok(match fcm.send(&device.token, &texts.push, now).await {
+        Ok(name) => Sent::Accepted(name),
+        Err(FcmError::Unregistered) => {
+            devices::Entity::delete_by_id(device.id).exec(&app.db).await?;
+            Sent::Failed(FcmError::Unregistered.to_string() + ": device removed")
+        }
+        Err(FcmError::Rejected(reason)) => Sent::Failed(reason),
+        Err(FcmError::Retry { reason, after }) => Sent::Retry { reason, after },
+    })
+}
+
+async fn send_messenger(
+    app: &App,
+    delivery: &deliveries::Model,
+    texts: &Texts,
+    now: DateTime<Utc>,
+) -> Result<Sent, JobError> {
+    let Some(messenger) = &app.messenger else {
+        return Ok(Sent::Skipped("Messenger is not set up on this server"));
+    };
+    let Some(link) = messenger_links::Entity::find_by_id(delivery.target.as_str())
+        .one(&app.db)
+        .await?
+    else {
+        return Ok(Sent::Skipped("Messenger was unlinked"));
+    };
+    if link.user_id != delivery.user_id {
+        return Ok(Sent::Skipped("Messenger was unlinked"));
+    }
+    if link.unreachable_at.is_some() {
+        return Ok(Sent::Skipped("the person cannot be reached on Messenger"));
+    }
+    if link.last_message_at.is_none_or(|last| now - last > MESSENGER_WINDOW) {
+        return Ok(Sent::Skipped(
+            "outside Messenger's 24-hour window: they have not written to the page in the last 24 hours",
+        ));
+    }
+    Ok(
+        match messenger.send_text(&link.psid, "UPDATE", &texts.message, &[]).await {
+            Ok(id) => Sent::Accepted(id),
+            Err(SendError::Unreachable) => {
+                messenger_links::Entity::update_many()
+                    .col_expr(messenger_links::Column::UnreachableAt, Expr::value(now))
+                    .filter(messenger_links::Column::Psid.eq(link.psid.clone()))
+                    .exec(&app.db)
+                    .await?;
+                Sent::Failed(SendError::Unreachable.to_string())
+            }
+            Err(SendError::Retry(reason)) => Sent::Retry { reason, after: None },
+            Err(err @ (SendError::BadToken | SendError::Rejected(_))) => Sent::Failed(err.to_string()),
+        },
+    )
+}
+
+/// The texts for a delivery, from what it is about; `None` if that is gone.
+async fn compose(app: &App, delivery: &deliveries::Model) -> Result<Option<Texts>, JobError> {
+    let share = match delivery.share_id {
+        Some(id) => shares::Entity::find_by_id(id).one(&app.db).await?,
+        None => None,
+    };
+    let track = match &share {
+        Some(share) => tracks::Entity::find_by_id(share.track_id.as_str()).one(&app.db).await?,
+        None => None,
+    };
+    Ok(match (delivery.event_kind.as_str(), share, track) {
+        ("share_played", Some(mut share), Some(track)) => {
+            if share.played_at.is_none() {
+                let event = play_events::Entity::find_by_id(delivery.event_id).one(&app.db).await?;
+                share.played_at = event.map(|e| e.played_at);
+            }
+            let recipient = users::Entity::find_by_id(share.recipient_id).one(&app.db).await?;
+            recipient.map(|r| texts::share_played(&share, &track, &r))
+        }
+        ("share_received", Some(share), Some(track)) => {
+            let sender = users::Entity::find_by_id(share.sender_id).one(&app.db).await?;
+            sender.map(|s| texts::share_received(&share, &track, &s))
+        }
+        ("relink_required", _, _) => Some(texts::relink_required(&format!(
+            "{}/auth/spotify/start",
+            app.public_url
+        ))),
+        _ => None,
+    })
+}
+
+/// When the person's quiet hours end, if they are in them now.
+pub fn quiet_hours_end(user: &users::Model, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let (start, end) = (user.quiet_hours_start?, user.quiet_hours_end?);
+    let tz: chrono_tz::Tz = user.timezone.parse().ok()?;
+    let local = now.with_timezone(&tz);
+    let hour = local.hour() as i16;
+    let quiet = if start < end {
+        hour >= start && hour < end
+    } else {
+        hour >= start || hour < end
+    };
+    if !quiet {
+        return None;
+    }
+    // The next local time at `end`:00.
+    let mut candidate = local
+        .with_hour(end as u32)?
+        .with_minute(0)?
+        .with_second(0)?
+        .with_nanosecond(0)?;
+    if candidate <= local {
+        candidate += TimeDelta::days(1);
+    }
+    Some(candidate.with_timezone(&Utc))
+}
+
+async fn finish(
+    app: &App,
+    delivery: &deliveries::Model,
+    outcome: &str,
+    reason: Option<&str>,
+    provider_id: Option<String>,
+) -> Result<(), sea_orm::DbErr> {
+    let now = app.clock.now();
+    let sent = outcome == status::SENT;
+    let attempts = delivery.attempts + i32::from(outcome != status::SKIPPED);
+    deliveries::Entity::update_many()
+        .col_expr(deliveries::Column::Status, Expr::value(outcome))
+        .col_expr(deliveries::Column::Attempts, Expr::value(attempts))
+        .col_expr(deliveries::Column::LastError, Expr::value(reason.map(str::to_owned)))
+        .col_expr(deliveries::Column::ProviderMessageId, Expr::value(provider_id))
+        .col_expr(deliveries::Column::SentAt, Expr::value(sent.then_some(now)))
+        .col_expr(deliveries::Column::UpdatedAt, Expr::value(now))
+        .filter(deliveries::Column::Id.eq(delivery.id))
+        .filter(deliveries::Column::Status.eq(status::PENDING))
+        .exec(&app.db)
+        .await?;
+    metrics::counter!("deliveries_total", "channel" => delivery.channel.clone(), "outcome" => outcome.to_lowercase())
+        .increment(1);
+    if sent {
+        metrics::histogram!("delivery_latency_seconds", "channel" => delivery.channel.clone())
+            .record((now - delivery.created_at).num_milliseconds().max(0) as f64 / 1000.0);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(start: i16, end: i16, tz: &str) -> users::Model {
+        let now = Utc::now();
+        users::Model {
+            id: Uuid::nil(),
+            handle: "sam".into(),
+            display_name: "Sam".into(),
+            email: None,
+            email_key: None,
+            password_hash: None,
+            notify_push: true,
+            notify_messenger: true,
+            now_playing_public: false,
+            timezone: tz.into(),
+            quiet_hours_start: Some(start),
+            quiet_hours_end: Some(end),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn quiet_hours_across_midnight_in_the_persons_zone() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        // 23:30 in Paris (UTC+1 in November) is inside 22–7; they end at 07:00 Paris.
+        let late = at("2026-11-23T22:30:00Z");
+        assert_eq!(
+            quiet_hours_end(&user(22, 7, "Europe/Paris"), late),
+            Some(at("2026-11-24T06:00:00Z"))
+        );
+        assert_eq!(
+            quiet_hours_end(&user(22, 7, "Europe/Paris"), at("2026-11-23T12:00:00Z")),
+            None
+        );
+        assert_eq!(
+            quiet_hours_end(&user(13, 15, "UTC"), at("2026-11-23T14:10:00Z")),
+            Some(at("2026-11-23T15:00:00Z"))
+        );
+    }
+}

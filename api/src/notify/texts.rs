@@ -1,0 +1,101 @@
+//! What people read: short, human, with the track link.
+use chrono::TimeDelta;
+
+use super::fcm::Push;
+use crate::spotify::catalog;
+use entity::{shares, tracks, users};
+
+/// One notice in the forms the channels need.
+pub struct Texts {
+    /// The Messenger message.
+    pub message: String,
+    pub push: Push,
+}
+
+fn track_url(track: &tracks::Model) -> String {
+    format!("https://open.spotify.com/track/{}", track.id)
+}
+
+/// "2 h", "15 min", "3 days".
+pub fn elapsed(delta: TimeDelta) -> String {
+    let minutes = delta.num_minutes();
+    match minutes {
+        m if m < 1 => "moments".into(),
+        m if m < 60 => format!("{m} min"),
+        m if m < 48 * 60 => format!("{} h", m / 60),
+        m => format!("{} days", m / (24 * 60)),
+    }
+}
+
+fn data(kind: &str, share: Option<&shares::Model>, url: Option<String>) -> std::collections::BTreeMap<String, String> {
+    let mut data = std::collections::BTreeMap::from([("type".to_owned(), kind.to_owned())]);
+    if let Some(share) = share {
+        data.insert("shareId".into(), share.id.to_string());
+    }
+    if let Some(url) = url {
+        data.insert("url".into(), url);
+    }
+    data
+}
+
+/// To the sender: their song was played.
+pub fn share_played(share: &shares::Model, track: &tracks::Model, recipient: &users::Model) -> Texts {
+    let after = share
+        .played_at
+        .map(|played| elapsed(played - share.created_at))
+        .unwrap_or_else(|| "moments".into());
+    let song = catalog::describe(track);
+    let name = &recipient.display_name;
+    let url = track_url(track);
+    Texts {
+        message: format!("{name} played {song}, {after} after you shared it 🎧 {url}"),
+        push: Push {
+            title: format!("{name} played your song"),
+            body: format!("{song}, {after} after you shared it"),
+            data: data("share_played", Some(share), Some(url)),
+        },
+    }
+}
+
+/// To the recipient: a friend sent a song.
+pub fn share_received(share: &shares::Model, track: &tracks::Model, sender: &users::Model) -> Texts {
+    let song = catalog::describe(track);
+    let name = &sender.display_name;
+    let url = track_url(track);
+    let note = share.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
+    Texts {
+        message: format!("{name} sent you {song}{note} {url}"),
+        push: Push {
+            title: format!("{name} sent you a song"),
+            body: format!("{song}{note}"),
+            data: data("share_received", Some(share), Some(url)),
+        },
+    }
+}
+
+/// To someone whose Spotify link stopped working.
+pub fn relink_required(reconnect_url: &str) -> Texts {
+    Texts {
+        message: format!(
+            "Spotify needs you to reconnect Send Songs, or your friends won't get listen receipts: {reconnect_url}"
+        ),
+        push: Push {
+            title: "Reconnect Spotify".into(),
+            body: "Spotify stopped sharing what you play with Send Songs. Tap to reconnect.".into(),
+            data: data("relink_required", None, Some(reconnect_url.to_owned())),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elapsed_reads_naturally() {
+        assert_eq!(elapsed(TimeDelta::seconds(20)), "moments");
+        assert_eq!(elapsed(TimeDelta::minutes(15)), "15 min");
+        assert_eq!(elapsed(TimeDelta::minutes(130)), "2 h");
+        assert_eq!(elapsed(TimeDelta::days(3)), "3 days");
+    }
+}

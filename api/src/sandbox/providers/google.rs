@@ -1,0 +1,139 @@
+//! Google's OAuth 2.0 token endpoint, as service accounts use it: the client
+//! signs a short-lived JWT with the account's private key and exchanges it
+//! (the `urn:ietf:params:oauth:grant-type:jwt-bearer` grant) for an access
+//! token. Other grants are refused as Google refuses unknown ones.
+use std::{collections::HashMap, sync::Arc};
+
+use axum::{
+    Form, Json,
+    extract::{State as AxumState, rejection::FormRejection},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use chrono::TimeDelta;
+use jsonwebtoken::{Algorithm, Validation};
+use serde_json::{Value, json};
+
+use super::{CLIENT_EMAIL, ProviderSandbox, key, random_base64};
+
+/// The only grant the endpoint serves.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// How long an access token works, in seconds, as `expires_in` reports it.
+const TOKEN_LIFETIME_SECS: i64 = 3599;
+/// The longest an assertion may live (`exp - iat`): Google's 60 minutes.
+const MAX_ASSERTION_SECS: i64 = 3600;
+/// How far in the future `iat` may be, for clocks a little ahead of ours.
+const CLOCK_SKEW_SECS: i64 = 300;
+/// Scopes that let a token send through FCM: its own, or all of Cloud.
+const FCM_SCOPES: [&str; 2] = [
+    "https://www.googleapis.com/auth/firebase.messaging",
+    "https://www.googleapis.com/auth/cloud-platform",
+];
+/// The token endpoint's path: an assertion's `aud` must end with it, whatever
+/// host and mount point the sandbox is reached through.
+const TOKEN_PATH: &str = "/google/token";
+
+const BAD_SIGNATURE: &str = "Invalid JWT Signature.";
+const BAD_TIMES: &str = "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. \
+                         Check your iat and exp values in the JWT claim.";
+
+/// `POST /google/token`: exchanges a signed assertion for an access token.
+pub(super) async fn token(
+    AxumState(sandbox): AxumState<Arc<ProviderSandbox>>,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
+) -> Response {
+    // A body that is not a form has no grant_type: Google says so rather than
+    // complaining about the encoding.
+    let form = form.map(|Form(form)| form).unwrap_or_default();
+    let grant_type = form.get("grant_type").map(String::as_str).unwrap_or_default();
+    if grant_type != JWT_BEARER {
+        return error("unsupported_grant_type", &format!("Invalid grant_type: {grant_type}"));
+    }
+    let Some(assertion) = form.get("assertion").filter(|a| !a.is_empty()) else {
+        return error("invalid_request", "Missing required parameter: assertion");
+    };
+    if let Err((code, description)) = sandbox.check_assertion(assertion) {
+        return error(code, description);
+    }
+    let access_token = sandbox.issue_access_token();
+    let body = json!({
+        "access_token": access_token,
+        "expires_in": TOKEN_LIFETIME_SECS,
+        "token_type": "Bearer",
+    });
+    (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+}
+
+impl ProviderSandbox {
+    /// Checks an assertion as Google does: signature first, then issuer,
+    /// times, audience and scope. Errors are `(error, error_description)`.
+    fn check_assertion(&self, assertion: &str) -> Result<(), (&'static str, &'static str)> {
+        let invalid_grant = |description| ("invalid_grant", description);
+        let mut validation = Validation::new(Algorithm::RS256);
+        // Times, audience and issuer are checked below, against the sandbox
+        // clock and with Google's messages.
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        let data = jsonwebtoken::decode::<Value>(assertion, &self.public_key, &validation)
+            .map_err(|_| invalid_grant(BAD_SIGNATURE))?;
+        // A key ID, when given, must name the key that signed.
+        if data.header.kid.as_deref().is_some_and(|kid| kid != key::PRIVATE_KEY_ID) {
+            return Err(invalid_grant(BAD_SIGNATURE));
+        }
+        let claims = data.claims;
+        if claims["iss"].as_str() != Some(CLIENT_EMAIL) {
+            return Err(invalid_grant("Invalid grant: account not found"));
+        }
+        let (Some(iat), Some(exp)) = (claims["iat"].as_i64(), claims["exp"].as_i64()) else {
+            return Err(invalid_grant(BAD_TIMES));
+        };
+        let now = self.now().timestamp();
+        let short_lived = iat < exp && exp - iat <= MAX_ASSERTION_SECS;
+        if !short_lived || exp <= now || iat > now + CLOCK_SKEW_SECS {
+            return Err(invalid_grant(BAD_TIMES));
+        }
+        if !claims["aud"].as_str().is_some_and(|aud| aud.ends_with(TOKEN_PATH)) {
+            return Err(invalid_grant("Invalid JWT: Failed audience check."));
+        }
+        let scope = claims["scope"].as_str().unwrap_or_default();
+        if !scope.split_whitespace().any(|s| FCM_SCOPES.contains(&s)) {
+            return Err(("invalid_scope", "Invalid OAuth scope or ID token audience provided."));
+        }
+        Ok(())
+    }
+
+    /// A new access token, remembered until it expires.
+    fn issue_access_token(&self) -> String {
+        let now = self.now();
+        let token = format!("ya29.{}", random_base64(96));
+        let mut state = self.lock();
+        // Expired tokens would otherwise pile up in a long sandbox session.
+        state.access_tokens.retain(|_, expires_at| *expires_at > now);
+        state
+            .access_tokens
+            .insert(token.clone(), now + TimeDelta::seconds(TOKEN_LIFETIME_SECS));
+        token
+    }
+
+    /// Whether `token` was issued here and still works.
+    pub(super) fn access_token_valid(&self, token: &str) -> bool {
+        let now = self.now();
+        self.lock()
+            .access_tokens
+            .get(token)
+            .is_some_and(|expires_at| *expires_at > now)
+    }
+}
+
+/// Google's token-endpoint error: 400 with an OAuth 2.0 error body.
+fn error(code: &str, description: &str) -> Response {
+    let body = json!({ "error": code, "error_description": description });
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(body),
+    )
+        .into_response()
+}

@@ -1,0 +1,142 @@
+//! Local fakes for Google's token endpoint, FCM HTTP v1 and the Messenger
+//! Send API, answering with the status codes and error bodies the real
+//! services document. Device tokens and sender ids script the answers:
+//! `unregistered…`, `invalid…`, `mismatch…`, `thirdparty…`, `busy…` (429
+//! once, with `Retry-After`), `down…` (503 always); psid `gone` (551),
+//! `limited` (613 once), `badtoken` (190).
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    Form, Json, Router,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+#[derive(Default)]
+pub struct Recorded {
+    pub token_requests: usize,
+    /// Assertion claims seen at the token endpoint.
+    pub assertions: Vec<Value>,
+    /// (device token, request body) per FCM send.
+    pub pushes: Vec<(String, Value)>,
+    /// (psid, request body) per Send API call.
+    pub messages: Vec<(String, Value)>,
+    /// Scripted failures already given once.
+    once: HashSet<String>,
+}
+
+pub type Shared = Arc<Mutex<Recorded>>;
+
+pub fn router(recorded: Shared) -> Router {
+    Router::new()
+        .route("/google/token", post(token))
+        .route("/fcm/v1/projects/{project}/messages:send", post(fcm_send))
+        .route("/graph/me/messages", post(send_api))
+        .with_state(recorded)
+}
+
+async fn token(State(rec): State<Shared>, Form(form): Form<HashMap<String, String>>) -> Response {
+    let mut rec = rec.lock().unwrap();
+    rec.token_requests += 1;
+    if form.get("grant_type").map(String::as_str) != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "unsupported_grant_type" })),
+        )
+            .into_response();
+    }
+    let claims = form
+        .get("assertion")
+        .and_then(|jwt| jwt.split('.').nth(1))
+        .and_then(|part| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).ok())
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .unwrap_or_default();
+    rec.assertions.push(claims);
+    let n = rec.token_requests;
+    Json(json!({ "access_token": format!("ya29.fake-{n}"), "expires_in": 3599, "token_type": "Bearer" }))
+        .into_response()
+}
+
+fn fcm_error(status: StatusCode, state: &str, code: &str) -> Response {
+    (
+        status,
+        Json(
+            json!({ "error": { "code": status.as_u16(), "message": format!("{code} (fake)"), "status": state,
+            "details": [{ "@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": code }] } }),
+        ),
+    )
+        .into_response()
+}
+
+async fn fcm_send(
+    State(rec): State<Shared>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !bearer.starts_with("Bearer ya29.fake-") {
+        return fcm_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "UNAUTHENTICATED");
+    }
+    let token = body["message"]["token"].as_str().unwrap_or("").to_owned();
+    let mut rec = rec.lock().unwrap();
+    rec.pushes.push((token.clone(), body));
+    let first_time = rec.once.insert(token.clone());
+    match token.as_str() {
+        t if t.starts_with("unregistered") => fcm_error(StatusCode::NOT_FOUND, "NOT_FOUND", "UNREGISTERED"),
+        t if t.starts_with("invalid") => fcm_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "INVALID_ARGUMENT"),
+        t if t.starts_with("mismatch") => fcm_error(StatusCode::FORBIDDEN, "PERMISSION_DENIED", "SENDER_ID_MISMATCH"),
+        t if t.starts_with("thirdparty") => {
+            fcm_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "THIRD_PARTY_AUTH_ERROR")
+        }
+        t if t.starts_with("busy") && first_time => {
+            let mut response = fcm_error(StatusCode::TOO_MANY_REQUESTS, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED");
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, "30".parse().unwrap());
+            response
+        }
+        t if t.starts_with("down") => fcm_error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "UNAVAILABLE"),
+        _ => Json(json!({ "name": format!("projects/{project}/messages/{}", rec.pushes.len()) })).into_response(),
+    }
+}
+
+fn graph_error(code: i64, message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({ "error": { "message": message, "type": "OAuthException", "code": code, "fbtrace_id": "Afake" } })),
+    )
+        .into_response()
+}
+
+async fn send_api(State(rec): State<Shared>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if bearer != "Bearer page-token" {
+        return graph_error(190, "Invalid OAuth access token - Cannot parse access token");
+    }
+    let psid = body["recipient"]["id"].as_str().unwrap_or("").to_owned();
+    let mut rec = rec.lock().unwrap();
+    rec.messages.push((psid.clone(), body));
+    let first_time = rec.once.insert(psid.clone());
+    match psid.as_str() {
+        "gone" => graph_error(551, "(#551) This person isn't available right now."),
+        "limited" if first_time => graph_error(613, "(#613) Calls to this api have exceeded the rate limit."),
+        "badtoken" => graph_error(190, "Error validating access token: Session has expired"),
+        _ => {
+            Json(json!({ "recipient_id": psid, "message_id": format!("m_fake{}", rec.messages.len()) })).into_response()
+        }
+    }
+}
