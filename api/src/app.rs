@@ -82,6 +82,10 @@ pub struct App {
     pub fcm: Option<FcmClient>,
     /// The Messenger Send API, when a Page token is configured (or in sandbox mode).
     pub messenger: Option<MessengerClient>,
+    /// Checks webhook signatures (`X-Hub-Signature-256`).
+    pub messenger_app_secret: Option<SecretString>,
+    /// Answers the webhook subscription handshake.
+    pub messenger_verify_token: Option<SecretString>,
     /// The Google, FCM and Send API stand-ins, in sandbox mode.
     pub provider_sandbox: Option<Arc<ProviderSandbox>>,
     /// Names this process's workers in job leases (`locked_by`).
@@ -94,6 +98,11 @@ pub struct App {
 
 /// Cheap to clone; handed to axum and to async-graphql alike.
 pub type AppState = Arc<App>;
+
+/// In sandbox mode, unless set: the app secret that signs webhook events
+/// (`POST /sandbox/messenger/send` signs with it) and the handshake token.
+pub const SANDBOX_APP_SECRET: &str = "sandbox-app-secret";
+pub const SANDBOX_VERIFY_TOKEN: &str = "sandbox-verify-token";
 
 fn hostname() -> String {
     std::env::var("HOSTNAME").unwrap_or_else(|_| "sendsongs".into())
@@ -196,6 +205,16 @@ impl Application {
             fcm,
             messenger,
             provider_sandbox,
+            messenger_app_secret: settings
+                .messenger
+                .app_secret
+                .clone()
+                .or_else(|| settings.sandbox.then(|| SecretString::from(SANDBOX_APP_SECRET))),
+            messenger_verify_token: settings
+                .messenger
+                .verify_token
+                .clone()
+                .or_else(|| settings.sandbox.then(|| SecretString::from(SANDBOX_VERIFY_TOKEN))),
             instance_id: format!("{}-{}", hostname(), &uuid::Uuid::new_v4().simple().to_string()[..8]),
             jobs_enqueued: tokio::sync::Notify::new(),
             claim_lock: tokio::sync::Mutex::new(()),

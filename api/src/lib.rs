@@ -30,6 +30,7 @@ pub mod friends;
 pub mod graphql;
 pub mod http;
 pub mod jobs;
+pub mod messenger;
 pub mod notify;
 pub mod sandbox;
 pub mod shares;

@@ -11,6 +11,7 @@ mod m20261123_000004_create_devices;
 mod m20261123_000005_create_spotify;
 mod m20261123_000006_create_shares_and_jobs;
 mod m20261123_000007_create_deliveries;
+mod m20261123_000008_create_messenger_bot;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_create_spotify::Migration),
             Box::new(m20261123_000006_create_shares_and_jobs::Migration),
             Box::new(m20261123_000007_create_deliveries::Migration),
+            Box::new(m20261123_000008_create_messenger_bot::Migration),
         ]
     }
 }

@@ -3,7 +3,7 @@
 //! services document. Device tokens and sender ids script the answers:
 //! `unregistered…`, `invalid…`, `mismatch…`, `thirdparty…`, `busy…` (429
 //! once, with `Retry-After`), `down…` (503 always); psid `gone` (551),
-//! `limited` (613 once), `badtoken` (190).
+//! `limited` (613 on its second message), `badtoken` (190).
 use std::{
     collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
@@ -131,9 +131,12 @@ async fn send_api(State(rec): State<Shared>, headers: HeaderMap, Json(body): Jso
     let mut rec = rec.lock().unwrap();
     rec.messages.push((psid.clone(), body));
     let first_time = rec.once.insert(psid.clone());
+    let count = rec.messages.iter().filter(|(p, _)| *p == psid).count();
     match psid.as_str() {
-        "gone" => graph_error(551, "(#551) This person isn't available right now."),
-        "limited" if first_time => graph_error(613, "(#613) Calls to this api have exceeded the rate limit."),
+        // Reachable for the first message (the link confirmation), gone after.
+        "gone" if !first_time => graph_error(551, "(#551) This person isn't available right now."),
+        // The second message (the first after the link confirmation) is rate limited.
+        "limited" if count == 2 => graph_error(613, "(#613) Calls to this api have exceeded the rate limit."),
         "badtoken" => graph_error(190, "Error validating access token: Session has expired"),
         _ => {
             Json(json!({ "recipient_id": psid, "message_id": format!("m_fake{}", rec.messages.len()) })).into_response()

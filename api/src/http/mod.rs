@@ -15,6 +15,7 @@ use crate::{app::AppState, graphql::AppSchema};
 mod auth;
 mod graphql;
 mod health;
+mod messenger;
 mod metrics;
 mod now_playing;
 
@@ -38,6 +39,7 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/auth/spotify/start", get(auth::start))
         .route("/auth/spotify/callback", get(auth::callback))
+        .route("/webhooks/messenger", get(messenger::verify).post(messenger::receive))
         .merge(public_api)
         .with_state(state.clone())
         .merge(graphql_routes);

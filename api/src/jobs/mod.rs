@@ -75,6 +75,16 @@ pub async fn run(app: &App, job: &jobs::Model) -> Result<Outcome, JobError> {
                 .map_err(|e| JobError::permanent(format!("unreadable payload: {e}")))?;
             crate::notify::send::run(app, payload).await
         }
+        crate::messenger::inbox::KIND => {
+            let payload = serde_json::from_str(&job.payload)
+                .map_err(|e| JobError::permanent(format!("unreadable payload: {e}")))?;
+            crate::messenger::inbox::run(app, payload).await
+        }
+        crate::messenger::replies::KIND => {
+            let payload = serde_json::from_str(&job.payload)
+                .map_err(|e| JobError::permanent(format!("unreadable payload: {e}")))?;
+            crate::messenger::replies::send(app, payload).await
+        }
         other => Err(JobError::permanent(format!("no job kind named `{other}`"))),
     }
 }

@@ -221,6 +221,11 @@ async fn try_finish(app: &App, code: Option<&str>, state: Option<&str>, error: O
         },
         Origin::Messenger(psid) => {
             link_messenger(&txn, &psid, user.id, now).await?;
+            let confirmation = crate::messenger::replies::Reply::text(format!(
+                "You're connected as @{} 🎉 Paste a Spotify link to share a song with a friend, or send help.",
+                user.handle
+            ));
+            crate::messenger::replies::queue(&txn, &psid, &[confirmation], now).await?;
             Outcome::Linked {
                 handle: user.handle.clone(),
                 via_messenger: true,

@@ -1,0 +1,93 @@
+//! The bot: every command of CONTRACT section 5, answered in short, friendly
+//! replies that say what to do next. Commands are thin callers of the same
+//! domain functions the GraphQL API uses.
+use chrono::{DateTime, Utc};
+use sea_orm::EntityTrait as _;
+
+use super::replies::Reply;
+use crate::{app::App, error::Error, jobs::JobError};
+use entity::{messenger_inbox, messenger_links, users};
+
+mod account;
+pub mod command;
+mod sharing;
+mod social;
+
+use command::Command;
+
+/// The Get Started button's payload.
+pub const GET_STARTED: &str = "GET_STARTED";
+
+/// Handles one stored event; answers the replies to send.
+pub async fn handle(app: &App, event: &messenger_inbox::Model) -> Result<Vec<Reply>, JobError> {
+    let psid = event.psid.as_str();
+    let sent_at = DateTime::from_timestamp_millis(event.sent_at_ms).unwrap_or_else(|| app.clock.now());
+    let user = linked_user(app, psid).await?;
+    let replies = match event.kind.as_str() {
+        "postback" if event.payload.as_deref() == Some(GET_STARTED) => match &user {
+            Some(user) => vec![Reply::text(format!("Welcome back, @{}!", user.handle)), account::help()],
+            None => vec![account::welcome(app, psid)],
+        },
+        "quick_reply" => match (event.payload.as_deref().and_then(|p| p.strip_prefix("SEND:")), &user) {
+            (Some(handle), Some(user)) => sharing::answer(app, psid, user, handle).await?,
+            (_, None) => vec![account::welcome(app, psid)],
+            _ => vec![account::help()],
+        },
+        _ => {
+            let command = command::parse(event.text.as_deref().unwrap_or(""));
+            dispatch(app, psid, user, command, sent_at).await?
+        }
+    };
+    Ok(replies)
+}
+
+async fn dispatch(
+    app: &App,
+    psid: &str,
+    user: Option<users::Model>,
+    command: Command,
+    sent_at: DateTime<Utc>,
+) -> Result<Vec<Reply>, JobError> {
+    let Some(user) = user else {
+        return Ok(match command {
+            Command::Link(code) => account::link_code(app, psid, &code, sent_at).await?,
+            Command::Connect => vec![account::connect(app, psid, None)],
+            Command::Help => vec![account::help(), account::welcome(app, psid)],
+            _ => vec![account::welcome(app, psid)],
+        });
+    };
+    Ok(match command {
+        Command::Help | Command::Unknown => vec![account::help()],
+        Command::Link(code) => account::link_code(app, psid, &code, sent_at).await?,
+        Command::Connect => vec![account::connect(app, psid, Some(&user))],
+        Command::Stop => vec![account::stop(app, psid, &user).await?],
+        Command::Send {
+            track,
+            to: Some(to),
+            note,
+        } => vec![sharing::send(app, &user, &to, &track, note).await?],
+        Command::Send { track, to: None, .. } => sharing::ask_whom(app, psid, &user, &track).await?,
+        Command::Friends => vec![social::friends(app, &user).await?],
+        Command::Add(handle) => vec![social::add(app, &user, &handle).await?],
+        Command::Inbox => vec![social::inbox(app, &user).await?],
+        Command::Stats => vec![social::stats(app, &user).await?],
+        Command::Now(handle) => vec![social::now(app, &user, &handle).await?],
+    })
+}
+
+async fn linked_user(app: &App, psid: &str) -> Result<Option<users::Model>, JobError> {
+    let Some(link) = messenger_links::Entity::find_by_id(psid).one(&app.db).await? else {
+        return Ok(None);
+    };
+    Ok(users::Entity::find_by_id(link.user_id).one(&app.db).await?)
+}
+
+/// A domain error as a reply, when it is the person's to fix; internal
+/// trouble is the job's (it retries).
+fn explain(err: Error) -> Result<Reply, JobError> {
+    match err {
+        Error::Internal(_) => Err(err.into()),
+        Error::UpstreamUnavailable(_) => Ok(Reply::text("Spotify isn't answering right now. Try again in a minute.")),
+        other => Ok(Reply::text(other.to_string())),
+    }
+}

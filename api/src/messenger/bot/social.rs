@@ -1,0 +1,139 @@
+//! `friends`, `add`, `inbox`, `stats`, `now`.
+use super::{Reply, explain};
+use crate::{
+    accounts::users,
+    app::App,
+    error::Error,
+    friends::{self, Status},
+    graphql::pagination::Page,
+    jobs::JobError,
+    notify::texts::elapsed,
+    shares::{self, Mailbox, stats, status},
+    spotify::{catalog, now_playing},
+};
+use entity::users as user;
+
+pub async fn friends(app: &App, me: &user::Model) -> Result<Reply, JobError> {
+    let list = friends::list_with_users(&app.db, me.id).await?;
+    let names = |status: Status| -> Vec<String> {
+        list.iter()
+            .filter(|(f, _)| f.status == status)
+            .map(|(_, u)| format!("@{}", u.handle))
+            .collect()
+    };
+    let (accepted, incoming, requested) = (
+        names(Status::Accepted),
+        names(Status::Incoming),
+        names(Status::Requested),
+    );
+    if list.is_empty() {
+        return Ok(Reply::text("No friends yet: send `add <handle>` to ask someone."));
+    }
+    let mut lines = Vec::new();
+    if !accepted.is_empty() {
+        lines.push(format!("Your friends: {}", accepted.join(", ")));
+    }
+    if !incoming.is_empty() {
+        lines.push(format!(
+            "Want to be your friend: {} (send `add <handle>` to accept)",
+            incoming.join(", ")
+        ));
+    }
+    if !requested.is_empty() {
+        lines.push(format!("Waiting for: {}", requested.join(", ")));
+    }
+    Ok(Reply::text(lines.join("\n")))
+}
+
+pub async fn add(app: &App, me: &user::Model, handle: &str) -> Result<Reply, JobError> {
+    match friends::add(app, me.id, handle).await {
+        Ok(friendship) => {
+            let other = users::get(&app.db, friendship.other_user_id).await?;
+            Ok(Reply::text(match friendship.status {
+                Status::Accepted => format!("You and @{} are friends 🎉 Send them a song!", other.handle),
+                Status::Requested => format!("Friend request sent to @{}.", other.handle),
+                Status::Incoming => format!("@{} asked to be your friend.", other.handle),
+            }))
+        }
+        Err(Error::NotFound(_)) => Ok(Reply::text(format!(
+            "I don't know anyone called @{}. Check the handle?",
+            handle.trim_start_matches('@')
+        ))),
+        Err(err) => explain(err),
+    }
+}
+
+pub async fn inbox(app: &App, me: &user::Model) -> Result<Reply, JobError> {
+    let page = Page { first: 10, after: None };
+    let (pending, more) = shares::list(&app.db, me.id, Mailbox::Received, Some(status::PENDING), page).await?;
+    if pending.is_empty() {
+        return Ok(Reply::text(
+            "Nothing waiting: you've played everything friends sent you.",
+        ));
+    }
+    let mut lines = vec!["Songs waiting for you:".to_owned()];
+    for share in &pending {
+        let track = entity::tracks::Entity::find_by_id(share.track_id.as_str())
+            .one(&app.db)
+            .await?;
+        let sender = users::get(&app.db, share.sender_id).await?;
+        let song = track.as_ref().map(catalog::describe).unwrap_or_default();
+        lines.push(format!(
+            "• {song} from @{} https://open.spotify.com/track/{}",
+            sender.handle, share.track_id
+        ));
+    }
+    if more {
+        lines.push("…and more in the app.".into());
+    }
+    Ok(Reply::text(lines.join("\n")))
+}
+
+use sea_orm::EntityTrait as _;
+
+pub async fn stats(app: &App, me: &user::Model) -> Result<Reply, JobError> {
+    let s = stats::for_user(&app.db, me.id).await?;
+    if s.shares_sent == 0 && s.shares_received == 0 {
+        return Ok(Reply::text(
+            "No songs shared yet. Paste a Spotify link to send one to a friend.",
+        ));
+    }
+    let mut text = format!("You've sent {} songs; {} were played", s.shares_sent, s.sent_played);
+    if let Some(rate) = s.play_rate {
+        text.push_str(&format!(" ({:.0}%)", rate * 100.0));
+    }
+    if let Some(median) = s.median_seconds_to_play {
+        text.push_str(&format!(
+            ", usually {} after you shared them",
+            elapsed(chrono::TimeDelta::seconds(median))
+        ));
+    }
+    text.push_str(&format!(". Friends sent you {}.", s.shares_received));
+    Ok(Reply::text(text))
+}
+
+pub async fn now(app: &App, me: &user::Model, handle: &str) -> Result<Reply, JobError> {
+    let handle = handle.trim_start_matches('@');
+    let Some(target) = users::find_by_handle(&app.db, handle).await? else {
+        return Ok(Reply::text(format!(
+            "I don't know anyone called @{handle}. Check the handle?"
+        )));
+    };
+    if target.id != me.id && !friends::are_friends(&app.db, me.id, target.id).await? {
+        return Ok(Reply::text(format!(
+            "@{0} isn't your friend yet: send `add {0}` first.",
+            target.handle
+        )));
+    }
+    match now_playing::for_user(app, &target).await {
+        Ok(playing) => {
+            let link = playing
+                .track
+                .as_ref()
+                .map(|t| format!(" https://open.spotify.com/track/{}", t.id))
+                .unwrap_or_default();
+            Ok(Reply::text(format!("{}{link}", playing.text)))
+        }
+        Err(err) => explain(err),
+    }
+}

@@ -1,0 +1,82 @@
+//! The `handle_inbox` job: one sender's stored events, oldest first.
+//!
+//! One job per sender at a time (deduplicated on the sender id), so a
+//! person's messages are answered in the order they wrote them, even when
+//! the webhook delivered them out of order or in separate requests. Each
+//! event is marked handled together with the replies it produced.
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, QueryOrder as _, TransactionTrait as _,
+    sea_query::Expr,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{bot, replies};
+use crate::{
+    app::App,
+    jobs::{JobError, Outcome, queue},
+};
+use entity::{messenger_inbox, messenger_links};
+
+pub const KIND: &str = "handle_inbox";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Payload {
+    pub psid: String,
+}
+
+pub async fn enqueue(db: &impl ConnectionTrait, psid: &str, now: DateTime<Utc>) -> Result<(), sea_orm::DbErr> {
+    let payload = serde_json::json!({ "psid": psid });
+    queue::enqueue(db, KIND, &payload, now, Some(&format!("inbox:{psid}")), now).await
+}
+
+#[tracing::instrument(skip(app), fields(psid = %payload.psid))]
+pub async fn run(app: &App, payload: Payload) -> Result<Outcome, JobError> {
+    let events = messenger_inbox::Entity::find()
+        .filter(messenger_inbox::Column::Psid.eq(payload.psid.clone()))
+        .filter(messenger_inbox::Column::HandledAt.is_null())
+        .order_by_asc(messenger_inbox::Column::SentAtMs)
+        .order_by_asc(messenger_inbox::Column::Id)
+        .all(&app.db)
+        .await?;
+    let Some(latest) = events.iter().map(|e| e.sent_at_ms).max() else {
+        return Ok(Outcome::Done);
+    };
+    refresh_window(app, &payload.psid, latest).await?;
+    for event in events {
+        let answer = bot::handle(app, &event).await?;
+        let now = app.clock.now();
+        let txn = app.db.begin().await?;
+        messenger_inbox::Entity::update_many()
+            .col_expr(messenger_inbox::Column::HandledAt, Expr::value(now))
+            .filter(messenger_inbox::Column::Id.eq(event.id))
+            .exec(&txn)
+            .await?;
+        replies::queue(&txn, &event.psid, &answer, now).await?;
+        txn.commit().await?;
+    }
+    app.jobs_enqueued.notify_waiters();
+    Ok(Outcome::Done)
+}
+
+/// Every message opens the 24-hour window again.
+async fn refresh_window(app: &App, psid: &str, sent_at_ms: i64) -> Result<(), sea_orm::DbErr> {
+    let at = DateTime::from_timestamp_millis(sent_at_ms)
+        .unwrap_or_else(|| app.clock.now())
+        .min(app.clock.now());
+    messenger_links::Entity::update_many()
+        .col_expr(messenger_links::Column::LastMessageAt, Expr::value(at))
+        .col_expr(
+            messenger_links::Column::UnreachableAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(messenger_links::Column::Psid.eq(psid))
+        .filter(
+            sea_orm::Condition::any()
+                .add(messenger_links::Column::LastMessageAt.is_null())
+                .add(messenger_links::Column::LastMessageAt.lt(at)),
+        )
+        .exec(&app.db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,16 @@
+use sea_orm::entity::prelude::*;
+
+/// "To whom?" after a bare track link: the answer completes the share.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "bot_questions")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub psid: String,
+    pub track_id: String,
+    pub expires_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,25 @@
+use sea_orm::entity::prelude::*;
+
+/// An answer of the bot, sent by the job queue with the notification rules.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "bot_replies")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub psid: String,
+    pub text: String,
+    /// JSON array of `{title, payload}` quick replies.
+    pub quick_replies: String,
+    /// `PENDING`, `SENT` or `FAILED`.
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub provider_message_id: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub sent_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
