@@ -128,3 +128,29 @@ async fn in_sandbox_mode_the_receipt_lands_in_the_outbox() {
     );
     assert_eq!(newest["payload"]["message"]["data"]["type"], "share_played");
 }
+
+#[tokio::test]
+async fn in_sandbox_mode_one_can_talk_to_the_bot() {
+    let app = spawn_app_with(&[("SANDBOX", "on")]).await;
+    let said = app
+        .client
+        .post(format!("{}/sandbox/messenger/send", app.address))
+        .json(&json!({ "psid": "demo-user", "text": "hello" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(said.status(), reqwest::StatusCode::ACCEPTED);
+    app.run_due_jobs().await;
+
+    let outbox: serde_json::Value = app.get("/sandbox/outbox").await.json().await.unwrap();
+    let answer = outbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["channel"] == "messenger" && e["to"] == "demo-user")
+        .expect("the bot answered");
+    assert!(
+        answer["text"].as_str().unwrap().starts_with("Hi! I'm Send Songs"),
+        "{answer}"
+    );
+}

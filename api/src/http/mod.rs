@@ -18,6 +18,7 @@ mod health;
 mod messenger;
 mod metrics;
 mod now_playing;
+mod sandbox;
 
 /// Largest request body accepted anywhere: a GraphQL query is a few KiB.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -44,8 +45,12 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
         .with_state(state.clone())
         .merge(graphql_routes);
     if let (Some(spotify), Some(providers)) = (state.spotify_sandbox.clone(), state.provider_sandbox.clone()) {
-        let sandbox =
-            crate::sandbox::providers::router(providers).nest("/spotify", crate::sandbox::spotify::router(spotify));
+        let demo = Router::new()
+            .route("/messenger/send", axum::routing::post(sandbox::messenger_send))
+            .with_state(state.clone());
+        let sandbox = crate::sandbox::providers::router(providers)
+            .nest("/spotify", crate::sandbox::spotify::router(spotify))
+            .merge(demo);
         router = router.nest("/sandbox", sandbox);
     }
     router
