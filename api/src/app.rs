@@ -21,7 +21,7 @@ use crate::{
     clock::{Clock, SystemClock},
     config::Settings,
     crypto::{Sealer, Signer},
-    db,
+    db, detection,
     events::{self, EventBus},
     graphql, http, jobs,
     notify::{
@@ -136,6 +136,9 @@ impl Application {
             counter.fetch_add(1, Ordering::Relaxed);
         });
         db::migrate(&db).await?;
+        // The hourly safety net for shares (one for all replicas).
+        let now = clock.now();
+        detection::sweep::enqueue(&db, now + detection::sweep::EVERY, now).await?;
 
         let listener = TcpListener::bind(settings.listen_addr)
             .await

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use api::{clock::Clock as _, spotify::links::TrackId};
 use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::ConnectionTrait as _;
 use serde_json::{Value, json};
 
 use crate::{
@@ -338,5 +339,46 @@ async fn stats_count_shares_plays_and_the_median_time_to_play() {
     assert_eq!(
         stats["data"]["me"]["stats"],
         json!({ "sharesSent": 3, "sharesReceived": 0, "sentPlayed": 2, "playRate": 1.0, "medianSecondsToPlay": 240 })
+    );
+}
+
+/// A Spotify outage that outlives every retry: the check job's error is
+/// kept, and the share still ends (EXPIRED) instead of waiting forever.
+#[tokio::test]
+async fn an_outage_that_outlives_the_retries_still_ends_every_share() {
+    let (app, script, sam) = crate::spotify_tokens::app_with_scripted_spotify_and(&[("SHARE_TTL", "6h")]).await;
+    let alex = app.sign_up("alex").await;
+    app.befriend(&sam, &alex).await;
+    let id = share(&app, &alex, "sam", TRACK).await["id"].clone();
+    script.lock().unwrap().api_down = true;
+
+    let db = app.db().await;
+    let mut errors = Vec::new();
+    let mut status = String::new();
+    for _ in 0..12 {
+        app.advance(Duration::from_secs(3600));
+        app.run_due_jobs().await;
+        let rows = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT last_error FROM jobs WHERE kind = 'check_recipient' AND last_error IS NOT NULL",
+            ))
+            .await
+            .unwrap();
+        errors.extend(rows.iter().filter_map(|r| r.try_get::<String>("", "last_error").ok()));
+        let access = relog(&app, &alex).await;
+        status = share_state(&app, &access, &id).await["status"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if status != "PENDING" {
+            break;
+        }
+    }
+
+    assert_eq!(status, "EXPIRED");
+    assert!(
+        errors.iter().any(|e| e.contains("503")),
+        "the error was kept: {errors:?}"
     );
 }

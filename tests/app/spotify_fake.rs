@@ -22,6 +22,8 @@ pub struct Script {
     pub refresh_fails: bool,
     /// Answer this many Web API calls with 429 `Retry-After: 2`.
     pub rate_limit_next: usize,
+    /// The Web API answers 503 to everything (an outage).
+    pub api_down: bool,
     /// Answer this many calls with 401, whatever the token (a revocation).
     pub reject_next: usize,
     /// Tokens issued so far (A1/R1 at the code exchange, then A2/R2…).
@@ -160,6 +162,13 @@ async fn currently_playing(State(script): State<Shared>, headers: HeaderMap) -> 
 
 async fn recently_played(State(script): State<Shared>, headers: HeaderMap) -> Response {
     record(&script, "/v1/me/player/recently-played", bearer(&headers));
+    if script.lock().unwrap().api_down {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "error": { "status": 503, "message": "Service unavailable" } })),
+        )
+            .into_response();
+    }
     if let Some(limited) = rate_limited(&script) {
         return limited;
     }

@@ -16,12 +16,17 @@ use crate::{
 const NOW_PLAYING: &str = "query($h: String!) { nowPlaying(handle: $h) { isPlaying text } }";
 const STATUS: &str = "{ me { spotify { status } } }";
 
-async fn app_with_scripted_spotify() -> (TestApp, Shared, Session) {
+pub async fn app_with_scripted_spotify_and(extra: &[(&str, &str)]) -> (TestApp, Shared, Session) {
     let script: Shared = Arc::new(Mutex::new(Script::default()));
     let url = serve(spotify_fake::router(script.clone())).await;
     let accounts = format!("{url}/accounts");
     let api = format!("{url}/api");
-    let app = spawn_app_with(&[("SPOTIFY_ACCOUNTS_URL", &accounts), ("SPOTIFY_API_URL", &api)]).await;
+    let mut settings = vec![
+        ("SPOTIFY_ACCOUNTS_URL", accounts.as_str()),
+        ("SPOTIFY_API_URL", api.as_str()),
+    ];
+    settings.extend_from_slice(extra);
+    let app = spawn_app_with(&settings).await;
     let sam = app.sign_up("sam").await;
     let body = app
         .graphql("mutation { connectSpotify { url } }", json!({}), Some(&sam.access))
@@ -31,6 +36,10 @@ async fn app_with_scripted_spotify() -> (TestApp, Shared, Session) {
         .await;
     assert!(page.contains("You're connected as <b>@sam</b>"), "{page}");
     (app, script, sam)
+}
+
+async fn app_with_scripted_spotify() -> (TestApp, Shared, Session) {
+    app_with_scripted_spotify_and(&[]).await
 }
 
 fn calls(script: &Shared, path: &str) -> Vec<String> {

@@ -2,3 +2,4 @@
 //! shared with them, on a schedule, one Spotify call per recipient.
 pub mod check;
 pub mod schedule;
+pub mod sweep;

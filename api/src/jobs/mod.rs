@@ -70,6 +70,7 @@ pub async fn run(app: &App, job: &jobs::Model) -> Result<Outcome, JobError> {
                 .map_err(|e| JobError::permanent(format!("unreadable payload: {e}")))?;
             crate::detection::check::run(app, payload).await
         }
+        crate::detection::sweep::KIND => crate::detection::sweep::run(app).await,
         crate::notify::send::KIND => {
             let payload = serde_json::from_str(&job.payload)
                 .map_err(|e| JobError::permanent(format!("unreadable payload: {e}")))?;
