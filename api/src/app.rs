@@ -23,7 +23,7 @@ use crate::{
     crypto::{Sealer, Signer},
     db, detection,
     events::{self, EventBus},
-    graphql, http, jobs,
+    friends, graphql, http, jobs,
     notify::{
         fcm::{FcmClient, ServiceAccount},
         messenger_send::MessengerClient,
@@ -48,6 +48,11 @@ pub struct App {
     pub tokens: AccessTokens,
     /// Sessions and their users, remembered for a few seconds.
     pub viewers: ViewerCache,
+    /// Friends lists with their users, for a few seconds.
+    pub friend_lists: friends::ListCache,
+    /// Who a handle on the public now-playing route is (`None`: unknown or
+    /// not public), for 15 seconds.
+    pub public_now_playing: crate::cache::TtlCache<String, Option<entity::users::Model>>,
     /// Failed log-ins by email and address, to slow down guessing.
     pub throttle: LoginThrottle,
     /// Live events for GraphQL subscriptions.
@@ -228,6 +233,8 @@ impl Application {
             clock,
             throttle: LoginThrottle::default(),
             viewers: ViewerCache::default(),
+            friend_lists: friends::ListCache::new(friends::LIST_TTL),
+            public_now_playing: crate::cache::TtlCache::new(crate::spotify::now_playing::FRESH_FOR),
             events,
             metrics: telemetry::metrics_handle(),
             db_statements,

@@ -18,6 +18,7 @@
 //! and the domains know SeaORM.
 pub mod accounts;
 pub mod app;
+pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod crypto;

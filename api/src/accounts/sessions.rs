@@ -215,7 +215,7 @@ pub async fn authenticate(app: &App, bearer: &str) -> Result<Viewer> {
 pub async fn authenticate_with_user(app: &App, bearer: &str) -> Result<(Viewer, user::Model)> {
     let TokenSubject { user_id, session_id } = app.tokens.verify(bearer, app.clock.now())?;
     let viewer = Viewer { user_id, session_id };
-    if let Some(user) = app.viewers.get(session_id).filter(|u| u.id == user_id) {
+    if let Some(user) = app.viewers.get(session_id, app.clock.now()).filter(|u| u.id == user_id) {
         return Ok((viewer, user));
     }
     let found = user::Entity::find_by_id(user_id)
@@ -233,7 +233,7 @@ pub async fn authenticate_with_user(app: &App, bearer: &str) -> Result<(Viewer, 
         .await?;
     match found {
         Some(user) => {
-            app.viewers.put(session_id, user.clone());
+            app.viewers.put(session_id, user.clone(), app.clock.now());
             Ok((viewer, user))
         }
         None => Err(Error::Unauthenticated("this session has ended: log in again".into())),

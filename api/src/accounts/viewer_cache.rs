@@ -5,52 +5,38 @@
 //! so a busy app's requests cost no statement for them. This process
 //! forgets an entry the moment it revokes the session or changes the user;
 //! another replica may accept a revoked session for at most [`TTL`].
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
-
+use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
+use crate::cache::TtlCache;
 use entity::users;
 
-pub const TTL: Duration = Duration::from_secs(5);
-/// Entries kept before expired ones are swept.
-const SWEEP_AT: usize = 50_000;
+pub const TTL: TimeDelta = TimeDelta::seconds(5);
 
-#[derive(Default)]
-pub struct ViewerCache {
-    /// By session id: when it was read, and the user it belongs to.
-    entries: Mutex<HashMap<Uuid, (Instant, users::Model)>>,
+/// By session id: the user it belongs to.
+pub struct ViewerCache(TtlCache<Uuid, users::Model>);
+
+impl Default for ViewerCache {
+    fn default() -> Self {
+        Self(TtlCache::new(TTL))
+    }
 }
 
 impl ViewerCache {
-    pub fn get(&self, session_id: Uuid) -> Option<users::Model> {
-        let entries = self.entries.lock().expect("viewer cache");
-        entries
-            .get(&session_id)
-            .filter(|(at, _)| at.elapsed() < TTL)
-            .map(|(_, user)| user.clone())
+    pub fn get(&self, session_id: Uuid, now: DateTime<Utc>) -> Option<users::Model> {
+        self.0.get(&session_id, now)
     }
 
-    pub fn put(&self, session_id: Uuid, user: users::Model) {
-        let mut entries = self.entries.lock().expect("viewer cache");
-        if entries.len() >= SWEEP_AT {
-            entries.retain(|_, (at, _)| at.elapsed() < TTL);
-        }
-        entries.insert(session_id, (Instant::now(), user));
+    pub fn put(&self, session_id: Uuid, user: users::Model, now: DateTime<Utc>) {
+        self.0.put(session_id, user, now);
     }
 
     pub fn forget_session(&self, session_id: Uuid) {
-        self.entries.lock().expect("viewer cache").remove(&session_id);
+        self.0.forget(&session_id);
     }
 
     /// After the user row changed (settings, name): every session re-reads it.
     pub fn forget_user(&self, user_id: Uuid) {
-        self.entries
-            .lock()
-            .expect("viewer cache")
-            .retain(|_, (_, user)| user.id != user_id);
+        self.0.forget_where(|_, user| user.id == user_id);
     }
 }

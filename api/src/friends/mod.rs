@@ -84,6 +84,7 @@ pub async fn add(app: &App, me: Uuid, handle: &str) -> Result<Friendship> {
                 active.accepted = Set(true);
                 active.updated_at = Set(now);
                 let accepted = active.update(&app.db).await?;
+                forget_lists(app, me, other.id);
                 publish(app, other.id, accepted.id).await;
                 return Ok(Friendship::seen_by(&accepted, me));
             }
@@ -100,6 +101,7 @@ pub async fn add(app: &App, me: Uuid, handle: &str) -> Result<Friendship> {
                 };
                 match row.insert(&app.db).await {
                     Ok(row) => {
+                        forget_lists(app, me, other.id);
                         publish(app, other.id, row.id).await;
                         return Ok(Friendship::seen_by(&row, me));
                     }
@@ -125,7 +127,13 @@ pub async fn remove(app: &App, me: Uuid, handle: &str) -> Result<bool> {
         .filter(friendships::Column::UserHigh.eq(high))
         .exec(&app.db)
         .await?;
+    forget_lists(app, me, other.id);
     Ok(deleted.rows_affected > 0)
+}
+
+fn forget_lists(app: &App, a: Uuid, b: Uuid) {
+    app.friend_lists.forget(&a);
+    app.friend_lists.forget(&b);
 }
 
 /// All of `me`'s friendships and requests, newest change first.
@@ -142,8 +150,23 @@ pub async fn list(db: &impl ConnectionTrait, me: Uuid) -> Result<Vec<Friendship>
     Ok(rows.iter().map(|row| Friendship::seen_by(row, me)).collect())
 }
 
-/// Like [`list`], with the other person's user row, in one statement (a
-/// friends list is on the hottest signed-in path).
+/// A person's friends list with the friends' user rows, kept for a few
+/// seconds: it is on the hottest signed-in path. This process forgets it
+/// when a friendship of theirs changes; other replicas within [`LIST_TTL`].
+pub type ListCache = crate::cache::TtlCache<Uuid, Vec<(Friendship, users_entity::Model)>>;
+pub const LIST_TTL: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
+
+/// [`list_with_users`], through the app's cache.
+pub async fn cached_list(app: &App, me: Uuid) -> Result<Vec<(Friendship, users_entity::Model)>> {
+    if let Some(list) = app.friend_lists.get(&me, app.clock.now()) {
+        return Ok(list);
+    }
+    let list = list_with_users(&app.db, me).await?;
+    app.friend_lists.put(me, list.clone(), app.clock.now());
+    Ok(list)
+}
+
+/// Like [`list`], with the other person's user row, in one statement.
 pub async fn list_with_users(db: &impl ConnectionTrait, me: Uuid) -> Result<Vec<(Friendship, users_entity::Model)>> {
     let sql = match db.get_database_backend() {
         DbBackend::Postgres => LIST_WITH_USERS.replace("?1", "$1"),

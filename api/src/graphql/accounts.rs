@@ -66,7 +66,7 @@ impl User {
 
     /// Friends, and requests in both directions; newest change first.
     async fn friends(&self, ctx: &Context<'_>) -> Result<Vec<Friendship>> {
-        let list = friends::list_with_users(&app(ctx).db, self.0.id).await?;
+        let list = friends::cached_list(app(ctx), self.0.id).await?;
         Ok(list.into_iter().map(|(f, user)| Friendship(f, Some(user))).collect())
     }
 

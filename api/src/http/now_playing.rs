@@ -16,17 +16,30 @@ use crate::{
 
 pub async fn show(State(app): State<AppState>, Path(handle): Path<String>) -> Response {
     match lookup(&app, &handle).await {
-        Ok(body) => Json(body).into_response(),
+        Ok(Some(body)) => Json(body).into_response(),
+        Ok(None) => Error::not_found(format!("@{handle} does not share what they play")).into_response(),
         Err(err) => err.into_response(),
     }
 }
 
-async fn lookup(app: &AppState, handle: &str) -> Result<serde_json::Value> {
-    let hidden = || Error::not_found(format!("@{handle} does not share what they play"));
-    let user = users::find_by_handle(&app.db, handle).await?.ok_or_else(hidden)?;
-    if !user.now_playing_public {
-        return Err(hidden());
-    }
+/// The answer for `handle`; `None` when they do not exist or are not public.
+/// Who the handle is (and whether they are public) is kept for 15 seconds,
+/// like the Spotify data behind the answer, so a busy page costs no
+/// statement and at most one Spotify call per 15 seconds.
+async fn lookup(app: &AppState, handle: &str) -> Result<Option<serde_json::Value>> {
+    let key = handle.trim().trim_start_matches('@').to_lowercase();
+    let now = app.clock.now();
+    let user = match app.public_now_playing.get(&key, now) {
+        Some(user) => user,
+        None => {
+            let found = users::find_by_handle(&app.db, &key)
+                .await?
+                .filter(|u| u.now_playing_public);
+            app.public_now_playing.put(key, found.clone(), now);
+            found
+        }
+    };
+    let Some(user) = user else { return Ok(None) };
     let playing = now_playing::for_user(app, &user).await?;
     let track = playing.track.as_ref().map(|t| {
         json!({
@@ -40,5 +53,7 @@ async fn lookup(app: &AppState, handle: &str) -> Result<serde_json::Value> {
             "imageUrl": t.image_url,
         })
     });
-    Ok(json!({ "isPlaying": playing.is_playing, "track": track, "at": playing.at, "text": playing.text }))
+    Ok(Some(
+        json!({ "isPlaying": playing.is_playing, "track": track, "at": playing.at, "text": playing.text }),
+    ))
 }
