@@ -187,6 +187,12 @@ async fn store(app: &App, rows: Vec<messenger_inbox::ActiveModel>, now: DateTime
     let mut senders: Vec<String> = rows.iter().map(|r| r.psid.clone().unwrap()).collect();
     senders.sort();
     senders.dedup();
+    // SQLite has one writer: concurrent webhook posts queue here, each woken
+    // the moment the previous one commits, instead of polling SQLite's lock.
+    let _writer = match app.db.get_database_backend() {
+        sea_orm::DbBackend::Sqlite => Some(app.sqlite_writer.lock().await),
+        _ => None,
+    };
     let txn = app.db.begin().await?;
     let mut stored = 0;
     for row in rows {
