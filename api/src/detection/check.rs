@@ -59,7 +59,7 @@ pub async fn run(app: &App, payload: Payload) -> Result<Outcome, JobError> {
     }
     let is_due = |s: &shares::Model| s.next_check_at.is_none_or(|t| t <= now) || s.expires_at <= now;
     if !pending.iter().any(is_due) {
-        return Ok(next_run(&app.db, recipient).await?);
+        return Ok(next_run(&pending));
     }
 
     let plays = match recent_plays(app, recipient, &pending).await {
@@ -74,25 +74,44 @@ pub async fn run(app: &App, payload: Payload) -> Result<Outcome, JobError> {
 
     let mut reschedule: BTreeMap<DateTime<Utc>, Vec<Uuid>> = BTreeMap::new();
     let mut expire = Vec::new();
+    // When each share still pending after this check is next due. A share
+    // added meanwhile marks this job to run again at once (see `enqueue`),
+    // so these are all the job needs to know.
+    let mut next = None::<DateTime<Utc>>;
+    let mut due_next = |at: DateTime<Utc>| next = Some(next.map_or(at, |n| n.min(at)));
     for share in &pending {
         if let Some(played_at) = first_play(share, &plays) {
             record_play(app, share, played_at, now).await?;
         } else if is_due(share) {
             match schedule::next_check(share.created_at, share.expires_at, now, &app.settings.play_check) {
-                Some(at) => reschedule.entry(at).or_default().push(share.id),
+                Some(at) => {
+                    reschedule.entry(at).or_default().push(share.id);
+                    due_next(at.min(share.expires_at));
+                }
                 None => expire.push(share.id),
             }
+        } else {
+            due_next(share.next_check_at.unwrap_or(share.expires_at).min(share.expires_at));
         }
     }
-    let txn = app.db.begin().await?;
-    for (at, ids) in reschedule {
-        set_next_check(&txn, ids, Some(at), now).await?;
+    let writes = reschedule.len() + usize::from(!expire.is_empty());
+    if writes == 1 {
+        // One statement: no transaction needed.
+        match reschedule.pop_first() {
+            Some((at, ids)) => set_next_check(&app.db, ids, Some(at), now).await?,
+            None => expire_shares(&app.db, expire, now).await?,
+        }
+    } else if writes > 1 {
+        let txn = app.db.begin().await?;
+        for (at, ids) in reschedule {
+            set_next_check(&txn, ids, Some(at), now).await?;
+        }
+        if !expire.is_empty() {
+            expire_shares(&txn, expire, now).await?;
+        }
+        txn.commit().await?;
     }
-    if !expire.is_empty() {
-        expire_shares(&txn, expire, now).await?;
-    }
-    txn.commit().await?;
-    Ok(next_run(&app.db, recipient).await?)
+    Ok(next.map_or(Outcome::Done, Outcome::RunAt))
 }
 
 /// Why there are no plays to look at.
@@ -184,7 +203,7 @@ pub async fn record_play(
     };
     notify::fan_out(&txn, notice, app.fcm.is_some(), app.messenger.is_some(), now).await?;
     txn.commit().await?;
-    app.jobs_enqueued.notify_waiters();
+    app.jobs_enqueued.notify_one();
     metrics::counter!("plays_detected_total").increment(1);
     metrics::histogram!("play_detection_delay_seconds")
         .record((now - played_at).num_milliseconds().max(0) as f64 / 1000.0);
@@ -225,15 +244,14 @@ async fn pending_shares(db: &impl ConnectionTrait, recipient: Uuid) -> Result<Ve
         .await
 }
 
-/// When the job should run next, read fresh: the earliest check or expiry
-/// among the recipient's pending shares.
-async fn next_run(db: &impl ConnectionTrait, recipient: Uuid) -> Result<Outcome, sea_orm::DbErr> {
-    let pending = pending_shares(db, recipient).await?;
+/// When the job should run next: the earliest check or expiry among the
+/// recipient's pending shares.
+fn next_run(pending: &[shares::Model]) -> Outcome {
     let next = pending
         .iter()
         .map(|s| s.next_check_at.unwrap_or(s.expires_at).min(s.expires_at))
         .min();
-    Ok(next.map_or(Outcome::Done, Outcome::RunAt))
+    next.map_or(Outcome::Done, Outcome::RunAt)
 }
 
 async fn set_next_check(

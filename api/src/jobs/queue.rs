@@ -41,7 +41,44 @@ pub async fn enqueue(
     dedupe_key: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), sea_orm::DbErr> {
-    let row = jobs::ActiveModel {
+    let mut insert = jobs::Entity::insert(row(kind, payload, run_at, dedupe_key, now));
+    if dedupe_key.is_some() {
+        insert = insert.on_conflict(absorb());
+    }
+    insert.exec_without_returning(db).await?;
+    Ok(())
+}
+
+/// [`enqueue`] for many jobs of one kind, each with its dedupe key, in one
+/// statement. The keys must differ from each other.
+pub async fn enqueue_many(
+    db: &impl ConnectionTrait,
+    kind: &str,
+    jobs: &[(serde_json::Value, String)],
+    run_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let rows = jobs
+        .iter()
+        .map(|(payload, key)| row(kind, payload, run_at, Some(key), now));
+    jobs::Entity::insert_many(rows)
+        .on_conflict(absorb())
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+fn row(
+    kind: &str,
+    payload: &serde_json::Value,
+    run_at: DateTime<Utc>,
+    dedupe_key: Option<&str>,
+    now: DateTime<Utc>,
+) -> jobs::ActiveModel {
+    jobs::ActiveModel {
         id: Set(Uuid::now_v7()),
         kind: Set(kind.to_owned()),
         payload: Set(payload.to_string()),
@@ -55,40 +92,42 @@ pub async fn enqueue(
         last_error: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
-    };
-    let mut insert = jobs::Entity::insert(row);
-    if dedupe_key.is_some() {
-        insert = insert.on_conflict(
-            OnConflict::column(jobs::Column::DedupeKey)
-                .value(
-                    jobs::Column::RunAt,
-                    Expr::cust(
-                        "CASE WHEN jobs.status = 'dead' OR (jobs.status = 'queued' AND excluded.run_at < jobs.run_at) \
-                         THEN excluded.run_at ELSE jobs.run_at END",
-                    ),
-                )
-                .value(
-                    jobs::Column::Dirty,
-                    Expr::cust("CASE WHEN jobs.status = 'running' THEN TRUE ELSE jobs.dirty END"),
-                )
-                .value(
-                    jobs::Column::Attempts,
-                    Expr::cust("CASE WHEN jobs.status = 'dead' THEN 0 ELSE jobs.attempts END"),
-                )
-                .value(
-                    jobs::Column::Status,
-                    Expr::cust("CASE WHEN jobs.status = 'dead' THEN 'queued' ELSE jobs.status END"),
-                )
-                .value(jobs::Column::UpdatedAt, Expr::cust("excluded.updated_at"))
-                .to_owned(),
-        );
     }
-    insert.exec_without_returning(db).await?;
-    Ok(())
+}
+
+/// How a job already under the same dedupe key absorbs a new one.
+fn absorb() -> OnConflict {
+    OnConflict::column(jobs::Column::DedupeKey)
+        .value(
+            jobs::Column::RunAt,
+            Expr::cust(
+                "CASE WHEN jobs.status = 'dead' OR (jobs.status = 'queued' AND excluded.run_at < jobs.run_at) \
+                 THEN excluded.run_at ELSE jobs.run_at END",
+            ),
+        )
+        .value(
+            jobs::Column::Dirty,
+            Expr::cust("CASE WHEN jobs.status = 'running' THEN TRUE ELSE jobs.dirty END"),
+        )
+        .value(
+            jobs::Column::Attempts,
+            Expr::cust("CASE WHEN jobs.status = 'dead' THEN 0 ELSE jobs.attempts END"),
+        )
+        .value(
+            jobs::Column::Status,
+            Expr::cust("CASE WHEN jobs.status = 'dead' THEN 'queued' ELSE jobs.status END"),
+        )
+        .value(jobs::Column::UpdatedAt, Expr::cust("excluded.updated_at"))
+        .to_owned()
 }
 
 /// Takes up to `limit` due jobs (queued and due, or running with an expired
-/// lease) for `worker`.
+/// lease) for `worker`, oldest `run_at` first.
+///
+/// Each half is read in index order (`idx_jobs_due`: status, run_at) and
+/// stops after `limit` rows, so a claim costs the same with 10 or 100,000
+/// jobs waiting; one `OR` over both would make the database read and sort
+/// the whole due backlog on every claim.
 pub async fn claim(
     db: &impl ConnectionTrait,
     worker: &str,
@@ -97,18 +136,27 @@ pub async fn claim(
 ) -> Result<Vec<jobs::Model>, sea_orm::DbErr> {
     let backend = db.get_database_backend();
     // Same statement on both; PostgreSQL adds SKIP LOCKED so concurrent
-    // claimers pass over each other's rows instead of waiting.
+    // claimers pass over each other's rows instead of waiting. (Rows locked
+    // by a half but left out by the final LIMIT are free again when the
+    // statement ends.)
     let sql = match backend {
         DbBackend::Postgres => {
-            "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1, \
-             updated_at = $3 WHERE id IN (SELECT id FROM jobs WHERE (status = 'queued' AND run_at <= $3) \
-             OR (status = 'running' AND locked_until < $3) ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
-             RETURNING *"
+            "WITH lapsed AS (SELECT id, run_at FROM jobs WHERE status = 'running' AND locked_until < $3 \
+             ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED), \
+             due AS (SELECT id, run_at FROM jobs WHERE status = 'queued' AND run_at <= $3 \
+             ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED), \
+             picked AS (SELECT id FROM (SELECT id, run_at FROM lapsed UNION ALL SELECT id, run_at FROM due) AS c \
+             ORDER BY run_at LIMIT $4) \
+             UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1, \
+             updated_at = $3 WHERE id IN (SELECT id FROM picked) RETURNING *"
         }
         _ => {
             "UPDATE jobs SET status = 'running', locked_by = ?1, locked_until = ?2, attempts = attempts + 1, \
-             updated_at = ?3 WHERE id IN (SELECT id FROM jobs WHERE (status = 'queued' AND run_at <= ?3) \
-             OR (status = 'running' AND locked_until < ?3) ORDER BY run_at LIMIT ?4) RETURNING *"
+             updated_at = ?3 WHERE id IN (SELECT id FROM ( \
+             SELECT id, run_at FROM (SELECT id, run_at FROM jobs WHERE status = 'running' AND locked_until < ?3 \
+             ORDER BY run_at LIMIT ?4) \
+             UNION ALL SELECT id, run_at FROM (SELECT id, run_at FROM jobs WHERE status = 'queued' AND run_at <= ?3 \
+             ORDER BY run_at LIMIT ?4)) ORDER BY run_at LIMIT ?4) RETURNING *"
         }
     };
     let statement = Statement::from_sql_and_values(
@@ -147,22 +195,24 @@ pub async fn requeue(
     run_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), sea_orm::DbErr> {
-    for (dirty, at) in [(true, now), (false, run_at)] {
-        jobs::Entity::update_many()
-            .col_expr(jobs::Column::Status, Expr::value(QUEUED))
-            .col_expr(jobs::Column::RunAt, Expr::value(at))
-            .col_expr(jobs::Column::Dirty, Expr::value(false))
-            .col_expr(jobs::Column::Attempts, Expr::value(0))
-            .col_expr(jobs::Column::LockedBy, Expr::value(Option::<String>::None))
-            .col_expr(jobs::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
-            .col_expr(jobs::Column::LastError, Expr::value(Option::<String>::None))
-            .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
-            .filter(jobs::Column::Id.eq(job.id))
-            .filter(jobs::Column::LockedBy.eq(job.locked_by.clone()))
-            .filter(jobs::Column::Dirty.eq(dirty))
-            .exec(db)
-            .await?;
-    }
+    jobs::Entity::update_many()
+        .col_expr(jobs::Column::Status, Expr::value(QUEUED))
+        .col_expr(
+            jobs::Column::RunAt,
+            Expr::case(jobs::Column::Dirty.eq(true), Expr::value(now))
+                .finally(Expr::value(run_at))
+                .into(),
+        )
+        .col_expr(jobs::Column::Dirty, Expr::value(false))
+        .col_expr(jobs::Column::Attempts, Expr::value(0))
+        .col_expr(jobs::Column::LockedBy, Expr::value(Option::<String>::None))
+        .col_expr(jobs::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(jobs::Column::LastError, Expr::value(Option::<String>::None))
+        .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
+        .filter(jobs::Column::Id.eq(job.id))
+        .filter(jobs::Column::LockedBy.eq(job.locked_by.clone()))
+        .exec(db)
+        .await?;
     Ok(())
 }
 

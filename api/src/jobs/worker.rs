@@ -1,19 +1,25 @@
 //! Workers: claim due jobs, run them, record how they ended.
 //!
-//! Each worker polls the queue (sooner when this process enqueues work) and
-//! runs what it claims concurrently. On shutdown a worker stops claiming and
-//! lets its running jobs finish.
+//! Each worker keeps up to [`SLOTS`] jobs running: it claims as many due
+//! jobs as it has free slots, and claims again as soon as one finishes, so
+//! one slow job never holds up the others. With nothing due it sleeps until
+//! the poll interval passes or this process enqueues work (which wakes one
+//! worker; a worker that found a full batch wakes the next). On shutdown a
+//! worker stops claiming and lets its running jobs finish.
 use std::{sync::Arc, time::Duration};
 
 use futures_util::future::join_all;
-use tokio::task::JoinHandle;
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore},
+    task::{JoinHandle, JoinSet},
+};
 
 use super::{Outcome, queue};
 use crate::app::{App, AppState};
 use entity::jobs;
 
-/// Jobs a worker claims at once.
-const BATCH: u64 = 16;
+/// Jobs a worker runs at once.
+pub const SLOTS: usize = 16;
 
 pub fn spawn(app: &AppState, count: usize, poll: Duration) -> Vec<JoinHandle<()>> {
     (0..count)
@@ -26,18 +32,46 @@ pub fn spawn(app: &AppState, count: usize, poll: Duration) -> Vec<JoinHandle<()>
 }
 
 async fn work(app: AppState, name: String, poll: Duration) {
+    let slots = Arc::new(Semaphore::new(SLOTS));
+    let mut running = JoinSet::new();
     loop {
+        // Reap what finished (their permits are already back).
+        while running.try_join_next().is_some() {}
         if app.shutdown.is_cancelled() {
             break;
         }
-        let ran = match run_batch(&app, &name).await {
-            Ok(ran) => ran,
+        // Wait for a free slot, then take every other free one too.
+        let first = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = app.shutdown.cancelled() => break,
+        };
+        let mut permits = vec![first];
+        while let Ok(permit) = slots.clone().try_acquire_owned() {
+            permits.push(permit);
+        }
+        let wanted = permits.len();
+        let claimed = claim(&app, &name, wanted as u64).await;
+        let claimed = match claimed {
+            Ok(claimed) => claimed,
             Err(err) => {
                 tracing::warn!(worker = %name, error = %err, "claiming jobs failed");
-                0
+                Vec::new()
             }
         };
-        if ran == 0 {
+        if claimed.len() == wanted && wanted == SLOTS {
+            // A full batch: there may be more, let another worker look.
+            app.jobs_enqueued.notify_one();
+        }
+        let idle = claimed.is_empty();
+        for (job, permit) in claimed.into_iter().zip(permits.drain(..)) {
+            let app = app.clone();
+            running.spawn(async move {
+                let _slot: OwnedSemaphorePermit = permit;
+                execute(&app, &job).await;
+            });
+        }
+        drop(permits);
+        if idle {
             tokio::select! {
                 () = tokio::time::sleep(poll) => {}
                 () = app.jobs_enqueued.notified() => {}
@@ -45,17 +79,20 @@ async fn work(app: AppState, name: String, poll: Duration) {
             }
         }
     }
+    while running.join_next().await.is_some() {}
     tracing::debug!(worker = %name, "worker stopped");
 }
 
-/// Claims one batch and runs it; answers how many jobs ran.
+async fn claim(app: &App, worker: &str, limit: u64) -> Result<Vec<jobs::Model>, sea_orm::DbErr> {
+    // SQLite has one writer: one claim at a time in this process keeps
+    // workers from queueing on its lock.
+    let _serial = app.claim_lock.lock().await;
+    queue::claim(&app.db, worker, app.clock.now(), limit).await
+}
+
+/// Claims one batch and runs it to the end; answers how many jobs ran.
 pub async fn run_batch(app: &Arc<App>, worker: &str) -> Result<usize, sea_orm::DbErr> {
-    let claimed = {
-        // SQLite has one writer: one claim at a time in this process keeps
-        // workers from queueing on its lock.
-        let _serial = app.claim_lock.lock().await;
-        queue::claim(&app.db, worker, app.clock.now(), BATCH).await?
-    };
+    let claimed = claim(app, worker, SLOTS as u64).await?;
     let count = claimed.len();
     join_all(claimed.iter().map(|job| execute(app, job))).await;
     Ok(count)

@@ -120,7 +120,7 @@ pub async fn create(app: &App, sender: Uuid, input: NewShare) -> Result<(shares:
     };
     notify::fan_out(&txn, notice, app.fcm.is_some(), app.messenger.is_some(), now).await?;
     txn.commit().await?;
-    app.jobs_enqueued.notify_waiters();
+    app.jobs_enqueued.notify_one();
     metrics::counter!("shares_created_total").increment(1);
     app.events
         .publish(Event {

@@ -242,7 +242,7 @@ async fn try_finish(app: &App, code: Option<&str>, state: Option<&str>, error: O
         }
     };
     txn.commit().await?;
-    app.jobs_enqueued.notify_waiters();
+    app.jobs_enqueued.notify_one();
     tracing::info!(user_id = %user.id, created, "spotify linked");
     Ok(outcome)
 }

@@ -216,7 +216,7 @@ pub async fn mark_relink_required(app: &App, user_id: Uuid, reason: &str) -> Res
     }
     txn.commit().await?;
     if changed.rows_affected > 0 {
-        app.jobs_enqueued.notify_waiters();
+        app.jobs_enqueued.notify_one();
         tracing::info!(%user_id, reason, "spotify link needs relinking");
     }
     Ok(())
