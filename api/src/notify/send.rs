@@ -8,7 +8,10 @@
 //! [`MAX_ATTEMPTS`] and [`MAX_AGE`]; then the delivery fails with its last
 //! error. Every outcome is written to the delivery row.
 use chrono::{DateTime, TimeDelta, Timelike as _, Utc};
-use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, sea_query::Expr};
+use sea_orm::{
+    ColumnTrait as _, ConnectionTrait as _, DbBackend, EntityTrait, FromQueryResult as _, IdenStatic as _,
+    Iterable as _, QueryFilter as _, Statement, sea_query::Expr,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -23,7 +26,7 @@ use crate::{
     app::App,
     jobs::{JobError, Outcome},
 };
-use entity::{deliveries, devices, messenger_links, play_events, shares, tracks, users};
+use entity::{deliveries, devices, messenger_links, shares, tracks, users};
 
 pub const KIND: &str = "send_delivery";
 pub const MAX_ATTEMPTS: i32 = 6;
@@ -38,20 +41,18 @@ pub struct Payload {
 
 #[tracing::instrument(skip(app), fields(delivery_id = %payload.delivery_id))]
 pub async fn run(app: &App, payload: Payload) -> Result<Outcome, JobError> {
-    let Some(delivery) = deliveries::Entity::find_by_id(payload.delivery_id).one(&app.db).await? else {
+    let Some(loaded) = load(app, payload.delivery_id).await? else {
         return Ok(Outcome::Done);
     };
+    let delivery = &loaded.delivery;
     if delivery.status != status::PENDING {
         return Ok(Outcome::Done);
     }
     let now = app.clock.now();
-    let Some(user) = users::Entity::find_by_id(delivery.user_id).one(&app.db).await? else {
-        return Ok(Outcome::Done);
-    };
-    let Some(texts) = compose(app, &delivery).await? else {
+    let Some(texts) = compose(app, &loaded) else {
         finish(
             app,
-            &delivery,
+            delivery,
             status::SKIPPED,
             Some("what it was about no longer exists"),
             None,
@@ -59,22 +60,23 @@ pub async fn run(app: &App, payload: Payload) -> Result<Outcome, JobError> {
         .await?;
         return Ok(Outcome::Done);
     };
+    let user = &loaded.user;
     let result = if delivery.channel == Channel::Push.as_str() {
-        if let Some(end) = quiet_hours_end(&user, now) {
+        if let Some(end) = quiet_hours_end(user, now) {
             return Ok(Outcome::RunAt(end));
         }
-        send_push(app, &delivery, &texts, now).await?
+        send_push(app, delivery, &texts, now).await?
     } else {
-        send_messenger(app, &delivery, &texts, now).await?
+        send_messenger(app, delivery, &texts, now).await?
     };
     match result {
-        Sent::Accepted(id) => finish(app, &delivery, status::SENT, None, Some(id)).await?,
-        Sent::Skipped(reason) => finish(app, &delivery, status::SKIPPED, Some(reason), None).await?,
-        Sent::Failed(reason) => finish(app, &delivery, status::FAILED, Some(&reason), None).await?,
+        Sent::Accepted(id) => finish(app, delivery, status::SENT, None, Some(id)).await?,
+        Sent::Skipped(reason) => finish(app, delivery, status::SKIPPED, Some(reason), None).await?,
+        Sent::Failed(reason) => finish(app, delivery, status::FAILED, Some(&reason), None).await?,
         Sent::Retry { reason, after } => {
             let attempts = delivery.attempts + 1;
             if attempts >= MAX_ATTEMPTS || now - delivery.created_at >= MAX_AGE {
-                finish(app, &delivery, status::FAILED, Some(&reason), None).await?;
+                finish(app, delivery, status::FAILED, Some(&reason), None).await?;
             } else {
                 deliveries::Entity::update_many()
                     .col_expr(deliveries::Column::Attempts, Expr::value(attempts))
@@ -177,35 +179,86 @@ async fn send_messenger(
     )
 }
 
+/// A delivery with everything its texts need, read in one query.
+struct Loaded {
+    delivery: deliveries::Model,
+    /// The person notified.
+    user: users::Model,
+    share: Option<shares::Model>,
+    track: Option<tracks::Model>,
+    /// The share's other person: who played it, or who sent it.
+    other: Option<users::Model>,
+    /// When the play event it is about happened (if it is about one).
+    played_at: Option<DateTime<Utc>>,
+}
+
+/// `alias.column AS alias_column, …` for every column of `E`.
+fn columns<E: EntityTrait>(alias: &str) -> String {
+    E::Column::iter()
+        .map(|column| {
+            let name = column.as_str();
+            format!("{alias}.\"{name}\" AS \"{alias}_{name}\"")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The delivery, its person, and the share, track and other person it is
+/// about: one statement instead of five (per-statement cost is most of a
+/// delivery's database time).
+async fn load(app: &App, delivery_id: Uuid) -> Result<Option<Loaded>, sea_orm::DbErr> {
+    let backend = app.db.get_database_backend();
+    let placeholder = if backend == DbBackend::Postgres { "$1" } else { "?" };
+    let sql = format!(
+        "SELECT {}, {}, {}, {}, {}, pe.played_at AS pe_played_at FROM deliveries d \
+         JOIN users u ON u.id = d.user_id \
+         LEFT JOIN shares s ON s.id = d.share_id \
+         LEFT JOIN tracks t ON t.id = s.track_id \
+         LEFT JOIN users o ON o.id = CASE WHEN d.event_kind = 'share_played' THEN s.recipient_id ELSE s.sender_id END \
+         LEFT JOIN play_events pe ON pe.id = d.event_id \
+         WHERE d.id = {placeholder}",
+        columns::<deliveries::Entity>("d"),
+        columns::<users::Entity>("u"),
+        columns::<shares::Entity>("s"),
+        columns::<tracks::Entity>("t"),
+        columns::<users::Entity>("o"),
+    );
+    let statement = Statement::from_sql_and_values(backend, sql, [delivery_id.into()]);
+    let Some(row) = app.db.query_one_raw(statement).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Loaded {
+        delivery: deliveries::Model::from_query_result(&row, "d_")?,
+        user: users::Model::from_query_result(&row, "u_")?,
+        share: shares::Model::from_query_result_optional(&row, "s_")?,
+        track: tracks::Model::from_query_result_optional(&row, "t_")?,
+        other: users::Model::from_query_result_optional(&row, "o_")?,
+        played_at: row.try_get("", "pe_played_at")?,
+    }))
+}
+
 /// The texts for a delivery, from what it is about; `None` if that is gone.
-async fn compose(app: &App, delivery: &deliveries::Model) -> Result<Option<Texts>, JobError> {
-    let share = match delivery.share_id {
-        Some(id) => shares::Entity::find_by_id(id).one(&app.db).await?,
-        None => None,
-    };
-    let track = match &share {
-        Some(share) => tracks::Entity::find_by_id(share.track_id.as_str()).one(&app.db).await?,
-        None => None,
-    };
-    Ok(match (delivery.event_kind.as_str(), share, track) {
-        ("share_played", Some(mut share), Some(track)) => {
+fn compose(app: &App, loaded: &Loaded) -> Option<Texts> {
+    match (
+        loaded.delivery.event_kind.as_str(),
+        &loaded.share,
+        &loaded.track,
+        &loaded.other,
+    ) {
+        ("share_played", Some(share), Some(track), Some(recipient)) => {
+            let mut share = share.clone();
             if share.played_at.is_none() {
-                let event = play_events::Entity::find_by_id(delivery.event_id).one(&app.db).await?;
-                share.played_at = event.map(|e| e.played_at);
+                share.played_at = loaded.played_at;
             }
-            let recipient = users::Entity::find_by_id(share.recipient_id).one(&app.db).await?;
-            recipient.map(|r| texts::share_played(&share, &track, &r))
+            Some(texts::share_played(&share, track, recipient))
         }
-        ("share_received", Some(share), Some(track)) => {
-            let sender = users::Entity::find_by_id(share.sender_id).one(&app.db).await?;
-            sender.map(|s| texts::share_received(&share, &track, &s))
-        }
-        ("relink_required", _, _) => Some(texts::relink_required(&format!(
+        ("share_received", Some(share), Some(track), Some(sender)) => Some(texts::share_received(share, track, sender)),
+        ("relink_required", _, _, _) => Some(texts::relink_required(&format!(
             "{}/auth/spotify/start",
             app.public_url
         ))),
         _ => None,
-    })
+    }
 }
 
 /// When the person's quiet hours end, if they are in them now.
