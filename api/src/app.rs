@@ -95,11 +95,10 @@ pub struct App {
     pub provider_sandbox: Option<Arc<ProviderSandbox>>,
     /// Names this process's workers in job leases (`locked_by`).
     pub instance_id: String,
-    /// Wakes idle workers when this process enqueues work.
+    /// Wakes an idle worker when this process enqueues work.
     pub jobs_enqueued: tokio::sync::Notify,
-    /// Serializes hot write paths on SQLite (one writer): waiters are woken
-    /// in order as soon as the lock is free, instead of polling the file lock.
-    pub sqlite_writer: tokio::sync::Mutex<()>,
+    /// Stores webhook posts, several per transaction under load.
+    pub inbox_writer: crate::messenger::webhook::GroupCommit,
     /// One claim at a time in this process (SQLite has a single writer).
     pub claim_lock: tokio::sync::Mutex<()>,
 }
@@ -229,7 +228,7 @@ impl Application {
             instance_id: format!("{}-{}", hostname(), &uuid::Uuid::new_v4().simple().to_string()[..8]),
             jobs_enqueued: tokio::sync::Notify::new(),
             claim_lock: tokio::sync::Mutex::new(()),
-            sqlite_writer: tokio::sync::Mutex::new(()),
+            inbox_writer: Default::default(),
             now_playing: NowPlayingCache::default(),
             tokens: AccessTokens::new(settings.jwt_secret_bytes()),
             db,

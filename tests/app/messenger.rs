@@ -8,6 +8,7 @@ use std::{
 
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
+use sea_orm::{EntityTrait as _, PaginatorTrait as _};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -217,6 +218,43 @@ async fn a_batch_of_entries_is_handled_and_a_redelivery_has_no_second_effect() {
         assert_eq!(sent.len(), 2, "{psid}: one help and one welcome, once: {sent:?}");
         assert_eq!(sent[0]["messaging_type"], "RESPONSE");
     }
+}
+
+#[tokio::test]
+async fn concurrent_posts_are_each_stored_once_and_each_sender_answered_in_order() {
+    let bot = bot().await;
+    // 60 posts at once from 6 senders (several stored per transaction), each
+    // sent twice (Meta redelivers), the second copies racing the first.
+    let bodies: Vec<String> = (0..60)
+        .map(|n| {
+            let psid = format!("c{}", n % 6);
+            page_body(vec![vec![text_event(&psid, &format!("m_c_{n}"), "help", 10_000 + n)]])
+        })
+        .collect();
+    let signed: Vec<(&String, String)> = bodies.iter().map(|body| (body, sign(body))).collect();
+    let posts = signed
+        .iter()
+        .chain(signed.iter())
+        .map(|(body, signature)| bot.post(body, Some(signature)));
+    for response in futures_util::future::join_all(posts).await {
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    bot.app.run_due_jobs().await;
+    for sender in 0..6 {
+        let psid = format!("c{sender}");
+        let sent = bot.sent_to(&psid);
+        // An unknown sender asking for help gets help and the welcome: 10
+        // messages each, each answered once.
+        assert_eq!(sent.len(), 20, "{psid}: {sent:?}");
+    }
+    let db = bot.app.db().await;
+    let stored = entity::messenger_inbox::Entity::find().count(&db).await.unwrap();
+    assert_eq!(stored, 60, "each message stored once");
+    let jobs = entity::jobs::Entity::find().count(&db).await.unwrap();
+    assert!(
+        jobs <= 1,
+        "every sender's job ran and left the queue (the hourly sweep may stay): {jobs}"
+    );
 }
 
 #[tokio::test]

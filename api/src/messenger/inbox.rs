@@ -25,9 +25,13 @@ pub struct Payload {
     pub psid: String,
 }
 
-pub async fn enqueue(db: &impl ConnectionTrait, psid: &str, now: DateTime<Utc>) -> Result<(), sea_orm::DbErr> {
-    let payload = serde_json::json!({ "psid": psid });
-    queue::enqueue(db, KIND, &payload, now, Some(&format!("inbox:{psid}")), now).await
+/// Queues the job of each sender (each once), in one statement.
+pub async fn enqueue(db: &impl ConnectionTrait, senders: &[&str], now: DateTime<Utc>) -> Result<(), sea_orm::DbErr> {
+    let jobs: Vec<_> = senders
+        .iter()
+        .map(|psid| (serde_json::json!({ "psid": psid }), format!("inbox:{psid}")))
+        .collect();
+    queue::enqueue_many(db, KIND, &jobs, now, now).await
 }
 
 #[tracing::instrument(skip(app), fields(psid = %payload.psid))]
@@ -55,7 +59,7 @@ pub async fn run(app: &App, payload: Payload) -> Result<Outcome, JobError> {
         replies::queue(&txn, &event.psid, &answer, now).await?;
         txn.commit().await?;
     }
-    app.jobs_enqueued.notify_waiters();
+    app.jobs_enqueued.notify_one();
     Ok(Outcome::Done)
 }
 

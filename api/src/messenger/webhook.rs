@@ -6,12 +6,15 @@
 //! message id, and a job per sender is queued; the webhook answers at once
 //! and never waits for Spotify, the Send API or a command. Echoes, delivery
 //! and read receipts are ignored.
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use sea_orm::{ConnectionTrait, EntityTrait as _, Set, TransactionTrait as _, sea_query::OnConflict};
+use sea_orm::{EntityTrait as _, Set, TransactionTrait as _, sea_query::OnConflict};
 use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 use sha2::Sha256;
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::inbox;
@@ -121,9 +124,9 @@ struct Postback {
     title: Option<String>,
 }
 
-/// Stores the events of a verified body; answers how many were new.
+/// Stores the events of a verified body.
 #[tracing::instrument(skip_all)]
-pub async fn receive(app: &App, body: &[u8]) -> Result<usize, Refused> {
+pub async fn receive(app: &Arc<App>, body: &[u8]) -> Result<(), Refused> {
     let payload: Payload = serde_json::from_slice(body).map_err(|_| Refused::Malformed)?;
     if payload.object != "page" {
         return Err(Refused::Malformed);
@@ -135,12 +138,10 @@ pub async fn receive(app: &App, body: &[u8]) -> Result<usize, Refused> {
         .flat_map(|entry| entry.messaging)
         .filter_map(|event| to_row(event, now))
         .collect();
-    let stored = store(app, rows, now).await.map_err(|err| {
-        err.log();
-        Refused::Unavailable
-    });
-    metrics::counter!("messenger_webhook_events_total").increment(stored.as_ref().map_or(0, |n| *n as u64));
-    stored
+    if rows.is_empty() {
+        return Ok(());
+    }
+    app.inbox_writer.store(app, rows).await
 }
 
 fn to_row(event: Messaging, now: DateTime<Utc>) -> Option<messenger_inbox::ActiveModel> {
@@ -179,37 +180,89 @@ fn to_row(event: Messaging, now: DateTime<Utc>) -> Option<messenger_inbox::Activ
     })
 }
 
-/// One transaction: the new events and a job for each sender.
-async fn store(app: &App, rows: Vec<messenger_inbox::ActiveModel>, now: DateTime<Utc>) -> Result<usize> {
-    if rows.is_empty() {
-        return Ok(0);
+/// Group commit for the inbox: posts that arrive while a transaction is
+/// being written wait, and the next transaction stores all of them (one
+/// multi-row insert of the events, one multi-row upsert of the senders'
+/// jobs), then answers each. A post is acknowledged only once its events are
+/// committed; a failed transaction refuses every post in it (Meta delivers
+/// them again). Under load this divides the transactions, statements and
+/// WAL writes per post by the number of posts waiting; alone, a post is
+/// written at once.
+#[derive(Default)]
+pub struct GroupCommit {
+    waiting: std::sync::Mutex<Vec<Waiting>>,
+    writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+struct Waiting {
+    rows: Vec<messenger_inbox::ActiveModel>,
+    done: oneshot::Sender<bool>,
+}
+
+/// Rows per INSERT (SQLite allows 32,766 bound values; a row has 9).
+const INSERT_ROWS: usize = 1000;
+
+impl GroupCommit {
+    async fn store(&self, app: &Arc<App>, rows: Vec<messenger_inbox::ActiveModel>) -> Result<(), Refused> {
+        let (done, mut stored) = oneshot::channel();
+        self.waiting.lock().expect("not poisoned").push(Waiting { rows, done });
+        let writer = self.writer.clone().lock_owned().await;
+        // A transaction that began while this one waited may have stored it.
+        if let Ok(ok) = stored.try_recv() {
+            return if ok { Ok(()) } else { Err(Refused::Unavailable) };
+        }
+        let batch = std::mem::take(&mut *self.waiting.lock().expect("not poisoned"));
+        // Written by a task of its own: a client that hangs up must not cut
+        // short the transaction the other posts wait on.
+        let app = app.clone();
+        tokio::spawn(async move {
+            let now = app.clock.now();
+            let rows = batch.iter().flat_map(|w| w.rows.iter().cloned()).collect();
+            let ok = match write(&app, rows, now).await {
+                Ok(new) => {
+                    metrics::counter!("messenger_webhook_events_total").increment(new);
+                    app.jobs_enqueued.notify_one();
+                    true
+                }
+                Err(err) => {
+                    err.log();
+                    false
+                }
+            };
+            drop(writer);
+            metrics::histogram!("messenger_webhook_posts_per_transaction").record(batch.len() as f64);
+            for waiting in batch {
+                let _ = waiting.done.send(ok);
+            }
+        });
+        match stored.await {
+            Ok(true) => Ok(()),
+            _ => Err(Refused::Unavailable),
+        }
     }
+}
+
+/// One transaction: the new events (once per `mid`) and a job for each
+/// sender. Answers how many events were new.
+async fn write(app: &App, rows: Vec<messenger_inbox::ActiveModel>, now: DateTime<Utc>) -> Result<u64> {
     let mut senders: Vec<String> = rows.iter().map(|r| r.psid.clone().unwrap()).collect();
     senders.sort();
     senders.dedup();
-    // SQLite has one writer: concurrent webhook posts queue here, each woken
-    // the moment the previous one commits, instead of polling SQLite's lock.
-    let _writer = match app.db.get_database_backend() {
-        sea_orm::DbBackend::Sqlite => Some(app.sqlite_writer.lock().await),
-        _ => None,
-    };
     let txn = app.db.begin().await?;
-    let mut stored = 0;
-    for row in rows {
-        stored += insert_once(&txn, row).await?;
+    let mut new = 0;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(INSERT_ROWS).collect();
+        new += messenger_inbox::Entity::insert_many(chunk)
+            .on_conflict(OnConflict::column(messenger_inbox::Column::Mid).do_nothing().to_owned())
+            .exec_without_returning(&txn)
+            .await
+            .map_err(Error::from)?;
     }
-    for psid in senders {
-        inbox::enqueue(&txn, &psid, now).await?;
+    for chunk in senders.chunks(INSERT_ROWS) {
+        let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        inbox::enqueue(&txn, &chunk, now).await?;
     }
     txn.commit().await?;
-    app.jobs_enqueued.notify_waiters();
-    Ok(stored as usize)
-}
-
-async fn insert_once(db: &impl ConnectionTrait, row: messenger_inbox::ActiveModel) -> Result<u64> {
-    messenger_inbox::Entity::insert(row)
-        .on_conflict(OnConflict::column(messenger_inbox::Column::Mid).do_nothing().to_owned())
-        .exec_without_returning(db)
-        .await
-        .map_err(Error::from)
+    Ok(new)
 }
