@@ -66,9 +66,12 @@
 //!   KEEP_DB=1           keep the databases (and print their URLs) to look into them
 //!   BENCH_SYNCHRONOUS_COMMIT  PostgreSQL: set synchronous_commit on the bench database (diagnostic)
 //!   RUST_LOG            log filter                               (default warn)
+#[path = "common.rs"]
+mod common;
+
 use std::{
     collections::HashMap,
-    path::{Path as FsPath, PathBuf},
+    path::Path as FsPath,
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
@@ -99,6 +102,10 @@ use sea_orm::{
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use uuid::Uuid;
+
+use common::{
+    BenchDatabase, drop_database, env_or, fresh_postgres, fresh_sqlite, load_average, serve_on_own_thread, user_row,
+};
 
 /// `api::jobs::worker`'s claim batch (a private constant there).
 const CLAIM_BATCH: usize = 16;
@@ -156,20 +163,7 @@ fn start_fakes(delay: Duration) -> (String, Arc<Fakes>) {
         .route("/fcm/v1/projects/{project}/messages:send", post(fcm_send))
         .route("/graph/me/messages", post(send_api))
         .with_state(fakes.clone());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the fakes");
-    listener.set_nonblocking(true).unwrap();
-    let address = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            axum::serve(listener, router).await.unwrap();
-        });
-    });
-    (format!("http://{address}"), fakes)
+    (serve_on_own_thread(router), fakes)
 }
 
 /// The JWT-bearer grant: an access token for an hour.
@@ -309,87 +303,6 @@ async fn baseline(fakes_url: &str, concurrency: usize, total: usize) -> (f64, Du
 
 // ------------------------------------------------------------ the databases
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
-
-struct BenchDatabase {
-    label: &'static str,
-    url: String,
-    cleanup: Cleanup,
-}
-
-enum Cleanup {
-    Dir(PathBuf),
-    Postgres { server: String, name: String },
-}
-
-fn fresh_sqlite() -> BenchDatabase {
-    let dir = std::env::temp_dir().join(format!("sendsongs-notify-bench-{}", Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    BenchDatabase {
-        label: "SQLite",
-        url: format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
-        cleanup: Cleanup::Dir(dir),
-    }
-}
-
-async fn fresh_postgres(server: &str) -> BenchDatabase {
-    let name = format!("sendsongs_notify_bench_{}", Uuid::new_v4().simple());
-    let admin = Database::connect(server).await.expect("BENCH_DATABASE_URL reachable");
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create the bench database");
-    if let Ok(value) = std::env::var("BENCH_SYNCHRONOUS_COMMIT") {
-        // A diagnostic: how much of the time is waiting for WAL flushes.
-        admin
-            .execute_unprepared(&format!(
-                "ALTER DATABASE {name} SET synchronous_commit = '{}'",
-                value.trim()
-            ))
-            .await
-            .expect("set synchronous_commit");
-    }
-    admin.close().await.ok();
-    let base = server.rsplit_once('/').map_or(server, |(base, _)| base);
-    BenchDatabase {
-        label: if std::env::var("BENCH_SYNCHRONOUS_COMMIT").is_ok() {
-            "PostgreSQL (synchronous_commit from BENCH_SYNCHRONOUS_COMMIT)"
-        } else {
-            "PostgreSQL"
-        },
-        url: format!("{base}/{name}"),
-        cleanup: Cleanup::Postgres {
-            server: server.to_owned(),
-            name,
-        },
-    }
-}
-
-async fn drop_database(database: BenchDatabase) {
-    if std::env::var("KEEP_DB").ok().as_deref() == Some("1") {
-        eprintln!("kept {}: {}", database.label, database.url);
-        return;
-    }
-    match database.cleanup {
-        Cleanup::Dir(dir) => {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-        Cleanup::Postgres { server, name } => {
-            if let Ok(admin) = Database::connect(&server).await {
-                let _ = admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await;
-                admin.close().await.ok();
-            }
-        }
-    }
-}
-
 /// The app on `database_url`, talking to the fakes; not serving HTTP.
 async fn build_app(database_url: &str, fakes_url: &str, credentials: &FsPath, workers: usize) -> Arc<App> {
     let fcm = format!("{fakes_url}/fcm");
@@ -442,25 +355,6 @@ async fn vacuum(db: &DatabaseConnection) {
         )
         .await
         .expect("vacuum");
-    }
-}
-
-fn user_row(id: Uuid, handle: &str, at: DateTime<Utc>) -> users::ActiveModel {
-    users::ActiveModel {
-        id: Set(id),
-        handle: Set(handle.to_owned()),
-        display_name: Set(handle.to_owned()),
-        email: Set(None),
-        email_key: Set(None),
-        password_hash: Set(None),
-        notify_push: Set(true),
-        notify_messenger: Set(true),
-        now_playing_public: Set(false),
-        timezone: Set("UTC".into()),
-        quiet_hours_start: Set(None),
-        quiet_hours_end: Set(None),
-        created_at: Set(at),
-        updated_at: Set(at),
     }
 }
 
@@ -579,12 +473,6 @@ fn send_job_seconds(app: &App) -> (f64, f64) {
             .unwrap_or(0.0)
     };
     (value("job_duration_seconds_sum"), value("job_duration_seconds_count"))
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 // ------------------------------------------------------------------ latency
@@ -1236,8 +1124,27 @@ async fn run() -> anyhow::Result<()> {
     for target in &targets {
         let fresh = || async {
             match target {
-                None => fresh_sqlite(),
-                Some(server) => fresh_postgres(server).await,
+                None => fresh_sqlite("notify"),
+                Some(server) => {
+                    // BENCH_SYNCHRONOUS_COMMIT, a diagnostic: how much of the
+                    // time is waiting for WAL flushes.
+                    match std::env::var("BENCH_SYNCHRONOUS_COMMIT") {
+                        Ok(value) => {
+                            let setup = [format!(
+                                "ALTER DATABASE {{name}} SET synchronous_commit = '{}'",
+                                value.trim()
+                            )];
+                            fresh_postgres(
+                                server,
+                                "notify",
+                                "PostgreSQL (synchronous_commit from BENCH_SYNCHRONOUS_COMMIT)",
+                                &setup,
+                            )
+                            .await
+                        }
+                        Err(_) => fresh_postgres(server, "notify", "PostgreSQL", &[]).await,
+                    }
+                }
             }
         };
         if parts.contains("latency") {

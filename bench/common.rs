@@ -1,0 +1,137 @@
+//! What the Rust benchmarks share: settings from the environment, a fresh
+//! database per run (an SQLite file, or a database created on a PostgreSQL
+//! server), the machine's load, and seed rows.
+//!
+//! Each benchmark includes it with `#[path = "common.rs"] mod common;`; not
+//! every benchmark uses every item.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use entity::users;
+use sea_orm::{ConnectionTrait as _, Database, Set};
+use uuid::Uuid;
+
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+pub struct BenchDatabase {
+    pub label: &'static str,
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Dir(PathBuf),
+    Postgres { server: String, name: String },
+}
+
+/// A new SQLite file in a temporary directory of its own.
+pub fn fresh_sqlite(bench: &str) -> BenchDatabase {
+    let dir = std::env::temp_dir().join(format!("sendsongs-{bench}-bench-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("create a temporary directory");
+    BenchDatabase {
+        label: "SQLite",
+        url: format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
+        cleanup: Cleanup::Dir(dir),
+    }
+}
+
+/// A new database on the PostgreSQL server at `server`; `setup` runs
+/// against the server right after it is created (as `{name}`).
+pub async fn fresh_postgres(server: &str, bench: &str, label: &'static str, setup: &[String]) -> BenchDatabase {
+    let name = format!("sendsongs_{bench}_bench_{}", Uuid::new_v4().simple());
+    let admin = Database::connect(server).await.expect("BENCH_DATABASE_URL reachable");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create the bench database");
+    for statement in setup {
+        admin
+            .execute_unprepared(&statement.replace("{name}", &name))
+            .await
+            .expect("set up the bench database");
+    }
+    admin.close().await.ok();
+    let base = server.rsplit_once('/').map_or(server, |(base, _)| base);
+    BenchDatabase {
+        label,
+        url: format!("{base}/{name}"),
+        cleanup: Cleanup::Postgres {
+            server: server.to_owned(),
+            name,
+        },
+    }
+}
+
+/// Removes the database, unless `KEEP_DB=1` (then prints where it is).
+pub async fn drop_database(database: BenchDatabase) {
+    if std::env::var("KEEP_DB").ok().as_deref() == Some("1") {
+        eprintln!("kept {}: {}", database.label, database.url);
+        return;
+    }
+    match database.cleanup {
+        Cleanup::Dir(dir) => {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        Cleanup::Postgres { server, name } => {
+            if let Ok(admin) = Database::connect(&server).await {
+                let _ = admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+                admin.close().await.ok();
+            }
+        }
+    }
+}
+
+/// The load averages over 1, 5 and 15 minutes.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// A user without email or password (as a Messenger-only account is).
+pub fn user_row(id: Uuid, handle: &str, at: DateTime<Utc>) -> users::ActiveModel {
+    users::ActiveModel {
+        id: Set(id),
+        handle: Set(handle.to_owned()),
+        display_name: Set(handle.to_owned()),
+        email: Set(None),
+        email_key: Set(None),
+        password_hash: Set(None),
+        notify_push: Set(true),
+        notify_messenger: Set(true),
+        now_playing_public: Set(false),
+        timezone: Set("UTC".into()),
+        quiet_hours_start: Set(None),
+        quiet_hours_end: Set(None),
+        created_at: Set(at),
+        updated_at: Set(at),
+    }
+}
+
+/// Serves `router` on a loopback port from a thread and single-threaded
+/// runtime of its own, as a service elsewhere would run; answers its URL.
+pub fn serve_on_own_thread(router: axum::Router) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.set_nonblocking(true).expect("non-blocking listener");
+    let address = listener.local_addr().expect("a bound address");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+            axum::serve(listener, router).await.expect("serving");
+        });
+    });
+    format!("http://{address}")
+}
