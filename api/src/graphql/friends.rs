@@ -1,4 +1,6 @@
 //! Friends over GraphQL: add, remove, and the live `friendshipChanged`.
+use std::sync::Arc;
+
 use async_graphql::{Context, Enum, Object, Result, Subscription, dataloader::DataLoader};
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt as _};
@@ -6,7 +8,7 @@ use futures_util::{Stream, StreamExt as _};
 use super::{
     accounts::PublicUser,
     context::{app, viewer},
-    loaders::UserLoader,
+    loaders::{Subjects, UserLoader},
 };
 use crate::{
     error::Error,
@@ -84,19 +86,23 @@ impl FriendsSubscription {
     /// A friend request to me, or my request accepted.
     async fn friendship_changed(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = Result<Friendship>> + use<>> {
         let viewer = viewer(ctx)?;
-        let state = ctx.data_unchecked::<crate::app::AppState>().clone();
-        let events = state.events.subscribe(viewer.user_id, Topic::FriendshipChanged);
-        Ok(events
-            .then(move |event| {
-                let state = state.clone();
-                async move { friends::get(&state.db, viewer.user_id, event.subject_id).await }
-            })
-            .filter_map(|found: Result<Option<friends::Friendship>, Error>| async move {
+        let state = ctx.data_unchecked::<crate::app::AppState>();
+        let subjects = ctx.data_unchecked::<Arc<Subjects>>().clone();
+        let me = viewer.user_id;
+        let events = state.events.subscribe(me, Topic::FriendshipChanged);
+        Ok(events.filter_map(move |event| {
+            let subjects = subjects.clone();
+            async move {
                 // A request withdrawn before we reloaded it is simply gone.
-                found
-                    .map_err(Into::into)
-                    .transpose()
-                    .map(|r| r.map(|f| Friendship(f, None)))
-            }))
+                match subjects.friendships.load_one(event.subject_id).await {
+                    Ok(row) => row
+                        .filter(|row| row.user_low == me || row.user_high == me)
+                        .map(|row| Ok(Friendship(friends::Friendship::seen_by(&row, me), None))),
+                    Err(err) => Some(Err(
+                        Error::Internal(anyhow::anyhow!("loading a friendship: {err}")).into()
+                    )),
+                }
+            }
+        }))
     }
 }

@@ -52,6 +52,7 @@ pub fn build_schema(state: AppState) -> AppSchema {
     schema_builder()
         .data(DataLoader::new(loaders::UserLoader(state.clone()), tokio::spawn))
         .data(DataLoader::new(loaders::TrackLoader(state.clone()), tokio::spawn))
+        .data(std::sync::Arc::new(loaders::Subjects::new(&state.db)))
         .data(state)
         .finish()
 }

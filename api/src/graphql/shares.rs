@@ -1,4 +1,6 @@
 //! Shares over GraphQL: share, cancel, list, the live events, stats.
+use std::sync::Arc;
+
 use async_graphql::{
     ComplexObject, Context, Enum, ID, InputObject, Object, Result, SimpleObject, Subscription,
     connection::{Connection, Edge},
@@ -12,7 +14,7 @@ use uuid::Uuid;
 use super::{
     accounts::PublicUser,
     context::{app, viewer},
-    loaders::{TrackLoader, UserLoader},
+    loaders::{Subjects, TrackLoader, UserLoader},
     pagination::{Page, encode_cursor},
     spotify::Track,
 };
@@ -309,36 +311,35 @@ pub struct SharesSubscription;
 impl SharesSubscription {
     /// A friend shared a song with me.
     async fn share_received(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = Share> + use<>> {
-        let viewer = viewer(ctx)?;
-        let state = ctx.data_unchecked::<AppState>().clone();
-        Ok(state
+        let me = viewer(ctx)?.user_id;
+        let subjects = ctx.data_unchecked::<Arc<Subjects>>().clone();
+        Ok(ctx
+            .data_unchecked::<AppState>()
             .events
-            .subscribe(viewer.user_id, Topic::ShareReceived)
+            .subscribe(me, Topic::ShareReceived)
             .filter_map(move |event| {
-                let state = state.clone();
+                let subjects = subjects.clone();
                 async move {
-                    let found = shares::get(&state.db, viewer.user_id, event.subject_id).await.ok()??;
-                    (found.recipient_id == viewer.user_id).then_some(Share(found))
+                    let found = subjects.shares.load_one(event.subject_id).await.ok()??;
+                    (found.recipient_id == me).then_some(Share(found))
                 }
             }))
     }
 
     /// A song I shared was played (and: I played one shared with me).
     async fn share_played(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = PlayEvent> + use<>> {
-        let viewer = viewer(ctx)?;
-        let state = ctx.data_unchecked::<AppState>().clone();
-        Ok(state
+        let me = viewer(ctx)?.user_id;
+        let subjects = ctx.data_unchecked::<Arc<Subjects>>().clone();
+        Ok(ctx
+            .data_unchecked::<AppState>()
             .events
-            .subscribe(viewer.user_id, Topic::SharePlayed)
+            .subscribe(me, Topic::SharePlayed)
             .filter_map(move |event| {
-                let state = state.clone();
+                let subjects = subjects.clone();
                 async move {
-                    let event = play_events::Entity::find_by_id(event.subject_id)
-                        .one(&state.db)
-                        .await
-                        .ok()??;
-                    let share = shares::get(&state.db, viewer.user_id, event.share_id).await.ok()??;
-                    Some(PlayEvent {
+                    let event = subjects.play_events.load_one(event.subject_id).await.ok()??;
+                    let share = subjects.shares.load_one(event.share_id).await.ok()??;
+                    (share.sender_id == me || share.recipient_id == me).then_some(PlayEvent {
                         event,
                         share: Some(share),
                     })
