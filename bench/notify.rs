@@ -56,7 +56,7 @@
 //!   PARTS               latency,throughput                       (default both)
 //!   LATENCY_ROUNDS      measured rounds                          (default 200)
 //!   WARMUP              unmeasured rounds first                  (default 5)
-//!   LATENCY_WORKERS     workers during the latency rounds        (default 4, JOB_WORKERS' default)
+//!   LATENCY_WORKERS     workers during the latency rounds        (default 8, JOB_WORKERS' default)
 //!   DELIVERIES          pending deliveries to drain              (default 10000)
 //!   WORKERS             worker counts, a comma list: one run each (default 1,4,8,16)
 //!   PROVIDER_DELAY_MS   added to every fake answer               (default 10)
@@ -1084,7 +1084,7 @@ async fn run() -> anyhow::Result<()> {
     let parts = std::env::var("PARTS").unwrap_or_else(|_| "latency,throughput".into());
     let rounds: usize = env_or("LATENCY_ROUNDS", 200);
     let warmup: usize = env_or("WARMUP", 5);
-    let latency_workers: usize = env_or("LATENCY_WORKERS", 4);
+    let latency_workers: usize = env_or("LATENCY_WORKERS", 8);
     let total: usize = env_or("DELIVERIES", 10_000);
     let delay = Duration::from_millis(env_or("PROVIDER_DELAY_MS", 10));
     let worker_counts: Vec<usize> = std::env::var("WORKERS")

@@ -198,7 +198,7 @@ impl Settings {
                 Some(v) => v
                     .parse()
                     .map_err(|_| bad("JOB_WORKERS", format!("`{v}` is not a number of workers")))?,
-                None => 4,
+                None => 8,
             },
             job_poll_interval: duration("JOB_POLL_INTERVAL", "1s")?,
             log_format,
