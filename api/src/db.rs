@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use migration::{Migrator, MigratorTrait as _};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, DbBackend,
+    ConnAcquireErr, ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, DbBackend, DbErr,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
@@ -26,6 +26,9 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
+                // Checkpoints run in the background (`checkpoint_regularly`),
+                // not inside whichever commit crosses 1,000 WAL pages.
+                .pragma("wal_autocheckpoint", "0")
         })
         .map_sqlx_sqlite_pool_opts(|pool| {
             pool.after_connect(|conn, _| {
@@ -41,9 +44,30 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     } else {
         options.max_connections(20).min_connections(1);
     }
-    Database::connect(options)
+    let db = Database::connect(options)
         .await
-        .with_context(|| format!("cannot open the database at {}", redact_url(url)))
+        .with_context(|| format!("cannot open the database at {}", redact_url(url)))?;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        tokio::spawn(checkpoint_regularly(db.clone()));
+    }
+    Ok(db)
+}
+
+/// SQLite: copies the write-ahead log back into the database every second,
+/// without waiting for readers or writers (`PASSIVE`), until the pool is
+/// closed. Left to SQLite, the commit that crosses 1,000 WAL pages does it,
+/// and the request that made that commit waits for the copy and its fsync.
+async fn checkpoint_regularly(db: DatabaseConnection) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match db.execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)").await {
+            Ok(_) => {}
+            Err(DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)) => return,
+            Err(err) => tracing::warn!(error = %err, "checkpointing the SQLite log failed; trying again"),
+        }
+    }
 }
 
 /// Waiting for SQLite's write lock.
