@@ -16,6 +16,13 @@
 //!
 //! Only `graphql/` and `http/graphql.rs` know async-graphql; only `db.rs`
 //! and the domains know SeaORM.
+
+/// mimalloc instead of the system allocator: a subscription event reaching
+/// thousands of connections at once spent ~19% of its CPU in glibc's
+/// malloc and free (consolidating fragmented free lists); see
+/// docs/BENCHMARKS.md, "Shares: subscription fan-out".
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod accounts;
 pub mod app;
 pub mod cache;
