@@ -70,7 +70,39 @@ where
 pub struct Subjects {
     pub friendships: DataLoader<ById<friendships::Entity>>,
     pub shares: DataLoader<ById<shares::Entity>>,
-    pub play_events: DataLoader<ById<play_events::Entity>>,
+    pub plays: DataLoader<Plays>,
+}
+
+/// Play events with their shares: two `IN` queries for a whole batch.
+pub struct Plays(sea_orm::DatabaseConnection);
+
+impl Loader<Uuid> for Plays {
+    type Value = (play_events::Model, shares::Model);
+    type Error = Arc<sea_orm::DbErr>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        use sea_orm::{ColumnTrait as _, QueryFilter as _};
+        let events = play_events::Entity::find()
+            .filter(play_events::Column::Id.is_in(keys.iter().copied()))
+            .all(&self.0)
+            .await
+            .map_err(Arc::new)?;
+        let shares: HashMap<Uuid, shares::Model> = shares::Entity::find()
+            .filter(shares::Column::Id.is_in(events.iter().map(|e| e.share_id)))
+            .all(&self.0)
+            .await
+            .map_err(Arc::new)?
+            .into_iter()
+            .map(|share| (share.id, share))
+            .collect();
+        Ok(events
+            .into_iter()
+            .filter_map(|event| {
+                let share = shares.get(&event.share_id)?.clone();
+                Some((event.id, (event, share)))
+            })
+            .collect())
+    }
 }
 
 impl Subjects {
@@ -92,14 +124,7 @@ impl Subjects {
                 },
                 tokio::spawn,
             ),
-            play_events: DataLoader::new(
-                ById {
-                    db: db.clone(),
-                    id_column: play_events::Column::Id,
-                    id_of: |row: &play_events::Model| row.id,
-                },
-                tokio::spawn,
-            ),
+            plays: DataLoader::new(Plays(db.clone()), tokio::spawn),
         }
     }
 }

@@ -337,8 +337,7 @@ impl SharesSubscription {
             .filter_map(move |event| {
                 let subjects = subjects.clone();
                 async move {
-                    let event = subjects.play_events.load_one(event.subject_id).await.ok()??;
-                    let share = subjects.shares.load_one(event.share_id).await.ok()??;
+                    let (event, share) = subjects.plays.load_one(event.subject_id).await.ok()??;
                     (share.sender_id == me || share.recipient_id == me).then_some(PlayEvent {
                         event,
                         share: Some(share),
