@@ -16,6 +16,19 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::shares::Entity",
+        from = "Column::ShareId",
+        to = "super::shares::Column::Id"
+    )]
+    Share,
+}
+
+impl Related<super::shares::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Share.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -73,7 +73,7 @@ pub struct Subjects {
     pub plays: DataLoader<Plays>,
 }
 
-/// Play events with their shares: two `IN` queries for a whole batch.
+/// Play events with their shares: one joined `IN` query for a whole batch.
 pub struct Plays(sea_orm::DatabaseConnection);
 
 impl Loader<Uuid> for Plays {
@@ -82,25 +82,15 @@ impl Loader<Uuid> for Plays {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         use sea_orm::{ColumnTrait as _, QueryFilter as _};
-        let events = play_events::Entity::find()
+        let found = play_events::Entity::find()
+            .find_also_related(shares::Entity)
             .filter(play_events::Column::Id.is_in(keys.iter().copied()))
             .all(&self.0)
             .await
             .map_err(Arc::new)?;
-        let shares: HashMap<Uuid, shares::Model> = shares::Entity::find()
-            .filter(shares::Column::Id.is_in(events.iter().map(|e| e.share_id)))
-            .all(&self.0)
-            .await
-            .map_err(Arc::new)?
+        Ok(found
             .into_iter()
-            .map(|share| (share.id, share))
-            .collect();
-        Ok(events
-            .into_iter()
-            .filter_map(|event| {
-                let share = shares.get(&event.share_id)?.clone();
-                Some((event.id, (event, share)))
-            })
+            .filter_map(|(event, share)| Some((event.id, (event, share?))))
             .collect())
     }
 }
