@@ -6,7 +6,7 @@
 //! every benchmark uses every item.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::{collections::HashMap, path::PathBuf};
 
 use chrono::{DateTime, Utc};
 use entity::users;
@@ -18,6 +18,27 @@ pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(default)
+}
+
+/// Settings for an app on `database_url`: sandbox off, fixed bench secrets,
+/// no background workers, then `extra` on top (later entries win).
+pub fn settings(database_url: &str, extra: &[(&str, &str)]) -> api::Settings {
+    let base = [
+        ("DATABASE_URL", database_url),
+        ("LISTEN_ADDR", "127.0.0.1:0"),
+        ("SANDBOX", "off"),
+        ("JWT_SECRET", "bench-secret-bench-secret-bench-secret-0123"),
+        ("ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+        ("SPOTIFY_CLIENT_ID", "bench-client"),
+        ("SPOTIFY_CLIENT_SECRET", "bench-client-secret"),
+        ("JOB_WORKERS", "0"),
+    ];
+    let vars: HashMap<String, String> = base
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    api::Settings::from_vars(vars).expect("bench settings are valid")
 }
 
 pub struct BenchDatabase {

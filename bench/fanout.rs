@@ -53,7 +53,7 @@ use std::{
 };
 
 use api::{
-    App, Application, Settings,
+    App, Application,
     accounts::tokens::TokenSubject,
     clock::ManualClock,
     events::{Event, Topic},
@@ -61,7 +61,7 @@ use api::{
 use chrono::TimeDelta;
 use entity::{friendships, play_events, sessions, shares, tracks, users};
 use futures_util::{SinkExt as _, StreamExt as _, future::join_all, stream};
-use sea_orm::{ConnectionTrait as _, Database, EntityTrait as _, Set, TransactionTrait as _};
+use sea_orm::{EntityTrait as _, Set, TransactionTrait as _};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{
@@ -69,7 +69,7 @@ use tokio_tungstenite::tungstenite::{
 };
 use uuid::Uuid;
 
-use common::{env_or, load_average, user_row};
+use common::{drop_database, env_or, fresh_postgres, fresh_sqlite, load_average, user_row};
 
 const CHILD_ENV: &str = "FANOUT_CLIENT";
 const INSERT_ROWS: usize = 1000;
@@ -500,22 +500,15 @@ async fn server_main() -> anyhow::Result<()> {
         ),
     }
 
-    let (database_url, cleanup) = fresh_database().await;
+    let database = match std::env::var("BENCH_DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"))
+    {
+        Some(server) => fresh_postgres(&server, "fanout", "PostgreSQL", &[]).await,
+        None => fresh_sqlite("fanout"),
+    };
     let clock = ManualClock::new();
-    let vars: HashMap<String, String> = [
-        ("DATABASE_URL", database_url.as_str()),
-        ("LISTEN_ADDR", "127.0.0.1:0"),
-        ("SANDBOX", "off"),
-        ("JWT_SECRET", "bench-secret-bench-secret-bench-secret-0123"),
-        ("ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
-        ("SPOTIFY_CLIENT_ID", "bench-client"),
-        ("SPOTIFY_CLIENT_SECRET", "bench-client-secret"),
-        ("JOB_WORKERS", "0"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let settings = Settings::from_vars(vars).expect("bench settings are valid");
+    let settings = common::settings(&database.url, &[]);
     let application = Application::build_with_clock(settings, clock.clone()).await?;
     let port = application.port();
     let app = application.state();
@@ -543,11 +536,7 @@ async fn server_main() -> anyhow::Result<()> {
     println!(
         "fanout: {count} subscribers to {} on {}; seeded in {:.1} s; load average {}",
         kind.field(),
-        if database_url.starts_with("postgres") {
-            "PostgreSQL"
-        } else {
-            "SQLite"
-        },
+        database.label,
         seeding.elapsed().as_secs_f64(),
         load_average(),
     );
@@ -690,7 +679,7 @@ async fn server_main() -> anyhow::Result<()> {
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(15), server).await;
     drop(app);
-    cleanup.run().await;
+    drop_database(database).await;
     Ok(())
 }
 
@@ -798,54 +787,6 @@ mod bare {
                     Some(Ok(_)) => {}
                 },
             }
-        }
-    }
-}
-
-enum Cleanup {
-    Dir(std::path::PathBuf),
-    Postgres { server: String, name: String },
-}
-
-impl Cleanup {
-    async fn run(self) {
-        match self {
-            Cleanup::Dir(dir) => {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            Cleanup::Postgres { server, name } => {
-                if let Ok(admin) = Database::connect(&server).await {
-                    let _ = admin
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                    admin.close().await.ok();
-                }
-            }
-        }
-    }
-}
-
-async fn fresh_database() -> (String, Cleanup) {
-    match std::env::var("BENCH_DATABASE_URL")
-        .ok()
-        .filter(|u| u.starts_with("postgres"))
-    {
-        Some(server) => {
-            let name = format!("sendsongs_bench_{}", Uuid::new_v4().simple());
-            let admin = Database::connect(&server).await.expect("BENCH_DATABASE_URL reachable");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("create the bench database");
-            admin.close().await.ok();
-            let base = server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base);
-            (format!("{base}/{name}"), Cleanup::Postgres { server, name })
-        }
-        None => {
-            let dir = std::env::temp_dir().join(format!("sendsongs-bench-{}", Uuid::new_v4().simple()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
-            (url, Cleanup::Dir(dir))
         }
     }
 }

@@ -80,7 +80,7 @@ use std::{
 };
 
 use api::{
-    App, Application, Settings,
+    App, Application,
     clock::{Clock, SystemClock},
     config::LogFormat,
     jobs::queue,
@@ -310,26 +310,18 @@ async fn build_app(database_url: &str, fakes_url: &str, credentials: &FsPath, wo
     let spotify_accounts = format!("{fakes_url}/spotify/accounts");
     let spotify_api = format!("{fakes_url}/spotify/api");
     let workers = workers.to_string();
-    let vars: HashMap<String, String> = [
-        ("DATABASE_URL", database_url),
-        ("LISTEN_ADDR", "127.0.0.1:0"),
-        ("SANDBOX", "off"),
-        ("JWT_SECRET", "bench-secret-bench-secret-bench-secret-0123"),
-        ("ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
-        ("SPOTIFY_CLIENT_ID", "bench-client"),
-        ("SPOTIFY_CLIENT_SECRET", "bench-client-secret"),
-        ("SPOTIFY_ACCOUNTS_URL", spotify_accounts.as_str()),
-        ("SPOTIFY_API_URL", spotify_api.as_str()),
-        ("FCM_CREDENTIALS", credentials.to_str().unwrap()),
-        ("FCM_API_URL", fcm.as_str()),
-        ("MESSENGER_GRAPH_URL", graph.as_str()),
-        ("MESSENGER_PAGE_TOKEN", PAGE_TOKEN),
-        ("JOB_WORKERS", workers.as_str()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let settings = Settings::from_vars(vars).expect("bench settings are valid");
+    let settings = common::settings(
+        database_url,
+        &[
+            ("SPOTIFY_ACCOUNTS_URL", spotify_accounts.as_str()),
+            ("SPOTIFY_API_URL", spotify_api.as_str()),
+            ("FCM_CREDENTIALS", credentials.to_str().unwrap()),
+            ("FCM_API_URL", fcm.as_str()),
+            ("MESSENGER_GRAPH_URL", graph.as_str()),
+            ("MESSENGER_PAGE_TOKEN", PAGE_TOKEN),
+            ("JOB_WORKERS", workers.as_str()),
+        ],
+    );
     let application = Application::build_with_clock(settings, Arc::new(SystemClock))
         .await
         .expect("the app builds");

@@ -35,7 +35,6 @@
 mod common;
 
 use std::{
-    collections::HashMap,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -44,7 +43,7 @@ use std::{
 };
 
 use api::{
-    App, Application, Settings,
+    App, Application,
     clock::ManualClock,
     jobs::{queue, worker::SLOTS},
 };
@@ -109,22 +108,13 @@ async fn recently_played(State(fake): State<Arc<Fake>>) -> Json<Value> {
 async fn build_app(database_url: &str, fake_url: &str, clock: Arc<ManualClock>) -> Arc<App> {
     let accounts = format!("{fake_url}/accounts");
     let api_url = format!("{fake_url}/api");
-    let vars: HashMap<String, String> = [
-        ("DATABASE_URL", database_url),
-        ("LISTEN_ADDR", "127.0.0.1:0"),
-        ("SANDBOX", "off"),
-        ("JWT_SECRET", "bench-secret-bench-secret-bench-secret-0123"),
-        ("ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
-        ("SPOTIFY_CLIENT_ID", "bench-client"),
-        ("SPOTIFY_CLIENT_SECRET", "bench-client-secret"),
-        ("SPOTIFY_ACCOUNTS_URL", accounts.as_str()),
-        ("SPOTIFY_API_URL", api_url.as_str()),
-        ("JOB_WORKERS", "0"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let settings = Settings::from_vars(vars).expect("bench settings are valid");
+    let settings = common::settings(
+        database_url,
+        &[
+            ("SPOTIFY_ACCOUNTS_URL", accounts.as_str()),
+            ("SPOTIFY_API_URL", api_url.as_str()),
+        ],
+    );
     let application = Application::build_with_clock(settings, clock)
         .await
         .expect("the app builds");
