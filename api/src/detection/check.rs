@@ -77,8 +77,7 @@ pub async fn run(app: &App, payload: Payload) -> Result<Outcome, JobError> {
     // When each share still pending after this check is next due. A share
     // added meanwhile marks this job to run again at once (see `enqueue`),
     // so these are all the job needs to know.
-    let mut next = None::<DateTime<Utc>>;
-    let mut due_next = |at: DateTime<Utc>| next = Some(next.map_or(at, |n| n.min(at)));
+    let mut later = Vec::new();
     for share in &pending {
         if let Some(played_at) = first_play(share, &plays) {
             record_play(app, share, played_at, now).await?;
@@ -86,12 +85,12 @@ pub async fn run(app: &App, payload: Payload) -> Result<Outcome, JobError> {
             match schedule::next_check(share.created_at, share.expires_at, now, &app.settings.play_check) {
                 Some(at) => {
                     reschedule.entry(at).or_default().push(share.id);
-                    due_next(at.min(share.expires_at));
+                    later.push(due_at(Some(at), share.expires_at));
                 }
                 None => expire.push(share.id),
             }
         } else {
-            due_next(share.next_check_at.unwrap_or(share.expires_at).min(share.expires_at));
+            later.push(due_at(share.next_check_at, share.expires_at));
         }
     }
     let writes = reschedule.len() + usize::from(!expire.is_empty());
@@ -111,7 +110,7 @@ pub async fn run(app: &App, payload: Payload) -> Result<Outcome, JobError> {
         }
         txn.commit().await?;
     }
-    Ok(next.map_or(Outcome::Done, Outcome::RunAt))
+    Ok(later.into_iter().min().map_or(Outcome::Done, Outcome::RunAt))
 }
 
 /// Why there are no plays to look at.
@@ -247,11 +246,14 @@ async fn pending_shares(db: &impl ConnectionTrait, recipient: Uuid) -> Result<Ve
 /// When the job should run next: the earliest check or expiry among the
 /// recipient's pending shares.
 fn next_run(pending: &[shares::Model]) -> Outcome {
-    let next = pending
-        .iter()
-        .map(|s| s.next_check_at.unwrap_or(s.expires_at).min(s.expires_at))
-        .min();
+    let next = pending.iter().map(|s| due_at(s.next_check_at, s.expires_at)).min();
     next.map_or(Outcome::Done, Outcome::RunAt)
+}
+
+/// When a pending share needs the job next: its next check, or its expiry
+/// if that comes first (or if checks are paused).
+fn due_at(next_check_at: Option<DateTime<Utc>>, expires_at: DateTime<Utc>) -> DateTime<Utc> {
+    next_check_at.unwrap_or(expires_at).min(expires_at)
 }
 
 async fn set_next_check(

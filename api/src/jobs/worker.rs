@@ -50,8 +50,7 @@ async fn work(app: AppState, name: String, poll: Duration) {
             permits.push(permit);
         }
         let wanted = permits.len();
-        let claimed = claim(&app, &name, wanted as u64).await;
-        let claimed = match claimed {
+        let claimed = match claim(&app, &name, wanted as u64).await {
             Ok(claimed) => claimed,
             Err(err) => {
                 tracing::warn!(worker = %name, error = %err, "claiming jobs failed");
@@ -63,14 +62,14 @@ async fn work(app: AppState, name: String, poll: Duration) {
             app.jobs_enqueued.notify_one();
         }
         let idle = claimed.is_empty();
-        for (job, permit) in claimed.into_iter().zip(permits.drain(..)) {
+        // Slots left without a job are freed with the rest of `permits`.
+        for (job, permit) in claimed.into_iter().zip(permits) {
             let app = app.clone();
             running.spawn(async move {
                 let _slot: OwnedSemaphorePermit = permit;
                 execute(&app, &job).await;
             });
         }
-        drop(permits);
         if idle {
             tokio::select! {
                 () = tokio::time::sleep(poll) => {}
