@@ -7,7 +7,7 @@ use sea_orm::EntityTrait;
 use uuid::Uuid;
 
 use crate::{accounts::users, app::AppState};
-use entity::{friendships, play_events, shares, users as user};
+use entity::{friendships, play_events, shares, tracks, users as user};
 
 pub struct UserLoader(pub AppState);
 
@@ -20,42 +20,39 @@ impl Loader<Uuid> for UserLoader {
     }
 }
 
-pub struct TrackLoader(pub AppState);
+/// Tracks by Spotify id.
+pub type TrackLoader = ById<tracks::Entity, String>;
 
-impl Loader<String> for TrackLoader {
-    type Value = entity::tracks::Model;
-    type Error = Arc<crate::error::Error>;
+/// Rows of one table by id, many at once (`WHERE id IN (…)`).
+pub struct ById<E: EntityTrait, K = Uuid> {
+    db: sea_orm::DatabaseConnection,
+    id_column: E::Column,
+    id_of: fn(&E::Model) -> K,
+}
 
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
-        use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
-        let found = entity::tracks::Entity::find()
-            .filter(entity::tracks::Column::Id.is_in(keys.iter().cloned()))
-            .all(&self.0.db)
-            .await
-            .map_err(|e| Arc::new(e.into()))?;
-        Ok(found.into_iter().map(|t| (t.id.clone(), t)).collect())
+impl<E: EntityTrait, K> ById<E, K> {
+    pub fn new(db: &sea_orm::DatabaseConnection, id_column: E::Column, id_of: fn(&E::Model) -> K) -> Self {
+        Self {
+            db: db.clone(),
+            id_column,
+            id_of,
+        }
     }
 }
 
-/// Rows of one table by id, many at once (`WHERE id IN (…)`).
-pub struct ById<E: EntityTrait> {
-    db: sea_orm::DatabaseConnection,
-    id_column: E::Column,
-    id_of: fn(&E::Model) -> Uuid,
-}
-
-impl<E> Loader<Uuid> for ById<E>
+impl<E, K> Loader<K> for ById<E, K>
 where
     E: EntityTrait,
     E::Model: Clone + Send + Sync + 'static,
+    K: Into<sea_orm::Value> + Clone + Eq + std::hash::Hash + Send + Sync + 'static,
 {
     type Value = E::Model;
     type Error = Arc<sea_orm::DbErr>;
 
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[K]) -> Result<HashMap<K, Self::Value>, Self::Error> {
         use sea_orm::{ColumnTrait as _, QueryFilter as _};
         let found = E::find()
-            .filter(self.id_column.is_in(keys.iter().copied()))
+            .filter(self.id_column.is_in(keys.iter().cloned()))
             .all(&self.db)
             .await
             .map_err(Arc::new)?;
@@ -99,19 +96,11 @@ impl Subjects {
     pub fn new(db: &sea_orm::DatabaseConnection) -> Self {
         Self {
             friendships: DataLoader::new(
-                ById {
-                    db: db.clone(),
-                    id_column: friendships::Column::Id,
-                    id_of: |row: &friendships::Model| row.id,
-                },
+                ById::new(db, friendships::Column::Id, |row: &friendships::Model| row.id),
                 tokio::spawn,
             ),
             shares: DataLoader::new(
-                ById {
-                    db: db.clone(),
-                    id_column: shares::Column::Id,
-                    id_of: |row: &shares::Model| row.id,
-                },
+                ById::new(db, shares::Column::Id, |row: &shares::Model| row.id),
                 tokio::spawn,
             ),
             plays: DataLoader::new(Plays(db.clone()), tokio::spawn),
