@@ -217,8 +217,9 @@ impl GroupCommit {
         let app = app.clone();
         tokio::spawn(async move {
             let now = app.clock.now();
-            let rows = batch.iter().flat_map(|w| w.rows.iter().cloned()).collect();
-            let ok = match write(&app, rows, now).await {
+            let posts = batch.len();
+            let (rows, answers): (Vec<_>, Vec<_>) = batch.into_iter().map(|w| (w.rows, w.done)).unzip();
+            let ok = match write(&app, rows.concat(), now).await {
                 Ok(new) => {
                     metrics::counter!("messenger_webhook_events_total").increment(new);
                     app.jobs_enqueued.notify_one();
@@ -230,9 +231,9 @@ impl GroupCommit {
                 }
             };
             drop(writer);
-            metrics::histogram!("messenger_webhook_posts_per_transaction").record(batch.len() as f64);
-            for waiting in batch {
-                let _ = waiting.done.send(ok);
+            metrics::histogram!("messenger_webhook_posts_per_transaction").record(posts as f64);
+            for answer in answers {
+                let _ = answer.send(ok);
             }
         });
         match stored.await {
