@@ -111,6 +111,22 @@ pub async fn drop_database(database: BenchDatabase) {
     }
 }
 
+/// CPU time (user + system, all threads) in clock ticks (1/100 s), from a
+/// `/proc/<pid>/stat` line; 0 if it cannot be read.
+pub fn stat_cpu_ticks(stat: &str) -> u64 {
+    // The command name (field 2) may hold spaces: count from its `)`.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15; `rest` starts at field 3.
+    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    field(14) + field(15)
+}
+
+/// This process's CPU time so far, in clock ticks (1/100 s).
+pub fn own_cpu_ticks() -> u64 {
+    stat_cpu_ticks(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default())
+}
+
 /// The load averages over 1, 5 and 15 minutes.
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -118,24 +134,12 @@ pub fn load_average() -> String {
         .unwrap_or_default()
 }
 
-/// A user without email or password (as a Messenger-only account is).
+/// A user without email or password (as a Messenger-only account is),
+/// with the given id.
 pub fn user_row(id: Uuid, handle: &str, at: DateTime<Utc>) -> users::ActiveModel {
-    users::ActiveModel {
-        id: Set(id),
-        handle: Set(handle.to_owned()),
-        display_name: Set(handle.to_owned()),
-        email: Set(None),
-        email_key: Set(None),
-        password_hash: Set(None),
-        notify_push: Set(true),
-        notify_messenger: Set(true),
-        now_playing_public: Set(false),
-        timezone: Set("UTC".into()),
-        quiet_hours_start: Set(None),
-        quiet_hours_end: Set(None),
-        created_at: Set(at),
-        updated_at: Set(at),
-    }
+    let mut row = api::accounts::users::new_user(handle.to_owned(), handle.to_owned(), at);
+    row.id = Set(id);
+    row
 }
 
 /// Serves `router` on a loopback port from a thread and single-threaded

@@ -69,7 +69,7 @@ use tokio_tungstenite::tungstenite::{
 };
 use uuid::Uuid;
 
-use common::{drop_database, env_or, fresh_postgres, fresh_sqlite, load_average, user_row};
+use common::{drop_database, env_or, fresh_postgres, fresh_sqlite, load_average, own_cpu_ticks, user_row};
 
 const CHILD_ENV: &str = "FANOUT_CLIENT";
 const INSERT_ROWS: usize = 1000;
@@ -380,16 +380,6 @@ struct Round {
     rss_after: u64,
 }
 
-/// Process CPU time (user + system, all threads), in clock ticks (1/100 s).
-fn cpu_ticks() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may hold spaces): state is field 3.
-    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    field(14) + field(15)
-}
-
 /// Arms the clients for `round`, publishes with `publish` (which answers
 /// each user's publication time) and collects the arrivals.
 async fn round<F, Fut>(
@@ -405,12 +395,12 @@ where
 {
     clients.tell(&format!("round {number}"));
     clients.expect("armed", Duration::from_secs(30)).await;
-    let (cpu_before, statements_before) = (cpu_ticks(), statements());
+    let (cpu_before, statements_before) = (own_cpu_ticks(), statements());
     let started = now_ns();
     let published = publish().await;
     let publishing_ms = (now_ns() - started) as f64 / 1e6;
     let done = clients.expect("done", ROUND_TIMEOUT + Duration::from_secs(30)).await;
-    let (cpu_after, statements_after) = (cpu_ticks(), statements());
+    let (cpu_after, statements_after) = (own_cpu_ticks(), statements());
     let (delivered, bad, client_ticks): (usize, usize, u64) = (done[1].parse()?, done[2].parse()?, done[3].parse()?);
     let received: Vec<u64> = done[4..].iter().map(|v| v.parse().unwrap()).collect();
     let mut per_event = Vec::with_capacity(count);
@@ -852,7 +842,7 @@ mod client {
                 (Some("round"), Some(round)) => {
                     let mut received = vec![0u64; count];
                     let (mut got, mut bad) = (0, 0);
-                    let cpu_before = cpu_ticks();
+                    let cpu_before = own_cpu_ticks();
                     say(format!("armed {round}"));
                     let deadline = tokio::time::Instant::now() + ROUND_TIMEOUT;
                     while got < count {
@@ -869,7 +859,7 @@ mod client {
                             _ => break,
                         }
                     }
-                    let mut line = format!("done {round} {got} {bad} {}", cpu_ticks() - cpu_before);
+                    let mut line = format!("done {round} {got} {bad} {}", own_cpu_ticks() - cpu_before);
                     for at in received {
                         line.push(' ');
                         line.push_str(&at.to_string());

@@ -57,7 +57,10 @@ use sea_orm::{
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use common::{drop_database, env_or, fresh_postgres, fresh_sqlite, load_average, serve_on_own_thread, user_row};
+use common::{
+    drop_database, env_or, fresh_postgres, fresh_sqlite, load_average, own_cpu_ticks, serve_on_own_thread,
+    stat_cpu_ticks, user_row,
+};
 
 /// The job kind measured (the app also keeps one hourly sweep job, not due here).
 const CHECK: &str = api::detection::check::KIND;
@@ -268,7 +271,7 @@ async fn drain(database_url: &str, fake_url: &str, clock: Arc<ManualClock>, fake
     let calls_before = fake.counts.recently_played.load(Ordering::Relaxed);
     let tokens_before = fake.counts.tokens.load(Ordering::Relaxed);
     let statements_before = app.statements_run();
-    let cpu_before = process_cpu_ticks();
+    let cpu_before = own_cpu_ticks();
     let postgres = api::db::is_postgres(&app.db);
     let database_cpu_before = if postgres { postgres_cpu_ticks() } else { 0 };
     let (busy_before, total_before) = machine_cpu_ticks();
@@ -304,7 +307,7 @@ async fn drain(database_url: &str, fake_url: &str, clock: Arc<ManualClock>, fake
     let result = RunResult {
         checks: expected as usize,
         elapsed,
-        process_cpu: process_cpu_ticks() - cpu_before,
+        process_cpu: own_cpu_ticks() - cpu_before,
         database_cpu: if postgres {
             postgres_cpu_ticks().saturating_sub(database_cpu_before)
         } else {
@@ -367,19 +370,6 @@ async fn verify(app: &App, seeded: &Seeded) -> anyhow::Result<Vec<String>> {
     Ok(problems)
 }
 
-/// This process's CPU time (user + system, all threads), in clock ticks (1/100 s).
-fn process_cpu_ticks() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<u64> = rest
-        .split_whitespace()
-        .skip(1)
-        .map(|v| v.parse().unwrap_or(0))
-        .collect();
-    // utime and stime are fields 14 and 15; `rest` starts at field 3.
-    fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0)
-}
-
 /// CPU ticks used so far by the PostgreSQL server's processes on this
 /// machine (all of them: the bench's database is the only busy one).
 fn postgres_cpu_ticks() -> u64 {
@@ -391,15 +381,7 @@ fn postgres_cpu_ticks() -> u64 {
         .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
         .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
         .filter(|stat| stat.contains("(postgres)"))
-        .map(|stat| {
-            let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-            let fields: Vec<u64> = rest
-                .split_whitespace()
-                .skip(1)
-                .map(|v| v.parse().unwrap_or(0))
-                .collect();
-            fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0)
-        })
+        .map(|stat| stat_cpu_ticks(&stat))
         .sum()
 }
 
