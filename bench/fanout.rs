@@ -722,13 +722,8 @@ mod bare {
     }
 
     async fn upgrade(State(state): State<Arc<Bare>>, upgrade: WebSocketUpgrade) -> Response {
-        // The app's buffer sizes (api/src/http/graphql.rs).
-        upgrade
-            .read_buffer_size(4 * 1024)
-            .write_buffer_size(4 * 1024)
-            .max_write_buffer_size(256 * 1024)
-            .max_message_size(64 * 1024)
-            .max_frame_size(64 * 1024)
+        // The app's buffer sizes.
+        api::http::with_small_buffers(upgrade)
             .protocols(["graphql-transport-ws"])
             .on_upgrade(move |socket| connection(socket, state))
     }

@@ -259,14 +259,7 @@ async fn websocket(state: GraphqlState, request: Request) -> Response {
         Err(rejection) => return rejection.into_response(),
     };
     let GraphqlState { app, schema } = state;
-    // Subscriptions carry small messages, and a server holds thousands of
-    // them: the default 128 KiB buffers per connection would dominate memory.
-    upgrade
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(4 * 1024)
-        .max_write_buffer_size(256 * 1024)
-        .max_message_size(64 * 1024)
-        .max_frame_size(64 * 1024)
+    with_small_buffers(upgrade)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |stream| async move {
             let shutdown = app.shutdown.clone();
@@ -278,6 +271,18 @@ async fn websocket(state: GraphqlState, request: Request) -> Response {
                 () = shutdown.cancelled() => {}
             }
         })
+}
+
+/// The WebSocket limits for subscriptions. They carry small messages, and a
+/// server holds thousands of them: the default 128 KiB buffers per
+/// connection would dominate memory.
+pub fn with_small_buffers(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
+    upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_write_buffer_size(256 * 1024)
+        .max_message_size(64 * 1024)
+        .max_frame_size(64 * 1024)
 }
 
 async fn connection_init(app: AppState, payload: serde_json::Value) -> async_graphql::Result<Data> {

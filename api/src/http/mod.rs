@@ -20,6 +20,8 @@ mod metrics;
 mod now_playing;
 mod sandbox;
 
+pub use graphql::with_small_buffers;
+
 /// Largest request body accepted anywhere: a GraphQL query is a few KiB.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
