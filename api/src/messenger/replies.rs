@@ -17,7 +17,7 @@ use crate::{
         status,
     },
 };
-use entity::{bot_replies, messenger_links};
+use entity::bot_replies;
 
 pub const KIND: &str = "send_bot_reply";
 
@@ -131,11 +131,7 @@ async fn send_one(app: &App, reply: &bot_replies::Model) -> Result<(), JobError>
             return Err(JobError::retry(reason));
         }
         Err(SendError::Unreachable) => {
-            messenger_links::Entity::update_many()
-                .col_expr(messenger_links::Column::UnreachableAt, Expr::value(now))
-                .filter(messenger_links::Column::Psid.eq(reply.psid.clone()))
-                .exec(&app.db)
-                .await?;
+            super::mark_unreachable(&app.db, &reply.psid, now).await?;
             finish(
                 app,
                 reply,

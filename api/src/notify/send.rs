@@ -166,11 +166,7 @@ async fn send_messenger(
         match messenger.send_text(&link.psid, "UPDATE", &texts.message, &[]).await {
             Ok(id) => Sent::Accepted(id),
             Err(SendError::Unreachable) => {
-                messenger_links::Entity::update_many()
-                    .col_expr(messenger_links::Column::UnreachableAt, Expr::value(now))
-                    .filter(messenger_links::Column::Psid.eq(link.psid.clone()))
-                    .exec(&app.db)
-                    .await?;
+                crate::messenger::mark_unreachable(&app.db, &link.psid, now).await?;
                 Sent::Failed(SendError::Unreachable.to_string())
             }
             Err(SendError::Retry(reason)) => Sent::Retry { reason, after: None },
