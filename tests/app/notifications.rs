@@ -143,6 +143,33 @@ async fn a_receipt_goes_out_on_every_device_and_messenger_with_one_token() {
         receipts.iter().all(|d| d["status"] == "SENT" && d["attempts"] == 1),
         "{receipts:?}"
     );
+    // Operators see deliveries by channel and outcome, and the time from
+    // event to provider acceptance (the recorder is shared by the tests in
+    // this process, so at least this test's own).
+    let metrics = world.app.get("/metrics").await.text().await.unwrap();
+    let value = |series: &str| {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(
+        value(r#"deliveries_total{channel="PUSH",outcome="sent"}"#) >= 2.0,
+        "{metrics}"
+    );
+    assert!(
+        value(r#"deliveries_total{channel="MESSENGER",outcome="sent"}"#) >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        value(r#"delivery_latency_seconds_count{channel="PUSH"}"#) >= 2.0,
+        "{metrics}"
+    );
+    assert!(
+        value(r#"delivery_latency_seconds_count{channel="MESSENGER"}"#) >= 1.0,
+        "{metrics}"
+    );
+
     let rec = world.fakes.lock().unwrap();
     assert_eq!(rec.token_requests, 1, "one token for many sends");
     let claims = &rec.assertions[0];
