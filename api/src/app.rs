@@ -98,7 +98,7 @@ pub struct App {
     /// Wakes an idle worker when this process enqueues work.
     pub jobs_enqueued: tokio::sync::Notify,
     /// Stores webhook posts, several per transaction under load.
-    pub inbox_writer: crate::messenger::webhook::GroupCommit,
+    pub inbox_writer: crate::messenger::webhook::InboxWriter,
     /// One claim at a time in this process (SQLite has a single writer).
     pub claim_lock: tokio::sync::Mutex<()>,
 }

@@ -80,7 +80,7 @@ async fn checkpoint_regularly(db: DatabaseConnection) {
 /// docs/BENCHMARKS.md). This handler tries again every 100 µs for the first
 /// 50 ms, then every millisecond, and gives up (`SQLITE_BUSY`) after about
 /// ten seconds, like the timeout it replaces.
-mod sqlite_busy {
+pub(crate) mod sqlite_busy {
     use std::{
         ffi::{c_int, c_void},
         ptr::NonNull,
@@ -92,14 +92,21 @@ mod sqlite_busy {
     const QUICK_TRIES: c_int = 500;
     const SLOW_TRIES: c_int = 10_000;
 
-    extern "C" fn busy(_: *mut c_void, tries: c_int) -> c_int {
+    /// The policy: waits before try number `tries` and answers true, or
+    /// answers false (give up) once the time is spent. Also the handler of
+    /// connections opened outside the pool (`rusqlite`).
+    pub fn wait(tries: c_int) -> bool {
         let wait = match tries {
             t if t < QUICK_TRIES => Duration::from_micros(100),
             t if t < QUICK_TRIES + SLOW_TRIES => Duration::from_millis(1),
-            _ => return 0,
+            _ => return false,
         };
         std::thread::sleep(wait);
-        1
+        true
+    }
+
+    extern "C" fn busy(_: *mut c_void, tries: c_int) -> c_int {
+        c_int::from(wait(tries))
     }
 
     pub fn install(handle: NonNull<sqlite3>) {

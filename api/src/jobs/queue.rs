@@ -11,7 +11,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng as _;
 use sea_orm::{
-    ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, QueryFilter as _, Set, Statement,
+    ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, InsertMany, QueryFilter as _, Set, Statement,
     sea_query::{Expr, OnConflict},
 };
 use uuid::Uuid;
@@ -61,14 +61,23 @@ pub async fn enqueue_many(
     if jobs.is_empty() {
         return Ok(());
     }
-    let rows = jobs
-        .iter()
-        .map(|(payload, key)| row(kind, payload, run_at, Some(key), now));
-    jobs::Entity::insert_many(rows)
-        .on_conflict(absorb())
+    enqueue_many_query(kind, jobs, run_at, now)
         .exec_without_returning(db)
         .await?;
     Ok(())
+}
+
+/// The statement of [`enqueue_many`], for a caller that runs it itself.
+pub fn enqueue_many_query(
+    kind: &str,
+    jobs: &[(serde_json::Value, String)],
+    run_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> InsertMany<jobs::ActiveModel> {
+    let rows = jobs
+        .iter()
+        .map(|(payload, key)| row(kind, payload, run_at, Some(key), now));
+    jobs::Entity::insert_many(rows).on_conflict(absorb())
 }
 
 fn row(

@@ -4,6 +4,7 @@
 pub mod bot;
 pub mod inbox;
 pub mod replies;
+mod sqlite_inbox;
 pub mod webhook;
 
 use chrono::{DateTime, Utc};

@@ -10,14 +10,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use sea_orm::{EntityTrait as _, Set, TransactionTrait as _, sea_query::OnConflict};
+use sea_orm::{DbBackend, EntityTrait as _, InsertMany, Set, TransactionTrait as _, sea_query::OnConflict};
 use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 use sha2::Sha256;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::inbox;
+use super::{inbox, sqlite_inbox::SqliteInbox};
 use crate::{
     app::App,
     crypto::sha256_hex,
@@ -180,6 +180,35 @@ fn to_row(event: Messaging, now: DateTime<Utc>) -> Option<messenger_inbox::Activ
     })
 }
 
+/// Stores the events of webhook posts: on an SQLite file through a writer
+/// thread of its own ([`SqliteInbox`], started with the first post),
+/// otherwise through the pool ([`GroupCommit`]).
+#[derive(Default)]
+pub struct InboxWriter {
+    sqlite: std::sync::OnceLock<Option<SqliteInbox>>,
+    pooled: GroupCommit,
+}
+
+impl InboxWriter {
+    async fn store(&self, app: &Arc<App>, rows: Vec<messenger_inbox::ActiveModel>) -> Result<(), Refused> {
+        let sqlite = self.sqlite.get_or_init(|| {
+            (app.db.get_database_backend() == DbBackend::Sqlite)
+                .then(|| SqliteInbox::start(app))
+                .flatten()
+        });
+        match sqlite {
+            Some(writer) => {
+                if writer.store(rows).await {
+                    Ok(())
+                } else {
+                    Err(Refused::Unavailable)
+                }
+            }
+            None => self.pooled.store(app, rows).await,
+        }
+    }
+}
+
 /// Group commit for the inbox: posts that arrive while a transaction is
 /// being written wait, and the next transaction stores all of them (one
 /// multi-row insert of the events, one multi-row upsert of the senders'
@@ -189,7 +218,7 @@ fn to_row(event: Messaging, now: DateTime<Utc>) -> Option<messenger_inbox::Activ
 /// WAL writes per post by the number of posts waiting; alone, a post is
 /// written at once.
 #[derive(Default)]
-pub struct GroupCommit {
+struct GroupCommit {
     waiting: std::sync::Mutex<Vec<Waiting>>,
     writer: Arc<tokio::sync::Mutex<()>>,
 }
@@ -200,7 +229,7 @@ struct Waiting {
 }
 
 /// Rows per INSERT (SQLite allows 32,766 bound values; a row has 9).
-const INSERT_ROWS: usize = 1000;
+pub(super) const INSERT_ROWS: usize = 1000;
 
 impl GroupCommit {
     async fn store(&self, app: &Arc<App>, rows: Vec<messenger_inbox::ActiveModel>) -> Result<(), Refused> {
@@ -246,16 +275,13 @@ impl GroupCommit {
 /// One transaction: the new events (once per `mid`) and a job for each
 /// sender. Answers how many events were new.
 async fn write(app: &App, rows: Vec<messenger_inbox::ActiveModel>, now: DateTime<Utc>) -> Result<u64> {
-    let mut senders: Vec<String> = rows.iter().map(|r| r.psid.clone().unwrap()).collect();
-    senders.sort();
-    senders.dedup();
+    let senders = senders(&rows);
     let txn = app.db.begin().await?;
     let mut new = 0;
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<_> = rows.by_ref().take(INSERT_ROWS).collect();
-        new += messenger_inbox::Entity::insert_many(chunk)
-            .on_conflict(OnConflict::column(messenger_inbox::Column::Mid).do_nothing().to_owned())
+        new += insert_events(chunk)
             .exec_without_returning(&txn)
             .await
             .map_err(Error::from)?;
@@ -266,4 +292,18 @@ async fn write(app: &App, rows: Vec<messenger_inbox::ActiveModel>, now: DateTime
     }
     txn.commit().await?;
     Ok(new)
+}
+
+/// The senders of these rows, each once.
+pub(super) fn senders(rows: &[messenger_inbox::ActiveModel]) -> Vec<String> {
+    let mut senders: Vec<String> = rows.iter().filter_map(|r| r.psid.try_as_ref().cloned()).collect();
+    senders.sort();
+    senders.dedup();
+    senders
+}
+
+/// Inserts the events whose `mid` is new (at most [`INSERT_ROWS`]).
+pub(super) fn insert_events(rows: Vec<messenger_inbox::ActiveModel>) -> InsertMany<messenger_inbox::ActiveModel> {
+    messenger_inbox::Entity::insert_many(rows)
+        .on_conflict(OnConflict::column(messenger_inbox::Column::Mid).do_nothing().to_owned())
 }
