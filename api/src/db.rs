@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use migration::{Migrator, MigratorTrait as _};
 use sea_orm::{
-    ConnAcquireErr, ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, DbBackend, DbErr,
+    ConnAcquireErr, ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, DbBackend, DbErr, Statement,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
@@ -29,6 +29,8 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
                 // Checkpoints run in the background (`checkpoint_regularly`),
                 // not inside whichever commit crosses 1,000 WAL pages.
                 .pragma("wal_autocheckpoint", "0")
+                // Once started over, the log keeps at most 64 MiB on disk.
+                .pragma("journal_size_limit", "67108864")
         })
         .map_sqlx_sqlite_pool_opts(|pool| {
             pool.after_connect(|conn, _| {
@@ -57,17 +59,46 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
 /// without waiting for readers or writers (`PASSIVE`), until the pool is
 /// closed. Left to SQLite, the commit that crosses 1,000 WAL pages does it,
 /// and the request that made that commit waits for the copy and its fsync.
+///
+/// SQLite starts the log over only when a write finds it wholly copied;
+/// under a steady stream of commits a passive checkpoint never catches up
+/// (new frames arrive while it copies) and the log grows without end
+/// (hundreds of MB in a minute of webhook load). So once it holds more than
+/// [`RESTART_AFTER_FRAMES`], the passive copy is followed by a `RESTART`
+/// checkpoint: it holds writers back only while it copies the frames added
+/// since, then the next commit writes the log from its start again.
 async fn checkpoint_regularly(db: DatabaseConnection) {
     let mut every = tokio::time::interval(Duration::from_secs(1));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        match db.execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)").await {
-            Ok(_) => {}
+        match checkpoint(&db).await {
+            Ok(()) => {}
             Err(DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)) => return,
             Err(err) => tracing::warn!(error = %err, "checkpointing the SQLite log failed; trying again"),
         }
     }
+}
+
+/// Frames (pages) in the log above which it is started over: 16 MiB.
+const RESTART_AFTER_FRAMES: i64 = 4096;
+
+async fn checkpoint(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let passive = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "PRAGMA wal_checkpoint(PASSIVE)",
+        ))
+        .await?;
+    // (busy, frames in the log, frames copied)
+    let frames: i64 = match passive {
+        Some(row) => row.try_get_by_index(1)?,
+        None => return Ok(()),
+    };
+    if frames > RESTART_AFTER_FRAMES {
+        db.execute_unprepared("PRAGMA wal_checkpoint(RESTART)").await?;
+    }
+    Ok(())
 }
 
 /// Waiting for SQLite's write lock.

@@ -84,7 +84,8 @@ fn database_file(url: &str) -> Option<PathBuf> {
 }
 
 /// Opened like the pool's connections (WAL, `synchronous=NORMAL`, foreign
-/// keys, the same busy handler, checkpoints left to the background task).
+/// keys, the same busy handler, checkpoints left to the background task,
+/// the same log size limit).
 /// The pool created and migrated the file already.
 fn open(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
     let connection = rusqlite::Connection::open_with_flags(
@@ -94,7 +95,7 @@ fn open(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
     connection.busy_handler(Some(sqlite_busy::wait))?;
     connection.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-         PRAGMA wal_autocheckpoint = 0;",
+         PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
     )?;
     Ok(connection)
 }
