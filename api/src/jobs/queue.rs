@@ -127,6 +127,12 @@ fn absorb() -> OnConflict {
             Expr::cust("CASE WHEN jobs.status = 'dead' THEN 'queued' ELSE jobs.status END"),
         )
         .value(jobs::Column::UpdatedAt, Expr::cust("excluded.updated_at"))
+        // A job that already covers the new one (queued to run no later,
+        // or running and already marked to run again) is left as it is:
+        // under a burst of one sender's messages this writes no page.
+        .action_and_where(Expr::cust(
+            "NOT ((jobs.status = 'queued' AND jobs.run_at <= excluded.run_at) OR (jobs.status = 'running' AND jobs.dirty))",
+        ))
         .to_owned()
 }
 
