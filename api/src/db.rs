@@ -9,8 +9,22 @@ use anyhow::Context as _;
 use migration::{Migrator, MigratorTrait as _};
 use sea_orm::{
     ConnAcquireErr, ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, DbBackend, DbErr, Statement,
-    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
+
+/// How every SQLite connection is set up, the pool's and any opened beside
+/// it (the webhook's writer thread).
+pub(crate) const SQLITE_PRAGMAS: [(&str, &str); 5] = [
+    // Readers never wait for the writer.
+    ("journal_mode", "WAL"),
+    // A commit does not sync; checkpoints do.
+    ("synchronous", "NORMAL"),
+    ("foreign_keys", "ON"),
+    // Checkpoints run in the background (`checkpoint_regularly`), not
+    // inside whichever commit crosses 1,000 WAL pages.
+    ("wal_autocheckpoint", "0"),
+    // Once started over, the log keeps at most 64 MiB on disk.
+    ("journal_size_limit", "67108864"),
+];
 
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
@@ -22,15 +36,10 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         // broken connections surface as errors and are replaced anyway.
         .test_before_acquire(false)
         .map_sqlx_sqlite_opts(|opts| {
-            opts.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .foreign_keys(true)
+            SQLITE_PRAGMAS
+                .iter()
+                .fold(opts, |opts, &(key, value)| opts.pragma(key, value))
                 .busy_timeout(Duration::from_secs(10))
-                // Checkpoints run in the background (`checkpoint_regularly`),
-                // not inside whichever commit crosses 1,000 WAL pages.
-                .pragma("wal_autocheckpoint", "0")
-                // Once started over, the log keeps at most 64 MiB on disk.
-                .pragma("journal_size_limit", "67108864")
         })
         .map_sqlx_sqlite_pool_opts(|pool| {
             pool.after_connect(|conn, _| {

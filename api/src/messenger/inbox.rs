@@ -6,8 +6,8 @@
 //! event is marked handled together with the replies it produced.
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait as _, ConnectionTrait, EntityTrait as _, InsertMany, QueryFilter as _, QueryOrder as _,
-    TransactionTrait as _, sea_query::Expr,
+    ColumnTrait as _, EntityTrait as _, InsertMany, QueryFilter as _, QueryOrder as _, TransactionTrait as _,
+    sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 
@@ -25,22 +25,14 @@ pub struct Payload {
     pub psid: String,
 }
 
-/// Queues the job of each sender (each once), in one statement.
-pub async fn enqueue(db: &impl ConnectionTrait, senders: &[&str], now: DateTime<Utc>) -> Result<(), sea_orm::DbErr> {
-    queue::enqueue_many(db, KIND, &jobs(senders), now, now).await
-}
-
-/// The statement of [`enqueue`] (at least one sender), for a caller that
-/// runs it itself.
+/// Queues the job of each sender (at least one, each once), in one
+/// statement, run by the caller in the transaction that stores the events.
 pub fn enqueue_query(senders: &[&str], now: DateTime<Utc>) -> InsertMany<entity::jobs::ActiveModel> {
-    queue::enqueue_many_query(KIND, &jobs(senders), now, now)
-}
-
-fn jobs(senders: &[&str]) -> Vec<(serde_json::Value, String)> {
-    senders
+    let jobs: Vec<_> = senders
         .iter()
         .map(|psid| (serde_json::json!({ "psid": psid }), format!("inbox:{psid}")))
-        .collect()
+        .collect();
+    queue::enqueue_many_query(KIND, &jobs, now, now)
 }
 
 #[tracing::instrument(skip(app), fields(psid = %payload.psid))]

@@ -21,24 +21,19 @@ use std::{
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{OpenFlags, TransactionBehavior, types::Value as Sql};
-use sea_orm::{DbBackend, QueryTrait as _, Statement, sea_query::Value, sqlx::sqlite::SqliteConnectOptions};
+use sea_orm::{DbBackend, Statement, sea_query::Value, sqlx::sqlite::SqliteConnectOptions};
 use tokio::sync::oneshot;
 
-use super::{
-    inbox,
-    webhook::{INSERT_ROWS, insert_events, senders},
+use super::webhook::{Waiting, answer, statements};
+use crate::{
+    app::App,
+    db::{SQLITE_PRAGMAS, sqlite_busy},
 };
-use crate::{app::App, db::sqlite_busy};
 use entity::messenger_inbox;
 
 /// Hands posts to the writer thread.
 pub struct SqliteInbox {
     posts: mpsc::Sender<Waiting>,
-}
-
-struct Waiting {
-    rows: Vec<messenger_inbox::ActiveModel>,
-    done: oneshot::Sender<bool>,
 }
 
 impl SqliteInbox {
@@ -83,9 +78,7 @@ fn database_file(url: &str) -> Option<PathBuf> {
     Some(options.get_filename().to_owned())
 }
 
-/// Opened like the pool's connections (WAL, `synchronous=NORMAL`, foreign
-/// keys, the same busy handler, checkpoints left to the background task,
-/// the same log size limit).
+/// Opened like the pool's connections (the same pragmas and busy handler).
 /// The pool created and migrated the file already.
 fn open(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
     let connection = rusqlite::Connection::open_with_flags(
@@ -93,10 +86,9 @@ fn open(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     connection.busy_handler(Some(sqlite_busy::wait))?;
-    connection.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-         PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
-    )?;
+    for (key, value) in SQLITE_PRAGMAS {
+        connection.execute_batch(&format!("PRAGMA {key} = {value}"))?;
+    }
     Ok(connection)
 }
 
@@ -106,50 +98,39 @@ fn run(mut connection: rusqlite::Connection, waiting: &mpsc::Receiver<Waiting>, 
     while let Ok(first) = waiting.recv() {
         let batch: Vec<Waiting> = std::iter::once(first).chain(waiting.try_iter()).collect();
         let Some(app) = app.upgrade() else { return };
-        let posts = batch.len();
-        let (rows, answers): (Vec<_>, Vec<_>) = batch.into_iter().map(|w| (w.rows, w.done)).unzip();
-        let ok = match write(&mut connection, rows.concat(), app.clock.now()) {
+        let (rows, answers) = Waiting::split(batch);
+        let new = match write(&mut connection, rows, app.clock.now()) {
             Ok((new, statements)) => {
                 app.db_statements.fetch_add(statements, Ordering::Relaxed);
-                metrics::counter!("messenger_webhook_events_total").increment(new);
-                app.jobs_enqueued.notify_one();
-                true
+                Some(new)
             }
             Err(err) => {
-                tracing::error!(error = %err, posts, "storing webhook events failed");
-                false
+                tracing::error!(error = %err, posts = answers.len(), "storing webhook events failed");
+                None
             }
         };
-        metrics::histogram!("messenger_webhook_posts_per_transaction").record(posts as f64);
-        for answer in answers {
-            let _ = answer.send(ok);
-        }
+        answer(&app, answers, new);
     }
 }
 
-/// One transaction: the new events (once per `mid`) and a job for each
-/// sender. Answers how many events were new and how many statements ran.
+/// One transaction (see [`statements`]). Answers how many events were new
+/// and how many statements ran.
 fn write(
     connection: &mut rusqlite::Connection,
     rows: Vec<messenger_inbox::ActiveModel>,
     now: DateTime<Utc>,
 ) -> Result<(u64, u64), WriteError> {
-    let senders = senders(&rows);
+    let statements = statements(rows, now, DbBackend::Sqlite);
     let txn = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let (mut new, mut statements) = (0, 0);
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<_> = rows.by_ref().take(INSERT_ROWS).collect();
-        new += execute(&txn, &insert_events(chunk).build(DbBackend::Sqlite))? as u64;
-        statements += 1;
+    let mut new = 0;
+    for statement in &statements.events {
+        new += execute(&txn, statement)? as u64;
     }
-    for chunk in senders.chunks(INSERT_ROWS) {
-        let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        execute(&txn, &inbox::enqueue_query(&chunk, now).build(DbBackend::Sqlite))?;
-        statements += 1;
+    for statement in &statements.jobs {
+        execute(&txn, statement)?;
     }
     txn.commit()?;
-    Ok((new, statements))
+    Ok((new, statements.len()))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use sea_orm::{DbBackend, EntityTrait as _, InsertMany, Set, TransactionTrait as _, sea_query::OnConflict};
+use sea_orm::{
+    ConnectionTrait as _, DbBackend, EntityTrait as _, QueryTrait as _, Set, Statement, TransactionTrait as _,
+    sea_query::OnConflict,
+};
 use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 use sha2::Sha256;
@@ -18,11 +21,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::{inbox, sqlite_inbox::SqliteInbox};
-use crate::{
-    app::App,
-    crypto::sha256_hex,
-    error::{Error, Result},
-};
+use crate::{app::App, crypto::sha256_hex, error::Result};
 use entity::messenger_inbox;
 
 /// Why a POST was refused; nothing was stored.
@@ -191,12 +190,7 @@ pub struct InboxWriter {
 
 impl InboxWriter {
     async fn store(&self, app: &Arc<App>, rows: Vec<messenger_inbox::ActiveModel>) -> Result<(), Refused> {
-        let sqlite = self.sqlite.get_or_init(|| {
-            (app.db.get_database_backend() == DbBackend::Sqlite)
-                .then(|| SqliteInbox::start(app))
-                .flatten()
-        });
-        match sqlite {
+        match self.sqlite.get_or_init(|| SqliteInbox::start(app)) {
             Some(writer) => {
                 if writer.store(rows).await {
                     Ok(())
@@ -223,13 +217,35 @@ struct GroupCommit {
     writer: Arc<tokio::sync::Mutex<()>>,
 }
 
-struct Waiting {
-    rows: Vec<messenger_inbox::ActiveModel>,
-    done: oneshot::Sender<bool>,
+/// A post's events, and where to say whether they were stored.
+pub(super) struct Waiting {
+    pub rows: Vec<messenger_inbox::ActiveModel>,
+    pub done: oneshot::Sender<bool>,
+}
+
+impl Waiting {
+    /// The rows of all these posts, and their answers.
+    pub fn split(batch: Vec<Self>) -> (Vec<messenger_inbox::ActiveModel>, Vec<oneshot::Sender<bool>>) {
+        let (rows, answers): (Vec<_>, Vec<_>) = batch.into_iter().map(|w| (w.rows, w.done)).unzip();
+        (rows.concat(), answers)
+    }
+}
+
+/// After a batch's transaction (`new`: the events it stored, `None` if it
+/// failed): counts the events, wakes a worker and answers every post.
+pub(super) fn answer(app: &App, answers: Vec<oneshot::Sender<bool>>, new: Option<u64>) {
+    if let Some(new) = new {
+        metrics::counter!("messenger_webhook_events_total").increment(new);
+        app.jobs_enqueued.notify_one();
+    }
+    metrics::histogram!("messenger_webhook_posts_per_transaction").record(answers.len() as f64);
+    for answer in answers {
+        let _ = answer.send(new.is_some());
+    }
 }
 
 /// Rows per INSERT (SQLite allows 32,766 bound values; a row has 9).
-pub(super) const INSERT_ROWS: usize = 1000;
+const INSERT_ROWS: usize = 1000;
 
 impl GroupCommit {
     async fn store(&self, app: &Arc<App>, rows: Vec<messenger_inbox::ActiveModel>) -> Result<(), Refused> {
@@ -245,25 +261,10 @@ impl GroupCommit {
         // short the transaction the other posts wait on.
         let app = app.clone();
         tokio::spawn(async move {
-            let now = app.clock.now();
-            let posts = batch.len();
-            let (rows, answers): (Vec<_>, Vec<_>) = batch.into_iter().map(|w| (w.rows, w.done)).unzip();
-            let ok = match write(&app, rows.concat(), now).await {
-                Ok(new) => {
-                    metrics::counter!("messenger_webhook_events_total").increment(new);
-                    app.jobs_enqueued.notify_one();
-                    true
-                }
-                Err(err) => {
-                    err.log();
-                    false
-                }
-            };
+            let (rows, answers) = Waiting::split(batch);
+            let new = write(&app, rows, app.clock.now()).await.map_err(|err| err.log()).ok();
             drop(writer);
-            metrics::histogram!("messenger_webhook_posts_per_transaction").record(posts as f64);
-            for answer in answers {
-                let _ = answer.send(ok);
-            }
+            answer(&app, answers, new);
         });
         match stored.await {
             Ok(true) => Ok(()),
@@ -272,38 +273,57 @@ impl GroupCommit {
     }
 }
 
-/// One transaction: the new events (once per `mid`) and a job for each
-/// sender. Answers how many events were new.
+/// One transaction (see [`statements`]). Answers how many events were new.
 async fn write(app: &App, rows: Vec<messenger_inbox::ActiveModel>, now: DateTime<Utc>) -> Result<u64> {
-    let senders = senders(&rows);
+    let statements = statements(rows, now, app.db.get_database_backend());
     let txn = app.db.begin().await?;
     let mut new = 0;
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<_> = rows.by_ref().take(INSERT_ROWS).collect();
-        new += insert_events(chunk)
-            .exec_without_returning(&txn)
-            .await
-            .map_err(Error::from)?;
+    for statement in statements.events {
+        new += txn.execute_raw(statement).await?.rows_affected();
     }
-    for chunk in senders.chunks(INSERT_ROWS) {
-        let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        inbox::enqueue(&txn, &chunk, now).await?;
+    for statement in statements.jobs {
+        txn.execute_raw(statement).await?;
     }
     txn.commit().await?;
     Ok(new)
 }
 
-/// The senders of these rows, each once.
-pub(super) fn senders(rows: &[messenger_inbox::ActiveModel]) -> Vec<String> {
+/// The statements of one transaction, whichever connection runs them.
+pub(super) struct Statements {
+    /// Insert the events whose `mid` is new, [`INSERT_ROWS`] at a time.
+    pub events: Vec<Statement>,
+    /// Queue a job for each sender.
+    pub jobs: Vec<Statement>,
+}
+
+impl Statements {
+    pub fn len(&self) -> u64 {
+        (self.events.len() + self.jobs.len()) as u64
+    }
+}
+
+pub(super) fn statements(
+    rows: Vec<messenger_inbox::ActiveModel>,
+    now: DateTime<Utc>,
+    backend: DbBackend,
+) -> Statements {
     let mut senders: Vec<String> = rows.iter().filter_map(|r| r.psid.try_as_ref().cloned()).collect();
     senders.sort();
     senders.dedup();
-    senders
-}
-
-/// Inserts the events whose `mid` is new (at most [`INSERT_ROWS`]).
-pub(super) fn insert_events(rows: Vec<messenger_inbox::ActiveModel>) -> InsertMany<messenger_inbox::ActiveModel> {
-    messenger_inbox::Entity::insert_many(rows)
-        .on_conflict(OnConflict::column(messenger_inbox::Column::Mid).do_nothing().to_owned())
+    let mut rows = rows.into_iter().peekable();
+    let mut events = Vec::new();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(INSERT_ROWS).collect();
+        let insert = messenger_inbox::Entity::insert_many(chunk)
+            .on_conflict(OnConflict::column(messenger_inbox::Column::Mid).do_nothing().to_owned());
+        events.push(insert.build(backend));
+    }
+    let jobs = senders
+        .chunks(INSERT_ROWS)
+        .map(|chunk| {
+            let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            inbox::enqueue_query(&chunk, now).build(backend)
+        })
+        .collect();
+    Statements { events, jobs }
 }
