@@ -465,6 +465,29 @@ async fn a_bare_link_asks_to_whom_and_the_quick_reply_completes_the_share() {
 }
 
 #[tokio::test]
+async fn the_to_whom_question_offers_at_most_13_friends() {
+    let bot = bot().await;
+    let sam = bot.app.sign_up("sam").await;
+    for n in 1..=14 {
+        let friend = bot.app.sign_up(&format!("friend{n:02}")).await;
+        bot.app.befriend(&sam, &friend).await;
+    }
+    bot.link("psam", &sam).await;
+
+    bot.say("psam", "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC")
+        .await;
+    let question = bot.sent_to("psam").last().unwrap().clone();
+    let choices = question["message"]["quick_replies"].as_array().unwrap();
+    assert_eq!(choices.len(), 13, "{question}");
+    assert!(
+        choices
+            .iter()
+            .all(|c| c["payload"].as_str().unwrap().starts_with("SEND:friend")),
+        "{question}"
+    );
+}
+
+#[tokio::test]
 async fn friends_add_inbox_stats_now_and_stop() {
     let bot = bot().await;
     let sam = bot.app.sign_up("sam").await;
