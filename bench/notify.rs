@@ -5,7 +5,7 @@
 //! bodies.
 //!
 //!     cargo bench --bench notify
-//!     BENCH_DATABASE_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres cargo bench --bench notify
+//!     BENCH_DATABASE_URL=postgres://postgres:postgres@127.0.0.1:55432/postgres cargo bench --bench notify
 //!
 //! The app is built in-process (`Application::build_with_clock` with the
 //! system clock, settings from `Settings::from_vars`: `FCM_CREDENTIALS` a

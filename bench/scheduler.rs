@@ -3,7 +3,7 @@
 //! 20 ms to every call.
 //!
 //!     cargo bench --bench scheduler
-//!     BENCH_DATABASE_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres cargo bench --bench scheduler
+//!     BENCH_DATABASE_URL=postgres://postgres:postgres@127.0.0.1:55432/postgres cargo bench --bench scheduler
 //!
 //! The app is built in-process (`Application::build_with_clock`, its clock
 //! frozen) against a fresh database: an SQLite file in a temporary

@@ -28,7 +28,7 @@ pub struct TestApp {
     pub database_url: String,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
-    _dir: Option<TempDir>,
+    _scratch: Option<Scratch>,
 }
 
 /// A signed-in test user.
@@ -41,12 +41,40 @@ pub struct Session {
     pub refresh: String,
 }
 
-/// A directory removed when dropped.
-struct TempDir(std::path::PathBuf);
+/// A test's database, removed when the test that made it ends (also when it
+/// fails), so that a long-lived server does not collect test databases.
+enum Scratch {
+    /// The folder of an SQLite file.
+    Dir(std::path::PathBuf),
+    /// A PostgreSQL database: the server's admin URL and the name.
+    Postgres { server: String, name: String },
+}
 
-impl Drop for TempDir {
+impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        match self {
+            Self::Dir(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Self::Postgres { server, name } => {
+                // Drop runs inside the test's runtime: drop the database from a
+                // thread of its own, and never panic (a failing test unwinds here).
+                let (server, name) = (server.clone(), name.clone());
+                let dropped = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .ok()?;
+                    runtime.block_on(async {
+                        let admin = Database::connect(&server).await.ok()?;
+                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        admin.execute_unprepared(&sql).await.ok()?;
+                        admin.close().await.ok()
+                    })
+                });
+                let _ = dropped.join();
+            }
+        }
     }
 }
 
@@ -56,10 +84,10 @@ pub async fn spawn_app() -> TestApp {
 
 /// Spawns the app with extra settings (`("NAME", "value")`).
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
-    let (database_url, dir) = fresh_database().await;
+    let (database_url, scratch) = fresh_database().await;
     let clock = ManualClock::new();
     let spotify = SpotifySandbox::new(clock.clone());
-    spawn(extra, database_url, dir, clock, spotify).await
+    spawn(extra, database_url, scratch, clock, spotify).await
 }
 
 /// A second server on the same database, clock and Spotify: another replica.
@@ -77,7 +105,7 @@ pub async fn spawn_replica(of: &TestApp, extra: &[(&str, &str)]) -> TestApp {
 async fn spawn(
     extra: &[(&str, &str)],
     database_url: String,
-    dir: Option<TempDir>,
+    scratch: Option<Scratch>,
     clock: Arc<ManualClock>,
     spotify: Arc<SpotifySandbox>,
 ) -> TestApp {
@@ -126,7 +154,7 @@ async fn spawn(
         database_url,
         stop: Some(stop),
         server: Some(server),
-        _dir: dir,
+        _scratch: scratch,
     }
 }
 
@@ -140,7 +168,7 @@ pub async fn serve(router: axum::Router) -> String {
     format!("http://{address}")
 }
 
-async fn fresh_database() -> (String, Option<TempDir>) {
+async fn fresh_database() -> (String, Option<Scratch>) {
     match std::env::var("TEST_DATABASE_URL")
         .ok()
         .filter(|u| u.starts_with("postgres"))
@@ -154,13 +182,13 @@ async fn fresh_database() -> (String, Option<TempDir>) {
                 .expect("create test database");
             admin.close().await.ok();
             let base = server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base);
-            (format!("{base}/{name}"), None)
+            (format!("{base}/{name}"), Some(Scratch::Postgres { server, name }))
         }
         None => {
             let dir = std::env::temp_dir().join(format!("sendsongs-test-{}", Uuid::new_v4().simple()));
             std::fs::create_dir_all(&dir).unwrap();
             let url = format!("sqlite://{}?mode=rwc", dir.join("test.db").display());
-            (url, Some(TempDir(dir)))
+            (url, Some(Scratch::Dir(dir)))
         }
     }
 }
