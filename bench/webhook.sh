@@ -226,6 +226,25 @@ EXPECTED_JOBS="$(sqlite3 "$WORK/bench.db" 'SELECT count(DISTINCT psid) FROM mess
 LOST=$((ACKED - STORED))
 if [ "$LOST" -ne 0 ] || [ "$DISTINCT" -ne "$STORED" ] || [ "$ACKED" -ne "$SENT" ]; then MET=0; fi
 WARNINGS=$(($(count_warnings) - WARNINGS_BEFORE))
+# The background checkpoints over the whole run (sqlite_checkpoint_seconds):
+# a RESTART holds writers back while it runs.
+CHECKPOINTS="$(curl -fsS "$BASE/metrics" | python3 -c '
+import re, sys
+stats = {}
+for line in sys.stdin:
+    m = re.match(r"sqlite_checkpoint_seconds_(count|sum)\{mode=\"(\w+)\"\} (\S+)", line)
+    if m:
+        stats.setdefault(m.group(2), {})[m.group(1)] = float(m.group(3))
+    m = re.match(r"sqlite_checkpoint_seconds_bucket\{mode=\"(\w+)\",le=\"0.005\"\} (\S+)", line)
+    if m:
+        stats.setdefault(m.group(1), {})["fast"] = float(m.group(2))
+parts = []
+for mode in ("passive", "restart"):
+    s = stats.get(mode, {})
+    n = int(s.get("count", 0))
+    if n:
+        parts.append("%d %s, mean %.1f ms, %d over 5 ms" % (n, mode, 1000 * s["sum"] / n, n - int(s.get("fast", 0))))
+print("; ".join(parts) or "none")')"
 
 cat <<REPORT
 
@@ -241,6 +260,7 @@ $(printf '%s\n' "${ROWS[@]}")
 $(printf '%s\n' "${VERDICTS[@]}")
 Webhook POSTs sent $SENT, answered 200 $ACKED; rows in messenger_inbox $STORED ($DISTINCT distinct mids); lost $LOST.
 handle_inbox jobs: $JOBS (one per sender: $EXPECTED_JOBS senders). Server warnings and errors during the load: $WARNINGS.
+SQLite checkpoints (whole run): $CHECKPOINTS.
 Targets: $([ "$MET" = 1 ] && echo "met" || echo "NOT met").
 REPORT
 if [ "${#PERF_LINES[@]}" -gt 0 ]; then printf '%s\n' "${PERF_LINES[@]}"; fi

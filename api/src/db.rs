@@ -3,7 +3,7 @@
 //! SQLite is the zero-set-up default: WAL (readers never wait for the writer),
 //! foreign keys on, and a busy timeout so concurrent writers queue instead of
 //! failing. PostgreSQL is used as is.
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use migration::{Migrator, MigratorTrait as _};
@@ -93,19 +93,24 @@ async fn checkpoint_regularly(db: DatabaseConnection) {
 const RESTART_AFTER_FRAMES: i64 = 4096;
 
 async fn checkpoint(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let started = Instant::now();
     let passive = db
         .query_one_raw(Statement::from_string(
             DbBackend::Sqlite,
             "PRAGMA wal_checkpoint(PASSIVE)",
         ))
         .await?;
+    metrics::histogram!("sqlite_checkpoint_seconds", "mode" => "passive").record(started.elapsed().as_secs_f64());
     // (busy, frames in the log, frames copied)
     let frames: i64 = match passive {
         Some(row) => row.try_get_by_index(1)?,
         None => return Ok(()),
     };
+    metrics::gauge!("sqlite_wal_frames").set(frames as f64);
     if frames > RESTART_AFTER_FRAMES {
+        let started = Instant::now();
         db.execute_unprepared("PRAGMA wal_checkpoint(RESTART)").await?;
+        metrics::histogram!("sqlite_checkpoint_seconds", "mode" => "restart").record(started.elapsed().as_secs_f64());
     }
     Ok(())
 }
