@@ -307,7 +307,9 @@ impl TestApp {
     }
 
     /// Stops the server the way SIGTERM does and waits for it to finish.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    /// Stops the server and waits for it; the database stays until the
+    /// `TestApp` is dropped, for what a test reads after.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
         let _ = self.stop.take().unwrap().send(());
         tokio::time::timeout(Duration::from_secs(15), self.server.take().unwrap())
             .await

@@ -18,7 +18,7 @@ use crate::{
     shares::TRACK,
 };
 
-const SECRET: &str = "test-app-secret";
+pub const SECRET: &str = "test-app-secret";
 const PAGE_ID: &str = "1234567890";
 
 pub struct Bot {

@@ -1,10 +1,22 @@
 //! Health, readiness, metrics, start-up errors and graceful shutdown.
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
+use axum::{Json, Router, routing::post};
 use reqwest::StatusCode;
-use serde_json::json;
+use sea_orm::EntityTrait as _;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
 
-use crate::helpers::spawn_app;
+use crate::{
+    helpers::{serve, spawn_app, spawn_app_with},
+    messenger,
+};
 
 #[tokio::test]
 async fn health_and_readiness() {
@@ -72,7 +84,7 @@ async fn on_sqlite_the_log_is_checkpointed_in_the_background_and_measured() {
 
 #[tokio::test]
 async fn shutdown_finishes_cleanly_and_closes_subscriptions() {
-    let app = spawn_app().await;
+    let mut app = spawn_app().await;
     let sam = app.sign_up("sam").await;
     let mut subscription = app
         .subscribe(Some(&sam.access), "subscription { friendshipChanged { status } }")
@@ -84,6 +96,64 @@ async fn shutdown_finishes_cleanly_and_closes_subscriptions() {
         subscription.next_within(Duration::from_secs(5)).await.is_none(),
         "the WebSocket is closed by shutdown"
     );
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_running_job_finish_and_record_how_it_ended() {
+    // A Send API that takes a second to answer, so that the bot's reply is
+    // still in flight when the server is told to stop.
+    let reached = Arc::new(Notify::new());
+    let answered = Arc::new(AtomicUsize::new(0));
+    let send_api = Router::new().route(
+        "/graph/me/messages",
+        post({
+            let (reached, answered) = (reached.clone(), answered.clone());
+            move |Json(body): Json<Value>| async move {
+                reached.notify_one();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                answered.fetch_add(1, Ordering::SeqCst);
+                Json(json!({ "recipient_id": body["recipient"]["id"], "message_id": "m_slow_1" }))
+            }
+        }),
+    );
+    let graph = format!("{}/graph", serve(send_api).await);
+    let mut app = spawn_app_with(&[
+        ("MESSENGER_APP_SECRET", messenger::SECRET),
+        ("MESSENGER_PAGE_TOKEN", "page-token"),
+        ("MESSENGER_GRAPH_URL", &graph),
+        ("JOB_WORKERS", "1"),
+        ("JOB_POLL_INTERVAL", "50ms"),
+    ])
+    .await;
+    let now = api::clock::Clock::now(app.clock.as_ref()).timestamp_millis();
+    let body = messenger::page_body(vec![vec![messenger::text_event("7001", "m_stop_1", "help", now)]]);
+    let response = app
+        .client
+        .post(format!("{}/webhooks/messenger", app.address))
+        .header("Content-Type", "application/json")
+        .header("X-Hub-Signature-256", messenger::sign(&body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    tokio::time::timeout(Duration::from_secs(20), reached.notified())
+        .await
+        .expect("a worker sends the bot's answer");
+    app.stop().await.expect("the server stops without error");
+
+    let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    let replies = entity::bot_replies::Entity::find().all(&db).await.unwrap();
+    db.close().await.ok();
+    // The welcome and the help text: each send finished and was recorded.
+    assert!(!replies.is_empty());
+    assert_eq!(answered.load(Ordering::SeqCst), replies.len(), "no send was cut short");
+    for reply in &replies {
+        assert_eq!(reply.psid, "7001");
+        assert_eq!(reply.status, "SENT", "the job recorded how it ended: {replies:?}");
+        assert_eq!(reply.provider_message_id.as_deref(), Some("m_slow_1"));
+    }
 }
 
 #[test]
