@@ -6,6 +6,7 @@ mod devices;
 mod friends;
 mod graphql_http;
 mod helpers;
+mod jobs;
 mod messenger;
 mod notifications;
 mod notify_fakes;
