@@ -65,12 +65,8 @@ impl Drop for Scratch {
                         .enable_all()
                         .build()
                         .ok()?;
-                    runtime.block_on(async {
-                        let admin = Database::connect(&server).await.ok()?;
-                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                        admin.execute_unprepared(&sql).await.ok()?;
-                        admin.close().await.ok()
-                    })
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    runtime.block_on(on_server(&server, &sql)).ok()
                 });
                 let _ = dropped.join();
             }
@@ -168,6 +164,15 @@ pub async fn serve(router: axum::Router) -> String {
     format!("http://{address}")
 }
 
+/// Runs `sql` on the PostgreSQL server's admin database (creating and
+/// dropping test databases).
+async fn on_server(server: &str, sql: &str) -> Result<(), sea_orm::DbErr> {
+    let admin = Database::connect(server).await?;
+    let result = admin.execute_unprepared(sql).await;
+    admin.close().await.ok();
+    result.map(|_| ())
+}
+
 async fn fresh_database() -> (String, Option<Scratch>) {
     match std::env::var("TEST_DATABASE_URL")
         .ok()
@@ -175,12 +180,9 @@ async fn fresh_database() -> (String, Option<Scratch>) {
     {
         Some(server) => {
             let name = format!("sendsongs_test_{}", Uuid::new_v4().simple());
-            let admin = Database::connect(&server).await.expect("TEST_DATABASE_URL reachable");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            on_server(&server, &format!("CREATE DATABASE {name}"))
                 .await
-                .expect("create test database");
-            admin.close().await.ok();
+                .expect("TEST_DATABASE_URL reachable, test database created");
             let base = server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base);
             (format!("{base}/{name}"), Some(Scratch::Postgres { server, name }))
         }
@@ -306,9 +308,8 @@ impl TestApp {
         Subscription::open(self.port, "graphql-transport-ws", token, query).await
     }
 
-    /// Stops the server the way SIGTERM does and waits for it to finish.
-    /// Stops the server and waits for it; the database stays until the
-    /// `TestApp` is dropped, for what a test reads after.
+    /// Stops the server the way SIGTERM does and waits for it to finish; the
+    /// database stays until the `TestApp` is dropped, for what a test reads after.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
         let _ = self.stop.take().unwrap().send(());
         tokio::time::timeout(Duration::from_secs(15), self.server.take().unwrap())
