@@ -217,7 +217,7 @@ async fn seed(app: &App, count: usize, kind: Kind) -> anyhow::Result<Seeded> {
                     recipient_id: Set(users[i]),
                     track_id: Set("fanouttrack00000000000".into()),
                     note: Set(None),
-                    status: Set("PLAYED".into()),
+                    status: Set(shares::Status::Played),
                     created_at: Set(now - TimeDelta::minutes(10)),
                     played_at: Set(Some(now - TimeDelta::minutes(1))),
                     expires_at: Set(now + TimeDelta::days(7)),

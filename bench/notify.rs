@@ -94,10 +94,14 @@ use axum::{
     routing::post,
 };
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::{deliveries, devices, jobs, messenger_links, play_events, shares, tracks, users};
+use entity::{
+    deliveries::{self, EventKind, Status as DeliveryStatus},
+    devices, jobs, messenger_links, play_events, shares, tracks, users,
+};
 use sea_orm::{
-    ColumnTrait as _, ConnectionTrait as _, Database, DatabaseConnection, EntityTrait as _, IntoActiveModel as _,
-    PaginatorTrait as _, QueryFilter as _, QuerySelect as _, Set, Statement, TransactionTrait as _, sea_query::Expr,
+    ActiveEnum as _, ColumnTrait as _, ConnectionTrait as _, Database, DatabaseConnection, EntityTrait as _,
+    IntoActiveModel as _, PaginatorTrait as _, QueryFilter as _, QuerySelect as _, Set, Statement,
+    TransactionTrait as _, sea_query::Expr,
 };
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -371,7 +375,7 @@ fn device_row(user_id: Uuid, token: String, at: DateTime<Utc>) -> devices::Activ
         id: Set(Uuid::now_v7()),
         user_id: Set(user_id),
         token: Set(token),
-        platform: Set("ANDROID".into()),
+        platform: Set(devices::Platform::Android),
         created_at: Set(at),
         updated_at: Set(at),
     }
@@ -579,7 +583,7 @@ async fn latency(
             recipient_id: recipient,
             track_id: track_id(LATENCY_TRACK),
             note: None,
-            status: "PENDING".into(),
+            status: shares::Status::Pending,
             created_at: now - TimeDelta::minutes(5),
             played_at: None,
             expires_at: now + TimeDelta::days(7),
@@ -616,7 +620,7 @@ async fn latency(
         loop {
             let sent = deliveries::Entity::find()
                 .filter(deliveries::Column::ShareId.eq(share.id))
-                .filter(deliveries::Column::Status.eq(notify::status::SENT))
+                .filter(deliveries::Column::Status.eq(DeliveryStatus::Sent))
                 .count(&monitor)
                 .await?;
             let queued = jobs::Entity::find()
@@ -796,7 +800,7 @@ async fn seed_backlog(app: &App, events: usize) -> anyhow::Result<Seeded> {
             recipient_id: Set(recipients[n % recipient_count]),
             track_id: Set(track_id(n % track_count)),
             note: Set(None),
-            status: Set("PLAYED".into()),
+            status: Set(shares::Status::Played),
             created_at: Set(shared_at),
             played_at: Set(Some(now - TimeDelta::minutes(1))),
             expires_at: Set(shared_at + TimeDelta::days(7)),
@@ -825,7 +829,7 @@ async fn seed_backlog(app: &App, events: usize) -> anyhow::Result<Seeded> {
         for n in start..(start + INSERT_ROWS).min(events) {
             let notice = Notice {
                 user_id: senders[n],
-                kind: "share_played",
+                kind: EventKind::SharePlayed,
                 event_id: event_ids[n],
                 share_id: Some(share_ids[n]),
             };
@@ -852,7 +856,7 @@ async fn seed_backlog(app: &App, events: usize) -> anyhow::Result<Seeded> {
 async fn make_pending_again(db: &DatabaseConnection) -> anyhow::Result<()> {
     let now = Utc::now();
     deliveries::Entity::update_many()
-        .col_expr(deliveries::Column::Status, Expr::value(notify::status::PENDING))
+        .col_expr(deliveries::Column::Status, Expr::value(DeliveryStatus::Pending))
         .col_expr(deliveries::Column::Attempts, Expr::value(0))
         .col_expr(deliveries::Column::LastError, Expr::value(Option::<String>::None))
         .col_expr(
@@ -963,7 +967,7 @@ async fn drain(
     let mut counts;
     loop {
         counts = statuses(&monitor).await?;
-        let pending = counts.get(notify::status::PENDING).copied().unwrap_or(0);
+        let pending = counts.get(&DeliveryStatus::Pending.to_value()).copied().unwrap_or(0);
         if pending == 0 || started.elapsed() > DRAIN_TIMEOUT {
             break;
         }
@@ -983,10 +987,10 @@ async fn drain(
         Duration::from_secs_f64(((jobs_after.0 - jobs_before.0) / (jobs_after.1 - jobs_before.1).max(1.0)).max(0.0));
     stop(app, handles).await;
     monitor.close().await.ok();
-    let sent = counts.get(notify::status::SENT).copied().unwrap_or(0);
+    let sent = counts.get(&DeliveryStatus::Sent.to_value()).copied().unwrap_or(0);
     let mut other: Vec<String> = counts
         .iter()
-        .filter(|(status, _)| status.as_str() != notify::status::SENT)
+        .filter(|(status, _)| **status != DeliveryStatus::Sent.to_value())
         .map(|(status, n)| format!("{n} {status}"))
         .collect();
     other.sort();

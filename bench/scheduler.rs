@@ -42,11 +42,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use api::{
-    App, Application,
-    clock::ManualClock,
-    jobs::{queue, worker::SLOTS},
-};
+use api::{App, Application, clock::ManualClock, jobs::worker::SLOTS};
 use axum::{Json, Router, extract::State, routing::get, routing::post};
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{jobs, shares, spotify_links, tracks, users};
@@ -163,7 +159,7 @@ async fn seed(app: &App, recipients: usize, per_recipient: usize) -> anyhow::Res
             access_expires_at: Set(now + TimeDelta::days(365)),
             consented_at: Set(created_at),
             consent_expires_at: Set(now + TimeDelta::days(180)),
-            status: Set("ACTIVE".into()),
+            status: Set(spotify_links::Status::Active),
             created_at: Set(created_at),
             updated_at: Set(created_at),
         });
@@ -199,7 +195,7 @@ async fn seed(app: &App, recipients: usize, per_recipient: usize) -> anyhow::Res
                 recipient_id: Set(user_ids[r]),
                 track_id: Set(track_id(r * per_recipient + k)),
                 note: Set(None),
-                status: Set("PENDING".into()),
+                status: Set(shares::Status::Pending),
                 created_at: Set(created_at),
                 played_at: Set(None),
                 expires_at: Set(created_at + TimeDelta::days(7)),
@@ -291,7 +287,7 @@ async fn drain(database_url: &str, fake_url: &str, clock: Arc<ManualClock>, fake
             .filter(jobs::Column::Kind.eq(CHECK))
             .filter(
                 Condition::any()
-                    .add(jobs::Column::Status.eq(queue::RUNNING))
+                    .add(jobs::Column::Status.eq(jobs::Status::Running))
                     .add(jobs::Column::RunAt.lte(now)),
             )
             .count(&app.db)

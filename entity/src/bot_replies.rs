@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+pub use crate::deliveries::Status;
+
 /// An answer of the bot, sent by the job queue with the notification rules.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "bot_replies")]
@@ -10,8 +12,8 @@ pub struct Model {
     pub text: String,
     /// JSON array of `{title, payload}` quick replies.
     pub quick_replies: String,
-    /// `PENDING`, `SENT` or `FAILED`.
-    pub status: String,
+    /// `Pending`, `Sent` or `Failed`: a reply is never skipped.
+    pub status: Status,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub provider_message_id: Option<String>,

@@ -8,17 +8,15 @@ pub struct Model {
     pub id: Uuid,
     /// The person notified.
     pub user_id: Uuid,
-    /// `share_played`, `share_received` or `relink_required`.
-    pub event_kind: String,
+    /// What the notice is about.
+    pub event_kind: EventKind,
     /// The play event, share, or link change it is about.
     pub event_id: Uuid,
     pub share_id: Option<Uuid>,
-    /// `MESSENGER` or `PUSH`.
-    pub channel: String,
+    pub channel: Channel,
     /// A device id (push) or a Messenger sender id.
     pub target: String,
-    /// `PENDING`, `SENT`, `FAILED` or `SKIPPED`.
-    pub status: String,
+    pub status: Status,
     pub attempts: i32,
     pub last_error: Option<String>,
     /// The provider's id for the accepted message.
@@ -26,6 +24,52 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,
+}
+
+/// What became of a message sent to a person: a delivery, or a bot reply
+/// (which is never `Skipped`). Stored as the upper-case name (`varchar(12)`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(12))")]
+pub enum Status {
+    /// Waiting to be sent, or to be retried.
+    #[sea_orm(string_value = "PENDING")]
+    Pending,
+    /// Accepted by the provider.
+    #[sea_orm(string_value = "SENT")]
+    Sent,
+    /// Given up: `last_error` says why.
+    #[sea_orm(string_value = "FAILED")]
+    Failed,
+    /// Not sent on purpose: `last_error` says why.
+    #[sea_orm(string_value = "SKIPPED")]
+    Skipped,
+}
+
+/// How a notice reaches a person (`varchar(16)`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum Channel {
+    /// A message in the person's Messenger conversation with the page.
+    #[sea_orm(string_value = "MESSENGER")]
+    Messenger,
+    /// An FCM push to one of their devices.
+    #[sea_orm(string_value = "PUSH")]
+    Push,
+}
+
+/// What a notice is about (`varchar(32)`, snake case).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum EventKind {
+    /// To a sender: their share was played (`event_id`: the play event).
+    #[sea_orm(string_value = "share_played")]
+    SharePlayed,
+    /// To a recipient: a friend shared a song (`event_id`: the share).
+    #[sea_orm(string_value = "share_received")]
+    ShareReceived,
+    /// To someone whose Spotify link stopped working.
+    #[sea_orm(string_value = "relink_required")]
+    RelinkRequired,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

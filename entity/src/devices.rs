@@ -9,8 +9,7 @@ pub struct Model {
     /// FCM registration token: a credential for pushing to this install.
     #[sea_orm(unique)]
     pub token: String,
-    /// `ANDROID`, `IOS` or `WEB`.
-    pub platform: String,
+    pub platform: Platform,
     pub created_at: DateTimeUtc,
     /// Last registration; the oldest devices are dropped past the per-user cap.
     pub updated_at: DateTimeUtc,
@@ -24,6 +23,18 @@ impl std::fmt::Debug for Model {
             .field("platform", &self.platform)
             .finish_non_exhaustive()
     }
+}
+
+/// The kind of app install (`varchar(16)`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum Platform {
+    #[sea_orm(string_value = "ANDROID")]
+    Android,
+    #[sea_orm(string_value = "IOS")]
+    Ios,
+    #[sea_orm(string_value = "WEB")]
+    Web,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

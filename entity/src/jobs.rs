@@ -13,8 +13,7 @@ pub struct Model {
     /// At most one live job per key.
     #[sea_orm(unique)]
     pub dedupe_key: Option<String>,
-    /// `queued`, `running` or `dead`.
-    pub status: String,
+    pub status: Status,
     pub run_at: DateTimeUtc,
     pub attempts: i32,
     /// The worker holding the lease.
@@ -26,6 +25,23 @@ pub struct Model {
     pub last_error: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+}
+
+/// Where a job stands in the queue. Stored lower-case (`varchar(12)`); the
+/// queue's hand-written SQL (`api::jobs::queue`) names these same strings.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(12))")]
+pub enum Status {
+    /// Waiting for `run_at`.
+    #[sea_orm(string_value = "queued")]
+    Queued,
+    /// Held by a worker until `locked_until`.
+    #[sea_orm(string_value = "running")]
+    Running,
+    /// Failed for good: kept with its last error until the same work is
+    /// enqueued again.
+    #[sea_orm(string_value = "dead")]
+    Dead,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

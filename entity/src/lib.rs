@@ -18,3 +18,38 @@ pub mod shares;
 pub mod spotify_links;
 pub mod tracks;
 pub mod users;
+
+#[cfg(test)]
+mod tests {
+    //! The stored strings are the database's contents: these lists are what
+    //! rows written before the enums existed hold, and must not change.
+    use sea_orm::ActiveEnum;
+
+    fn stored<E: ActiveEnum<Value = String> + sea_orm::Iterable>() -> Vec<String> {
+        E::iter().map(|value| value.to_value()).collect()
+    }
+
+    #[test]
+    fn statuses_are_stored_as_they_always_were() {
+        assert_eq!(
+            stored::<crate::shares::Status>(),
+            ["PENDING", "PLAYED", "EXPIRED", "CANCELLED"]
+        );
+        assert_eq!(
+            stored::<crate::deliveries::Status>(),
+            ["PENDING", "SENT", "FAILED", "SKIPPED"]
+        );
+        assert_eq!(stored::<crate::deliveries::Channel>(), ["MESSENGER", "PUSH"]);
+        assert_eq!(
+            stored::<crate::deliveries::EventKind>(),
+            ["share_played", "share_received", "relink_required"]
+        );
+        assert_eq!(stored::<crate::jobs::Status>(), ["queued", "running", "dead"]);
+        assert_eq!(stored::<crate::spotify_links::Status>(), ["ACTIVE", "RELINK_REQUIRED"]);
+        assert_eq!(stored::<crate::devices::Platform>(), ["ANDROID", "IOS", "WEB"]);
+        assert_eq!(
+            stored::<crate::messenger_inbox::Kind>(),
+            ["message", "quick_reply", "postback"]
+        );
+    }
+}

@@ -12,12 +12,26 @@ pub struct Model {
     pub psid: String,
     /// Meta's event time in ms: one sender's events are handled in this order.
     pub sent_at_ms: i64,
-    /// `message`, `quick_reply` or `postback`.
-    pub kind: String,
+    pub kind: Kind,
     pub text: Option<String>,
     pub payload: Option<String>,
     pub received_at: DateTimeUtc,
     pub handled_at: Option<DateTimeUtc>,
+}
+
+/// What the sender did (`varchar(16)`, snake case).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum Kind {
+    /// Typed a message (`text`).
+    #[sea_orm(string_value = "message")]
+    Message,
+    /// Tapped a quick-reply button (`payload`; `text` is its title).
+    #[sea_orm(string_value = "quick_reply")]
+    QuickReply,
+    /// Tapped a button such as Get Started (`payload`; `text` is its title).
+    #[sea_orm(string_value = "postback")]
+    Postback,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

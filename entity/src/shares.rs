@@ -10,14 +10,32 @@ pub struct Model {
     /// Spotify track id (metadata in `tracks`).
     pub track_id: String,
     pub note: Option<String>,
-    /// `PENDING`, `PLAYED`, `EXPIRED` or `CANCELLED`.
-    pub status: String,
+    pub status: Status,
     pub created_at: DateTimeUtc,
     pub played_at: Option<DateTimeUtc>,
     pub expires_at: DateTimeUtc,
     /// When the share is next due a check; `None` while paused or ended.
     pub next_check_at: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,
+}
+
+/// Where a share stands. Every share ends `Played`, `Expired` or
+/// `Cancelled`. Stored as the upper-case name (`varchar(12)`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(12))")]
+pub enum Status {
+    /// Waiting for the recipient to play it.
+    #[sea_orm(string_value = "PENDING")]
+    Pending,
+    /// The recipient played it after it was shared.
+    #[sea_orm(string_value = "PLAYED")]
+    Played,
+    /// Not played before `expires_at`.
+    #[sea_orm(string_value = "EXPIRED")]
+    Expired,
+    /// Withdrawn by its sender while pending.
+    #[sea_orm(string_value = "CANCELLED")]
+    Cancelled,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

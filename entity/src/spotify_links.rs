@@ -17,8 +17,7 @@ pub struct Model {
     pub consented_at: DateTimeUtc,
     /// Spotify refresh tokens stop working six months after consent.
     pub consent_expires_at: DateTimeUtc,
-    /// `ACTIVE` or `RELINK_REQUIRED`.
-    pub status: String,
+    pub status: Status,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
@@ -31,6 +30,19 @@ impl std::fmt::Debug for Model {
             .field("status", &self.status)
             .finish_non_exhaustive()
     }
+}
+
+/// Whether Spotify still honours the link (`varchar(20)`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(20))")]
+pub enum Status {
+    /// Tokens work (or can be refreshed).
+    #[sea_orm(string_value = "ACTIVE")]
+    Active,
+    /// Spotify refused the refresh token, or the consent ran out: no call
+    /// is made for this person until they link again.
+    #[sea_orm(string_value = "RELINK_REQUIRED")]
+    RelinkRequired,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use api::{
     clock::Clock as _,
-    jobs::queue::{self, DEAD, MAX_ATTEMPTS, QUEUED},
+    jobs::queue::{self, MAX_ATTEMPTS},
 };
-use entity::jobs;
+use entity::{
+    jobs,
+    jobs::Status::{Dead, Queued},
+};
 use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
 use serde_json::json;
 
@@ -54,7 +57,7 @@ async fn a_job_that_cannot_run_is_dead_at_once_and_revives_when_enqueued_again()
 
     app.run_due_jobs().await;
     let job = the_job(&app, "k1").await;
-    assert_eq!(job.status, DEAD);
+    assert_eq!(job.status, Dead);
     assert_eq!(job.attempts, 1, "a permanent error is not retried");
     assert!(
         job.last_error
@@ -70,14 +73,10 @@ async fn a_job_that_cannot_run_is_dead_at_once_and_revives_when_enqueued_again()
 
     enqueue(&app, "k1", json!({ "nobody": 2 })).await;
     let revived = the_job(&app, "k1").await;
-    assert_eq!((revived.status.as_str(), revived.attempts), (QUEUED, 0));
+    assert_eq!((revived.status, revived.attempts), (Queued, 0));
     app.run_due_jobs().await;
     let again = the_job(&app, "k1").await;
-    assert_eq!(
-        (again.status.as_str(), again.attempts),
-        (DEAD, 1),
-        "the revived job ran"
-    );
+    assert_eq!((again.status, again.attempts), (Dead, 1), "the revived job ran");
 }
 
 #[tokio::test]
@@ -100,7 +99,7 @@ async fn a_job_failing_every_time_backs_off_then_is_dead_after_its_last_attempt(
         let after = the_job(&app, "k2").await;
         if attempt < MAX_ATTEMPTS {
             assert!(!dead, "attempt {attempt} of {MAX_ATTEMPTS} is retried");
-            assert_eq!(after.status, QUEUED);
+            assert_eq!(after.status, Queued);
             assert!(after.run_at >= now, "the retry waits (backoff)");
             assert!(
                 after.run_at <= now + chrono::TimeDelta::hours(1),
@@ -109,7 +108,7 @@ async fn a_job_failing_every_time_backs_off_then_is_dead_after_its_last_attempt(
             last_run_at = after.run_at;
         } else {
             assert!(dead, "the last attempt ends it");
-            assert_eq!(after.status, DEAD);
+            assert_eq!(after.status, Dead);
             assert_eq!(after.last_error.as_deref(), Some("Send API answered 503"));
         }
         // Past any backoff (capped at an hour).

@@ -562,7 +562,7 @@ async fn every_message_refreshes_the_24_hour_window() {
     let sam_id: uuid::Uuid = sam.user_id.parse().unwrap();
     let notice = api::notify::Notice {
         user_id: sam_id,
-        kind: "relink_required",
+        kind: entity::deliveries::EventKind::RelinkRequired,
         event_id: uuid::Uuid::now_v7(),
         share_id: None,
     };

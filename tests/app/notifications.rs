@@ -504,7 +504,7 @@ async fn the_same_event_twice_gives_one_delivery_per_target() {
     let sam_id: uuid::Uuid = world.sam.user_id.parse().unwrap();
     let notice = api::notify::Notice {
         user_id: sam_id,
-        kind: "relink_required",
+        kind: entity::deliveries::EventKind::RelinkRequired,
         event_id: uuid::Uuid::now_v7(),
         share_id: None,
     };

@@ -145,7 +145,11 @@ async fn shutdown_lets_a_running_job_finish_and_record_how_it_ended() {
     assert_eq!(answered.load(Ordering::SeqCst), replies.len(), "no send was cut short");
     for reply in &replies {
         assert_eq!(reply.psid, "7001");
-        assert_eq!(reply.status, "SENT", "the job recorded how it ended: {replies:?}");
+        assert_eq!(
+            reply.status,
+            entity::bot_replies::Status::Sent,
+            "the job recorded how it ended: {replies:?}"
+        );
         assert_eq!(reply.provider_message_id.as_deref(), Some("m_slow_1"));
     }
 }

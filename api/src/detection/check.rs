@@ -23,13 +23,12 @@ use crate::{
     events::{Event, Topic},
     jobs::{JobError, Outcome, queue},
     notify::{self, Notice},
-    shares::status,
     spotify::{
         client::{PlayHistory, SpotifyError},
         vault::{self, TokenError},
     },
 };
-use entity::{play_events, shares};
+use entity::{deliveries::EventKind, play_events, shares, shares::Status};
 
 pub const KIND: &str = "check_recipient";
 
@@ -175,12 +174,12 @@ pub async fn record_play(
 ) -> Result<(), sea_orm::DbErr> {
     let txn = app.db.begin().await?;
     let marked = shares::Entity::update_many()
-        .col_expr(shares::Column::Status, Expr::value(status::PLAYED))
+        .col_expr(shares::Column::Status, Expr::value(Status::Played))
         .col_expr(shares::Column::PlayedAt, Expr::value(played_at))
         .col_expr(shares::Column::NextCheckAt, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(shares::Column::UpdatedAt, Expr::value(now))
         .filter(shares::Column::Id.eq(share.id))
-        .filter(shares::Column::Status.eq(status::PENDING))
+        .filter(shares::Column::Status.eq(Status::Pending))
         .exec(&txn)
         .await?;
     if marked.rows_affected == 0 {
@@ -196,7 +195,7 @@ pub async fn record_play(
     .await?;
     let notice = Notice {
         user_id: share.sender_id,
-        kind: "share_played",
+        kind: EventKind::SharePlayed,
         event_id: event.id,
         share_id: Some(share.id),
     };
@@ -238,7 +237,7 @@ async fn pause(app: &App, pending: &[shares::Model], now: DateTime<Utc>) -> Resu
 async fn pending_shares(db: &impl ConnectionTrait, recipient: Uuid) -> Result<Vec<shares::Model>, sea_orm::DbErr> {
     shares::Entity::find()
         .filter(shares::Column::RecipientId.eq(recipient))
-        .filter(shares::Column::Status.eq(status::PENDING))
+        .filter(shares::Column::Status.eq(Status::Pending))
         .all(db)
         .await
 }
@@ -269,7 +268,7 @@ async fn set_next_check(
         .col_expr(shares::Column::NextCheckAt, Expr::value(at))
         .col_expr(shares::Column::UpdatedAt, Expr::value(now))
         .filter(shares::Column::Id.is_in(ids))
-        .filter(shares::Column::Status.eq(status::PENDING))
+        .filter(shares::Column::Status.eq(Status::Pending))
         .exec(db)
         .await?;
     Ok(())
@@ -277,11 +276,11 @@ async fn set_next_check(
 
 async fn expire_shares(db: &impl ConnectionTrait, ids: Vec<Uuid>, now: DateTime<Utc>) -> Result<(), sea_orm::DbErr> {
     shares::Entity::update_many()
-        .col_expr(shares::Column::Status, Expr::value(status::EXPIRED))
+        .col_expr(shares::Column::Status, Expr::value(Status::Expired))
         .col_expr(shares::Column::NextCheckAt, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(shares::Column::UpdatedAt, Expr::value(now))
         .filter(shares::Column::Id.is_in(ids))
-        .filter(shares::Column::Status.eq(status::PENDING))
+        .filter(shares::Column::Status.eq(Status::Pending))
         .exec(db)
         .await?;
     Ok(())

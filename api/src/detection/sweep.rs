@@ -15,9 +15,8 @@ use super::check;
 use crate::{
     app::App,
     jobs::{JobError, Outcome, queue},
-    shares::status,
 };
-use entity::{jobs, shares};
+use entity::{jobs, shares, shares::Status};
 
 pub const KIND: &str = "sweep_shares";
 pub const EVERY: TimeDelta = TimeDelta::hours(1);
@@ -36,10 +35,10 @@ pub async fn enqueue(
 pub async fn run(app: &App) -> Result<Outcome, JobError> {
     let now = app.clock.now();
     let expired = shares::Entity::update_many()
-        .col_expr(shares::Column::Status, Expr::value(status::EXPIRED))
+        .col_expr(shares::Column::Status, Expr::value(Status::Expired))
         .col_expr(shares::Column::NextCheckAt, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(shares::Column::UpdatedAt, Expr::value(now))
-        .filter(shares::Column::Status.eq(status::PENDING))
+        .filter(shares::Column::Status.eq(Status::Pending))
         .filter(shares::Column::ExpiresAt.lt(now - GRACE))
         .exec(&app.db)
         .await?;
@@ -50,7 +49,7 @@ pub async fn run(app: &App) -> Result<Outcome, JobError> {
         .select_only()
         .column(jobs::Column::Payload)
         .filter(jobs::Column::Kind.eq(check::KIND))
-        .filter(jobs::Column::Status.eq(queue::DEAD))
+        .filter(jobs::Column::Status.eq(jobs::Status::Dead))
         .into_tuple()
         .all(&app.db)
         .await?;
@@ -68,7 +67,7 @@ pub async fn run(app: &App) -> Result<Outcome, JobError> {
 async fn has_pending(app: &App, recipient: Uuid) -> Result<bool, sea_orm::DbErr> {
     Ok(shares::Entity::find()
         .filter(shares::Column::RecipientId.eq(recipient))
-        .filter(shares::Column::Status.eq(status::PENDING))
+        .filter(shares::Column::Status.eq(Status::Pending))
         .one(&app.db)
         .await?
         .is_some())

@@ -15,35 +15,11 @@ use crate::{
     error::{Error, Result},
 };
 use entity::devices;
+pub use entity::devices::Platform;
 
 pub const MAX_PER_USER: usize = 20;
 /// FCM tokens are around 160 characters; anything much longer is not one.
 const MAX_TOKEN_LEN: usize = 4096;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Platform {
-    Android,
-    Ios,
-    Web,
-}
-
-impl Platform {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Android => "ANDROID",
-            Self::Ios => "IOS",
-            Self::Web => "WEB",
-        }
-    }
-
-    pub fn from_stored(value: &str) -> Self {
-        match value {
-            "IOS" => Self::Ios,
-            "WEB" => Self::Web,
-            _ => Self::Android,
-        }
-    }
-}
 
 fn validate_token(token: &str) -> Result<&str> {
     let token = token.trim();
@@ -53,7 +29,7 @@ fn validate_token(token: &str) -> Result<&str> {
     Ok(token)
 }
 
-#[tracing::instrument(skip(app, token), fields(user_id = %me, platform = platform.as_str()))]
+#[tracing::instrument(skip(app, token), fields(user_id = %me, platform = ?platform))]
 pub async fn register(app: &App, me: Uuid, token: &str, platform: Platform) -> Result<devices::Model> {
     let token = validate_token(token)?;
     let now = app.clock.now();
@@ -66,7 +42,7 @@ pub async fn register(app: &App, me: Uuid, token: &str, platform: Platform) -> R
         Some(row) => {
             let mut active = row.into_active_model();
             active.user_id = Set(me);
-            active.platform = Set(platform.as_str().into());
+            active.platform = Set(platform);
             active.updated_at = Set(now);
             active.update(&txn).await?
         }
@@ -75,7 +51,7 @@ pub async fn register(app: &App, me: Uuid, token: &str, platform: Platform) -> R
                 id: Set(Uuid::now_v7()),
                 user_id: Set(me),
                 token: Set(token.to_owned()),
-                platform: Set(platform.as_str().into()),
+                platform: Set(platform),
                 created_at: Set(now),
                 updated_at: Set(now),
             }

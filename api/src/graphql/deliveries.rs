@@ -4,15 +4,17 @@ use async_graphql::{
     connection::{Connection, Edge},
 };
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _};
+use sea_orm::{
+    ActiveEnum as _, ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
+};
 use uuid::Uuid;
 
 use super::{
     context::{app, viewer},
     pagination::{Page, encode_cursor},
 };
-use crate::{error::Error, notify::status};
-use entity::deliveries;
+use crate::error::Error;
+use entity::deliveries::{self, Channel as StoredChannel, Status as Stored};
 
 pub struct Delivery(pub deliveries::Model);
 
@@ -41,25 +43,24 @@ impl Delivery {
     }
 
     async fn channel(&self) -> Channel {
-        if self.0.channel == "MESSENGER" {
-            Channel::Messenger
-        } else {
-            Channel::Push
+        match self.0.channel {
+            StoredChannel::Messenger => Channel::Messenger,
+            StoredChannel::Push => Channel::Push,
         }
     }
 
     async fn status(&self) -> DeliveryStatus {
-        match self.0.status.as_str() {
-            status::SENT => DeliveryStatus::Sent,
-            status::FAILED => DeliveryStatus::Failed,
-            status::SKIPPED => DeliveryStatus::Skipped,
-            _ => DeliveryStatus::Pending,
+        match self.0.status {
+            Stored::Pending => DeliveryStatus::Pending,
+            Stored::Sent => DeliveryStatus::Sent,
+            Stored::Failed => DeliveryStatus::Failed,
+            Stored::Skipped => DeliveryStatus::Skipped,
         }
     }
 
     /// What it was about: `share_played`, `share_received` or `relink_required`.
-    async fn kind(&self) -> &str {
-        &self.0.event_kind
+    async fn kind(&self) -> String {
+        self.0.event_kind.to_value()
     }
 
     async fn attempts(&self) -> i32 {

@@ -3,7 +3,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
 
 use super::context::{app, viewer};
-use crate::devices::{self, Platform as DomainPlatform};
+use crate::devices::{self, Platform as Stored};
 use entity::devices as device;
 
 pub struct Device(pub device::Model);
@@ -15,7 +15,7 @@ pub enum Platform {
     Web,
 }
 
-impl From<Platform> for DomainPlatform {
+impl From<Platform> for Stored {
     fn from(p: Platform) -> Self {
         match p {
             Platform::Android => Self::Android,
@@ -32,10 +32,10 @@ impl Device {
     }
 
     async fn platform(&self) -> Platform {
-        match DomainPlatform::from_stored(&self.0.platform) {
-            DomainPlatform::Android => Platform::Android,
-            DomainPlatform::Ios => Platform::Ios,
-            DomainPlatform::Web => Platform::Web,
+        match self.0.platform {
+            Stored::Android => Platform::Android,
+            Stored::Ios => Platform::Ios,
+            Stored::Web => Platform::Web,
         }
     }
 

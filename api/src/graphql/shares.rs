@@ -22,9 +22,9 @@ use crate::{
     app::AppState,
     error::Error,
     events::Topic,
-    shares::{self, Mailbox, NewShare, status},
+    shares::{self, Mailbox, NewShare},
 };
-use entity::{play_events, shares as share};
+use entity::{play_events, shares as share, shares::Status as Stored};
 
 pub struct Share(pub share::Model);
 
@@ -38,13 +38,13 @@ pub enum ShareStatus {
     Cancelled,
 }
 
-impl ShareStatus {
-    fn stored(self) -> &'static str {
-        match self {
-            Self::Pending => status::PENDING,
-            Self::Played => status::PLAYED,
-            Self::Expired => status::EXPIRED,
-            Self::Cancelled => status::CANCELLED,
+impl From<ShareStatus> for Stored {
+    fn from(status: ShareStatus) -> Self {
+        match status {
+            ShareStatus::Pending => Self::Pending,
+            ShareStatus::Played => Self::Played,
+            ShareStatus::Expired => Self::Expired,
+            ShareStatus::Cancelled => Self::Cancelled,
         }
     }
 }
@@ -101,11 +101,11 @@ impl Share {
     }
 
     async fn status(&self) -> ShareStatus {
-        match self.0.status.as_str() {
-            status::PLAYED => ShareStatus::Played,
-            status::EXPIRED => ShareStatus::Expired,
-            status::CANCELLED => ShareStatus::Cancelled,
-            _ => ShareStatus::Pending,
+        match self.0.status {
+            Stored::Pending => ShareStatus::Pending,
+            Stored::Played => ShareStatus::Played,
+            Stored::Expired => ShareStatus::Expired,
+            Stored::Cancelled => ShareStatus::Cancelled,
         }
     }
 
@@ -138,7 +138,7 @@ impl Share {
 
     /// The listen receipt, once played.
     async fn play_event(&self, ctx: &Context<'_>) -> Result<Option<PlayEvent>> {
-        if self.0.status != status::PLAYED {
+        if self.0.status != Stored::Played {
             return Ok(None);
         }
         let event = play_events::Entity::find()
@@ -255,14 +255,7 @@ impl SharesQuery {
             ShareBox::Sent => Mailbox::Sent,
             ShareBox::Received => Mailbox::Received,
         };
-        let (rows, more) = shares::list(
-            &app(ctx).db,
-            viewer.user_id,
-            mailbox,
-            status.map(ShareStatus::stored),
-            page,
-        )
-        .await?;
+        let (rows, more) = shares::list(&app(ctx).db, viewer.user_id, mailbox, status.map(Stored::from), page).await?;
         let mut connection = Connection::new(page.after.is_some(), more);
         connection
             .edges

@@ -13,7 +13,7 @@ use crate::{
         vault,
     },
 };
-use entity::{spotify_links, tracks};
+use entity::{spotify_links, spotify_links::Status as Stored, tracks};
 
 /// A Spotify track.
 pub struct Track(pub tracks::Model);
@@ -75,10 +75,9 @@ impl SpotifyLink {
     }
 
     async fn status(&self) -> SpotifyLinkStatus {
-        if self.0.status == vault::ACTIVE {
-            SpotifyLinkStatus::Active
-        } else {
-            SpotifyLinkStatus::RelinkRequired
+        match self.0.status {
+            Stored::Active => SpotifyLinkStatus::Active,
+            Stored::RelinkRequired => SpotifyLinkStatus::RelinkRequired,
         }
     }
 

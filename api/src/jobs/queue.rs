@@ -16,11 +16,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use entity::jobs;
-
-pub const QUEUED: &str = "queued";
-pub const RUNNING: &str = "running";
-pub const DEAD: &str = "dead";
+use entity::{jobs, jobs::Status};
 
 /// How long a claimed job is a worker's before others may take it over.
 pub const LEASE: TimeDelta = TimeDelta::seconds(60);
@@ -92,7 +88,7 @@ fn row(
         kind: Set(kind.to_owned()),
         payload: Set(payload.to_string()),
         dedupe_key: Set(dedupe_key.map(str::to_owned)),
-        status: Set(QUEUED.into()),
+        status: Set(Status::Queued),
         run_at: Set(run_at),
         attempts: Set(0),
         locked_by: Set(None),
@@ -211,7 +207,7 @@ pub async fn requeue(
     now: DateTime<Utc>,
 ) -> Result<(), sea_orm::DbErr> {
     jobs::Entity::update_many()
-        .col_expr(jobs::Column::Status, Expr::value(QUEUED))
+        .col_expr(jobs::Column::Status, Expr::value(Status::Queued))
         .col_expr(
             jobs::Column::RunAt,
             Expr::case(jobs::Column::Dirty.eq(true), Expr::value(now))
@@ -245,7 +241,10 @@ pub async fn fail(
     let dead = permanent || job.attempts >= MAX_ATTEMPTS;
     let run_at = retry_at.unwrap_or_else(|| now + backoff(job.attempts));
     jobs::Entity::update_many()
-        .col_expr(jobs::Column::Status, Expr::value(if dead { DEAD } else { QUEUED }))
+        .col_expr(
+            jobs::Column::Status,
+            Expr::value(if dead { Status::Dead } else { Status::Queued }),
+        )
         .col_expr(jobs::Column::RunAt, Expr::value(run_at))
         .col_expr(jobs::Column::LockedBy, Expr::value(Option::<String>::None))
         .col_expr(jobs::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))

@@ -3,7 +3,8 @@
 //! as notifications (`messaging_type` RESPONSE: a reply inside the window).
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, QueryOrder as _, Set, sea_query::Expr,
+    ActiveEnum as _, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, QueryOrder as _, Set,
+    sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -14,10 +15,9 @@ use crate::{
     notify::{
         messenger_send::{QuickReply, SendError},
         send::{MAX_AGE, MAX_ATTEMPTS},
-        status,
     },
 };
-use entity::bot_replies;
+use entity::{bot_replies, bot_replies::Status};
 
 pub const KIND: &str = "send_bot_reply";
 
@@ -60,7 +60,7 @@ pub async fn queue(
             psid: Set(psid.to_owned()),
             text: Set(reply.text.clone()),
             quick_replies: Set(serde_json::Value::from(buttons).to_string()),
-            status: Set(status::PENDING.into()),
+            status: Set(Status::Pending),
             attempts: Set(0),
             last_error: Set(None),
             provider_message_id: Set(None),
@@ -85,7 +85,7 @@ pub struct Payload {
 pub async fn send(app: &App, payload: Payload) -> Result<Outcome, JobError> {
     let pending = bot_replies::Entity::find()
         .filter(bot_replies::Column::Psid.eq(payload.psid))
-        .filter(bot_replies::Column::Status.eq(status::PENDING))
+        .filter(bot_replies::Column::Status.eq(Status::Pending))
         .order_by_asc(bot_replies::Column::Id)
         .all(&app.db)
         .await?;
@@ -101,7 +101,7 @@ async fn send_one(app: &App, reply: &bot_replies::Model) -> Result<(), JobError>
         finish(
             app,
             reply,
-            status::FAILED,
+            Status::Failed,
             Some("Messenger is not set up on this server".into()),
             None,
         )
@@ -120,7 +120,7 @@ async fn send_one(app: &App, reply: &bot_replies::Model) -> Result<(), JobError>
         .send_text(&reply.psid, "RESPONSE", &reply.text, &buttons)
         .await
     {
-        Ok(id) => finish(app, reply, status::SENT, None, Some(id)).await?,
+        Ok(id) => finish(app, reply, Status::Sent, None, Some(id)).await?,
         Err(SendError::Retry(reason)) if reply.attempts + 1 < MAX_ATTEMPTS && now - reply.created_at < MAX_AGE => {
             bot_replies::Entity::update_many()
                 .col_expr(bot_replies::Column::Attempts, Expr::value(reply.attempts + 1))
@@ -135,13 +135,13 @@ async fn send_one(app: &App, reply: &bot_replies::Model) -> Result<(), JobError>
             finish(
                 app,
                 reply,
-                status::FAILED,
+                Status::Failed,
                 Some(SendError::Unreachable.to_string()),
                 None,
             )
             .await?;
         }
-        Err(err) => finish(app, reply, status::FAILED, Some(err.to_string()), None).await?,
+        Err(err) => finish(app, reply, Status::Failed, Some(err.to_string()), None).await?,
     }
     Ok(())
 }
@@ -149,7 +149,7 @@ async fn send_one(app: &App, reply: &bot_replies::Model) -> Result<(), JobError>
 async fn finish(
     app: &App,
     reply: &bot_replies::Model,
-    outcome: &str,
+    outcome: Status,
     error: Option<String>,
     provider_id: Option<String>,
 ) -> Result<(), sea_orm::DbErr> {
@@ -161,11 +161,11 @@ async fn finish(
         .col_expr(bot_replies::Column::ProviderMessageId, Expr::value(provider_id))
         .col_expr(
             bot_replies::Column::SentAt,
-            Expr::value((outcome == status::SENT).then_some(now)),
+            Expr::value((outcome == Status::Sent).then_some(now)),
         )
         .filter(bot_replies::Column::Id.eq(reply.id))
         .exec(&app.db)
         .await?;
-    metrics::counter!("bot_replies_total", "outcome" => outcome.to_lowercase()).increment(1);
+    metrics::counter!("bot_replies_total", "outcome" => outcome.to_value().to_lowercase()).increment(1);
     Ok(())
 }

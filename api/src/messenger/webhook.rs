@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::{inbox, sqlite_inbox::SqliteInbox};
 use crate::{app::App, crypto::sha256_hex, error::Result};
-use entity::messenger_inbox;
+use entity::{messenger_inbox, messenger_inbox::Kind};
 
 /// Why a POST was refused; nothing was stored.
 #[derive(Debug, thiserror::Error)]
@@ -148,8 +148,8 @@ fn to_row(event: Messaging, now: DateTime<Utc>) -> Option<messenger_inbox::Activ
     let (mid, kind, text, payload) = match (event.message, event.postback) {
         (Some(message), _) if message.is_echo => return None,
         (Some(message), _) => match message.quick_reply {
-            Some(reply) => (message.mid, "quick_reply", message.text, Some(reply.payload)),
-            None => (message.mid, "message", message.text, None),
+            Some(reply) => (message.mid, Kind::QuickReply, message.text, Some(reply.payload)),
+            None => (message.mid, Kind::Message, message.text, None),
         },
         (None, Some(postback)) => {
             // Postbacks may come without a mid; make one that a redelivery repeats.
@@ -161,7 +161,7 @@ fn to_row(event: Messaging, now: DateTime<Utc>) -> Option<messenger_inbox::Activ
                 );
                 format!("postback:{}", sha256_hex(&seed))
             });
-            (mid, "postback", postback.title, postback.payload)
+            (mid, Kind::Postback, postback.title, postback.payload)
         }
         // Delivery and read receipts, reactions, …: nothing to do.
         (None, None) => return None,
@@ -171,7 +171,7 @@ fn to_row(event: Messaging, now: DateTime<Utc>) -> Option<messenger_inbox::Activ
         mid: Set(mid),
         psid: Set(psid),
         sent_at_ms: Set(event.timestamp),
-        kind: Set(kind.into()),
+        kind: Set(kind),
         text: Set(text),
         payload: Set(payload),
         received_at: Set(now),

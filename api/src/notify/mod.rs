@@ -7,45 +7,27 @@
 //! and a `send_delivery` job for each. A crash between commit and send
 //! loses nothing; the same event twice writes nothing new.
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Set, sea_query::OnConflict};
+use sea_orm::{
+    ActiveEnum as _, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Set, sea_query::OnConflict,
+};
 use uuid::Uuid;
 
 use crate::jobs::queue;
-use entity::{deliveries, devices, messenger_links, users};
+use entity::{
+    deliveries::{self, Channel, EventKind, Status},
+    devices, messenger_links, users,
+};
 
 pub mod fcm;
 pub mod messenger_send;
 pub mod send;
 pub mod texts;
 
-pub mod status {
-    pub const PENDING: &str = "PENDING";
-    pub const SENT: &str = "SENT";
-    pub const FAILED: &str = "FAILED";
-    pub const SKIPPED: &str = "SKIPPED";
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    Messenger,
-    Push,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Messenger => "MESSENGER",
-            Self::Push => "PUSH",
-        }
-    }
-}
-
 /// What happened, for whom.
 #[derive(Debug, Clone, Copy)]
 pub struct Notice {
     pub user_id: Uuid,
-    /// `share_played`, `share_received`, `relink_required`.
-    pub kind: &'static str,
+    pub kind: EventKind,
     pub event_id: Uuid,
     pub share_id: Option<Uuid>,
 }
@@ -98,17 +80,16 @@ pub async fn fan_out(
         let row = deliveries::ActiveModel {
             id: Set(id),
             user_id: Set(user.id),
-            event_kind: Set(notice.kind.into()),
+            event_kind: Set(notice.kind),
             event_id: Set(notice.event_id),
             share_id: Set(notice.share_id),
-            channel: Set(channel.as_str().into()),
+            channel: Set(channel),
             target: Set(target),
             status: Set(if skip.is_some() {
-                status::SKIPPED
+                Status::Skipped
             } else {
-                status::PENDING
-            }
-            .into()),
+                Status::Pending
+            }),
             attempts: Set(0),
             last_error: Set(skip.map(str::to_owned)),
             provider_message_id: Set(None),
@@ -134,7 +115,7 @@ pub async fn fan_out(
         }
         written += 1;
         if skip.is_some() {
-            metrics::counter!("deliveries_total", "channel" => channel.as_str(), "outcome" => "skipped").increment(1);
+            metrics::counter!("deliveries_total", "channel" => channel.to_value(), "outcome" => "skipped").increment(1);
         } else {
             let payload = serde_json::json!({ "delivery_id": id });
             queue::enqueue(db, send::KIND, &payload, now, Some(&format!("delivery:{id}")), now).await?;

@@ -9,24 +9,25 @@
 //! error. Every outcome is written to the delivery row.
 use chrono::{DateTime, TimeDelta, Timelike as _, Utc};
 use sea_orm::{
-    ColumnTrait as _, ConnectionTrait as _, DbBackend, EntityTrait, FromQueryResult as _, IdenStatic as _,
-    Iterable as _, QueryFilter as _, Statement, sea_query::Expr,
+    ActiveEnum as _, ColumnTrait as _, ConnectionTrait as _, DbBackend, EntityTrait, FromQueryResult as _,
+    IdenStatic as _, Iterable as _, QueryFilter as _, Statement, sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    Channel,
     fcm::FcmError,
     messenger_send::SendError,
-    status,
     texts::{self, Texts},
 };
 use crate::{
     app::App,
     jobs::{JobError, Outcome},
 };
-use entity::{deliveries, devices, messenger_links, shares, tracks, users};
+use entity::{
+    deliveries::{self, Channel, EventKind, Status},
+    devices, messenger_links, shares, tracks, users,
+};
 
 pub const KIND: &str = "send_delivery";
 pub const MAX_ATTEMPTS: i32 = 6;
@@ -45,7 +46,7 @@ pub async fn run(app: &App, payload: Payload) -> Result<Outcome, JobError> {
         return Ok(Outcome::Done);
     };
     let delivery = &loaded.delivery;
-    if delivery.status != status::PENDING {
+    if delivery.status != Status::Pending {
         return Ok(Outcome::Done);
     }
     let now = app.clock.now();
@@ -53,7 +54,7 @@ pub async fn run(app: &App, payload: Payload) -> Result<Outcome, JobError> {
         finish(
             app,
             delivery,
-            status::SKIPPED,
+            Status::Skipped,
             Some("what it was about no longer exists"),
             None,
         )
@@ -61,7 +62,7 @@ pub async fn run(app: &App, payload: Payload) -> Result<Outcome, JobError> {
         return Ok(Outcome::Done);
     };
     let user = &loaded.user;
-    let result = if delivery.channel == Channel::Push.as_str() {
+    let result = if delivery.channel == Channel::Push {
         if let Some(end) = quiet_hours_end(user, now) {
             return Ok(Outcome::RunAt(end));
         }
@@ -70,13 +71,13 @@ pub async fn run(app: &App, payload: Payload) -> Result<Outcome, JobError> {
         send_messenger(app, delivery, &texts, now).await?
     };
     match result {
-        Sent::Accepted(id) => finish(app, delivery, status::SENT, None, Some(id)).await?,
-        Sent::Skipped(reason) => finish(app, delivery, status::SKIPPED, Some(reason), None).await?,
-        Sent::Failed(reason) => finish(app, delivery, status::FAILED, Some(&reason), None).await?,
+        Sent::Accepted(id) => finish(app, delivery, Status::Sent, None, Some(id)).await?,
+        Sent::Skipped(reason) => finish(app, delivery, Status::Skipped, Some(reason), None).await?,
+        Sent::Failed(reason) => finish(app, delivery, Status::Failed, Some(&reason), None).await?,
         Sent::Retry { reason, after } => {
             let attempts = delivery.attempts + 1;
             if attempts >= MAX_ATTEMPTS || now - delivery.created_at >= MAX_AGE {
-                finish(app, delivery, status::FAILED, Some(&reason), None).await?;
+                finish(app, delivery, Status::Failed, Some(&reason), None).await?;
             } else {
                 deliveries::Entity::update_many()
                     .col_expr(deliveries::Column::Attempts, Expr::value(attempts))
@@ -235,25 +236,22 @@ async fn load(app: &App, delivery_id: Uuid) -> Result<Option<Loaded>, sea_orm::D
 
 /// The texts for a delivery, from what it is about; `None` if that is gone.
 fn compose(app: &App, loaded: &Loaded) -> Option<Texts> {
-    match (
-        loaded.delivery.event_kind.as_str(),
-        &loaded.share,
-        &loaded.track,
-        &loaded.other,
-    ) {
-        ("share_played", Some(share), Some(track), Some(recipient)) => {
+    match (loaded.delivery.event_kind, &loaded.share, &loaded.track, &loaded.other) {
+        (EventKind::SharePlayed, Some(share), Some(track), Some(recipient)) => {
             let mut share = share.clone();
             if share.played_at.is_none() {
                 share.played_at = loaded.played_at;
             }
             Some(texts::share_played(&share, track, recipient))
         }
-        ("share_received", Some(share), Some(track), Some(sender)) => Some(texts::share_received(share, track, sender)),
-        ("relink_required", _, _, _) => Some(texts::relink_required(&format!(
+        (EventKind::ShareReceived, Some(share), Some(track), Some(sender)) => {
+            Some(texts::share_received(share, track, sender))
+        }
+        (EventKind::RelinkRequired, _, _, _) => Some(texts::relink_required(&format!(
             "{}/auth/spotify/start",
             app.public_url
         ))),
-        _ => None,
+        (EventKind::SharePlayed | EventKind::ShareReceived, _, _, _) => None,
     }
 }
 
@@ -286,13 +284,13 @@ pub fn quiet_hours_end(user: &users::Model, now: DateTime<Utc>) -> Option<DateTi
 async fn finish(
     app: &App,
     delivery: &deliveries::Model,
-    outcome: &str,
+    outcome: Status,
     reason: Option<&str>,
     provider_id: Option<String>,
 ) -> Result<(), sea_orm::DbErr> {
     let now = app.clock.now();
-    let sent = outcome == status::SENT;
-    let attempts = delivery.attempts + i32::from(outcome != status::SKIPPED);
+    let sent = outcome == Status::Sent;
+    let attempts = delivery.attempts + i32::from(outcome != Status::Skipped);
     deliveries::Entity::update_many()
         .col_expr(deliveries::Column::Status, Expr::value(outcome))
         .col_expr(deliveries::Column::Attempts, Expr::value(attempts))
@@ -301,13 +299,13 @@ async fn finish(
         .col_expr(deliveries::Column::SentAt, Expr::value(sent.then_some(now)))
         .col_expr(deliveries::Column::UpdatedAt, Expr::value(now))
         .filter(deliveries::Column::Id.eq(delivery.id))
-        .filter(deliveries::Column::Status.eq(status::PENDING))
+        .filter(deliveries::Column::Status.eq(Status::Pending))
         .exec(&app.db)
         .await?;
-    metrics::counter!("deliveries_total", "channel" => delivery.channel.clone(), "outcome" => outcome.to_lowercase())
+    metrics::counter!("deliveries_total", "channel" => delivery.channel.to_value(), "outcome" => outcome.to_value().to_lowercase())
         .increment(1);
     if sent {
-        metrics::histogram!("delivery_latency_seconds", "channel" => delivery.channel.clone())
+        metrics::histogram!("delivery_latency_seconds", "channel" => delivery.channel.to_value())
             .record((now - delivery.created_at).num_milliseconds().max(0) as f64 / 1000.0);
     }
     Ok(())

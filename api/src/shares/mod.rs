@@ -4,6 +4,7 @@
 //! transaction (a crash cannot leave a share nobody checks). Every share
 //! ends `PLAYED`, `EXPIRED` or `CANCELLED`.
 use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::ActiveEnum as _;
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, EntityTrait as _, PaginatorTrait as _,
     QueryFilter as _, QueryOrder as _, QuerySelect as _, Set, TransactionTrait as _, sea_query::Expr,
@@ -21,16 +22,9 @@ use crate::{
     notify::{self, Notice},
     spotify::catalog,
 };
-use entity::shares;
+use entity::{deliveries::EventKind, shares, shares::Status};
 
 pub mod stats;
-
-pub mod status {
-    pub const PENDING: &str = "PENDING";
-    pub const PLAYED: &str = "PLAYED";
-    pub const EXPIRED: &str = "EXPIRED";
-    pub const CANCELLED: &str = "CANCELLED";
-}
 
 /// Shares one sender may create per hour.
 pub const HOURLY_LIMIT: u64 = 50;
@@ -87,7 +81,7 @@ pub async fn create(app: &App, sender: Uuid, input: NewShare) -> Result<(shares:
         .filter(shares::Column::SenderId.eq(sender))
         .filter(shares::Column::RecipientId.eq(recipient.id))
         .filter(shares::Column::TrackId.eq(track.id.clone()))
-        .filter(shares::Column::Status.eq(status::PENDING))
+        .filter(shares::Column::Status.eq(Status::Pending))
         .one(&app.db)
         .await?
     {
@@ -102,7 +96,7 @@ pub async fn create(app: &App, sender: Uuid, input: NewShare) -> Result<(shares:
         recipient_id: Set(recipient.id),
         track_id: Set(track.id.clone()),
         note: Set(note),
-        status: Set(status::PENDING.into()),
+        status: Set(Status::Pending),
         created_at: Set(now),
         played_at: Set(None),
         expires_at: Set(now + schedule::to_delta(app.settings.play_check.share_ttl)),
@@ -114,7 +108,7 @@ pub async fn create(app: &App, sender: Uuid, input: NewShare) -> Result<(shares:
     check::enqueue(&txn, recipient.id, first_check, now).await?;
     let notice = Notice {
         user_id: recipient.id,
-        kind: "share_received",
+        kind: EventKind::ShareReceived,
         event_id: share.id,
         share_id: Some(share.id),
     };
@@ -143,25 +137,25 @@ pub async fn cancel(app: &App, me: Uuid, id: Uuid) -> Result<shares::Model> {
             "only the person who shared a song can cancel it".into(),
         ));
     }
-    if share.status != status::PENDING {
+    if share.status != Status::Pending {
         return Err(Error::Conflict(format!(
             "this share is already {}: only pending shares can be cancelled",
-            share.status.to_lowercase()
+            share.status.to_value().to_lowercase()
         )));
     }
     let now = app.clock.now();
     shares::Entity::update_many()
-        .col_expr(shares::Column::Status, Expr::value(status::CANCELLED))
+        .col_expr(shares::Column::Status, Expr::value(Status::Cancelled))
         .col_expr(shares::Column::NextCheckAt, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(shares::Column::UpdatedAt, Expr::value(now))
         .filter(shares::Column::Id.eq(id))
-        .filter(shares::Column::Status.eq(status::PENDING))
+        .filter(shares::Column::Status.eq(Status::Pending))
         .exec(&app.db)
         .await?;
     let updated = get(&app.db, me, id)
         .await?
         .ok_or_else(|| Error::not_found("no such share"))?;
-    if updated.status != status::CANCELLED {
+    if updated.status != Status::Cancelled {
         return Err(Error::Conflict("this share was played or expired a moment ago".into()));
     }
     Ok(updated)
@@ -184,7 +178,7 @@ pub async fn list(
     db: &impl ConnectionTrait,
     me: Uuid,
     which: Mailbox,
-    status: Option<&str>,
+    status: Option<Status>,
     page: Page,
 ) -> Result<(Vec<shares::Model>, bool)> {
     let mut query = shares::Entity::find().filter(match which {

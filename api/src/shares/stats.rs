@@ -2,9 +2,8 @@
 use sea_orm::{ColumnTrait as _, ConnectionTrait, EntityTrait as _, PaginatorTrait as _, QueryFilter as _};
 use uuid::Uuid;
 
-use super::status;
 use crate::error::Result;
-use entity::shares;
+use entity::{shares, shares::Status};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stats {
@@ -21,14 +20,14 @@ pub async fn for_user(db: &impl ConnectionTrait, me: Uuid) -> Result<Stats> {
     let shares_sent = sent.clone().count(db).await?;
     let cancelled = sent
         .clone()
-        .filter(shares::Column::Status.eq(status::CANCELLED))
+        .filter(shares::Column::Status.eq(Status::Cancelled))
         .count(db)
         .await?;
     let shares_received = shares::Entity::find()
         .filter(shares::Column::RecipientId.eq(me))
         .count(db)
         .await?;
-    let played = sent.filter(shares::Column::Status.eq(status::PLAYED)).all(db).await?;
+    let played = sent.filter(shares::Column::Status.eq(Status::Played)).all(db).await?;
     let mut delays: Vec<i64> = played
         .iter()
         .filter_map(|s| s.played_at.map(|p| (p - s.created_at).num_seconds().max(0)))

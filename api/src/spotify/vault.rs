@@ -19,10 +19,8 @@ use crate::{
     crypto::Sealer,
     notify::{self, Notice},
 };
-use entity::spotify_links;
+use entity::{deliveries::EventKind, spotify_links, spotify_links::Status};
 
-pub const ACTIVE: &str = "ACTIVE";
-pub const RELINK_REQUIRED: &str = "RELINK_REQUIRED";
 /// Refresh this long before the access token expires.
 const REFRESH_MARGIN: TimeDelta = TimeDelta::seconds(120);
 /// Spotify refresh tokens stop working this long after consent.
@@ -89,7 +87,7 @@ pub async fn store_link(
         access_expires_at: Set(now + TimeDelta::seconds(grant.expires_in)),
         consented_at: Set(now),
         consent_expires_at: Set(now + CONSENT_LIFETIME),
-        status: Set(ACTIVE.into()),
+        status: Set(Status::Active),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -141,7 +139,7 @@ pub async fn refresh_after_rejection(app: &App, user_id: Uuid, rejected: &str) -
 
 async fn usable_link(app: &App, user_id: Uuid) -> Result<spotify_links::Model, TokenError> {
     let link = find(&app.db, user_id).await?.ok_or(TokenError::NotLinked)?;
-    if link.status != ACTIVE {
+    if link.status != Status::Active {
         return Err(TokenError::RelinkRequired);
     }
     if link.consent_expires_at <= app.clock.now() {
@@ -199,16 +197,16 @@ pub async fn mark_relink_required(app: &App, user_id: Uuid, reason: &str) -> Res
     let now = app.clock.now();
     let txn = app.db.begin().await?;
     let changed = spotify_links::Entity::update_many()
-        .col_expr(spotify_links::Column::Status, Expr::value(RELINK_REQUIRED))
+        .col_expr(spotify_links::Column::Status, Expr::value(Status::RelinkRequired))
         .col_expr(spotify_links::Column::UpdatedAt, Expr::value(now))
         .filter(spotify_links::Column::UserId.eq(user_id))
-        .filter(spotify_links::Column::Status.eq(ACTIVE))
+        .filter(spotify_links::Column::Status.eq(Status::Active))
         .exec(&txn)
         .await?;
     if changed.rows_affected > 0 {
         let notice = Notice {
             user_id,
-            kind: "relink_required",
+            kind: EventKind::RelinkRequired,
             event_id: Uuid::now_v7(),
             share_id: None,
         };

@@ -6,7 +6,7 @@ use sea_orm::EntityTrait as _;
 
 use super::replies::Reply;
 use crate::{app::App, error::Error, jobs::JobError};
-use entity::{messenger_inbox, messenger_links, users};
+use entity::{messenger_inbox, messenger_inbox::Kind, messenger_links, users};
 
 mod account;
 pub mod command;
@@ -23,17 +23,17 @@ pub async fn handle(app: &App, event: &messenger_inbox::Model) -> Result<Vec<Rep
     let psid = event.psid.as_str();
     let sent_at = DateTime::from_timestamp_millis(event.sent_at_ms).unwrap_or_else(|| app.clock.now());
     let user = linked_user(app, psid).await?;
-    let replies = match event.kind.as_str() {
-        "postback" if event.payload.as_deref() == Some(GET_STARTED) => match &user {
+    let replies = match event.kind {
+        Kind::Postback if event.payload.as_deref() == Some(GET_STARTED) => match &user {
             Some(user) => vec![Reply::text(format!("Welcome back, @{}!", user.handle)), account::help()],
             None => vec![account::welcome(app, psid)],
         },
-        "quick_reply" => match (event.payload.as_deref().and_then(|p| p.strip_prefix("SEND:")), &user) {
+        Kind::QuickReply => match (event.payload.as_deref().and_then(|p| p.strip_prefix("SEND:")), &user) {
             (Some(handle), Some(user)) => sharing::answer(app, psid, user, handle).await?,
             (_, None) => vec![account::welcome(app, psid)],
             _ => vec![account::help()],
         },
-        _ => {
+        Kind::Message | Kind::Postback => {
             let command = command::parse(event.text.as_deref().unwrap_or(""));
             dispatch(app, psid, user, command, sent_at).await?
         }

@@ -8,7 +8,7 @@ use crate::{
     graphql::pagination::Page,
     jobs::JobError,
     notify::texts::elapsed,
-    shares::{self, Mailbox, stats, status},
+    shares::{self, Mailbox, stats},
     spotify::{catalog, now_playing},
 };
 use entity::users as user;
@@ -65,7 +65,14 @@ pub async fn add(app: &App, me: &user::Model, handle: &str) -> Result<Reply, Job
 
 pub async fn inbox(app: &App, me: &user::Model) -> Result<Reply, JobError> {
     let page = Page { first: 10, after: None };
-    let (pending, more) = shares::list(&app.db, me.id, Mailbox::Received, Some(status::PENDING), page).await?;
+    let (pending, more) = shares::list(
+        &app.db,
+        me.id,
+        Mailbox::Received,
+        Some(entity::shares::Status::Pending),
+        page,
+    )
+    .await?;
     if pending.is_empty() {
         return Ok(Reply::text(
             "Nothing waiting: you've played everything friends sent you.",
