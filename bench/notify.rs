@@ -83,8 +83,8 @@ use api::{
     App, Application,
     clock::{Clock, SystemClock},
     config::LogFormat,
-    jobs::queue,
-    notify::{self, Notice},
+    jobs::Job as _,
+    notify::{self, Notice, send::SendDelivery},
 };
 use axum::{
     Form, Json, Router,
@@ -556,7 +556,7 @@ async fn latency(
     }
     let (arrivals_tx, mut arrivals) = mpsc::unbounded_channel();
     *fakes.listener.lock().unwrap() = Some(arrivals_tx);
-    let handles = api::jobs::worker::spawn(&app, app.settings.job_workers, app.settings.job_poll_interval);
+    let handles = api::app::runner(&app).start(app.settings.job_workers, app.settings.job_poll_interval);
     // Let the workers find the empty queue and go idle.
     tokio::time::sleep(Duration::from_millis(200)).await;
 
@@ -624,7 +624,7 @@ async fn latency(
                 .count(&monitor)
                 .await?;
             let queued = jobs::Entity::find()
-                .filter(jobs::Column::Kind.eq(notify::send::KIND))
+                .filter(jobs::Column::Kind.eq(SendDelivery::KIND))
                 .count(&monitor)
                 .await?;
             if sent == 2 && queued == 0 {
@@ -880,16 +880,7 @@ async fn make_pending_again(db: &DatabaseConnection) -> anyhow::Result<()> {
     for chunk in ids.chunks(INSERT_ROWS) {
         let txn = db.begin().await?;
         for id in chunk {
-            let payload = json!({ "delivery_id": id });
-            queue::enqueue(
-                &txn,
-                notify::send::KIND,
-                &payload,
-                now,
-                Some(&format!("delivery:{id}")),
-                now,
-            )
-            .await?;
+            SendDelivery { delivery_id: *id }.enqueue(&txn, now).await?;
         }
         txn.commit().await?;
     }
@@ -957,7 +948,7 @@ async fn drain(
     };
     let cpu_before = own_cpu();
     let started = Instant::now();
-    let handles = api::jobs::worker::spawn(&app, workers, app.settings.job_poll_interval);
+    let handles = api::app::runner(&app).start(workers, app.settings.job_poll_interval);
     // Until the fakes have seen every request, watch their counter (free);
     // then the database, until no delivery is pending. Counting rows every
     // few milliseconds during the drain would cost as much CPU as a worker.

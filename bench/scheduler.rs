@@ -42,7 +42,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use api::{App, Application, clock::ManualClock, jobs::worker::SLOTS};
+use api::{
+    App, Application,
+    clock::ManualClock,
+    detection::check::CheckRecipient,
+    jobs::{Job as _, worker::SLOTS},
+};
 use axum::{Json, Router, extract::State, routing::get, routing::post};
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{jobs, shares, spotify_links, tracks, users};
@@ -59,7 +64,7 @@ use common::{
 };
 
 /// The job kind measured (the app also keeps one hourly sweep job, not due here).
-const CHECK: &str = api::detection::check::KIND;
+const CHECK: &str = CheckRecipient::KIND;
 /// Jobs one worker runs at once.
 const CLAIM_BATCH: usize = SLOTS;
 /// How long a drain may take before it is reported as it stands.
@@ -209,7 +214,9 @@ async fn seed(app: &App, recipients: usize, per_recipient: usize) -> anyhow::Res
     for chunk in user_ids.chunks(INSERT_ROWS * 5) {
         let txn = app.db.begin().await?;
         for id in chunk {
-            api::detection::check::enqueue(&txn, *id, due_at, now).await?;
+            CheckRecipient { recipient_id: *id }
+                .enqueue_at(&txn, due_at, now)
+                .await?;
         }
         txn.commit().await?;
     }
@@ -272,7 +279,7 @@ async fn drain(database_url: &str, fake_url: &str, clock: Arc<ManualClock>, fake
     let database_cpu_before = if postgres { postgres_cpu_ticks() } else { 0 };
     let (busy_before, total_before) = machine_cpu_ticks();
     let started = Instant::now();
-    let handles = api::jobs::worker::spawn(&app, workers, app.settings.job_poll_interval);
+    let handles = api::app::runner(&app).start(workers, app.settings.job_poll_interval);
     let expected = app_recipients(&app).await;
     // Until the fake has seen a call per recipient, watch its counter (free);
     // then the database, until no check job is due or running.

@@ -21,12 +21,16 @@ use crate::{
     clock::{Clock, SystemClock},
     config::Settings,
     crypto::{Sealer, Signer},
-    db, detection,
+    db,
+    detection::{self, check::CheckRecipient, sweep::SweepShares},
     events::{self, EventBus},
-    friends, graphql, http, jobs,
+    friends, graphql, http,
+    jobs::{Job as _, Jobs, Registry, worker::Runner},
+    messenger::{inbox::HandleInbox, replies::SendBotReply},
     notify::{
         fcm::{FcmClient, ServiceAccount},
         messenger_send::MessengerClient,
+        send::SendDelivery,
     },
     sandbox::{
         providers::{PAGE_TOKEN, ProviderSandbox},
@@ -93,14 +97,10 @@ pub struct App {
     pub messenger_verify_token: Option<SecretString>,
     /// The Google, FCM and Send API stand-ins, in sandbox mode.
     pub provider_sandbox: Option<Arc<ProviderSandbox>>,
-    /// Names this process's workers in job leases (`locked_by`).
-    pub instance_id: String,
-    /// Wakes an idle worker when this process enqueues work.
-    pub jobs_enqueued: tokio::sync::Notify,
+    /// Wakes an idle worker once this process committed jobs.
+    pub jobs: Jobs,
     /// Stores webhook posts, several per transaction under load.
     pub inbox_writer: crate::messenger::webhook::InboxWriter,
-    /// One claim at a time in this process (SQLite has a single writer).
-    pub claim_lock: tokio::sync::Mutex<()>,
 }
 
 /// Cheap to clone; handed to axum and to async-graphql alike.
@@ -111,8 +111,10 @@ pub type AppState = Arc<App>;
 pub const SANDBOX_APP_SECRET: &str = "sandbox-app-secret";
 pub const SANDBOX_VERIFY_TOKEN: &str = "sandbox-verify-token";
 
-fn hostname() -> String {
-    std::env::var("HOSTNAME").unwrap_or_else(|_| "sendsongs".into())
+impl AsRef<App> for App {
+    fn as_ref(&self) -> &App {
+        self
+    }
 }
 
 impl App {
@@ -121,10 +123,35 @@ impl App {
     }
 }
 
+/// Every kind of job this server runs.
+pub fn registry() -> Registry<App> {
+    Registry::default()
+        .register::<CheckRecipient>()
+        .register::<SweepShares>()
+        .register::<SendDelivery>()
+        .register::<HandleInbox>()
+        .register::<SendBotReply>()
+}
+
+/// Runs `state`'s jobs, every kind of [`registry`]; its workers stop when
+/// the app shuts down.
+pub fn runner(state: &AppState) -> Arc<Runner<App>> {
+    Arc::new(Runner::new(
+        state.db.clone(),
+        state.clock.clone(),
+        state.clone(),
+        registry(),
+        state.jobs.clone(),
+        state.shutdown.clone(),
+    ))
+}
+
 /// A built server: listening, migrated, not yet serving.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// The workers' runner, with every kind of job.
+    runner: Arc<Runner<App>>,
     /// PostgreSQL only: the connection that receives events from every replica.
     event_listener: Option<sea_orm::sqlx::postgres::PgListener>,
 }
@@ -145,7 +172,9 @@ impl Application {
         db::migrate(&db).await?;
         // The hourly safety net for shares (one for all replicas).
         let now = clock.now();
-        detection::sweep::enqueue(&db, now + detection::sweep::EVERY, now).await?;
+        SweepShares::default()
+            .enqueue_at(&db, now + detection::sweep::EVERY, now)
+            .await?;
 
         let listener = TcpListener::bind(settings.listen_addr)
             .await
@@ -225,9 +254,7 @@ impl Application {
                 .verify_token
                 .clone()
                 .or_else(|| settings.sandbox.then(|| SecretString::from(SANDBOX_VERIFY_TOKEN))),
-            instance_id: format!("{}-{}", hostname(), &uuid::Uuid::new_v4().simple().to_string()[..8]),
-            jobs_enqueued: tokio::sync::Notify::new(),
-            claim_lock: tokio::sync::Mutex::new(()),
+            jobs: Jobs::default(),
             inbox_writer: Default::default(),
             now_playing: NowPlayingCache::default(),
             tokens: AccessTokens::new(settings.jwt_secret_bytes()),
@@ -254,9 +281,11 @@ impl Application {
         } else {
             None
         };
+        let runner = runner(&state);
         Ok(Self {
             listener,
             state,
+            runner,
             event_listener,
         })
     }
@@ -267,6 +296,12 @@ impl Application {
 
     pub fn state(&self) -> AppState {
         self.state.clone()
+    }
+
+    /// Runs this app's jobs (tests run them inline, benchmarks start
+    /// workers of their own).
+    pub fn runner(&self) -> Arc<Runner<App>> {
+        self.runner.clone()
     }
 
     /// Serves until `shutdown` completes, then stops taking requests, ends
@@ -285,7 +320,9 @@ impl Application {
                 state.shutdown.clone(),
             ));
         }
-        let workers = jobs::worker::spawn(&state, state.settings.job_workers, state.settings.job_poll_interval);
+        let workers = self
+            .runner
+            .start(state.settings.job_workers, state.settings.job_poll_interval);
         axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -303,5 +340,54 @@ impl Application {
         }
         state.db.clone().close().await.ok();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use uuid::Uuid;
+
+    use super::*;
+
+    #[test]
+    fn every_kind_of_job_is_registered_once() {
+        let mut kinds: Vec<_> = registry().kinds().collect();
+        kinds.sort_unstable();
+        assert_eq!(
+            kinds,
+            [
+                "check_recipient",
+                "handle_inbox",
+                "send_bot_reply",
+                "send_delivery",
+                "sweep_shares"
+            ]
+        );
+    }
+
+    /// Rows queued before a release must still decode after it.
+    #[test]
+    fn payloads_keep_their_stored_shape() {
+        let id = Uuid::now_v7();
+        let stored = |job: serde_json::Value| job.to_string();
+        assert_eq!(
+            serde_json::to_value(CheckRecipient { recipient_id: id }).unwrap(),
+            json!({ "recipient_id": id })
+        );
+        assert_eq!(serde_json::to_value(SweepShares::default()).unwrap(), json!({}));
+        assert_eq!(
+            serde_json::to_value(SendDelivery { delivery_id: id }).unwrap(),
+            json!({ "delivery_id": id })
+        );
+        let psid = "1234";
+        assert_eq!(
+            stored(serde_json::to_value(HandleInbox { psid: psid.into() }).unwrap()),
+            stored(json!({ "psid": psid }))
+        );
+        assert_eq!(
+            stored(serde_json::to_value(SendBotReply { psid: psid.into() }).unwrap()),
+            stored(json!({ "psid": psid }))
+        );
     }
 }

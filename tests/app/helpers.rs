@@ -1,11 +1,20 @@
 //! The test harness: each test gets the real app on a random port with a
 //! fresh database (SQLite file, or its own PostgreSQL database when
 //! `TEST_DATABASE_URL` names a server), and a clock it can move.
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
-use api::{AppState, Application, Settings, clock::ManualClock, sandbox::spotify::SpotifySandbox};
+use api::{
+    App, AppState, Application, Settings, clock::ManualClock, jobs::worker::Runner, sandbox::spotify::SpotifySandbox,
+};
 use futures_util::{SinkExt as _, StreamExt as _};
-use sea_orm::{ConnectionTrait as _, Database};
+use sea_orm::{ColumnTrait as _, ConnectionTrait as _, Database, EntityTrait as _, QueryFilter as _};
 use serde_json::{Value, json};
 use tokio::{net::TcpStream, sync::oneshot, task::JoinHandle};
 use tokio_tungstenite::{
@@ -23,9 +32,13 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     /// The app's state, for what only the server can do (the bot's links).
     pub state: AppState,
+    /// Runs the app's jobs when a test says so.
+    pub jobs: Arc<Runner<App>>,
     /// The Spotify stand-in on its own port (the app's default Spotify).
     pub spotify: Arc<SpotifySandbox>,
     pub database_url: String,
+    /// Set by tests that kill jobs on purpose (see [`TestApp::expect_dead_jobs`]).
+    dead_jobs_expected: AtomicBool,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     _scratch: Option<Scratch>,
@@ -133,6 +146,7 @@ async fn spawn(
         .expect("the app builds");
     let port = application.port();
     let state = application.state();
+    let jobs = application.runner();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(application.run_until_stopped(async move {
         let _ = stopped.await;
@@ -146,8 +160,10 @@ async fn spawn(
             .unwrap(),
         clock,
         state,
+        jobs,
         spotify,
         database_url,
+        dead_jobs_expected: AtomicBool::new(false),
         stop: Some(stop),
         server: Some(server),
         _scratch: scratch,
@@ -279,7 +295,7 @@ impl TestApp {
 
     /// Runs every due background job now; answers how many ran.
     pub async fn run_due_jobs(&self) -> usize {
-        api::jobs::worker::run_due(&self.state).await
+        self.jobs.run_due().await
     }
 
     /// Moves the clock forward.
@@ -319,11 +335,53 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// This test leaves jobs dead on purpose: skip the check at its end.
+    pub fn expect_dead_jobs(&self) {
+        self.dead_jobs_expected.store(true, Ordering::Relaxed);
+    }
+
+    /// The jobs the queue gave up on (kind and last error).
+    fn dead_jobs(&self) -> Vec<(String, Option<String>)> {
+        // Drop runs inside the test's runtime: read from a thread of its own.
+        let url = self.database_url.clone();
+        let read = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let db = Database::connect(&url).await.ok()?;
+                let dead = entity::jobs::Entity::find()
+                    .filter(entity::jobs::Column::Status.eq(entity::jobs::Status::Dead))
+                    .all(&db)
+                    .await
+                    .ok();
+                db.close().await.ok();
+                dead
+            })
+        });
+        let dead = read.join().ok().flatten().unwrap_or_default();
+        dead.into_iter().map(|job| (job.kind, job.last_error)).collect()
+    }
+}
+
 impl Drop for TestApp {
+    /// Stops the server and, unless the test failed already or said it
+    /// kills jobs, fails it when a job was left dead: a job that gave up
+    /// means work was lost, whatever the test's own assertions saw.
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        if std::thread::panicking() || self.dead_jobs_expected.load(Ordering::Relaxed) {
+            return;
+        }
+        let dead = self.dead_jobs();
+        assert!(
+            dead.is_empty(),
+            "jobs were left dead: {dead:?} (a test that kills jobs on purpose calls `expect_dead_jobs`)"
+        );
     }
 }
 

@@ -7,7 +7,11 @@ use std::time::Duration;
 
 use api::{
     clock::Clock as _,
-    jobs::queue::{self, MAX_ATTEMPTS},
+    jobs::{
+        Job,
+        queue::{self, MAX_ATTEMPTS},
+    },
+    messenger::replies::SendBotReply,
 };
 use entity::{
     jobs,
@@ -39,7 +43,7 @@ async fn enqueue(app: &TestApp, key: &str, payload: serde_json::Value) {
     let now = app.clock.now();
     queue::enqueue(
         &app.state.db,
-        api::messenger::replies::KIND,
+        <SendBotReply as Job>::KIND,
         &payload,
         now,
         Some(key),
@@ -52,6 +56,7 @@ async fn enqueue(app: &TestApp, key: &str, payload: serde_json::Value) {
 #[tokio::test]
 async fn a_job_that_cannot_run_is_dead_at_once_and_revives_when_enqueued_again() {
     let app = spawn_app().await;
+    app.expect_dead_jobs();
     // A bot-reply job whose payload names no sender: it can never succeed.
     enqueue(&app, "k1", json!({ "nobody": 1 })).await;
 
@@ -82,6 +87,7 @@ async fn a_job_that_cannot_run_is_dead_at_once_and_revives_when_enqueued_again()
 #[tokio::test]
 async fn a_job_failing_every_time_backs_off_then_is_dead_after_its_last_attempt() {
     let app = spawn_app().await;
+    app.expect_dead_jobs();
     let db = &app.state.db;
     let now = app.clock.now();
     enqueue(&app, "k2", json!({ "psid": "1" })).await;

@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use api::{clock::Clock as _, spotify::links::TrackId};
+use api::{clock::Clock as _, detection::check::CheckRecipient, jobs::Job as _, spotify::links::TrackId};
 use chrono::TimeDelta;
 use sea_orm::{ConnectionTrait as _, Statement};
 use serde_json::{Value, json};
@@ -460,9 +460,8 @@ async fn a_worker_killed_between_claim_and_send_loses_nothing() {
     api::jobs::queue::complete(&db, &checks[0], app.clock.now())
         .await
         .unwrap();
-    api::detection::check::run(&app.state, serde_json::from_str(&checks[0].payload).unwrap())
-        .await
-        .unwrap();
+    let check: CheckRecipient = serde_json::from_str(&checks[0].payload).unwrap();
+    check.run(&app.state).await.unwrap();
     let doomed = api::jobs::queue::claim(&db, "doomed", app.clock.now(), 10)
         .await
         .unwrap();

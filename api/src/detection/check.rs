@@ -21,7 +21,7 @@ use super::schedule;
 use crate::{
     app::App,
     events::{Event, Topic},
-    jobs::{JobError, Outcome, queue},
+    jobs::{Job, JobError, Outcome},
     notify::{self, Notice},
     spotify::{
         client::{PlayHistory, SpotifyError},
@@ -30,27 +30,29 @@ use crate::{
 };
 use entity::{deliveries::EventKind, play_events, shares, shares::Status};
 
-pub const KIND: &str = "check_recipient";
-
+/// Checks one recipient's pending shares. Enqueued with
+/// [`enqueue_at`](Job::enqueue_at): the recipient is then checked at that
+/// time or earlier.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Payload {
+pub struct CheckRecipient {
     pub recipient_id: Uuid,
 }
 
-/// Makes sure `recipient_id` is checked at `run_at` or earlier.
-pub async fn enqueue(
-    db: &impl ConnectionTrait,
-    recipient_id: Uuid,
-    run_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<(), sea_orm::DbErr> {
-    let payload = serde_json::json!({ "recipient_id": recipient_id });
-    queue::enqueue(db, KIND, &payload, run_at, Some(&format!("check:{recipient_id}")), now).await
+impl Job for CheckRecipient {
+    const KIND: &'static str = "check_recipient";
+    type Context = App;
+
+    fn dedupe_key(&self) -> Option<String> {
+        Some(format!("check:{}", self.recipient_id))
+    }
+
+    #[tracing::instrument(skip_all, fields(recipient_id = %self.recipient_id))]
+    async fn run(&self, app: &App) -> Result<Outcome, JobError> {
+        check(app, self.recipient_id).await
+    }
 }
 
-#[tracing::instrument(skip(app), fields(recipient_id = %payload.recipient_id))]
-pub async fn run(app: &App, payload: Payload) -> Result<Outcome, JobError> {
-    let recipient = payload.recipient_id;
+async fn check(app: &App, recipient: Uuid) -> Result<Outcome, JobError> {
     let now = app.clock.now();
     let pending = pending_shares(&app.db, recipient).await?;
     if pending.is_empty() {
@@ -200,8 +202,7 @@ pub async fn record_play(
         share_id: Some(share.id),
     };
     notify::fan_out(&txn, notice, app.fcm.is_some(), app.messenger.is_some(), now).await?;
-    txn.commit().await?;
-    app.jobs_enqueued.notify_one();
+    app.jobs.commit(txn).await?;
     metrics::counter!("plays_detected_total").increment(1);
     metrics::histogram!("play_detection_delay_seconds")
         .record((now - played_at).num_milliseconds().max(0) as f64 / 1000.0);

@@ -6,33 +6,42 @@
 //! life. One such job exists for the whole database, whatever the number
 //! of replicas.
 use chrono::{DateTime, TimeDelta, Utc};
-use sea_orm::{
-    ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, QuerySelect as _, sea_query::Expr,
-};
+use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, sea_query::Expr};
 use uuid::Uuid;
 
-use super::check;
+use serde::{Deserialize, Serialize};
+
+use super::check::CheckRecipient;
 use crate::{
     app::App,
-    jobs::{JobError, Outcome, queue},
+    jobs::{self, Job, JobError, Outcome},
 };
-use entity::{jobs, shares, shares::Status};
+use entity::{shares, shares::Status};
 
-pub const KIND: &str = "sweep_shares";
+/// Expires forgotten shares and revives dead checks. One such job exists
+/// (its dedupe key is fixed); it reschedules itself every [`EVERY`].
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct SweepShares {}
+
+impl Job for SweepShares {
+    const KIND: &'static str = "sweep_shares";
+    type Context = App;
+
+    fn dedupe_key(&self) -> Option<String> {
+        Some("sweep:shares".into())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn run(&self, app: &App) -> Result<Outcome, JobError> {
+        sweep(app).await
+    }
+}
+
 pub const EVERY: TimeDelta = TimeDelta::hours(1);
 /// How late a share may be before the sweep expires it without a check.
 const GRACE: TimeDelta = TimeDelta::hours(1);
 
-pub async fn enqueue(
-    db: &impl ConnectionTrait,
-    run_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<(), sea_orm::DbErr> {
-    queue::enqueue(db, KIND, &serde_json::json!({}), run_at, Some("sweep:shares"), now).await
-}
-
-#[tracing::instrument(skip_all)]
-pub async fn run(app: &App) -> Result<Outcome, JobError> {
+async fn sweep(app: &App) -> Result<Outcome, JobError> {
     let now = app.clock.now();
     let expired = shares::Entity::update_many()
         .col_expr(shares::Column::Status, Expr::value(Status::Expired))
@@ -45,20 +54,9 @@ pub async fn run(app: &App) -> Result<Outcome, JobError> {
     if expired.rows_affected > 0 {
         tracing::warn!(count = expired.rows_affected, "expired shares whose checks had stopped");
     }
-    let dead: Vec<String> = jobs::Entity::find()
-        .select_only()
-        .column(jobs::Column::Payload)
-        .filter(jobs::Column::Kind.eq(check::KIND))
-        .filter(jobs::Column::Status.eq(jobs::Status::Dead))
-        .into_tuple()
-        .all(&app.db)
-        .await?;
-    for payload in dead {
-        let Ok(payload) = serde_json::from_str::<check::Payload>(&payload) else {
-            continue;
-        };
-        if has_pending(app, payload.recipient_id).await? {
-            check::enqueue(&app.db, payload.recipient_id, now, now).await?;
+    for check in jobs::dead::<CheckRecipient>(&app.db).await? {
+        if has_pending(app, check.recipient_id).await? {
+            check.enqueue(&app.db, now).await?;
         }
     }
     Ok(Outcome::RunAt(now + EVERY))

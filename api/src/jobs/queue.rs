@@ -11,7 +11,8 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng as _;
 use sea_orm::{
-    ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, InsertMany, QueryFilter as _, Set, Statement,
+    ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, InsertMany, QueryFilter as _, QuerySelect as _,
+    Set, Statement,
     sea_query::{Expr, OnConflict},
 };
 use uuid::Uuid;
@@ -258,6 +259,18 @@ pub async fn fail(
         .exec(db)
         .await?;
     Ok(dead)
+}
+
+/// The payloads of the dead jobs of one kind.
+pub async fn dead_payloads(db: &impl ConnectionTrait, kind: &str) -> Result<Vec<String>, sea_orm::DbErr> {
+    jobs::Entity::find()
+        .select_only()
+        .column(jobs::Column::Payload)
+        .filter(jobs::Column::Kind.eq(kind))
+        .filter(jobs::Column::Status.eq(Status::Dead))
+        .into_tuple()
+        .all(db)
+        .await
 }
 
 /// Full jitter: a random wait up to `base · 2^(attempt-1)`, capped.

@@ -14,29 +14,43 @@ use serde::{Deserialize, Serialize};
 use super::{bot, replies};
 use crate::{
     app::App,
-    jobs::{JobError, Outcome, queue},
+    jobs::{self, Job, JobError, Outcome},
 };
 use entity::{messenger_inbox, messenger_links};
 
-pub const KIND: &str = "handle_inbox";
-
+/// Handles one sender's unhandled events, oldest first.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Payload {
+pub struct HandleInbox {
     pub psid: String,
+}
+
+impl Job for HandleInbox {
+    const KIND: &'static str = "handle_inbox";
+    type Context = App;
+
+    fn dedupe_key(&self) -> Option<String> {
+        Some(format!("inbox:{}", self.psid))
+    }
+
+    #[tracing::instrument(skip_all, fields(psid = %self.psid))]
+    async fn run(&self, app: &App) -> Result<Outcome, JobError> {
+        handle(app, self).await
+    }
 }
 
 /// Queues the job of each sender (at least one, each once), in one
 /// statement, run by the caller in the transaction that stores the events.
 pub fn enqueue_query(senders: &[&str], now: DateTime<Utc>) -> InsertMany<entity::jobs::ActiveModel> {
-    let jobs: Vec<_> = senders
+    let jobs: Vec<HandleInbox> = senders
         .iter()
-        .map(|psid| (serde_json::json!({ "psid": psid }), format!("inbox:{psid}")))
+        .map(|psid| HandleInbox {
+            psid: (*psid).to_owned(),
+        })
         .collect();
-    queue::enqueue_many_query(KIND, &jobs, now, now)
+    jobs::enqueue_many_query(&jobs, now)
 }
 
-#[tracing::instrument(skip(app), fields(psid = %payload.psid))]
-pub async fn run(app: &App, payload: Payload) -> Result<Outcome, JobError> {
+async fn handle(app: &App, payload: &HandleInbox) -> Result<Outcome, JobError> {
     let events = messenger_inbox::Entity::find()
         .filter(messenger_inbox::Column::Psid.eq(payload.psid.clone()))
         .filter(messenger_inbox::Column::HandledAt.is_null())
@@ -60,7 +74,8 @@ pub async fn run(app: &App, payload: Payload) -> Result<Outcome, JobError> {
         replies::queue(&txn, &event.psid, &answer, now).await?;
         txn.commit().await?;
     }
-    app.jobs_enqueued.notify_one();
+    // One wake for all the replies this run queued.
+    app.jobs.wake();
     Ok(Outcome::Done)
 }
 

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     app::App,
-    jobs::{JobError, Outcome, queue},
+    jobs::{Job, JobError, Outcome},
     notify::{
         messenger_send::{QuickReply, SendError},
         send::{MAX_AGE, MAX_ATTEMPTS},
@@ -19,7 +19,25 @@ use crate::{
 };
 use entity::{bot_replies, bot_replies::Status};
 
-pub const KIND: &str = "send_bot_reply";
+/// Sends one sender's pending replies, in the order they were written.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SendBotReply {
+    pub psid: String,
+}
+
+impl Job for SendBotReply {
+    const KIND: &'static str = "send_bot_reply";
+    type Context = App;
+
+    fn dedupe_key(&self) -> Option<String> {
+        Some(format!("replies:{}", self.psid))
+    }
+
+    #[tracing::instrument(skip_all, fields(psid = %self.psid))]
+    async fn run(&self, app: &App) -> Result<Outcome, JobError> {
+        send(app, &self.psid).await
+    }
+}
 
 /// One message of the bot, with optional quick-reply buttons.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -70,21 +88,14 @@ pub async fn queue(
         .exec_without_returning(db)
         .await?;
     }
-    let payload = serde_json::json!({ "psid": psid });
-    queue::enqueue(db, KIND, &payload, now, Some(&format!("replies:{psid}")), now).await
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Payload {
-    pub psid: String,
+    SendBotReply { psid: psid.to_owned() }.enqueue(db, now).await
 }
 
 /// Sends the sender's pending replies, oldest first; a retry starts again
 /// at the first one not yet sent, so the order holds.
-#[tracing::instrument(skip_all, fields(psid = %payload.psid))]
-pub async fn send(app: &App, payload: Payload) -> Result<Outcome, JobError> {
+async fn send(app: &App, psid: &str) -> Result<Outcome, JobError> {
     let pending = bot_replies::Entity::find()
-        .filter(bot_replies::Column::Psid.eq(payload.psid))
+        .filter(bot_replies::Column::Psid.eq(psid))
         .filter(bot_replies::Column::Status.eq(Status::Pending))
         .order_by_asc(bot_replies::Column::Id)
         .all(&app.db)

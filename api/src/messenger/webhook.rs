@@ -236,7 +236,7 @@ impl Waiting {
 pub(super) fn answer(app: &App, answers: Vec<oneshot::Sender<bool>>, new: Option<u64>) {
     if let Some(new) = new {
         metrics::counter!("messenger_webhook_events_total").increment(new);
-        app.jobs_enqueued.notify_one();
+        app.jobs.wake();
     }
     metrics::histogram!("messenger_webhook_posts_per_transaction").record(answers.len() as f64);
     for answer in answers {

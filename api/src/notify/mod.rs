@@ -12,7 +12,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::jobs::queue;
+use crate::jobs::Job as _;
 use entity::{
     deliveries::{self, Channel, EventKind, Status},
     devices, messenger_links, users,
@@ -117,8 +117,7 @@ pub async fn fan_out(
         if skip.is_some() {
             metrics::counter!("deliveries_total", "channel" => channel.to_value(), "outcome" => "skipped").increment(1);
         } else {
-            let payload = serde_json::json!({ "delivery_id": id });
-            queue::enqueue(db, send::KIND, &payload, now, Some(&format!("delivery:{id}")), now).await?;
+            send::SendDelivery { delivery_id: id }.enqueue(db, now).await?;
         }
     }
     Ok(written)

@@ -22,27 +22,40 @@ use super::{
 };
 use crate::{
     app::App,
-    jobs::{JobError, Outcome},
+    jobs::{Job, JobError, Outcome},
 };
 use entity::{
     deliveries::{self, Channel, EventKind, Status},
     devices, messenger_links, shares, tracks, users,
 };
 
-pub const KIND: &str = "send_delivery";
+/// Sends one delivery (the row says to whom, on which channel, about what).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SendDelivery {
+    pub delivery_id: Uuid,
+}
+
+impl Job for SendDelivery {
+    const KIND: &'static str = "send_delivery";
+    type Context = App;
+
+    fn dedupe_key(&self) -> Option<String> {
+        Some(format!("delivery:{}", self.delivery_id))
+    }
+
+    #[tracing::instrument(skip_all, fields(delivery_id = %self.delivery_id))]
+    async fn run(&self, app: &App) -> Result<Outcome, JobError> {
+        send(app, self.delivery_id).await
+    }
+}
+
 pub const MAX_ATTEMPTS: i32 = 6;
 pub const MAX_AGE: TimeDelta = TimeDelta::hours(24);
 /// Messenger lets a page write to a person this long after their last message.
 pub const MESSENGER_WINDOW: TimeDelta = TimeDelta::hours(24);
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Payload {
-    pub delivery_id: Uuid,
-}
-
-#[tracing::instrument(skip(app), fields(delivery_id = %payload.delivery_id))]
-pub async fn run(app: &App, payload: Payload) -> Result<Outcome, JobError> {
-    let Some(loaded) = load(app, payload.delivery_id).await? else {
+async fn send(app: &App, delivery_id: Uuid) -> Result<Outcome, JobError> {
+    let Some(loaded) = load(app, delivery_id).await? else {
         return Ok(Outcome::Done);
     };
     let delivery = &loaded.delivery;

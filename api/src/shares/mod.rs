@@ -14,11 +14,12 @@ use uuid::Uuid;
 use crate::{
     accounts::users,
     app::App,
-    detection::{check, schedule},
+    detection::{check::CheckRecipient, schedule},
     error::{Error, Result},
     events::{Event, Topic},
     friends,
     graphql::pagination::Page,
+    jobs::Job as _,
     notify::{self, Notice},
     spotify::catalog,
 };
@@ -105,7 +106,11 @@ pub async fn create(app: &App, sender: Uuid, input: NewShare) -> Result<(shares:
     }
     .insert(&txn)
     .await?;
-    check::enqueue(&txn, recipient.id, first_check, now).await?;
+    CheckRecipient {
+        recipient_id: recipient.id,
+    }
+    .enqueue_at(&txn, first_check, now)
+    .await?;
     let notice = Notice {
         user_id: recipient.id,
         kind: EventKind::ShareReceived,
@@ -113,8 +118,7 @@ pub async fn create(app: &App, sender: Uuid, input: NewShare) -> Result<(shares:
         share_id: Some(share.id),
     };
     notify::fan_out(&txn, notice, app.fcm.is_some(), app.messenger.is_some(), now).await?;
-    txn.commit().await?;
-    app.jobs_enqueued.notify_one();
+    app.jobs.commit(txn).await?;
     metrics::counter!("shares_created_total").increment(1);
     app.events
         .publish(Event {

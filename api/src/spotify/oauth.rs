@@ -22,7 +22,9 @@ use crate::{
     accounts::{handles, link_codes, users},
     app::App,
     crypto::{random_token, sha256_hex},
+    detection::check::CheckRecipient,
     error::{Error, Result},
+    jobs::Job as _,
 };
 use entity::{messenger_links, oauth_states};
 
@@ -213,7 +215,7 @@ async fn try_finish(app: &App, code: Option<&str>, state: Option<&str>, error: O
         .await
         .map_err(token_error)?;
     // Checks for shares sent before the link (or paused by a relink) start now.
-    crate::detection::check::enqueue(&txn, user.id, now, now).await?;
+    CheckRecipient { recipient_id: user.id }.enqueue(&txn, now).await?;
     let outcome = match origin {
         Origin::Account(_) => Outcome::Linked {
             handle: user.handle.clone(),
@@ -241,8 +243,7 @@ async fn try_finish(app: &App, code: Option<&str>, state: Option<&str>, error: O
             }
         }
     };
-    txn.commit().await?;
-    app.jobs_enqueued.notify_one();
+    app.jobs.commit(txn).await?;
     tracing::info!(user_id = %user.id, created, "spotify linked");
     Ok(outcome)
 }

@@ -211,10 +211,11 @@ pub async fn mark_relink_required(app: &App, user_id: Uuid, reason: &str) -> Res
             share_id: None,
         };
         notify::fan_out(&txn, notice, app.fcm.is_some(), app.messenger.is_some(), now).await?;
+        app.jobs.commit(txn).await?;
+    } else {
+        txn.commit().await?;
     }
-    txn.commit().await?;
     if changed.rows_affected > 0 {
-        app.jobs_enqueued.notify_one();
         tracing::info!(%user_id, reason, "spotify link needs relinking");
     }
     Ok(())
