@@ -17,14 +17,15 @@ use tokio_util::sync::CancellationToken;
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::{
-    accounts::{throttle::LoginThrottle, tokens::AccessTokens, viewer_cache::ViewerCache},
+    accounts::{throttle::LoginThrottle, tokens::AccessTokens},
+    cache::Caches,
     clock::{Clock, SystemClock},
     config::Settings,
     crypto::{Sealer, Signer},
     db,
     detection::{self, check::CheckRecipient, sweep::SweepShares},
     events::{self, EventBus},
-    friends, graphql, http,
+    graphql, http,
     jobs::{Job as _, Jobs, Registry, worker::Runner},
     messenger::{inbox::HandleInbox, replies::SendBotReply},
     notify::{
@@ -50,13 +51,9 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// Signs and checks access tokens with `JWT_SECRET`.
     pub tokens: AccessTokens,
-    /// Sessions and their users, remembered for a few seconds.
-    pub viewers: ViewerCache,
-    /// Friends lists with their users, for a few seconds.
-    pub friend_lists: friends::ListCache,
-    /// Who a handle on the public now-playing route is (`None`: unknown or
-    /// not public), for 15 seconds.
-    pub public_now_playing: crate::cache::TtlCache<String, Option<entity::users::Model>>,
+    /// Every short-lived cache of people (sessions, friends lists, public
+    /// handles).
+    pub caches: Arc<Caches>,
     /// Failed log-ins by email and address, to slow down guessing.
     pub throttle: LoginThrottle,
     /// Live events for GraphQL subscriptions.
@@ -262,9 +259,7 @@ impl Application {
             settings,
             clock,
             throttle: LoginThrottle::default(),
-            viewers: ViewerCache::default(),
-            friend_lists: friends::ListCache::new(friends::LIST_TTL),
-            public_now_playing: crate::cache::TtlCache::new(crate::spotify::now_playing::FRESH_FOR),
+            caches: Arc::new(Caches::new(crate::spotify::now_playing::FRESH_FOR)),
             events,
             metrics: telemetry::metrics_handle(),
             db_statements,

@@ -1,10 +1,62 @@
-//! A small time-limited cache for hot reads that may be a few seconds
-//! stale. The process that changes the data forgets the entry at once;
+//! Short-lived caches for hot reads that may be a few seconds stale: the
+//! generic [`TtlCache`], and [`Caches`], every cache of people the process
+//! keeps. The process that changes the data forgets the entry at once;
 //! other replicas see the change when the entry expires. Time is the app's
 //! clock, like everything else.
 use std::{collections::HashMap, hash::Hash, sync::Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use uuid::Uuid;
+
+use entity::{friendships, users};
+
+/// Every cache that shows a person, in one place, so that a change to a
+/// person forgets them everywhere ([`forget_person`](Self::forget_person)).
+/// Values are rows: the services that fill them shape them on the way out.
+pub struct Caches {
+    /// By session id: the user it belongs to. Every signed-in request needs
+    /// the session (is it still open?) and most need the user row; both are
+    /// read in one statement and kept here, so a busy app's requests cost no
+    /// statement for them. This process forgets a session the moment it
+    /// revokes it; another replica may accept a revoked session for at most
+    /// [`VIEWERS_FOR`].
+    pub viewers: TtlCache<Uuid, users::Model>,
+    /// By person: their friendships with the other person's row, newest
+    /// change first. On the hottest signed-in path; forgotten when a
+    /// friendship of theirs changes here.
+    pub friend_lists: TtlCache<Uuid, Vec<(friendships::Model, users::Model)>>,
+    /// By handle (lower case) on the public now-playing route: who it is,
+    /// `None` when unknown or not public; kept as long as the now-playing
+    /// answer behind it, so a busy page costs no statement.
+    pub public_people: TtlCache<String, Option<users::Model>>,
+}
+
+/// How long a session's user is kept.
+pub const VIEWERS_FOR: TimeDelta = TimeDelta::seconds(5);
+/// How long a friends list is kept.
+pub const FRIEND_LISTS_FOR: TimeDelta = TimeDelta::seconds(5);
+
+impl Caches {
+    /// `public_for`: how long a public handle is kept (as long as the
+    /// now-playing answers behind it).
+    pub fn new(public_for: TimeDelta) -> Self {
+        Self {
+            viewers: TtlCache::new(VIEWERS_FOR),
+            friend_lists: TtlCache::new(FRIEND_LISTS_FOR),
+            public_people: TtlCache::new(public_for),
+        }
+    }
+
+    /// After a person's row changed (name, settings): every session
+    /// re-reads it, friends' lists that show them are read again, and the
+    /// public route looks them up again.
+    pub fn forget_person(&self, person: &users::Model) {
+        self.viewers.forget_where(|_, user| user.id == person.id);
+        self.friend_lists
+            .forget_where(|_, list| list.iter().any(|(_, user)| user.id == person.id));
+        self.public_people.forget(&person.handle);
+    }
+}
 
 /// Entries kept before expired ones are swept.
 const SWEEP_AT: usize = 50_000;

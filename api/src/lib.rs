@@ -40,6 +40,7 @@ pub mod http;
 pub mod jobs;
 pub mod messenger;
 pub mod notify;
+pub mod paging;
 pub mod sandbox;
 pub mod shares;
 pub mod spotify;

@@ -17,8 +17,20 @@ pub struct Model {
 }
 
 impl Model {
+    /// The artists' names, in Spotify's order.
     pub fn artist_names(&self) -> Vec<String> {
         serde_json::from_str(&self.artists).unwrap_or_default()
+    }
+
+    /// How people see the track named, in notifications, the bot's replies
+    /// and "now playing": `“Song” by Artist, Other`.
+    pub fn describe(&self) -> String {
+        let artists = self.artist_names();
+        if artists.is_empty() {
+            format!("“{}”", self.name)
+        } else {
+            format!("“{}” by {}", self.name, artists.join(", "))
+        }
     }
 }
 

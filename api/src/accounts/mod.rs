@@ -9,6 +9,5 @@ pub mod throttle;
 pub mod tokens;
 pub mod users;
 pub mod validate;
-pub mod viewer_cache;
 
 pub use sessions::{Authenticated, Viewer};

@@ -155,7 +155,7 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<Authenticated> {
     if spent.rows_affected == 0 {
         revoke_session(&txn, session.id, now).await?;
         txn.commit().await?;
-        app.viewers.forget_session(session.id);
+        app.caches.viewers.forget(&session.id);
         tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reused: session revoked");
         return Err(Error::Unauthenticated(
             "this refresh token was already used, so the session has been ended for safety: log in again".into(),
@@ -199,14 +199,14 @@ pub async fn log_out(app: &App, viewer: Option<Viewer>, refresh_token: &str) -> 
         return Ok(false);
     }
     revoke_session(&app.db, session.id, app.clock.now()).await?;
-    app.viewers.forget_session(session.id);
+    app.caches.viewers.forget(&session.id);
     Ok(true)
 }
 
 /// Turns a bearer token into a viewer: the signature and times must hold and
 /// the session must not have been ended (log-out ends access tokens too).
 /// The session and its user are read in one statement and cached briefly
-/// (see [`ViewerCache`](super::viewer_cache::ViewerCache)).
+/// (see [`Caches::viewers`](crate::cache::Caches::viewers)).
 pub async fn authenticate(app: &App, bearer: &str) -> Result<Viewer> {
     Ok(authenticate_with_user(app, bearer).await?.0)
 }
@@ -215,7 +215,12 @@ pub async fn authenticate(app: &App, bearer: &str) -> Result<Viewer> {
 pub async fn authenticate_with_user(app: &App, bearer: &str) -> Result<(Viewer, user::Model)> {
     let TokenSubject { user_id, session_id } = app.tokens.verify(bearer, app.clock.now())?;
     let viewer = Viewer { user_id, session_id };
-    if let Some(user) = app.viewers.get(session_id, app.clock.now()).filter(|u| u.id == user_id) {
+    if let Some(user) = app
+        .caches
+        .viewers
+        .get(&session_id, app.clock.now())
+        .filter(|u| u.id == user_id)
+    {
         return Ok((viewer, user));
     }
     let found = user::Entity::find_by_id(user_id)
@@ -233,7 +238,7 @@ pub async fn authenticate_with_user(app: &App, bearer: &str) -> Result<(Viewer, 
         .await?;
     match found {
         Some(user) => {
-            app.viewers.put(session_id, user.clone(), app.clock.now());
+            app.caches.viewers.put(session_id, user.clone(), app.clock.now());
             Ok((viewer, user))
         }
         None => Err(Error::Unauthenticated("this session has ended: log in again".into())),

@@ -82,10 +82,6 @@ pub async fn update(app: &App, user_id: Uuid, update: SettingsUpdate) -> Result<
     row.quiet_hours_end = Set(end);
     row.updated_at = Set(app.clock.now());
     let updated = row.update(&app.db).await?;
-    app.viewers.forget_user(user_id);
-    // Friends' lists show this person's name; the public page their settings.
-    app.friend_lists
-        .forget_where(|_, list| list.iter().any(|(_, u)| u.id == user_id));
-    app.public_now_playing.forget(&updated.handle);
+    app.caches.forget_person(&updated);
     Ok(updated)
 }

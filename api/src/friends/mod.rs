@@ -132,8 +132,8 @@ pub async fn remove(app: &App, me: Uuid, handle: &str) -> Result<bool> {
 }
 
 fn forget_lists(app: &App, a: Uuid, b: Uuid) {
-    app.friend_lists.forget(&a);
-    app.friend_lists.forget(&b);
+    app.caches.friend_lists.forget(&a);
+    app.caches.friend_lists.forget(&b);
 }
 
 /// All of `me`'s friendships and requests, newest change first.
@@ -150,24 +150,37 @@ pub async fn list(db: &impl ConnectionTrait, me: Uuid) -> Result<Vec<Friendship>
     Ok(rows.iter().map(|row| Friendship::seen_by(row, me)).collect())
 }
 
-/// A person's friends list with the friends' user rows, kept for a few
-/// seconds: it is on the hottest signed-in path. This process forgets it
-/// when a friendship of theirs changes; other replicas within [`LIST_TTL`].
-pub type ListCache = crate::cache::TtlCache<Uuid, Vec<(Friendship, users_entity::Model)>>;
-pub const LIST_TTL: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
-
-/// [`list_with_users`], through the app's cache.
+/// [`list_with_users`], through the process's cache of friends lists
+/// ([`Caches::friend_lists`](crate::cache::Caches::friend_lists)): it is on
+/// the hottest signed-in path.
 pub async fn cached_list(app: &App, me: Uuid) -> Result<Vec<(Friendship, users_entity::Model)>> {
-    if let Some(list) = app.friend_lists.get(&me, app.clock.now()) {
-        return Ok(list);
-    }
-    let list = list_with_users(&app.db, me).await?;
-    app.friend_lists.put(me, list.clone(), app.clock.now());
-    Ok(list)
+    let rows = match app.caches.friend_lists.get(&me, app.clock.now()) {
+        Some(rows) => rows,
+        None => {
+            let rows = rows_with_users(&app.db, me).await?;
+            app.caches.friend_lists.put(me, rows.clone(), app.clock.now());
+            rows
+        }
+    };
+    Ok(seen_by(rows, me))
 }
 
 /// Like [`list`], with the other person's user row, in one statement.
 pub async fn list_with_users(db: &impl ConnectionTrait, me: Uuid) -> Result<Vec<(Friendship, users_entity::Model)>> {
+    Ok(seen_by(rows_with_users(db, me).await?, me))
+}
+
+fn seen_by(rows: Vec<(friendships::Model, users_entity::Model)>, me: Uuid) -> Vec<(Friendship, users_entity::Model)> {
+    rows.into_iter()
+        .map(|(friendship, user)| (Friendship::seen_by(&friendship, me), user))
+        .collect()
+}
+
+/// `me`'s friendship rows with the other person's row, newest change first.
+async fn rows_with_users(
+    db: &impl ConnectionTrait,
+    me: Uuid,
+) -> Result<Vec<(friendships::Model, users_entity::Model)>> {
     let sql = match db.get_database_backend() {
         DbBackend::Postgres => LIST_WITH_USERS.replace("?1", "$1"),
         _ => LIST_WITH_USERS.to_owned(),
@@ -183,7 +196,7 @@ pub async fn list_with_users(db: &impl ConnectionTrait, me: Uuid) -> Result<Vec<
         .map(|row| {
             let friendship = friendships::Model::from_query_result(row, "f_")?;
             let user = users_entity::Model::from_query_result(row, "")?;
-            Ok((Friendship::seen_by(&friendship, me), user))
+            Ok((friendship, user))
         })
         .collect::<Result<_, sea_orm::DbErr>>()
         .map_err(Into::into)

@@ -9,11 +9,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{
-    context::{app, viewer},
-    pagination::{Page, encode_cursor},
+use super::context::{app, viewer};
+use crate::{
+    error::Error,
+    paging::{Page, encode_cursor},
 };
-use crate::error::Error;
 use entity::deliveries::{self, Channel as StoredChannel, Status as Stored};
 
 pub struct Delivery(pub deliveries::Model);

@@ -15,7 +15,6 @@ mod devices;
 mod errors;
 mod friends;
 mod loaders;
-pub mod pagination;
 mod shares;
 mod spotify;
 

@@ -15,13 +15,13 @@ use super::{
     accounts::PublicUser,
     context::{app, viewer},
     loaders::{Subjects, TrackLoader, UserLoader},
-    pagination::{Page, encode_cursor},
     spotify::Track,
 };
 use crate::{
     app::AppState,
     error::Error,
     events::Topic,
+    paging::{Page, encode_cursor},
     shares::{self, Mailbox, NewShare},
 };
 use entity::{play_events, shares as share, shares::Status as Stored};

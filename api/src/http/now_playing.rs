@@ -29,13 +29,13 @@ pub async fn show(State(app): State<AppState>, Path(handle): Path<String>) -> Re
 async fn lookup(app: &AppState, handle: &str) -> Result<Option<serde_json::Value>> {
     let key = handle.trim().trim_start_matches('@').to_lowercase();
     let now = app.clock.now();
-    let user = match app.public_now_playing.get(&key, now) {
+    let user = match app.caches.public_people.get(&key, now) {
         Some(user) => user,
         None => {
             let found = users::find_by_handle(&app.db, &key)
                 .await?
                 .filter(|u| u.now_playing_public);
-            app.public_now_playing.put(key, found.clone(), now);
+            app.caches.public_people.put(key, found.clone(), now);
             found
         }
     };

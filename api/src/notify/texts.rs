@@ -2,7 +2,6 @@
 use chrono::TimeDelta;
 
 use super::fcm::Push;
-use crate::spotify::catalog;
 use entity::{shares, tracks, users};
 
 /// One notice in the forms the channels need.
@@ -44,7 +43,7 @@ pub fn share_played(share: &shares::Model, track: &tracks::Model, recipient: &us
         .played_at
         .map(|played| elapsed(played - share.created_at))
         .unwrap_or_else(|| "moments".into());
-    let song = catalog::describe(track);
+    let song = track.describe();
     let name = &recipient.display_name;
     let url = track_url(track);
     Texts {
@@ -59,7 +58,7 @@ pub fn share_played(share: &shares::Model, track: &tracks::Model, recipient: &us
 
 /// To the recipient: a friend sent a song.
 pub fn share_received(share: &shares::Model, track: &tracks::Model, sender: &users::Model) -> Texts {
-    let song = catalog::describe(track);
+    let song = track.describe();
     let name = &sender.display_name;
     let url = track_url(track);
     let note = share.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();

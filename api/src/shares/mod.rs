@@ -18,9 +18,9 @@ use crate::{
     error::{Error, Result},
     events::{Event, Topic},
     friends,
-    graphql::pagination::Page,
     jobs::Job as _,
     notify::{self, Notice},
+    paging::Page,
     spotify::catalog,
 };
 use entity::{deliveries::EventKind, shares, shares::Status};

@@ -58,16 +58,6 @@ pub fn to_model(track: &ApiTrack, now: DateTime<Utc>) -> tracks::Model {
     }
 }
 
-/// "“Song” by Artist, Other".
-pub fn describe(track: &tracks::Model) -> String {
-    let artists = track.artist_names();
-    if artists.is_empty() {
-        format!("“{}”", track.name)
-    } else {
-        format!("“{}” by {}", track.name, artists.join(", "))
-    }
-}
-
 pub fn upstream(err: SpotifyError) -> Error {
     match err {
         SpotifyError::RateLimited(wait) => Error::RateLimited {

@@ -86,9 +86,9 @@ async fn fetch(app: &App, user: &users::Model) -> Result<NowPlaying> {
     {
         let track = stored(app, &item).await?;
         let text = if playing.is_playing {
-            format!("{name} is listening to {}", catalog::describe(&track))
+            format!("{name} is listening to {}", track.describe())
         } else {
-            format!("{name} paused {}", catalog::describe(&track))
+            format!("{name} paused {}", track.describe())
         };
         return Ok(NowPlaying {
             is_playing: playing.is_playing,
@@ -106,7 +106,7 @@ async fn fetch(app: &App, user: &users::Model) -> Result<NowPlaying> {
             let track = stored(app, &play.track).await?;
             Ok(NowPlaying {
                 is_playing: false,
-                text: format!("{name} last listened to {}", catalog::describe(&track)),
+                text: format!("{name} last listened to {}", track.describe()),
                 track: Some(track),
                 at: Some(play.played_at),
             })

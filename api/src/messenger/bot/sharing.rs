@@ -38,7 +38,7 @@ pub async fn send(
                 .await?;
             let song = track
                 .as_ref()
-                .map(catalog::describe)
+                .map(entity::tracks::Model::describe)
                 .unwrap_or_else(|| "that song".into());
             let to = to.trim_start_matches('@').to_lowercase();
             Ok(Reply::text(if created {
@@ -92,7 +92,7 @@ pub async fn ask_whom(app: &App, psid: &str, user: &users::Model, link: &str) ->
     .exec_without_returning(&app.db)
     .await?;
     Ok(vec![Reply {
-        text: format!("Who should get {}?", catalog::describe(&track)),
+        text: format!("Who should get {}?", track.describe()),
         quick_replies: friends
             .into_iter()
             .map(|h| (format!("@{h}"), format!("SEND:{h}")))

@@ -5,11 +5,11 @@ use crate::{
     app::App,
     error::Error,
     friends::{self, Status},
-    graphql::pagination::Page,
     jobs::JobError,
     notify::texts::elapsed,
+    paging::Page,
     shares::{self, Mailbox, stats},
-    spotify::{catalog, now_playing},
+    spotify::now_playing,
 };
 use entity::users as user;
 
@@ -84,7 +84,7 @@ pub async fn inbox(app: &App, me: &user::Model) -> Result<Reply, JobError> {
             .one(&app.db)
             .await?;
         let sender = users::get(&app.db, share.sender_id).await?;
-        let song = track.as_ref().map(catalog::describe).unwrap_or_default();
+        let song = track.as_ref().map(entity::tracks::Model::describe).unwrap_or_default();
         lines.push(format!(
             "• {song} from @{} https://open.spotify.com/track/{}",
             sender.handle, share.track_id

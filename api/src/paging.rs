@@ -1,7 +1,9 @@
-//! Relay cursor connections for the lists of later domains.
+//! Paging through lists, newest first: a validated page request ([`Page`])
+//! and the opaque cursors edges hand out (GraphQL's Relay connections).
 //!
 //! Rows have time-ordered (v7) UUIDs, so "newest first" is "id descending"
-//! and a cursor is just the id of the last row seen, made opaque.
+//! and a cursor is just the id of the last row seen, made opaque. Domain
+//! lists take a [`Page`] and answer the rows plus whether there are more.
 use base64::Engine as _;
 use uuid::Uuid;
 
