@@ -18,6 +18,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::{
     accounts::{throttle::LoginThrottle, tokens::AccessTokens},
+    bot::inbox::HandleInbox,
     cache::Caches,
     clock::{Clock, SystemClock},
     config::Settings,
@@ -27,10 +28,10 @@ use crate::{
     events::{self, EventBus},
     graphql, http,
     jobs::{Job as _, Jobs, Registry, worker::Runner},
-    messenger::{inbox::HandleInbox, replies::SendBotReply},
+    messenger::send_api::SendApi,
     notify::{
         fcm::{FcmClient, ServiceAccount},
-        messenger_send::MessengerClient,
+        replies::SendBotReply,
         send::SendDelivery,
     },
     sandbox::{
@@ -87,7 +88,7 @@ pub struct App {
     /// FCM HTTP v1, when a service account is configured (or in sandbox mode).
     pub fcm: Option<FcmClient>,
     /// The Messenger Send API, when a Page token is configured (or in sandbox mode).
-    pub messenger: Option<MessengerClient>,
+    pub messenger: Option<SendApi>,
     /// Checks webhook signatures (`X-Hub-Signature-256`).
     pub messenger_app_secret: Option<SecretString>,
     /// Answers the webhook subscription handshake.
@@ -97,7 +98,7 @@ pub struct App {
     /// Wakes an idle worker once this process committed jobs.
     pub jobs: Jobs,
     /// Stores webhook posts, several per transaction under load.
-    pub inbox_writer: crate::messenger::webhook::InboxWriter,
+    pub inbox_writer: crate::webhook::InboxWriter,
 }
 
 /// Cheap to clone; handed to axum and to async-graphql alike.
@@ -208,7 +209,7 @@ impl Application {
             let account =
                 ServiceAccount::parse(&providers.service_account_json(&format!("{own}/sandbox/google/token")))?;
             let fcm = FcmClient::new(format!("{own}/sandbox/fcm"), account)?;
-            let messenger = MessengerClient::new(format!("{own}/sandbox/graph"), SecretString::from(PAGE_TOKEN));
+            let messenger = SendApi::new(format!("{own}/sandbox/graph"), SecretString::from(PAGE_TOKEN));
             (Some(fcm), Some(messenger), Some(providers))
         } else {
             let fcm = match &settings.fcm.credentials {
@@ -225,7 +226,7 @@ impl Application {
                 .messenger
                 .page_token
                 .clone()
-                .map(|token| MessengerClient::new(settings.messenger.graph_url.clone(), token));
+                .map(|token| SendApi::new(settings.messenger.graph_url.clone(), token));
             (fcm, messenger, None)
         };
         let events = EventBus::new(&db);

@@ -25,6 +25,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod accounts;
 pub mod app;
+pub mod bot;
 pub mod cache;
 pub mod clock;
 pub mod config;
@@ -45,6 +46,7 @@ pub mod sandbox;
 pub mod shares;
 pub mod spotify;
 pub mod telemetry;
+pub mod webhook;
 
 pub use app::{App, AppState, Application};
 pub use config::Settings;

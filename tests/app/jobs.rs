@@ -11,7 +11,7 @@ use api::{
         Job,
         queue::{self, MAX_ATTEMPTS},
     },
-    messenger::replies::SendBotReply,
+    notify::replies::SendBotReply,
 };
 use entity::{
     jobs,

@@ -340,7 +340,7 @@ async fn rate_limits_and_outages_are_retried_with_backoff_then_given_up() {
         .iter()
         .find(|d| d["status"] == "FAILED")
         .expect("down-1 was given up");
-    assert_eq!(down["attempts"], api::notify::send::MAX_ATTEMPTS);
+    assert_eq!(down["attempts"], api::notify::outbox::MAX_ATTEMPTS);
     assert!(down["lastError"].as_str().unwrap().contains("UNAVAILABLE"), "{down}");
     assert_eq!(busy_sends(&world.fakes.lock().unwrap()), 2);
 }

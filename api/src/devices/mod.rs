@@ -5,8 +5,8 @@
 //! phone). Each person keeps at most [`MAX_PER_USER`]; the least recently
 //! registered go first.
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, EntityTrait as _, IntoActiveModel as _, QueryFilter as _, QueryOrder as _,
-    QuerySelect as _, Set, TransactionTrait as _,
+    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _, IntoActiveModel as _,
+    QueryFilter as _, QueryOrder as _, QuerySelect as _, Set, TransactionTrait as _,
 };
 use uuid::Uuid;
 
@@ -100,4 +100,24 @@ pub async fn list(app: &App, me: Uuid) -> Result<Vec<devices::Model>> {
         .order_by_desc(devices::Column::UpdatedAt)
         .all(&app.db)
         .await?)
+}
+
+/// A person's devices, in no particular order (the fan-out's read).
+pub async fn of_user(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Vec<devices::Model>, DbErr> {
+    devices::Entity::find()
+        .filter(devices::Column::UserId.eq(user_id))
+        .all(db)
+        .await
+}
+
+/// One device by id.
+pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<devices::Model>, DbErr> {
+    devices::Entity::find_by_id(id).one(db).await
+}
+
+/// Forgets a device FCM said is gone (the app was uninstalled, or its
+/// token rotated).
+pub async fn remove(db: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+    devices::Entity::delete_by_id(id).exec(db).await?;
+    Ok(())
 }

@@ -10,7 +10,7 @@ use axum::{
 
 use crate::{
     app::AppState,
-    messenger::webhook::{self, Refused},
+    webhook::{self, Refused},
 };
 
 /// `hub.mode=subscribe&hub.verify_token=…&hub.challenge=…` → the challenge.

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::Sha256;
 
-use crate::{app::AppState, messenger::webhook};
+use crate::{app::AppState, webhook};
 
 #[derive(Deserialize)]
 pub struct Say {

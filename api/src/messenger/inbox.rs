@@ -1,102 +1,47 @@
-//! The `handle_inbox` job: one sender's stored events, oldest first.
-//!
-//! One job per sender at a time (deduplicated on the sender id), so a
-//! person's messages are answered in the order they wrote them, even when
-//! the webhook delivered them out of order or in separate requests. Each
-//! event is marked handled together with the replies it produced.
+//! The inbox: webhook events stored before they are handled (the
+//! `messenger_inbox` table). The webhook stores them, once per message id;
+//! the bot handles one sender's events oldest first and marks each handled.
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait as _, EntityTrait as _, InsertMany, QueryFilter as _, QueryOrder as _, TransactionTrait as _,
-    sea_query::Expr,
+    ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _, InsertMany, QueryFilter as _, QueryOrder as _,
+    sea_query::{Expr, OnConflict},
 };
-use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
-use super::{bot, replies};
-use crate::{
-    app::App,
-    jobs::{self, Job, JobError, Outcome},
-};
-use entity::{messenger_inbox, messenger_links};
+use entity::messenger_inbox;
 
-/// Handles one sender's unhandled events, oldest first.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct HandleInbox {
-    pub psid: String,
+/// The statement that stores `events`, leaving out those whose message id
+/// is stored already (a redelivery), for a caller that runs it itself.
+pub fn store_new(events: Vec<messenger_inbox::ActiveModel>) -> InsertMany<messenger_inbox::ActiveModel> {
+    messenger_inbox::Entity::insert_many(events)
+        .on_conflict(OnConflict::column(messenger_inbox::Column::Mid).do_nothing().to_owned())
 }
 
-impl Job for HandleInbox {
-    const KIND: &'static str = "handle_inbox";
-    type Context = App;
-
-    fn dedupe_key(&self) -> Option<String> {
-        Some(format!("inbox:{}", self.psid))
-    }
-
-    #[tracing::instrument(skip_all, fields(psid = %self.psid))]
-    async fn run(&self, app: &App) -> Result<Outcome, JobError> {
-        handle(app, self).await
-    }
-}
-
-/// Queues the job of each sender (at least one, each once), in one
-/// statement, run by the caller in the transaction that stores the events.
-pub fn enqueue_query(senders: &[&str], now: DateTime<Utc>) -> InsertMany<entity::jobs::ActiveModel> {
-    let jobs: Vec<HandleInbox> = senders
-        .iter()
-        .map(|psid| HandleInbox {
-            psid: (*psid).to_owned(),
-        })
-        .collect();
-    jobs::enqueue_many_query(&jobs, now)
-}
-
-async fn handle(app: &App, payload: &HandleInbox) -> Result<Outcome, JobError> {
-    let events = messenger_inbox::Entity::find()
-        .filter(messenger_inbox::Column::Psid.eq(payload.psid.clone()))
+/// A sender's events not handled yet, in the order they were sent.
+pub async fn unhandled(db: &impl ConnectionTrait, psid: &str) -> Result<Vec<messenger_inbox::Model>, DbErr> {
+    messenger_inbox::Entity::find()
+        .filter(messenger_inbox::Column::Psid.eq(psid))
         .filter(messenger_inbox::Column::HandledAt.is_null())
         .order_by_asc(messenger_inbox::Column::SentAtMs)
         .order_by_asc(messenger_inbox::Column::Id)
-        .all(&app.db)
-        .await?;
-    let Some(latest) = events.iter().map(|e| e.sent_at_ms).max() else {
-        return Ok(Outcome::Done);
-    };
-    refresh_window(app, &payload.psid, latest).await?;
-    for event in events {
-        let answer = bot::handle(app, &event).await?;
-        let now = app.clock.now();
-        let txn = app.db.begin().await?;
-        messenger_inbox::Entity::update_many()
-            .col_expr(messenger_inbox::Column::HandledAt, Expr::value(now))
-            .filter(messenger_inbox::Column::Id.eq(event.id))
-            .exec(&txn)
-            .await?;
-        replies::queue(&txn, &event.psid, &answer, now).await?;
-        txn.commit().await?;
-    }
-    // One wake for all the replies this run queued.
-    app.jobs.wake();
-    Ok(Outcome::Done)
+        .all(db)
+        .await
 }
 
-/// Every message opens the 24-hour window again.
-async fn refresh_window(app: &App, psid: &str, sent_at_ms: i64) -> Result<(), sea_orm::DbErr> {
-    let at = DateTime::from_timestamp_millis(sent_at_ms)
-        .unwrap_or_else(|| app.clock.now())
-        .min(app.clock.now());
-    messenger_links::Entity::update_many()
-        .col_expr(messenger_links::Column::LastMessageAt, Expr::value(at))
-        .col_expr(
-            messenger_links::Column::UnreachableAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .filter(messenger_links::Column::Psid.eq(psid))
-        .filter(
-            sea_orm::Condition::any()
-                .add(messenger_links::Column::LastMessageAt.is_null())
-                .add(messenger_links::Column::LastMessageAt.lt(at)),
-        )
-        .exec(&app.db)
+/// Marks an event handled.
+pub async fn mark_handled(db: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<(), DbErr> {
+    messenger_inbox::Entity::update_many()
+        .col_expr(messenger_inbox::Column::HandledAt, Expr::value(now))
+        .filter(messenger_inbox::Column::Id.eq(id))
+        .exec(db)
         .await?;
     Ok(())
+}
+
+/// When an event was sent, by Meta's timestamp; never later than `now`
+/// (a sender's clock may run ahead), and `now` if the timestamp is absurd.
+pub fn sent_at(event: &messenger_inbox::Model, now: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(event.sent_at_ms)
+        .unwrap_or(now)
+        .min(now)
 }

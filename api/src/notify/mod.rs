@@ -7,19 +7,19 @@
 //! and a `send_delivery` job for each. A crash between commit and send
 //! loses nothing; the same event twice writes nothing new.
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveEnum as _, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Set, sea_query::OnConflict,
-};
+use sea_orm::{ActiveEnum as _, ConnectionTrait, EntityTrait as _, Set, sea_query::OnConflict};
 use uuid::Uuid;
 
-use crate::jobs::Job as _;
+use crate::{devices, jobs::Job as _, messenger::links};
 use entity::{
     deliveries::{self, Channel, EventKind, Status},
-    devices, messenger_links, users,
+    users,
 };
 
 pub mod fcm;
-pub mod messenger_send;
+pub mod log;
+pub mod outbox;
+pub mod replies;
 pub mod send;
 pub mod texts;
 
@@ -45,11 +45,7 @@ pub async fn fan_out(
         return Ok(0);
     };
     let mut planned: Vec<(Channel, String, Option<&'static str>)> = Vec::new();
-    let devices = devices::Entity::find()
-        .filter(devices::Column::UserId.eq(user.id))
-        .all(db)
-        .await?;
-    for device in devices {
+    for device in devices::of_user(db, user.id).await? {
         let skip = if !user.notify_push {
             Some("turned off")
         } else if !push_ready {
@@ -59,11 +55,7 @@ pub async fn fan_out(
         };
         planned.push((Channel::Push, device.id.to_string(), skip));
     }
-    if let Some(link) = messenger_links::Entity::find()
-        .filter(messenger_links::Column::UserId.eq(user.id))
-        .one(db)
-        .await?
-    {
+    if let Some(link) = links::of_user(db, user.id).await? {
         let skip = if !user.notify_messenger {
             Some("turned off")
         } else if !messenger_ready {

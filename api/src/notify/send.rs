@@ -2,31 +2,35 @@
 //! its channel.
 //!
 //! Push waits out the person's quiet hours (never dropped). Messenger is
-//! sent only inside the 24-hour window since the person last wrote to the
-//! page, and otherwise skipped with that reason. Retries use the queue's
-//! backoff (full jitter) or the provider's `Retry-After`, up to
-//! [`MAX_ATTEMPTS`] and [`MAX_AGE`]; then the delivery fails with its last
-//! error. Every outcome is written to the delivery row.
+//! sent only while the page may write to the person (the 24-hour window,
+//! see `messenger::links`), and otherwise skipped with that reason. Retries
+//! and giving up follow the outbox policy ([`outbox`]); every outcome is
+//! written to the delivery row ([`log::record`]).
 use chrono::{DateTime, TimeDelta, Timelike as _, Utc};
 use sea_orm::{
-    ActiveEnum as _, ColumnTrait as _, ConnectionTrait as _, DbBackend, EntityTrait, FromQueryResult as _,
-    IdenStatic as _, Iterable as _, QueryFilter as _, Statement, sea_query::Expr,
+    ConnectionTrait as _, DbBackend, EntityTrait, FromQueryResult as _, IdenStatic as _, Iterable as _, Statement,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
     fcm::FcmError,
-    messenger_send::SendError,
+    log,
+    outbox::{self, Attempt},
     texts::{self, Texts},
 };
 use crate::{
     app::App,
+    devices,
     jobs::{Job, JobError, Outcome},
+    messenger::{
+        links::{self, Reach},
+        send_api::MessagingType,
+    },
 };
 use entity::{
     deliveries::{self, Channel, EventKind, Status},
-    devices, messenger_links, shares, tracks, users,
+    shares, tracks, users,
 };
 
 /// Sends one delivery (the row says to whom, on which channel, about what).
@@ -49,11 +53,6 @@ impl Job for SendDelivery {
     }
 }
 
-pub const MAX_ATTEMPTS: i32 = 6;
-pub const MAX_AGE: TimeDelta = TimeDelta::hours(24);
-/// Messenger lets a page write to a person this long after their last message.
-pub const MESSENGER_WINDOW: TimeDelta = TimeDelta::hours(24);
-
 async fn send(app: &App, delivery_id: Uuid) -> Result<Outcome, JobError> {
     let Some(loaded) = load(app, delivery_id).await? else {
         return Ok(Outcome::Done);
@@ -63,61 +62,22 @@ async fn send(app: &App, delivery_id: Uuid) -> Result<Outcome, JobError> {
         return Ok(Outcome::Done);
     }
     let now = app.clock.now();
-    let Some(texts) = compose(app, &loaded) else {
-        finish(
-            app,
-            delivery,
-            Status::Skipped,
-            Some("what it was about no longer exists"),
-            None,
-        )
-        .await?;
-        return Ok(Outcome::Done);
-    };
-    let user = &loaded.user;
-    let result = if delivery.channel == Channel::Push {
-        if let Some(end) = quiet_hours_end(user, now) {
-            return Ok(Outcome::RunAt(end));
-        }
-        send_push(app, delivery, &texts, now).await?
-    } else {
-        send_messenger(app, delivery, &texts, now).await?
-    };
-    match result {
-        Sent::Accepted(id) => finish(app, delivery, Status::Sent, None, Some(id)).await?,
-        Sent::Skipped(reason) => finish(app, delivery, Status::Skipped, Some(reason), None).await?,
-        Sent::Failed(reason) => finish(app, delivery, Status::Failed, Some(&reason), None).await?,
-        Sent::Retry { reason, after } => {
-            let attempts = delivery.attempts + 1;
-            if attempts >= MAX_ATTEMPTS || now - delivery.created_at >= MAX_AGE {
-                finish(app, delivery, Status::Failed, Some(&reason), None).await?;
-            } else {
-                deliveries::Entity::update_many()
-                    .col_expr(deliveries::Column::Attempts, Expr::value(attempts))
-                    .col_expr(deliveries::Column::LastError, Expr::value(reason.clone()))
-                    .col_expr(deliveries::Column::UpdatedAt, Expr::value(now))
-                    .filter(deliveries::Column::Id.eq(delivery.id))
-                    .exec(&app.db)
-                    .await?;
-                return Err(JobError {
-                    message: reason,
-                    retry_at: after.map(|a| now + TimeDelta::from_std(a).unwrap_or(TimeDelta::MAX)),
-                    permanent: false,
-                });
+    let attempt = match compose(app, &loaded) {
+        None => Attempt::Skipped("what it was about no longer exists"),
+        Some(texts) => match delivery.channel {
+            Channel::Push => {
+                if let Some(end) = quiet_hours_end(&loaded.user, now) {
+                    return Ok(Outcome::RunAt(end));
+                }
+                send_push(app, delivery, &texts, now).await?
             }
-        }
-    }
+            Channel::Messenger => send_messenger(app, delivery, &texts, now).await?,
+        },
+    };
+    let settled = outbox::settle(delivery.attempts, delivery.created_at, now, attempt);
+    log::record(&app.db, delivery, &settled, app.clock.as_ref(), now).await?;
+    settled.into_job_result()?;
     Ok(Outcome::Done)
-}
-
-enum Sent {
-    Accepted(String),
-    Skipped(&'static str),
-    Failed(String),
-    Retry {
-        reason: String,
-        after: Option<std::time::Duration>,
-    },
 }
 
 async fn send_push(
@@ -125,28 +85,28 @@ async fn send_push(
     delivery: &deliveries::Model,
     texts: &Texts,
     now: DateTime<Utc>,
-) -> Result<Sent, JobError> {
+) -> Result<Attempt, JobError> {
     let Some(fcm) = &app.fcm else {
-        return Ok(Sent::Skipped("push is not set up on this server"));
+        return Ok(Attempt::Skipped("push is not set up on this server"));
     };
     let device_id: Uuid = delivery
         .target
         .parse()
         .map_err(|_| JobError::permanent("bad device target"))?;
-    let Some(device) = devices::Entity::find_by_id(device_id).one(&app.db).await? else {
-        return Ok(Sent::Skipped("the device was removed"));
+    let Some(device) = devices::find(&app.db, device_id).await? else {
+        return Ok(Attempt::Skipped("the device was removed"));
     };
     if device.user_id != delivery.user_id {
-        return Ok(Sent::Skipped("the device now belongs to another account"));
+        return Ok(Attempt::Skipped("the device now belongs to another account"));
     }
     Ok(match fcm.send(&device.token, &texts.push, now).await {
-        Ok(name) => Sent::Accepted(name),
+        Ok(name) => Attempt::Accepted(name),
         Err(FcmError::Unregistered) => {
-            devices::Entity::delete_by_id(device.id).exec(&app.db).await?;
-            Sent::Failed(FcmError::Unregistered.to_string() + ": device removed")
+            devices::remove(&app.db, device.id).await?;
+            Attempt::Failed(FcmError::Unregistered.to_string() + ": device removed")
         }
-        Err(FcmError::Rejected(reason)) => Sent::Failed(reason),
-        Err(FcmError::Retry { reason, after }) => Sent::Retry { reason, after },
+        Err(FcmError::Rejected(reason)) => Attempt::Failed(reason),
+        Err(FcmError::Retry { reason, after }) => Attempt::Retry { reason, after },
     })
 }
 
@@ -155,38 +115,31 @@ async fn send_messenger(
     delivery: &deliveries::Model,
     texts: &Texts,
     now: DateTime<Utc>,
-) -> Result<Sent, JobError> {
+) -> Result<Attempt, JobError> {
     let Some(messenger) = &app.messenger else {
-        return Ok(Sent::Skipped("Messenger is not set up on this server"));
+        return Ok(Attempt::Skipped("Messenger is not set up on this server"));
     };
-    let Some(link) = messenger_links::Entity::find_by_id(delivery.target.as_str())
-        .one(&app.db)
-        .await?
-    else {
-        return Ok(Sent::Skipped("Messenger was unlinked"));
+    let psid = match links::reach(&app.db, &delivery.target, delivery.user_id, now).await? {
+        Reach::Open(psid) => psid,
+        Reach::Unlinked => return Ok(Attempt::Skipped("Messenger was unlinked")),
+        Reach::Unreachable => return Ok(Attempt::Skipped("the person cannot be reached on Messenger")),
+        Reach::OutsideWindow => {
+            return Ok(Attempt::Skipped(
+                "outside Messenger's 24-hour window: they have not written to the page in the last 24 hours",
+            ));
+        }
     };
-    if link.user_id != delivery.user_id {
-        return Ok(Sent::Skipped("Messenger was unlinked"));
-    }
-    if link.unreachable_at.is_some() {
-        return Ok(Sent::Skipped("the person cannot be reached on Messenger"));
-    }
-    if link.last_message_at.is_none_or(|last| now - last > MESSENGER_WINDOW) {
-        return Ok(Sent::Skipped(
-            "outside Messenger's 24-hour window: they have not written to the page in the last 24 hours",
-        ));
-    }
-    Ok(
-        match messenger.send_text(&link.psid, "UPDATE", &texts.message, &[]).await {
-            Ok(id) => Sent::Accepted(id),
-            Err(SendError::Unreachable) => {
-                crate::messenger::mark_unreachable(&app.db, &link.psid, now).await?;
-                Sent::Failed(SendError::Unreachable.to_string())
-            }
-            Err(SendError::Retry(reason)) => Sent::Retry { reason, after: None },
-            Err(err @ (SendError::BadToken | SendError::Rejected(_))) => Sent::Failed(err.to_string()),
-        },
+    let sent = outbox::to_messenger(
+        &app.db,
+        messenger,
+        &psid,
+        MessagingType::Update,
+        &texts.message,
+        &[],
+        now,
     )
+    .await?;
+    Ok(sent)
 }
 
 /// A delivery with everything its texts need, read in one query.
@@ -292,36 +245,6 @@ pub fn quiet_hours_end(user: &users::Model, now: DateTime<Utc>) -> Option<DateTi
         candidate += TimeDelta::days(1);
     }
     Some(candidate.with_timezone(&Utc))
-}
-
-async fn finish(
-    app: &App,
-    delivery: &deliveries::Model,
-    outcome: Status,
-    reason: Option<&str>,
-    provider_id: Option<String>,
-) -> Result<(), sea_orm::DbErr> {
-    let now = app.clock.now();
-    let sent = outcome == Status::Sent;
-    let attempts = delivery.attempts + i32::from(outcome != Status::Skipped);
-    deliveries::Entity::update_many()
-        .col_expr(deliveries::Column::Status, Expr::value(outcome))
-        .col_expr(deliveries::Column::Attempts, Expr::value(attempts))
-        .col_expr(deliveries::Column::LastError, Expr::value(reason.map(str::to_owned)))
-        .col_expr(deliveries::Column::ProviderMessageId, Expr::value(provider_id))
-        .col_expr(deliveries::Column::SentAt, Expr::value(sent.then_some(now)))
-        .col_expr(deliveries::Column::UpdatedAt, Expr::value(now))
-        .filter(deliveries::Column::Id.eq(delivery.id))
-        .filter(deliveries::Column::Status.eq(Status::Pending))
-        .exec(&app.db)
-        .await?;
-    metrics::counter!("deliveries_total", "channel" => delivery.channel.to_value(), "outcome" => outcome.to_value().to_lowercase())
-        .increment(1);
-    if sent {
-        metrics::histogram!("delivery_latency_seconds", "channel" => delivery.channel.to_value())
-            .record((now - delivery.created_at).num_milliseconds().max(0) as f64 / 1000.0);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

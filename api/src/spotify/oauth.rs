@@ -25,8 +25,9 @@ use crate::{
     detection::check::CheckRecipient,
     error::{Error, Result},
     jobs::Job as _,
+    messenger::links,
 };
-use entity::{messenger_links, oauth_states};
+use entity::oauth_states;
 
 pub const SCOPES: &str = "user-read-recently-played user-read-currently-playing user-read-playback-state";
 const STATE_LIFETIME: TimeDelta = TimeDelta::minutes(10);
@@ -199,7 +200,7 @@ async fn try_finish(app: &App, code: Option<&str>, state: Option<&str>, error: O
     let owner = vault::find_by_account(&txn, &profile.id).await?.map(|l| l.user_id);
     let (user, created) = match &origin {
         Origin::Account(user_id) => (users::get(&txn, *user_id).await?, false),
-        Origin::Messenger(psid) => match messenger_user(&txn, psid).await?.or(owner) {
+        Origin::Messenger(psid) => match links::find(&txn, psid).await?.map(|l| l.user_id).or(owner) {
             Some(user_id) => (users::get(&txn, user_id).await?, false),
             None => (create_account(&txn, &profile, now).await?, true),
         },
@@ -222,12 +223,12 @@ async fn try_finish(app: &App, code: Option<&str>, state: Option<&str>, error: O
             via_messenger: false,
         },
         Origin::Messenger(psid) => {
-            link_messenger(&txn, &psid, user.id, now).await?;
-            let confirmation = crate::messenger::replies::Reply::text(format!(
+            links::link(&txn, &psid, user.id, now).await?;
+            let confirmation = crate::notify::replies::Reply::text(format!(
                 "You're connected as @{} 🎉 Paste a Spotify link to share a song with a friend, or send help.",
                 user.handle
             ));
-            crate::messenger::replies::queue(&txn, &psid, &[confirmation], now).await?;
+            crate::notify::replies::queue(&txn, &psid, &[confirmation], now).await?;
             Outcome::Linked {
                 handle: user.handle.clone(),
                 via_messenger: true,
@@ -266,42 +267,6 @@ async fn consume_state(app: &App, state: &str) -> Result<Option<oauth_states::Mo
         .filter(oauth_states::Column::StateHash.eq(hash))
         .one(&app.db)
         .await?)
-}
-
-async fn messenger_user(db: &impl ConnectionTrait, psid: &str) -> Result<Option<Uuid>> {
-    Ok(messenger_links::Entity::find_by_id(psid)
-        .one(db)
-        .await?
-        .map(|l| l.user_id))
-}
-
-/// Links a Messenger sender to `user_id` (replacing an earlier sender of
-/// that account, if any).
-pub async fn link_messenger(db: &impl ConnectionTrait, psid: &str, user_id: Uuid, now: DateTime<Utc>) -> Result<()> {
-    messenger_links::Entity::delete_many()
-        .filter(messenger_links::Column::UserId.eq(user_id))
-        .filter(messenger_links::Column::Psid.ne(psid))
-        .exec(db)
-        .await?;
-    if messenger_links::Entity::find_by_id(psid).one(db).await?.is_some() {
-        messenger_links::Entity::update_many()
-            .col_expr(messenger_links::Column::UserId, Expr::value(user_id))
-            .col_expr(messenger_links::Column::LinkedAt, Expr::value(now))
-            .filter(messenger_links::Column::Psid.eq(psid))
-            .exec(db)
-            .await?;
-    } else {
-        messenger_links::ActiveModel {
-            psid: Set(psid.to_owned()),
-            user_id: Set(user_id),
-            linked_at: Set(now),
-            last_message_at: Set(None),
-            unreachable_at: Set(None),
-        }
-        .insert(db)
-        .await?;
-    }
-    Ok(())
 }
 
 async fn create_account(

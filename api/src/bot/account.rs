@@ -1,19 +1,17 @@
 //! Welcome, help, linking (codes and `connect`) and `stop`.
 use chrono::{DateTime, TimeDelta, Utc};
-use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, EntityTrait as _, PaginatorTrait as _, QueryFilter as _, Set,
-    sea_query::Expr,
-};
+use sea_orm::{ActiveModelTrait as _, ColumnTrait as _, EntityTrait as _, PaginatorTrait as _, QueryFilter as _, Set};
 use uuid::Uuid;
 
-use super::Reply;
+use crate::notify::replies::Reply;
 use crate::{
     accounts::{link_codes, users},
     app::App,
     jobs::JobError,
+    messenger::links,
     spotify::{oauth, vault},
 };
-use entity::{link_code_failures, messenger_links, users as user};
+use entity::{link_code_failures, users as user};
 
 /// Wrong codes one sender may send in an hour.
 pub const WRONG_CODES_PER_HOUR: u64 = 5;
@@ -75,12 +73,8 @@ pub async fn link_code(app: &App, psid: &str, code: &str, sent_at: DateTime<Utc>
              make a new one in the app (or on the Spotify page), or send connect.",
         )]);
     };
-    oauth::link_messenger(&app.db, psid, user_id, now).await?;
-    messenger_links::Entity::update_many()
-        .col_expr(messenger_links::Column::LastMessageAt, Expr::value(sent_at.min(now)))
-        .filter(messenger_links::Column::Psid.eq(psid))
-        .exec(&app.db)
-        .await?;
+    links::link(&app.db, psid, user_id, now).await?;
+    links::linked_by_message(&app.db, psid, sent_at.min(now)).await?;
     let user = users::get(&app.db, user_id).await?;
     let mut replies = vec![Reply::text(format!(
         "You're linked as @{} 🎉 Paste a Spotify link to share it with a friend, or send help.",
@@ -93,7 +87,7 @@ pub async fn link_code(app: &App, psid: &str, code: &str, sent_at: DateTime<Utc>
 }
 
 pub async fn stop(app: &App, psid: &str, user: &user::Model) -> Result<Reply, JobError> {
-    messenger_links::Entity::delete_by_id(psid).exec(&app.db).await?;
+    links::unlink(&app.db, psid).await?;
     Ok(Reply::text(format!(
         "Done: this chat is no longer linked to @{}, and I won't message you here. \
          Send connect or a link code whenever you want me back.",

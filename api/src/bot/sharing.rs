@@ -3,7 +3,8 @@
 use chrono::TimeDelta;
 use sea_orm::{EntityTrait as _, Set, sea_query::OnConflict};
 
-use super::{Reply, explain};
+use super::explain;
+use crate::notify::replies::Reply;
 use crate::{
     app::App,
     error::Error,

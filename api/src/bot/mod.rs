@@ -1,15 +1,23 @@
-//! The bot: every command of CONTRACT section 5, answered in short, friendly
-//! replies that say what to do next. Commands are thin callers of the same
-//! domain functions the GraphQL API uses.
+//! The Messenger bot: what people write to the page ([`command`]), and
+//! the answers, in short, friendly replies that say what to do next. The
+//! [`inbox::HandleInbox`] job hands it one sender's events in order.
+//!
+//! An edge: commands are thin callers of the same domain functions the
+//! GraphQL API uses, and every word the bot says is written here.
 use chrono::{DateTime, Utc};
-use sea_orm::EntityTrait as _;
 
-use super::replies::Reply;
-use crate::{app::App, error::Error, jobs::JobError};
-use entity::{messenger_inbox, messenger_inbox::Kind, messenger_links, users};
+use crate::{
+    app::App,
+    error::Error,
+    jobs::JobError,
+    messenger::{inbox as stored, links},
+    notify::replies::Reply,
+};
+use entity::{messenger_inbox, messenger_inbox::Kind, users};
 
 mod account;
 pub mod command;
+pub mod inbox;
 mod sharing;
 mod social;
 
@@ -21,8 +29,8 @@ pub const GET_STARTED: &str = "GET_STARTED";
 /// Handles one stored event; answers the replies to send.
 pub async fn handle(app: &App, event: &messenger_inbox::Model) -> Result<Vec<Reply>, JobError> {
     let psid = event.psid.as_str();
-    let sent_at = DateTime::from_timestamp_millis(event.sent_at_ms).unwrap_or_else(|| app.clock.now());
-    let user = linked_user(app, psid).await?;
+    let sent_at = stored::sent_at(event, app.clock.now());
+    let user = links::linked_user(&app.db, psid).await?;
     let replies = match event.kind {
         Kind::Postback if event.payload.as_deref() == Some(GET_STARTED) => match &user {
             Some(user) => vec![Reply::text(format!("Welcome back, @{}!", user.handle)), account::help()],
@@ -73,13 +81,6 @@ async fn dispatch(
         Command::Stats => vec![social::stats(app, &user).await?],
         Command::Now(handle) => vec![social::now(app, &user, &handle).await?],
     })
-}
-
-async fn linked_user(app: &App, psid: &str) -> Result<Option<users::Model>, JobError> {
-    let Some(link) = messenger_links::Entity::find_by_id(psid).one(&app.db).await? else {
-        return Ok(None);
-    };
-    Ok(users::Entity::find_by_id(link.user_id).one(&app.db).await?)
 }
 
 /// A domain error as a reply, when it is the person's to fix; internal

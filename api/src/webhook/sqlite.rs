@@ -24,7 +24,7 @@ use rusqlite::{OpenFlags, TransactionBehavior, types::Value as Sql};
 use sea_orm::{DbBackend, Statement, sea_query::Value, sqlx::sqlite::SqliteConnectOptions};
 use tokio::sync::oneshot;
 
-use super::webhook::{Waiting, answer, statements};
+use super::intake::{Waiting, answer, statements};
 use crate::{
     app::App,
     db::{SQLITE_PRAGMAS, sqlite_busy},

@@ -1,5 +1,6 @@
 //! `friends`, `add`, `inbox`, `stats`, `now`.
-use super::{Reply, explain};
+use super::explain;
+use crate::notify::replies::Reply;
 use crate::{
     accounts::users,
     app::App,

@@ -27,6 +27,25 @@ pub enum SendError {
     Rejected(String),
 }
 
+/// Why the page writes: Messenger's `messaging_type`. Both are allowed only
+/// inside the standard messaging window (tags are no longer accepted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessagingType {
+    /// An answer to something the person just wrote (the bot's replies).
+    Response,
+    /// A notice the person did not ask for just now (notifications).
+    Update,
+}
+
+impl MessagingType {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Response => "RESPONSE",
+            Self::Update => "UPDATE",
+        }
+    }
+}
+
 /// A quick-reply button.
 #[derive(Debug, Clone)]
 pub struct QuickReply {
@@ -34,7 +53,8 @@ pub struct QuickReply {
     pub payload: String,
 }
 
-pub struct MessengerClient {
+/// The Send API, with the Page token.
+pub struct SendApi {
     http: reqwest::Client,
     /// Base of `/me/messages` (Graph API with its version).
     graph_url: String,
@@ -43,7 +63,7 @@ pub struct MessengerClient {
     bad_token_logged: AtomicBool,
 }
 
-impl MessengerClient {
+impl SendApi {
     pub fn new(graph_url: String, page_token: SecretString) -> Self {
         Self {
             http: reqwest::Client::builder()
@@ -56,14 +76,13 @@ impl MessengerClient {
         }
     }
 
-    /// Sends a text (with optional quick replies); answers the message id.
-    /// `messaging_type` is `RESPONSE` for answers and `UPDATE` for notices,
-    /// both only inside the 24-hour window (tags are no longer accepted).
+    /// Sends a text (with optional quick replies, at most 13, titles cut
+    /// to 20 characters); answers the message id.
     #[tracing::instrument(skip(self, text, quick_replies))]
     pub async fn send_text(
         &self,
         psid: &str,
-        messaging_type: &str,
+        messaging_type: MessagingType,
         text: &str,
         quick_replies: &[QuickReply],
     ) -> Result<String, SendError> {
@@ -75,7 +94,8 @@ impl MessengerClient {
                 .map(|q| json!({ "content_type": "text", "title": truncate(&q.title, 20), "payload": q.payload }))
                 .collect();
         }
-        let body = json!({ "recipient": { "id": psid }, "messaging_type": messaging_type, "message": message });
+        let body =
+            json!({ "recipient": { "id": psid }, "messaging_type": messaging_type.as_str(), "message": message });
         let response = self
             .http
             .post(format!("{}/me/messages", self.graph_url))

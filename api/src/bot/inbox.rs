@@ -1,0 +1,47 @@
+//! The `handle_inbox` job: one sender's stored events, oldest first.
+//!
+//! One job per sender at a time (deduplicated on the sender id), so a
+//! person's messages are answered in the order they wrote them, even when
+//! the webhook delivered them out of order or in separate requests. Each
+//! event is marked handled together with the replies it produced.
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    app::App,
+    jobs::{Job, JobError, Outcome},
+    messenger::{inbox, links},
+    notify::replies,
+};
+
+/// Handles one sender's unhandled events, oldest first. The webhook queues
+/// one per sender with each batch it stores.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HandleInbox {
+    pub psid: String,
+}
+
+impl Job for HandleInbox {
+    const KIND: &'static str = "handle_inbox";
+    type Context = App;
+
+    fn dedupe_key(&self) -> Option<String> {
+        Some(format!("inbox:{}", self.psid))
+    }
+
+    #[tracing::instrument(skip_all, fields(psid = %self.psid))]
+    async fn run(&self, app: &App) -> Result<Outcome, JobError> {
+        let events = inbox::unhandled(&app.db, &self.psid).await?;
+        let Some(latest) = events.iter().max_by_key(|event| event.sent_at_ms) else {
+            return Ok(Outcome::Done);
+        };
+        // Every message opens the 24-hour window again.
+        links::heard_from(&app.db, &self.psid, inbox::sent_at(latest, app.clock.now())).await?;
+        for event in &events {
+            let answer = super::handle(app, event).await?;
+            replies::answered(&app.db, event, &answer, app.clock.now()).await?;
+        }
+        // One wake for all the replies this run queued.
+        app.jobs.wake();
+        Ok(Outcome::Done)
+    }
+}

@@ -1,0 +1,102 @@
+//! The delivery log: what became of each notification (the `deliveries`
+//! table, written by [`fan_out`](super::fan_out) and [`record`]), as a
+//! person reads it.
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveEnum as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _, QueryFilter as _, QueryOrder as _,
+    QuerySelect as _, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use super::outbox::Settled;
+use crate::{clock::Clock, paging::Page};
+use entity::deliveries::{self, Status};
+
+/// Writes what a try of `delivery` came to. A finished delivery is written
+/// only if it is still pending (a second worker's try changes nothing), with
+/// `sent_at` the moment the provider answered; a retry keeps its error.
+pub async fn record(
+    db: &impl ConnectionTrait,
+    delivery: &deliveries::Model,
+    settled: &Settled,
+    clock: &dyn Clock,
+    tried_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    match settled {
+        Settled::Finished {
+            status,
+            attempts,
+            reason,
+            provider_id,
+        } => {
+            let now = clock.now();
+            let sent = *status == Status::Sent;
+            deliveries::Entity::update_many()
+                .col_expr(deliveries::Column::Status, Expr::value(*status))
+                .col_expr(deliveries::Column::Attempts, Expr::value(*attempts))
+                .col_expr(deliveries::Column::LastError, Expr::value(reason.clone()))
+                .col_expr(deliveries::Column::ProviderMessageId, Expr::value(provider_id.clone()))
+                .col_expr(deliveries::Column::SentAt, Expr::value(sent.then_some(now)))
+                .col_expr(deliveries::Column::UpdatedAt, Expr::value(now))
+                .filter(deliveries::Column::Id.eq(delivery.id))
+                .filter(deliveries::Column::Status.eq(Status::Pending))
+                .exec(db)
+                .await?;
+            metrics::counter!(
+                "deliveries_total",
+                "channel" => delivery.channel.to_value(),
+                "outcome" => status.to_value().to_lowercase()
+            )
+            .increment(1);
+            if sent {
+                metrics::histogram!("delivery_latency_seconds", "channel" => delivery.channel.to_value())
+                    .record((now - delivery.created_at).num_milliseconds().max(0) as f64 / 1000.0);
+            }
+        }
+        Settled::Retry { attempts, reason, .. } => {
+            deliveries::Entity::update_many()
+                .col_expr(deliveries::Column::Attempts, Expr::value(*attempts))
+                .col_expr(deliveries::Column::LastError, Expr::value(reason.clone()))
+                .col_expr(deliveries::Column::UpdatedAt, Expr::value(tried_at))
+                .filter(deliveries::Column::Id.eq(delivery.id))
+                .exec(db)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The deliveries of one share addressed to `user_id`, oldest first.
+pub async fn for_share(
+    db: &impl ConnectionTrait,
+    share_id: Uuid,
+    user_id: Uuid,
+) -> Result<Vec<deliveries::Model>, DbErr> {
+    deliveries::Entity::find()
+        .filter(deliveries::Column::ShareId.eq(share_id))
+        .filter(deliveries::Column::UserId.eq(user_id))
+        .order_by_asc(deliveries::Column::Id)
+        .all(db)
+        .await
+}
+
+/// A page of `user_id`'s deliveries, newest first, and whether there are
+/// more.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    page: Page,
+) -> Result<(Vec<deliveries::Model>, bool), DbErr> {
+    let mut query = deliveries::Entity::find().filter(deliveries::Column::UserId.eq(user_id));
+    if let Some(after) = page.after {
+        query = query.filter(deliveries::Column::Id.lt(after));
+    }
+    let mut rows = query
+        .order_by_desc(deliveries::Column::Id)
+        .limit(page.first + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > page.first;
+    rows.truncate(page.first as usize);
+    Ok((rows, more))
+}

@@ -1,0 +1,191 @@
+//! The bot's replies (the `bot_replies` table): written with the handling
+//! of the message they answer, sent in order by one job per sender, under
+//! the same outbox policy as notifications ([`outbox`]) with
+//! `messaging_type` RESPONSE (a reply inside the window).
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveEnum as _, ColumnTrait as _, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait as _, QueryFilter as _,
+    QueryOrder as _, Set, TransactionTrait as _, sea_query::Expr,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::outbox::{self, Attempt, Settled};
+use crate::{
+    app::App,
+    jobs::{Job, JobError, Outcome},
+    messenger::{
+        inbox,
+        send_api::{MessagingType, QuickReply},
+    },
+};
+use entity::{bot_replies, bot_replies::Status, messenger_inbox};
+
+/// Sends one sender's pending replies, in the order they were written.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SendBotReply {
+    pub psid: String,
+}
+
+impl Job for SendBotReply {
+    const KIND: &'static str = "send_bot_reply";
+    type Context = App;
+
+    fn dedupe_key(&self) -> Option<String> {
+        Some(format!("replies:{}", self.psid))
+    }
+
+    #[tracing::instrument(skip_all, fields(psid = %self.psid))]
+    async fn run(&self, app: &App) -> Result<Outcome, JobError> {
+        send(app, &self.psid).await
+    }
+}
+
+/// One message of the bot, with optional quick-reply buttons (title,
+/// payload).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reply {
+    pub text: String,
+    pub quick_replies: Vec<(String, String)>,
+}
+
+impl Reply {
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            quick_replies: Vec::new(),
+        }
+    }
+}
+
+/// Writes `replies`; one job per sender sends that sender's replies in the
+/// order they were written. Run it in the transaction of what they answer.
+pub async fn queue(db: &impl ConnectionTrait, psid: &str, replies: &[Reply], now: DateTime<Utc>) -> Result<(), DbErr> {
+    if replies.is_empty() {
+        return Ok(());
+    }
+    for reply in replies {
+        let id = Uuid::now_v7();
+        let buttons: Vec<serde_json::Value> = reply
+            .quick_replies
+            .iter()
+            .map(|(title, payload)| serde_json::json!({ "title": title, "payload": payload }))
+            .collect();
+        bot_replies::Entity::insert(bot_replies::ActiveModel {
+            id: Set(id),
+            psid: Set(psid.to_owned()),
+            text: Set(reply.text.clone()),
+            quick_replies: Set(serde_json::Value::from(buttons).to_string()),
+            status: Set(Status::Pending),
+            attempts: Set(0),
+            last_error: Set(None),
+            provider_message_id: Set(None),
+            created_at: Set(now),
+            sent_at: Set(None),
+        })
+        .exec_without_returning(db)
+        .await?;
+    }
+    SendBotReply { psid: psid.to_owned() }.enqueue(db, now).await
+}
+
+/// An inbox event was handled: marks it so and queues its replies, in one
+/// transaction (a crash cannot answer a message twice, or not at all).
+/// The caller wakes a worker once it committed its batch.
+pub async fn answered(
+    db: &DatabaseConnection,
+    event: &messenger_inbox::Model,
+    replies: &[Reply],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    inbox::mark_handled(&txn, event.id, now).await?;
+    queue(&txn, &event.psid, replies, now).await?;
+    txn.commit().await
+}
+
+/// Sends the sender's pending replies, oldest first; a retry starts again
+/// at the first one not yet sent, so the order holds.
+async fn send(app: &App, psid: &str) -> Result<Outcome, JobError> {
+    let pending = bot_replies::Entity::find()
+        .filter(bot_replies::Column::Psid.eq(psid))
+        .filter(bot_replies::Column::Status.eq(Status::Pending))
+        .order_by_asc(bot_replies::Column::Id)
+        .all(&app.db)
+        .await?;
+    for reply in pending {
+        send_one(app, &reply).await?;
+    }
+    Ok(Outcome::Done)
+}
+
+async fn send_one(app: &App, reply: &bot_replies::Model) -> Result<(), JobError> {
+    let now = app.clock.now();
+    let attempt = match &app.messenger {
+        None => Attempt::Failed("Messenger is not set up on this server".into()),
+        Some(api) => {
+            let buttons: Vec<QuickReply> = serde_json::from_str::<Vec<serde_json::Value>>(&reply.quick_replies)
+                .unwrap_or_default()
+                .iter()
+                .map(|b| QuickReply {
+                    title: b["title"].as_str().unwrap_or_default().to_owned(),
+                    payload: b["payload"].as_str().unwrap_or_default().to_owned(),
+                })
+                .collect();
+            outbox::to_messenger(
+                &app.db,
+                api,
+                &reply.psid,
+                MessagingType::Response,
+                &reply.text,
+                &buttons,
+                now,
+            )
+            .await?
+        }
+    };
+    let settled = outbox::settle(reply.attempts, reply.created_at, now, attempt);
+    record(&app.db, reply, &settled, app.clock.now()).await?;
+    settled.into_job_result()
+}
+
+/// Writes what a try of `reply` came to (`sent_at`: when the provider
+/// answered).
+async fn record(
+    db: &impl ConnectionTrait,
+    reply: &bot_replies::Model,
+    settled: &Settled,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    match settled {
+        Settled::Finished {
+            status,
+            attempts,
+            reason,
+            provider_id,
+        } => {
+            bot_replies::Entity::update_many()
+                .col_expr(bot_replies::Column::Status, Expr::value(*status))
+                .col_expr(bot_replies::Column::Attempts, Expr::value(*attempts))
+                .col_expr(bot_replies::Column::LastError, Expr::value(reason.clone()))
+                .col_expr(bot_replies::Column::ProviderMessageId, Expr::value(provider_id.clone()))
+                .col_expr(
+                    bot_replies::Column::SentAt,
+                    Expr::value((*status == Status::Sent).then_some(now)),
+                )
+                .filter(bot_replies::Column::Id.eq(reply.id))
+                .exec(db)
+                .await?;
+            metrics::counter!("bot_replies_total", "outcome" => status.to_value().to_lowercase()).increment(1);
+        }
+        Settled::Retry { attempts, reason, .. } => {
+            bot_replies::Entity::update_many()
+                .col_expr(bot_replies::Column::Attempts, Expr::value(*attempts))
+                .col_expr(bot_replies::Column::LastError, Expr::value(reason.clone()))
+                .filter(bot_replies::Column::Id.eq(reply.id))
+                .exec(db)
+                .await?;
+        }
+    }
+    Ok(())
+}

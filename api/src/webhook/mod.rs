@@ -1,0 +1,180 @@
+//! The Messenger webhook: the subscription handshake, and signed events.
+//!
+//! A POST is checked before it is parsed: `X-Hub-Signature-256` must be the
+//! HMAC-SHA256 of the raw body under the app secret (compared in constant
+//! time). Each message or postback is then stored in the inbox, once per
+//! message id, and a job per sender is queued; the webhook answers at once
+//! and never waits for Spotify, the Send API or a command. Echoes, delivery
+//! and read receipts are ignored.
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use sea_orm::Set;
+use secrecy::ExposeSecret as _;
+use serde::Deserialize;
+use sha2::Sha256;
+use uuid::Uuid;
+
+use crate::{app::App, crypto::sha256_hex};
+use entity::{messenger_inbox, messenger_inbox::Kind};
+
+mod intake;
+mod sqlite;
+
+pub use intake::InboxWriter;
+
+/// Why a POST was refused; nothing was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("missing or wrong X-Hub-Signature-256")]
+    Signature,
+    #[error("the body is not a Messenger webhook event")]
+    Malformed,
+    /// The events could not be stored: Meta should deliver them again.
+    #[error("the events could not be stored")]
+    Unavailable,
+}
+
+/// The subscription handshake: the challenge when the token matches.
+pub fn verify_subscription(
+    app: &App,
+    mode: Option<&str>,
+    token: Option<&str>,
+    challenge: Option<&str>,
+) -> Option<String> {
+    let expected = app.messenger_verify_token.as_ref()?;
+    let matches = token.is_some_and(|t| constant_time_eq(t.as_bytes(), expected.expose_secret().as_bytes()));
+    (mode == Some("subscribe") && matches).then(|| challenge.unwrap_or_default().to_owned())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Checks the signature of the raw body.
+pub fn check_signature(app: &App, header: Option<&str>, body: &[u8]) -> Result<(), Refused> {
+    let secret = app.messenger_app_secret.as_ref().ok_or(Refused::Signature)?;
+    let hex = header
+        .and_then(|h| h.strip_prefix("sha256="))
+        .ok_or(Refused::Signature)?;
+    let signature = decode_hex(hex).ok_or(Refused::Signature)?;
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(secret.expose_secret().as_bytes()).map_err(|_| Refused::Signature)?;
+    mac.update(body);
+    mac.verify_slice(&signature).map_err(|_| Refused::Signature)
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct Payload {
+    object: String,
+    #[serde(default)]
+    entry: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    #[serde(default)]
+    messaging: Vec<Messaging>,
+}
+
+#[derive(Deserialize)]
+struct Messaging {
+    sender: Party,
+    #[serde(default)]
+    timestamp: i64,
+    message: Option<Message>,
+    postback: Option<Postback>,
+}
+
+#[derive(Deserialize)]
+struct Party {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    mid: String,
+    text: Option<String>,
+    quick_reply: Option<QuickReply>,
+    #[serde(default)]
+    is_echo: bool,
+}
+
+#[derive(Deserialize)]
+struct QuickReply {
+    payload: String,
+}
+
+#[derive(Deserialize)]
+struct Postback {
+    mid: Option<String>,
+    payload: Option<String>,
+    title: Option<String>,
+}
+
+/// Stores the events of a verified body.
+#[tracing::instrument(skip_all)]
+pub async fn receive(app: &Arc<App>, body: &[u8]) -> Result<(), Refused> {
+    let payload: Payload = serde_json::from_slice(body).map_err(|_| Refused::Malformed)?;
+    if payload.object != "page" {
+        return Err(Refused::Malformed);
+    }
+    let now = app.clock.now();
+    let rows: Vec<messenger_inbox::ActiveModel> = payload
+        .entry
+        .into_iter()
+        .flat_map(|entry| entry.messaging)
+        .filter_map(|event| to_row(event, now))
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    app.inbox_writer.store(app, rows).await
+}
+
+fn to_row(event: Messaging, now: DateTime<Utc>) -> Option<messenger_inbox::ActiveModel> {
+    let psid = event.sender.id;
+    let (mid, kind, text, payload) = match (event.message, event.postback) {
+        (Some(message), _) if message.is_echo => return None,
+        (Some(message), _) => match message.quick_reply {
+            Some(reply) => (message.mid, Kind::QuickReply, message.text, Some(reply.payload)),
+            None => (message.mid, Kind::Message, message.text, None),
+        },
+        (None, Some(postback)) => {
+            // Postbacks may come without a mid; make one that a redelivery repeats.
+            let mid = postback.mid.unwrap_or_else(|| {
+                let seed = format!(
+                    "{psid}:{}:{}",
+                    event.timestamp,
+                    postback.payload.as_deref().unwrap_or("")
+                );
+                format!("postback:{}", sha256_hex(&seed))
+            });
+            (mid, Kind::Postback, postback.title, postback.payload)
+        }
+        // Delivery and read receipts, reactions, …: nothing to do.
+        (None, None) => return None,
+    };
+    Some(messenger_inbox::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        mid: Set(mid),
+        psid: Set(psid),
+        sent_at_ms: Set(event.timestamp),
+        kind: Set(kind),
+        text: Set(text),
+        payload: Set(payload),
+        received_at: Set(now),
+        handled_at: Set(None),
+    })
+}
