@@ -518,7 +518,7 @@ async fn server_main() -> anyhow::Result<()> {
                 user_id: *user_id,
                 session_id: *session_id,
             };
-            let (token, _) = app.tokens.issue(subject, app.clock.now())?;
+            let (token, _) = app.accounts.tokens().issue(subject, app.clock.now())?;
             writeln!(file, "{token}")?;
             tokens.push(token);
         }
@@ -543,7 +543,7 @@ async fn server_main() -> anyhow::Result<()> {
             &mut clients,
             number,
             count,
-            || app.statements_run(),
+            || app.telemetry.statements_run(),
             || publish_all(&app, &seeded, kind, pace),
         )
         .await?;

@@ -84,7 +84,7 @@ use api::{
     clock::{Clock, SystemClock},
     config::LogFormat,
     jobs::Job as _,
-    notify::{self, Notice, send::SendDelivery},
+    notify::{Notice, send::SendDelivery},
 };
 use axum::{
     Form, Json, Router,
@@ -330,7 +330,7 @@ async fn build_app(database_url: &str, fakes_url: &str, credentials: &FsPath, wo
         .await
         .expect("the app builds");
     let app = application.state();
-    assert!(app.fcm.is_some() && app.messenger.is_some(), "both channels configured");
+    assert_eq!(app.notify.channels(), (true, true), "both channels configured");
     app
 }
 
@@ -460,7 +460,7 @@ fn backend_cpu(before: &HashMap<i32, u64>, after: &HashMap<i32, u64>) -> Duratio
 /// `job_duration_seconds` for `send_delivery` so far: (sum, count), from
 /// the process-wide Prometheus recorder.
 fn send_job_seconds(app: &App) -> (f64, f64) {
-    let text = app.metrics.render();
+    let text = app.telemetry.metrics.render();
     let value = |name: &str| {
         text.lines()
             .find(|l| l.starts_with(name) && l.contains("kind=\"send_delivery\""))
@@ -556,7 +556,7 @@ async fn latency(
     }
     let (arrivals_tx, mut arrivals) = mpsc::unbounded_channel();
     *fakes.listener.lock().unwrap() = Some(arrivals_tx);
-    let handles = api::app::runner(&app).start(app.settings.job_workers, app.settings.job_poll_interval);
+    let handles = api::startup::runner(&app).start(app.settings.job_workers, app.settings.job_poll_interval);
     // Let the workers find the empty queue and go idle.
     tokio::time::sleep(Duration::from_millis(200)).await;
 
@@ -595,7 +595,7 @@ async fn latency(
             .await?;
         while arrivals.try_recv().is_ok() {}
 
-        let statements_before = app.statements_run();
+        let statements_before = app.telemetry.statements_run();
         let started = Instant::now();
         api::detection::check::record_play(&app, &share, now - TimeDelta::minutes(1), app.clock.now()).await?;
         let recorded = started.elapsed();
@@ -636,7 +636,7 @@ async fn latency(
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         let sent = started.elapsed();
-        let statements = app.statements_run() - statements_before;
+        let statements = app.telemetry.statements_run() - statements_before;
         if round == 0 {
             result.first = Some((push, message));
         }
@@ -822,7 +822,7 @@ async fn seed_backlog(app: &App, events: usize) -> anyhow::Result<Seeded> {
     let seed = started.elapsed();
 
     let started = Instant::now();
-    let statements_before = app.statements_run();
+    let statements_before = app.telemetry.statements_run();
     let mut written = 0;
     for start in (0..events).step_by(INSERT_ROWS) {
         let txn = app.db.begin().await?;
@@ -833,12 +833,12 @@ async fn seed_backlog(app: &App, events: usize) -> anyhow::Result<Seeded> {
                 event_id: event_ids[n],
                 share_id: Some(share_ids[n]),
             };
-            written += notify::fan_out(&txn, notice, true, true, now).await?;
+            written += app.notify.fan_out(&txn, notice, now).await?;
         }
         txn.commit().await?;
     }
     let fan_out = started.elapsed();
-    let fan_out_statements = app.statements_run() - statements_before;
+    let fan_out_statements = app.telemetry.statements_run() - statements_before;
     anyhow::ensure!(
         written == 2 * events,
         "fan_out wrote {written} deliveries, not {}",
@@ -939,7 +939,7 @@ async fn drain(
     let postgres = app.db.get_database_backend() == sea_orm::DbBackend::Postgres;
     let load = load_average();
     let (requests_before, tokens_before) = (fakes.provider_requests(), fakes.tokens.load(Ordering::Relaxed));
-    let statements_before = app.statements_run();
+    let statements_before = app.telemetry.statements_run();
     let jobs_before = send_job_seconds(&app);
     let pg_before = if postgres {
         Some(backend_ticks(&monitor).await)
@@ -948,7 +948,7 @@ async fn drain(
     };
     let cpu_before = own_cpu();
     let started = Instant::now();
-    let handles = api::app::runner(&app).start(workers, app.settings.job_poll_interval);
+    let handles = api::startup::runner(&app).start(workers, app.settings.job_poll_interval);
     // Until the fakes have seen every request, watch their counter (free);
     // then the database, until no delivery is pending. Counting rows every
     // few milliseconds during the drain would cost as much CPU as a worker.
@@ -965,7 +965,7 @@ async fn drain(
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let elapsed = started.elapsed();
-    let statements = app.statements_run() - statements_before;
+    let statements = app.telemetry.statements_run() - statements_before;
     let cpu = own_cpu() - cpu_before;
     let postgres_cpu = match &pg_before {
         Some(before) => Some(backend_cpu(before, &backend_ticks(&monitor).await)),

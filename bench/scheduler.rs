@@ -156,10 +156,12 @@ async fn seed(app: &App, recipients: usize, per_recipient: usize) -> anyhow::Res
             account_id: Set(format!("bench-account-{}", chunk_start + k)),
             display_name: Set(None),
             access_token: Set(app
-                .sealer
+                .spotify
+                .sealer()
                 .seal(&format!("access-{id}"), &format!("spotify-access:{id}"))),
             refresh_token: Set(app
-                .sealer
+                .spotify
+                .sealer()
                 .seal(&format!("refresh-{id}"), &format!("spotify-refresh:{id}"))),
             access_expires_at: Set(now + TimeDelta::days(365)),
             consented_at: Set(created_at),
@@ -273,13 +275,13 @@ async fn drain(database_url: &str, fake_url: &str, clock: Arc<ManualClock>, fake
     let app = build_app(database_url, fake_url, clock).await;
     let calls_before = fake.counts.recently_played.load(Ordering::Relaxed);
     let tokens_before = fake.counts.tokens.load(Ordering::Relaxed);
-    let statements_before = app.statements_run();
+    let statements_before = app.telemetry.statements_run();
     let cpu_before = own_cpu_ticks();
     let postgres = api::db::is_postgres(&app.db);
     let database_cpu_before = if postgres { postgres_cpu_ticks() } else { 0 };
     let (busy_before, total_before) = machine_cpu_ticks();
     let started = Instant::now();
-    let handles = api::app::runner(&app).start(workers, app.settings.job_poll_interval);
+    let handles = api::startup::runner(&app).start(workers, app.settings.job_poll_interval);
     let expected = app_recipients(&app).await;
     // Until the fake has seen a call per recipient, watch its counter (free);
     // then the database, until no check job is due or running.
@@ -320,7 +322,7 @@ async fn drain(database_url: &str, fake_url: &str, clock: Arc<ManualClock>, fake
         calls: fake.counts.recently_played.load(Ordering::Relaxed) - calls_before,
         token_calls: fake.counts.tokens.load(Ordering::Relaxed) - tokens_before,
         // The few polling counts above are included (one per 2 ms at the end).
-        statements: app.statements_run() - statements_before,
+        statements: app.telemetry.statements_run() - statements_before,
     };
     app.shutdown.cancel();
     for handle in handles {

@@ -1,5 +1,9 @@
-//! Logs (`tracing`, pretty or JSON) and the Prometheus recorder.
-use std::sync::OnceLock;
+//! Logs (`tracing`, pretty or JSON), the Prometheus recorder, and what the
+//! process measures itself ([`Telemetry`]).
+use std::sync::{
+    Arc, OnceLock,
+    atomic::{AtomicU64, Ordering},
+};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::{EnvFilter, layer::SubscriberExt as _, util::SubscriberInitExt as _};
@@ -34,4 +38,29 @@ pub fn metrics_handle() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// What `/metrics` shows besides the recorder's counters.
+pub struct Telemetry {
+    /// The Prometheus registry that `/metrics` renders.
+    pub metrics: PrometheusHandle,
+    /// Statements this app sent to the database; exported on `/metrics`, so
+    /// query counts (an N+1 regression, say) are visible per process.
+    pub db_statements: Arc<AtomicU64>,
+}
+
+impl Telemetry {
+    /// Counting `db_statements` (the database connection's metric callback
+    /// adds to it).
+    pub fn new(db_statements: Arc<AtomicU64>) -> Self {
+        Self {
+            metrics: metrics_handle(),
+            db_statements,
+        }
+    }
+
+    /// Statements sent to the database so far.
+    pub fn statements_run(&self) -> u64 {
+        self.db_statements.load(Ordering::Relaxed)
+    }
 }

@@ -567,7 +567,10 @@ async fn every_message_refreshes_the_24_hour_window() {
         share_id: None,
     };
     let db = bot.app.db().await;
-    api::notify::fan_out(&db, notice, false, true, api::clock::Clock::now(bot.app.clock.as_ref()))
+    bot.app
+        .state
+        .notify
+        .fan_out(&db, notice, api::clock::Clock::now(bot.app.clock.as_ref()))
         .await
         .unwrap();
     let sent = bot.handled("psam").await;

@@ -76,7 +76,7 @@ pub async fn link_messenger(app: &TestApp, session: &Session, psid: &str) {
     // account through it.
     let account = format!("{}-spotify", session.handle);
     app.link_spotify(session, &account).await;
-    let link = api::spotify::oauth::personal_link(&app.state, psid);
+    let link = api::linking::messenger::personal_link(&app.state, psid);
     let spotify = app.location(&link).await;
     let (_, page) = app.browse(&format!("{spotify}&sandbox_account={account}")).await;
     assert!(
@@ -508,12 +508,8 @@ async fn the_same_event_twice_gives_one_delivery_per_target() {
         share_id: None,
     };
     let db = app.db().await;
-    let first = api::notify::fan_out(&db, notice, true, true, app.clock.now())
-        .await
-        .unwrap();
-    let again = api::notify::fan_out(&db, notice, true, true, app.clock.now())
-        .await
-        .unwrap();
+    let first = app.state.notify.fan_out(&db, notice, app.clock.now()).await.unwrap();
+    let again = app.state.notify.fan_out(&db, notice, app.clock.now()).await.unwrap();
     assert_eq!((first, again), (3, 0));
     app.run_due_jobs().await;
     let relinks = of_kind(&deliveries(app, &world.sam).await, "relink_required").len();

@@ -96,7 +96,7 @@ async fn a_personal_link_from_messenger_links_the_sender_to_the_spotify_owner() 
     let app = spawn_app().await;
     let sam = app.sign_up("sam").await;
     app.link_spotify(&sam, "samspot").await;
-    let link = api::spotify::oauth::personal_link(&app.state, "psid-123");
+    let link = api::linking::messenger::personal_link(&app.state, "psid-123");
     assert!(link.contains("/auth/spotify/start?m="), "{link}");
 
     let spotify = app.location(&link).await;
@@ -112,7 +112,7 @@ async fn a_personal_link_from_messenger_links_the_sender_to_the_spotify_owner() 
 #[tokio::test]
 async fn a_personal_link_for_a_new_person_creates_their_account() {
     let app = spawn_app().await;
-    let link = api::spotify::oauth::personal_link(&app.state, "psid-new");
+    let link = api::linking::messenger::personal_link(&app.state, "psid-new");
     let spotify = app.location(&link).await;
 
     let (_, page) = app.browse(&format!("{spotify}&sandbox_account=kim")).await;
@@ -127,7 +127,7 @@ async fn a_personal_link_for_a_new_person_creates_their_account() {
 #[tokio::test]
 async fn forged_or_expired_personal_links_are_refused() {
     let app = spawn_app().await;
-    let link = api::spotify::oauth::personal_link(&app.state, "psid-1");
+    let link = api::linking::messenger::personal_link(&app.state, "psid-1");
     let forged = link.replace("psid-1", "psid-2");
     let (status, page) = app.browse(&forged).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

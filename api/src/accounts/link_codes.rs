@@ -1,15 +1,17 @@
 //! 16-digit link codes: a person proves to the Messenger bot that an
 //! account is theirs by sending a code the account made. Single use, 30
-//! minutes; only a hash is stored.
+//! minutes; only a hash is stored. Wrong codes are counted per sender
+//! (the `link_code_failures` table), to stop guessing.
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng as _;
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Set, sea_query::Expr,
+    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, EntityTrait as _, PaginatorTrait as _, QueryFilter as _,
+    Set, sea_query::Expr,
 };
 use uuid::Uuid;
 
 use crate::{crypto::sha256_hex, error::Result};
-use entity::link_codes;
+use entity::{link_code_failures, link_codes};
 
 pub const LIFETIME: TimeDelta = TimeDelta::minutes(30);
 
@@ -56,6 +58,27 @@ pub async fn redeem(db: &impl ConnectionTrait, code: &str, now: DateTime<Utc>) -
         .one(db)
         .await?;
     Ok(row.map(|r| r.user_id))
+}
+
+/// How many wrong codes `psid` sent in the hour before `now`.
+pub async fn recent_failures(db: &impl ConnectionTrait, psid: &str, now: DateTime<Utc>) -> Result<u64> {
+    Ok(link_code_failures::Entity::find()
+        .filter(link_code_failures::Column::Psid.eq(psid))
+        .filter(link_code_failures::Column::FailedAt.gt(now - TimeDelta::hours(1)))
+        .count(db)
+        .await?)
+}
+
+/// Counts a wrong code from `psid`.
+pub async fn record_failure(db: &impl ConnectionTrait, psid: &str, now: DateTime<Utc>) -> Result<()> {
+    link_code_failures::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        psid: Set(psid.to_owned()),
+        failed_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
 }
 
 /// `1234 5678 9012 3456`, for people to read.

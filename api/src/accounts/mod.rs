@@ -1,5 +1,18 @@
 //! Accounts: users, sign-up and log-in, sessions with rotating refresh
-//! tokens, and personal settings.
+//! tokens, personal settings, link codes, and handles for accounts made
+//! from Spotify or Messenger. Owns the `users`, `sessions`,
+//! `refresh_tokens`, `link_codes` and `link_code_failures` tables.
+//!
+//! [`Accounts`] holds what signing in needs from the process (the token
+//! key, the log-in throttle, the session cache); reading and creating user
+//! rows ([`users`], [`handles`], [`link_codes`]) are functions over a
+//! connection, so they join a caller's transaction.
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::{cache::Caches, clock::Clock};
+
 pub mod handles;
 pub mod link_codes;
 pub mod passwords;
@@ -11,3 +24,38 @@ pub mod users;
 pub mod validate;
 
 pub use sessions::{Authenticated, Viewer};
+
+/// The accounts service: sessions ([`sessions`]) and settings
+/// ([`settings`]) are its methods.
+pub struct Accounts {
+    db: DatabaseConnection,
+    clock: Arc<dyn Clock>,
+    /// Sessions' users are cached there; a change to a person forgets them.
+    caches: Arc<Caches>,
+    /// Signs and checks access tokens with `JWT_SECRET`.
+    tokens: tokens::AccessTokens,
+    /// Failed log-ins by email and address, to slow down guessing.
+    throttle: throttle::LoginThrottle,
+}
+
+impl Accounts {
+    pub fn new(
+        db: DatabaseConnection,
+        clock: Arc<dyn Clock>,
+        caches: Arc<Caches>,
+        tokens: tokens::AccessTokens,
+    ) -> Self {
+        Self {
+            db,
+            clock,
+            caches,
+            tokens,
+            throttle: throttle::LoginThrottle::default(),
+        }
+    }
+
+    /// The access-token key (benchmarks mint tokens with it).
+    pub fn tokens(&self) -> &tokens::AccessTokens {
+        &self.tokens
+    }
+}

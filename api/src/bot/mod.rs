@@ -21,6 +21,7 @@ pub mod inbox;
 mod sharing;
 mod social;
 
+pub use account::connected;
 use command::Command;
 
 /// The Get Started button's payload.

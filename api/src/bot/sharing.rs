@@ -11,7 +11,7 @@ use crate::{
     friends::{self, Status},
     jobs::JobError,
     shares::{self, NewShare},
-    spotify::{catalog, links::TrackId},
+    spotify::links::TrackId,
 };
 use entity::{bot_questions, users};
 
@@ -112,6 +112,6 @@ pub async fn answer(app: &App, psid: &str, user: &users::Model, handle: &str) ->
 }
 
 async fn resolve(app: &App, link: &str) -> Result<entity::tracks::Model, Error> {
-    let id: TrackId = app.link_resolver.resolve(link).await?;
-    catalog::get(app, &id).await
+    let id: TrackId = app.spotify.resolve(link).await?;
+    app.spotify.track(&id).await
 }

@@ -7,10 +7,10 @@ use crate::{
     error::Error,
     friends::{self, Status},
     jobs::JobError,
+    listening::{self, Asker, Seen},
     notify::texts::elapsed,
     paging::Page,
     shares::{self, Mailbox, stats},
-    spotify::now_playing,
 };
 use entity::users as user;
 
@@ -47,7 +47,7 @@ pub async fn friends(app: &App, me: &user::Model) -> Result<Reply, JobError> {
 }
 
 pub async fn add(app: &App, me: &user::Model, handle: &str) -> Result<Reply, JobError> {
-    match friends::add(app, me.id, handle).await {
+    match app.friends.add(me.id, handle).await {
         Ok(friendship) => {
             let other = users::get(&app.db, friendship.other_user_id).await?;
             Ok(Reply::text(match friendship.status {
@@ -121,20 +121,8 @@ pub async fn stats(app: &App, me: &user::Model) -> Result<Reply, JobError> {
 }
 
 pub async fn now(app: &App, me: &user::Model, handle: &str) -> Result<Reply, JobError> {
-    let handle = handle.trim_start_matches('@');
-    let Some(target) = users::find_by_handle(&app.db, handle).await? else {
-        return Ok(Reply::text(format!(
-            "I don't know anyone called @{handle}. Check the handle?"
-        )));
-    };
-    if target.id != me.id && !friends::are_friends(&app.db, me.id, target.id).await? {
-        return Ok(Reply::text(format!(
-            "@{0} isn't your friend yet: send `add {0}` first.",
-            target.handle
-        )));
-    }
-    match now_playing::for_user(app, &target).await {
-        Ok(playing) => {
+    match listening::now_playing(app, Asker::Person(me.id), handle).await {
+        Ok(Seen::Playing(playing)) => {
             let link = playing
                 .track
                 .as_ref()
@@ -142,6 +130,13 @@ pub async fn now(app: &App, me: &user::Model, handle: &str) -> Result<Reply, Job
                 .unwrap_or_default();
             Ok(Reply::text(format!("{}{link}", playing.text)))
         }
+        Ok(Seen::Unknown) => Ok(Reply::text(format!(
+            "I don't know anyone called @{}. Check the handle?",
+            handle.trim_start_matches('@')
+        ))),
+        Ok(Seen::Hidden { handle }) => Ok(Reply::text(format!(
+            "@{handle} isn't your friend yet: send `add {handle}` first."
+        ))),
         Err(err) => explain(err),
     }
 }

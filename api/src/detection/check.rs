@@ -22,10 +22,10 @@ use crate::{
     app::App,
     events::{Event, Topic},
     jobs::{Job, JobError, Outcome},
-    notify::{self, Notice},
+    notify::Notice,
     spotify::{
         client::{PlayHistory, SpotifyError},
-        vault::{self, TokenError},
+        vault::TokenError,
     },
 };
 use entity::{deliveries::EventKind, play_events, shares, shares::Status};
@@ -125,13 +125,16 @@ enum Unavailable {
 /// One `recently-played` call (refreshing the token once on a 401).
 async fn recent_plays(app: &App, recipient: Uuid, pending: &[shares::Model]) -> Result<Vec<PlayHistory>, Unavailable> {
     let after = pending.iter().map(|s| s.created_at).min();
-    let token = vault::access_token(app, recipient).await.map_err(unavailable)?;
-    match app.spotify.recently_played(&token, after, 50).await {
+    let token = app.spotify.access_token(recipient).await.map_err(unavailable)?;
+    match app.spotify.client().recently_played(&token, after, 50).await {
         Err(SpotifyError::Unauthorized) => {
-            let fresh = vault::refresh_after_rejection(app, recipient, &token)
+            let fresh = app
+                .spotify
+                .refresh_after_rejection(recipient, &token)
                 .await
                 .map_err(unavailable)?;
             app.spotify
+                .client()
                 .recently_played(&fresh, after, 50)
                 .await
                 .map_err(|e| unavailable(TokenError::Spotify(e)))
@@ -201,7 +204,7 @@ pub async fn record_play(
         event_id: event.id,
         share_id: Some(share.id),
     };
-    notify::fan_out(&txn, notice, app.fcm.is_some(), app.messenger.is_some(), now).await?;
+    app.notify.fan_out(&txn, notice, now).await?;
     app.jobs.commit(txn).await?;
     metrics::counter!("plays_detected_total").increment(1);
     metrics::histogram!("play_detection_delay_seconds")

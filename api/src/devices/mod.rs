@@ -5,15 +5,14 @@
 //! phone). Each person keeps at most [`MAX_PER_USER`]; the least recently
 //! registered go first.
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _, IntoActiveModel as _,
-    QueryFilter as _, QueryOrder as _, QuerySelect as _, Set, TransactionTrait as _,
+    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait as _,
+    IntoActiveModel as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, Set, TransactionTrait as _,
 };
 use uuid::Uuid;
 
-use crate::{
-    app::App,
-    error::{Error, Result},
-};
+use chrono::{DateTime, Utc};
+
+use crate::error::{Error, Result};
 use entity::devices;
 pub use entity::devices::Platform;
 
@@ -29,11 +28,21 @@ fn validate_token(token: &str) -> Result<&str> {
     Ok(token)
 }
 
-#[tracing::instrument(skip(app, token), fields(user_id = %me, platform = ?platform))]
-pub async fn register(app: &App, me: Uuid, token: &str, platform: Platform) -> Result<devices::Model> {
+/// Adds an install's token to `me`'s devices (moving it from another
+/// account if it was there) and drops `me`'s oldest beyond the cap.
+///
+/// # Errors
+/// `BadUserInput` when `token` is not a push registration token.
+#[tracing::instrument(skip(db, token), fields(user_id = %me, platform = ?platform))]
+pub async fn register(
+    db: &DatabaseConnection,
+    me: Uuid,
+    token: &str,
+    platform: Platform,
+    now: DateTime<Utc>,
+) -> Result<devices::Model> {
     let token = validate_token(token)?;
-    let now = app.clock.now();
-    let txn = app.db.begin().await?;
+    let txn = db.begin().await?;
     let existing = devices::Entity::find()
         .filter(devices::Column::Token.eq(token))
         .one(&txn)
@@ -83,22 +92,26 @@ pub async fn register(app: &App, me: Uuid, token: &str, platform: Platform) -> R
 
 /// Forgets one of `me`'s devices. Another person's token is left alone and
 /// answered like an unknown one, so tokens cannot be probed.
-#[tracing::instrument(skip(app, token), fields(user_id = %me))]
-pub async fn unregister(app: &App, me: Uuid, token: &str) -> Result<bool> {
+///
+/// # Errors
+/// `BadUserInput` when `token` is not a push registration token.
+#[tracing::instrument(skip(db, token), fields(user_id = %me))]
+pub async fn unregister(db: &impl ConnectionTrait, me: Uuid, token: &str) -> Result<bool> {
     let token = validate_token(token)?;
     let deleted = devices::Entity::delete_many()
         .filter(devices::Column::Token.eq(token))
         .filter(devices::Column::UserId.eq(me))
-        .exec(&app.db)
+        .exec(db)
         .await?;
     Ok(deleted.rows_affected > 0)
 }
 
-pub async fn list(app: &App, me: Uuid) -> Result<Vec<devices::Model>> {
+/// `me`'s devices, most recently registered first.
+pub async fn list(db: &impl ConnectionTrait, me: Uuid) -> Result<Vec<devices::Model>> {
     Ok(devices::Entity::find()
         .filter(devices::Column::UserId.eq(me))
         .order_by_desc(devices::Column::UpdatedAt)
-        .all(&app.db)
+        .all(db)
         .await?)
 }
 

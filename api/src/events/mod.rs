@@ -131,7 +131,7 @@ pub async fn connect_listener(database_url: &str) -> Result<sea_orm::sqlx::postg
 pub async fn listen(
     mut listener: sea_orm::sqlx::postgres::PgListener,
     database_url: String,
-    app: std::sync::Arc<crate::app::App>,
+    bus: std::sync::Arc<EventBus>,
     stop: CancellationToken,
 ) {
     loop {
@@ -141,7 +141,7 @@ pub async fn listen(
         };
         match notification {
             Ok(n) => match serde_json::from_str::<Event>(n.payload()) {
-                Ok(event) => app.events.deliver_locally(event),
+                Ok(event) => bus.deliver_locally(event),
                 Err(err) => tracing::warn!(error = %err, "unreadable event notification"),
             },
             Err(err) => {

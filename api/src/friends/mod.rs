@@ -1,20 +1,24 @@
-//! Friendships: requests, acceptance, removal.
+//! Friendships: requests, acceptance, removal (the `friendships` table).
 //!
-//! One row per pair. `add` sends a request, or accepts the other's pending
-//! one; repeating it changes nothing. Each change that concerns the other
-//! person is published to them as a `FriendshipChanged` event.
+//! One row per pair. [`Friends::add`] sends a request, or accepts the
+//! other's pending one; repeating it changes nothing. Each change that
+//! concerns the other person is published to them as a `FriendshipChanged`
+//! event. Reads that join a caller's work are functions over a connection.
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, DbBackend, EntityTrait as _,
-    FromQueryResult as _, IntoActiveModel as _, QueryFilter as _, QueryOrder as _, Set, Statement,
+    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, FromQueryResult as _,
+    IntoActiveModel as _, QueryFilter as _, Set, Statement,
 };
 use uuid::Uuid;
 
+use std::sync::Arc;
+
 use crate::{
     accounts::users,
-    app::App,
+    cache::Caches,
+    clock::Clock,
     error::{Error, Result, is_unique_violation},
-    events::{Event, Topic},
+    events::{Event, EventBus, Topic},
 };
 use entity::{friendships, users as users_entity};
 
@@ -55,6 +59,16 @@ impl Friendship {
     }
 }
 
+/// The friendships service: adding and removing, and the cached list.
+pub struct Friends {
+    db: sea_orm::DatabaseConnection,
+    clock: Arc<dyn Clock>,
+    /// Tells the other person of a change.
+    events: Arc<EventBus>,
+    /// Friends lists are cached there.
+    caches: Arc<Caches>,
+}
+
 fn pair(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
     if a < b { (a, b) } else { (b, a) }
 }
@@ -68,104 +82,124 @@ async fn find_pair(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> Result<Option
         .await?)
 }
 
-#[tracing::instrument(skip(app), fields(user_id = %me))]
-pub async fn add(app: &App, me: Uuid, handle: &str) -> Result<Friendship> {
-    let other = users::get_by_handle(&app.db, handle).await?;
-    if other.id == me {
-        return Err(Error::bad_input("handle", "you cannot add yourself as a friend"));
+impl Friends {
+    pub fn new(
+        db: sea_orm::DatabaseConnection,
+        clock: Arc<dyn Clock>,
+        events: Arc<EventBus>,
+        caches: Arc<Caches>,
+    ) -> Self {
+        Self {
+            db,
+            clock,
+            events,
+            caches,
+        }
     }
-    let now = app.clock.now();
-    // Two attempts: a concurrent request for the same pair can win the insert.
-    for _ in 0..2 {
-        match find_pair(&app.db, me, other.id).await? {
-            Some(row) if row.accepted || row.requester_id == me => return Ok(Friendship::seen_by(&row, me)),
-            Some(row) => {
-                let mut active = row.into_active_model();
-                active.accepted = Set(true);
-                active.updated_at = Set(now);
-                let accepted = active.update(&app.db).await?;
-                forget_lists(app, me, other.id);
-                publish(app, other.id, accepted.id).await;
-                return Ok(Friendship::seen_by(&accepted, me));
-            }
-            None => {
-                let (low, high) = pair(me, other.id);
-                let row = friendships::ActiveModel {
-                    id: Set(Uuid::now_v7()),
-                    user_low: Set(low),
-                    user_high: Set(high),
-                    requester_id: Set(me),
-                    accepted: Set(false),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                };
-                match row.insert(&app.db).await {
-                    Ok(row) => {
-                        forget_lists(app, me, other.id);
-                        publish(app, other.id, row.id).await;
-                        return Ok(Friendship::seen_by(&row, me));
+
+    /// Asks `handle` to be `me`'s friend, or accepts their request; answers the
+    /// friendship as `me` sees it.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown handle; `BadUserInput` for `me`'s own;
+    /// `Conflict` if the pair changed at the same moment twice.
+    #[tracing::instrument(skip(self), fields(user_id = %me))]
+    pub async fn add(&self, me: Uuid, handle: &str) -> Result<Friendship> {
+        let other = users::get_by_handle(&self.db, handle).await?;
+        if other.id == me {
+            return Err(Error::bad_input("handle", "you cannot add yourself as a friend"));
+        }
+        let now = self.clock.now();
+        // Two attempts: a concurrent request for the same pair can win the insert.
+        for _ in 0..2 {
+            match find_pair(&self.db, me, other.id).await? {
+                Some(row) if row.accepted || row.requester_id == me => return Ok(Friendship::seen_by(&row, me)),
+                Some(row) => {
+                    let mut active = row.into_active_model();
+                    active.accepted = Set(true);
+                    active.updated_at = Set(now);
+                    let accepted = active.update(&self.db).await?;
+                    self.forget_lists(me, other.id);
+                    self.publish(other.id, accepted.id).await;
+                    return Ok(Friendship::seen_by(&accepted, me));
+                }
+                None => {
+                    let (low, high) = pair(me, other.id);
+                    let row = friendships::ActiveModel {
+                        id: Set(Uuid::now_v7()),
+                        user_low: Set(low),
+                        user_high: Set(high),
+                        requester_id: Set(me),
+                        accepted: Set(false),
+                        created_at: Set(now),
+                        updated_at: Set(now),
+                    };
+                    match row.insert(&self.db).await {
+                        Ok(row) => {
+                            self.forget_lists(me, other.id);
+                            self.publish(other.id, row.id).await;
+                            return Ok(Friendship::seen_by(&row, me));
+                        }
+                        Err(err) if is_unique_violation(&err) => continue,
+                        Err(err) => return Err(err.into()),
                     }
-                    Err(err) if is_unique_violation(&err) => continue,
-                    Err(err) => return Err(err.into()),
                 }
             }
         }
+        Err(Error::Conflict(
+            "that friendship changed at the same moment: try again".into(),
+        ))
     }
-    Err(Error::Conflict(
-        "that friendship changed at the same moment: try again".into(),
-    ))
+
+    /// Ends a friendship, or withdraws or declines a request. Answers whether
+    /// there was anything to remove.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown handle.
+    #[tracing::instrument(skip(self), fields(user_id = %me))]
+    pub async fn remove(&self, me: Uuid, handle: &str) -> Result<bool> {
+        let other = users::get_by_handle(&self.db, handle).await?;
+        let (low, high) = pair(me, other.id);
+        let deleted = friendships::Entity::delete_many()
+            .filter(friendships::Column::UserLow.eq(low))
+            .filter(friendships::Column::UserHigh.eq(high))
+            .exec(&self.db)
+            .await?;
+        self.forget_lists(me, other.id);
+        Ok(deleted.rows_affected > 0)
+    }
+
+    /// [`list_with_users`], through the process's cache of friends lists
+    /// ([`Caches::friend_lists`]): it is on the hottest signed-in path.
+    pub async fn list(&self, me: Uuid) -> Result<Vec<(Friendship, users_entity::Model)>> {
+        let rows = match self.caches.friend_lists.get(&me, self.clock.now()) {
+            Some(rows) => rows,
+            None => {
+                let rows = rows_with_users(&self.db, me).await?;
+                self.caches.friend_lists.put(me, rows.clone(), self.clock.now());
+                rows
+            }
+        };
+        Ok(seen_by(rows, me))
+    }
+
+    fn forget_lists(&self, a: Uuid, b: Uuid) {
+        self.caches.friend_lists.forget(&a);
+        self.caches.friend_lists.forget(&b);
+    }
+
+    async fn publish(&self, user_id: Uuid, friendship_id: Uuid) {
+        self.events
+            .publish(Event {
+                user_id,
+                topic: Topic::FriendshipChanged,
+                subject_id: friendship_id,
+            })
+            .await;
+    }
 }
 
-/// Ends a friendship, or withdraws or declines a request. Answers whether
-/// there was anything to remove.
-#[tracing::instrument(skip(app), fields(user_id = %me))]
-pub async fn remove(app: &App, me: Uuid, handle: &str) -> Result<bool> {
-    let other = users::get_by_handle(&app.db, handle).await?;
-    let (low, high) = pair(me, other.id);
-    let deleted = friendships::Entity::delete_many()
-        .filter(friendships::Column::UserLow.eq(low))
-        .filter(friendships::Column::UserHigh.eq(high))
-        .exec(&app.db)
-        .await?;
-    forget_lists(app, me, other.id);
-    Ok(deleted.rows_affected > 0)
-}
-
-fn forget_lists(app: &App, a: Uuid, b: Uuid) {
-    app.caches.friend_lists.forget(&a);
-    app.caches.friend_lists.forget(&b);
-}
-
-/// All of `me`'s friendships and requests, newest change first.
-pub async fn list(db: &impl ConnectionTrait, me: Uuid) -> Result<Vec<Friendship>> {
-    let rows = friendships::Entity::find()
-        .filter(
-            Condition::any()
-                .add(friendships::Column::UserLow.eq(me))
-                .add(friendships::Column::UserHigh.eq(me)),
-        )
-        .order_by_desc(friendships::Column::UpdatedAt)
-        .all(db)
-        .await?;
-    Ok(rows.iter().map(|row| Friendship::seen_by(row, me)).collect())
-}
-
-/// [`list_with_users`], through the process's cache of friends lists
-/// ([`Caches::friend_lists`](crate::cache::Caches::friend_lists)): it is on
-/// the hottest signed-in path.
-pub async fn cached_list(app: &App, me: Uuid) -> Result<Vec<(Friendship, users_entity::Model)>> {
-    let rows = match app.caches.friend_lists.get(&me, app.clock.now()) {
-        Some(rows) => rows,
-        None => {
-            let rows = rows_with_users(&app.db, me).await?;
-            app.caches.friend_lists.put(me, rows.clone(), app.clock.now());
-            rows
-        }
-    };
-    Ok(seen_by(rows, me))
-}
-
-/// Like [`list`], with the other person's user row, in one statement.
+/// `me`'s friendships and requests with the other person's user row, in one statement.
 pub async fn list_with_users(db: &impl ConnectionTrait, me: Uuid) -> Result<Vec<(Friendship, users_entity::Model)>> {
     Ok(seen_by(rows_with_users(db, me).await?, me))
 }
@@ -219,14 +253,4 @@ pub async fn get(db: &impl ConnectionTrait, me: Uuid, id: Uuid) -> Result<Option
 /// True when `a` and `b` are accepted friends.
 pub async fn are_friends(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> Result<bool> {
     Ok(find_pair(db, a, b).await?.is_some_and(|row| row.accepted))
-}
-
-async fn publish(app: &App, user_id: Uuid, friendship_id: Uuid) {
-    app.events
-        .publish(Event {
-            user_id,
-            topic: Topic::FriendshipChanged,
-            subject_id: friendship_id,
-        })
-        .await;
 }

@@ -2,8 +2,6 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
-
 use super::{
     context::{CurrentUser, app, client_address, optional_viewer, viewer},
     devices::Device,
@@ -11,12 +9,11 @@ use super::{
     spotify::SpotifyLink,
 };
 use crate::{
-    accounts::{
-        self, Authenticated,
-        sessions::{self, SignUp},
-        settings::SettingsUpdate,
-    },
-    devices, friends, spotify,
+    accounts::{self, Authenticated, sessions::SignUp, settings::SettingsUpdate},
+    devices,
+    error::Error,
+    messenger::links,
+    spotify,
 };
 use entity::users as user;
 
@@ -56,17 +53,13 @@ impl User {
 
     /// True when a Messenger conversation is linked to this account.
     async fn messenger_linked(&self, ctx: &Context<'_>) -> Result<bool> {
-        let link = entity::messenger_links::Entity::find()
-            .filter(entity::messenger_links::Column::UserId.eq(self.0.id))
-            .one(&app(ctx).db)
-            .await
-            .map_err(crate::error::Error::from)?;
+        let link = links::of_user(&app(ctx).db, self.0.id).await.map_err(Error::from)?;
         Ok(link.is_some())
     }
 
     /// Friends, and requests in both directions; newest change first.
     async fn friends(&self, ctx: &Context<'_>) -> Result<Vec<Friendship>> {
-        let list = friends::cached_list(app(ctx), self.0.id).await?;
+        let list = app(ctx).friends.list(self.0.id).await?;
         Ok(list.into_iter().map(|(f, user)| Friendship(f, Some(user))).collect())
     }
 
@@ -77,7 +70,7 @@ impl User {
 
     /// Registered push devices, most recently registered first.
     async fn devices(&self, ctx: &Context<'_>) -> Result<Vec<Device>> {
-        let list = devices::list(app(ctx), self.0.id).await?;
+        let list = devices::list(&app(ctx).db, self.0.id).await?;
         Ok(list.into_iter().map(Device).collect())
     }
 }
@@ -218,23 +211,26 @@ impl AccountsMutation {
             handle: input.handle,
             display_name: input.display_name,
         };
-        Ok(sessions::sign_up(app(ctx), input).await?.into())
+        Ok(app(ctx).accounts.sign_up(input).await?.into())
     }
 
     async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> Result<AuthPayload> {
-        let authenticated = sessions::log_in(app(ctx), &input.email, input.password, client_address(ctx)).await?;
+        let authenticated = app(ctx)
+            .accounts
+            .log_in(&input.email, input.password, client_address(ctx))
+            .await?;
         Ok(authenticated.into())
     }
 
     /// Rotates the refresh token: the one sent is spent.
     async fn refresh_session(&self, ctx: &Context<'_>, refresh_token: String) -> Result<AuthPayload> {
-        Ok(sessions::refresh(app(ctx), &refresh_token).await?.into())
+        Ok(app(ctx).accounts.refresh(&refresh_token).await?.into())
     }
 
     /// Ends the session of this refresh token (and its access tokens).
     async fn log_out(&self, ctx: &Context<'_>, refresh_token: String) -> Result<bool> {
         let viewer = optional_viewer(ctx)?;
-        Ok(sessions::log_out(app(ctx), viewer, &refresh_token).await?)
+        Ok(app(ctx).accounts.log_out(viewer, &refresh_token).await?)
     }
 
     async fn update_settings(&self, ctx: &Context<'_>, input: SettingsInput) -> Result<User> {
@@ -248,8 +244,6 @@ impl AccountsMutation {
             quiet_hours_start: maybe(input.quiet_hours_start),
             quiet_hours_end: maybe(input.quiet_hours_end),
         };
-        Ok(User(
-            accounts::settings::update(app(ctx), viewer.user_id, update).await?,
-        ))
+        Ok(User(app(ctx).accounts.update_settings(viewer.user_id, update).await?))
     }
 }

@@ -65,13 +65,21 @@ impl DevicesMutation {
     /// account if it was there). At most 20 devices; the oldest go first.
     async fn register_device(&self, ctx: &Context<'_>, input: RegisterDeviceInput) -> Result<Device> {
         let viewer = viewer(ctx)?;
-        let device = devices::register(app(ctx), viewer.user_id, &input.token, input.platform.into()).await?;
+        let app = app(ctx);
+        let device = devices::register(
+            &app.db,
+            viewer.user_id,
+            &input.token,
+            input.platform.into(),
+            app.clock.now(),
+        )
+        .await?;
         Ok(Device(device))
     }
 
     /// Removes one of my devices; false when I have no device with this token.
     async fn unregister_device(&self, ctx: &Context<'_>, token: String) -> Result<bool> {
         let viewer = viewer(ctx)?;
-        Ok(devices::unregister(app(ctx), viewer.user_id, &token).await?)
+        Ok(devices::unregister(&app(ctx).db, viewer.user_id, &token).await?)
     }
 }

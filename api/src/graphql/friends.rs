@@ -68,13 +68,13 @@ impl FriendsMutation {
     /// Sends a friend request, or accepts theirs. Repeating it changes nothing.
     async fn add_friend(&self, ctx: &Context<'_>, handle: String) -> Result<Friendship> {
         let viewer = viewer(ctx)?;
-        Ok(Friendship(friends::add(app(ctx), viewer.user_id, &handle).await?, None))
+        Ok(Friendship(app(ctx).friends.add(viewer.user_id, &handle).await?, None))
     }
 
     /// Ends a friendship, or withdraws or declines a request.
     async fn remove_friend(&self, ctx: &Context<'_>, handle: String) -> Result<bool> {
         let viewer = viewer(ctx)?;
-        Ok(friends::remove(app(ctx), viewer.user_id, &handle).await?)
+        Ok(app(ctx).friends.remove(viewer.user_id, &handle).await?)
     }
 }
 

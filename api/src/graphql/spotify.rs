@@ -4,14 +4,11 @@ use chrono::{DateTime, Utc};
 
 use super::context::{app, viewer};
 use crate::{
-    accounts::{link_codes, users},
+    accounts::link_codes,
     error::Error,
-    friends,
-    spotify::{
-        catalog, now_playing,
-        oauth::{self, Origin},
-        vault,
-    },
+    linking::spotify::{self as linking, Origin},
+    listening::{self, Asker, Seen},
+    spotify::now_playing,
 };
 use entity::{spotify_links, spotify_links::Status as Stored, tracks};
 
@@ -135,25 +132,20 @@ impl SpotifyQuery {
     async fn track(&self, ctx: &Context<'_>, link: String) -> Result<Track> {
         viewer(ctx)?;
         let app = app(ctx);
-        let id = app.link_resolver.resolve(&link).await?;
-        Ok(Track(catalog::get(app, &id).await?))
+        let id = app.spotify.resolve(&link).await?;
+        Ok(Track(app.spotify.track(&id).await?))
     }
 
     /// What someone is playing: yourself, or an accepted friend.
     async fn now_playing(&self, ctx: &Context<'_>, handle: String) -> Result<Option<NowPlaying>> {
         let viewer = viewer(ctx)?;
-        let app = app(ctx);
-        let Some(target) = users::find_by_handle(&app.db, &handle).await? else {
-            return Ok(None);
-        };
-        if target.id != viewer.user_id && !friends::are_friends(&app.db, viewer.user_id, target.id).await? {
-            return Err(Error::Forbidden(format!(
-                "@{} isn't your friend yet: send a friend request first",
-                target.handle
-            ))
-            .into());
+        match listening::now_playing(app(ctx), Asker::Person(viewer.user_id), &handle).await? {
+            Seen::Playing(playing) => Ok(Some(NowPlaying(playing))),
+            Seen::Unknown => Ok(None),
+            Seen::Hidden { handle } => {
+                Err(Error::Forbidden(format!("@{handle} isn't your friend yet: send a friend request first")).into())
+            }
         }
-        Ok(Some(NowPlaying(now_playing::for_user(app, &target).await?)))
     }
 }
 
@@ -165,7 +157,7 @@ impl SpotifyMutation {
     /// A Spotify authorization link for the signed-in person (10 minutes).
     async fn connect_spotify(&self, ctx: &Context<'_>) -> Result<SpotifyConnect> {
         let viewer = viewer(ctx)?;
-        let started = oauth::start(app(ctx), Origin::Account(viewer.user_id)).await?;
+        let started = linking::start(app(ctx), Origin::Account(viewer.user_id)).await?;
         Ok(SpotifyConnect {
             url: started.url,
             expires_at: started.expires_at,
@@ -175,7 +167,7 @@ impl SpotifyMutation {
     /// Forgets the Spotify tokens. False when nothing was linked.
     async fn disconnect_spotify(&self, ctx: &Context<'_>) -> Result<bool> {
         let viewer = viewer(ctx)?;
-        Ok(vault::disconnect(app(ctx), viewer.user_id).await.map_err(Error::from)?)
+        Ok(app(ctx).spotify.disconnect(viewer.user_id).await.map_err(Error::from)?)
     }
 
     /// A 16-digit code that links Messenger to this account (30 minutes, once).

@@ -10,7 +10,11 @@ use serde::Deserialize;
 use crate::{
     accounts::link_codes,
     app::AppState,
-    spotify::oauth::{self, Origin, Outcome},
+    bot,
+    linking::{
+        messenger::verify_personal_link,
+        spotify::{self as linking, Failure, Origin, Outcome},
+    },
 };
 
 #[derive(Deserialize)]
@@ -24,7 +28,7 @@ pub struct StartParams {
 pub async fn start(State(app): State<AppState>, Query(params): Query<StartParams>) -> Response {
     let origin = match params.m.as_deref() {
         None => Origin::Public,
-        Some(token) => match oauth::verify_personal_link(&app, token) {
+        Some(token) => match verify_personal_link(&app, token) {
             Some(psid) => Origin::Messenger(psid),
             None => {
                 return page(
@@ -35,7 +39,7 @@ pub async fn start(State(app): State<AppState>, Query(params): Query<StartParams
             }
         },
     };
-    match oauth::start(&app, origin).await {
+    match linking::start(&app, origin).await {
         Ok(started) => Redirect::to(&started.url).into_response(),
         Err(err) => {
             err.log();
@@ -56,11 +60,12 @@ pub struct CallbackParams {
 }
 
 pub async fn callback(State(app): State<AppState>, Query(params): Query<CallbackParams>) -> Response {
-    let outcome = oauth::finish(
+    let outcome = linking::finish(
         &app,
         params.code.as_deref(),
         params.state.as_deref(),
         params.error.as_deref(),
+        bot::connected,
     )
     .await;
     match outcome {
@@ -116,11 +121,18 @@ pub async fn callback(State(app): State<AppState>, Query(params): Query<Callback
             "<p>This Spotify account is already connected to another Send Songs account, so nothing changed. \
              Disconnect it there first, or log in to Spotify with a different account.</p>",
         ),
-        Outcome::Failed(reason) => page(
-            StatusCode::BAD_GATEWAY,
-            "Spotify not connected",
-            &format!("<p>{}. Nothing changed.</p>", escape(&reason)),
-        ),
+        Outcome::Failed(failure) => {
+            let reason = match failure {
+                Failure::Refused => "Spotify did not accept this authorization: please start again",
+                Failure::Unavailable => "Spotify is not answering right now: please try again",
+                Failure::Internal => "something went wrong on our side: please try again",
+            };
+            page(
+                StatusCode::BAD_GATEWAY,
+                "Spotify not connected",
+                &format!("<p>{reason}. Nothing changed.</p>"),
+            )
+        }
     }
 }
 

@@ -17,7 +17,6 @@ use axum::{
 };
 
 use crate::{
-    accounts::sessions,
     app::AppState,
     graphql::{AppSchema, Auth, ClientAddress, CurrentUser},
 };
@@ -194,7 +193,7 @@ async fn execute(
     let mut request = request.data(ClientAddress(Some(peer.ip())));
     request = match bearer(headers) {
         None => request.data(Auth::Anonymous),
-        Some(token) => match sessions::authenticate_with_user(&state.app, token).await {
+        Some(token) => match state.app.accounts.authenticate_with_user(token).await {
             Ok((viewer, user)) => request.data(Auth::Signed(viewer)).data(CurrentUser(user)),
             Err(err) => {
                 err.log();
@@ -294,7 +293,7 @@ async fn connection_init(app: AppState, payload: serde_json::Value) -> async_gra
         None => Auth::Anonymous,
         Some(value) => {
             let token = strip_bearer(value).unwrap_or(value);
-            match sessions::authenticate(&app, token).await {
+            match app.accounts.authenticate(token).await {
                 Ok(viewer) => Auth::Signed(viewer),
                 Err(err) => return Err(async_graphql::Error::new(err.to_string())),
             }

@@ -30,9 +30,12 @@ pub async fn track(request: Request, next: Next) -> Response {
 }
 
 pub async fn render(State(app): State<AppState>) -> impl IntoResponse {
-    let mut body = app.metrics.render();
+    let mut body = app.telemetry.metrics.render();
     body.push_str("# HELP sendsongs_db_statements_total Statements this process sent to the database.\n");
     body.push_str("# TYPE sendsongs_db_statements_total counter\n");
-    body.push_str(&format!("sendsongs_db_statements_total {}\n", app.statements_run()));
+    body.push_str(&format!(
+        "sendsongs_db_statements_total {}\n",
+        app.telemetry.statements_run()
+    ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

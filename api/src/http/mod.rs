@@ -1,5 +1,5 @@
 //! HTTP: the router, middleware, and the routes that are not GraphQL.
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use axum::{Router, extract::DefaultBodyLimit, http::Method, middleware, routing::get};
 use tower_http::{
@@ -10,7 +10,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{app::AppState, graphql::AppSchema};
+use crate::{app::AppState, graphql::AppSchema, sandbox::Sandboxes, webhook::Webhook};
 
 mod auth;
 mod graphql;
@@ -25,7 +25,9 @@ pub use graphql::with_small_buffers;
 /// Largest request body accepted anywhere: a GraphQL query is a few KiB.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-pub fn router(state: AppState, schema: AppSchema) -> Router {
+/// Every route: `state` for most, the edges' own state for theirs, and the
+/// stand-ins under `/sandbox` when there are any.
+pub fn router(state: AppState, schema: AppSchema, webhook: Arc<Webhook>, sandboxes: Option<Sandboxes>) -> Router {
     let graphql_routes = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .with_state(graphql::GraphqlState {
@@ -42,14 +44,18 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/auth/spotify/start", get(auth::start))
         .route("/auth/spotify/callback", get(auth::callback))
-        .route("/webhooks/messenger", get(messenger::verify).post(messenger::receive))
         .merge(public_api)
-        .with_state(state.clone())
-        .merge(graphql_routes);
-    if let (Some(spotify), Some(providers)) = (state.spotify_sandbox.clone(), state.provider_sandbox.clone()) {
+        .with_state(state)
+        .merge(graphql_routes)
+        .merge(
+            Router::new()
+                .route("/webhooks/messenger", get(messenger::verify).post(messenger::receive))
+                .with_state(webhook.clone()),
+        );
+    if let Some(Sandboxes { spotify, providers }) = sandboxes {
         let demo = Router::new()
             .route("/messenger/send", axum::routing::post(sandbox::messenger_send))
-            .with_state(state.clone());
+            .with_state(webhook);
         let sandbox = crate::sandbox::providers::router(providers)
             .nest("/spotify", crate::sandbox::spotify::router(spotify))
             .merge(demo);

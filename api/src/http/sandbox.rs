@@ -9,7 +9,9 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::Sha256;
 
-use crate::{app::AppState, webhook};
+use std::sync::Arc;
+
+use crate::webhook::Webhook;
 
 #[derive(Deserialize)]
 pub struct Say {
@@ -18,35 +20,34 @@ pub struct Say {
     text: String,
 }
 
-pub async fn messenger_send(State(app): State<AppState>, Json(say): Json<Say>) -> impl IntoResponse {
+pub async fn messenger_send(State(webhook): State<Arc<Webhook>>, Json(say): Json<Say>) -> impl IntoResponse {
     if say.psid.trim().is_empty() || say.text.is_empty() {
         return (
             StatusCode::BAD_REQUEST,
             Json(json!({ "error": "give a psid and a text" })),
         );
     }
-    let now = app.clock.now().timestamp_millis();
+    let now = webhook.now().timestamp_millis();
     let mid = format!("m_sandbox_{}", uuid::Uuid::now_v7().simple());
     let body = json!({ "object": "page", "entry": [{ "id": "sandbox-page", "time": now, "messaging": [{
         "sender": { "id": say.psid }, "recipient": { "id": "sandbox-page" }, "timestamp": now,
         "message": { "mid": mid, "text": say.text } }] }] })
     .to_string();
-    let secret = app
-        .messenger_app_secret
-        .as_ref()
+    let secret = webhook
+        .app_secret()
         .map(|s| s.expose_secret().to_owned())
         .unwrap_or_default();
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     mac.update(body.as_bytes());
     let signature: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
     let signed = format!("sha256={signature}");
-    if webhook::check_signature(&app, Some(&signed), body.as_bytes()).is_err() {
+    if webhook.check_signature(Some(&signed), body.as_bytes()).is_err() {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(json!({ "error": "signing failed" })),
         );
     }
-    match webhook::receive(&app, body.as_bytes()).await {
+    match webhook.receive(body.as_bytes()).await {
         Ok(_) => (StatusCode::ACCEPTED, Json(json!({ "mid": mid }))),
         Err(err) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -1,16 +1,23 @@
-//! Notifications: who hears about what, on which channels, and the
-//! delivery log of what became of each.
+//! The outbox: everything Send Songs sends to people. Notifications — who
+//! hears about what, on which channels — with the delivery log of what
+//! became of each ([`log`], the `deliveries` table), and the bot's replies
+//! ([`replies`], the `bot_replies` table), under one policy ([`outbox`]).
+//! The providers' clients: FCM ([`fcm`]); the Send API is Messenger's
+//! (`messenger::send_api`), owned here.
 //!
-//! [`fan_out`] runs inside the transaction that records the event: it
-//! writes one delivery row per channel and target (each registered device,
-//! the linked Messenger conversation), unique per (event, channel, target),
-//! and a `send_delivery` job for each. A crash between commit and send
-//! loses nothing; the same event twice writes nothing new.
+//! [`Notifier::fan_out`] runs inside the transaction that records the
+//! event: it writes one delivery row per channel and target (each
+//! registered device, the linked Messenger conversation), unique per
+//! (event, channel, target), and a `send_delivery` job for each. A crash
+//! between commit and send loses nothing; the same event twice writes
+//! nothing new.
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveEnum as _, ConnectionTrait, EntityTrait as _, Set, sea_query::OnConflict};
+use sea_orm::{ActiveEnum as _, ConnectionTrait, DatabaseConnection, EntityTrait as _, Set, sea_query::OnConflict};
 use uuid::Uuid;
 
-use crate::{devices, jobs::Job as _, messenger::links};
+use crate::{clock::Clock, devices, jobs::Job as _, messenger::links, messenger::send_api::SendApi};
 use entity::{
     deliveries::{self, Channel, EventKind, Status},
     users,
@@ -32,9 +39,57 @@ pub struct Notice {
     pub share_id: Option<Uuid>,
 }
 
-/// Writes the deliveries (and their jobs) for `notice`. Call it inside the
-/// transaction that records the event.
-pub async fn fan_out(
+/// The outbox service: the providers' clients, and what its jobs need.
+/// Its jobs ([`send::SendDelivery`], [`replies::SendBotReply`]) run with it.
+pub struct Notifier {
+    db: DatabaseConnection,
+    clock: Arc<dyn Clock>,
+    /// FCM HTTP v1, when a service account is configured (or in sandbox mode).
+    fcm: Option<fcm::FcmClient>,
+    /// The Send API, when a Page token is configured (or in sandbox mode).
+    messenger: Option<SendApi>,
+    /// Where a relink notice sends people: `{public URL}/auth/spotify/start`.
+    reconnect_url: String,
+}
+
+impl Notifier {
+    pub fn new(
+        db: DatabaseConnection,
+        clock: Arc<dyn Clock>,
+        fcm: Option<fcm::FcmClient>,
+        messenger: Option<SendApi>,
+        public_url: &str,
+    ) -> Self {
+        Self {
+            db,
+            clock,
+            fcm,
+            messenger,
+            reconnect_url: format!("{public_url}/auth/spotify/start"),
+        }
+    }
+
+    /// Whether push and Messenger are set up on this server.
+    pub fn channels(&self) -> (bool, bool) {
+        (self.fcm.is_some(), self.messenger.is_some())
+    }
+
+    /// Writes the deliveries (and their jobs) for `notice`; answers how
+    /// many were new. Call it inside the transaction that records the
+    /// event. A channel this server has not set up is skipped with that
+    /// reason.
+    pub async fn fan_out(
+        &self,
+        db: &impl ConnectionTrait,
+        notice: Notice,
+        now: DateTime<Utc>,
+    ) -> Result<usize, sea_orm::DbErr> {
+        let (push_ready, messenger_ready) = self.channels();
+        fan_out(db, notice, push_ready, messenger_ready, now).await
+    }
+}
+
+async fn fan_out(
     db: &impl ConnectionTrait,
     notice: Notice,
     push_ready: bool,

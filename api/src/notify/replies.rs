@@ -10,9 +10,11 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::outbox::{self, Attempt, Settled};
+use super::{
+    Notifier,
+    outbox::{self, Attempt, Settled},
+};
 use crate::{
-    app::App,
     jobs::{Job, JobError, Outcome},
     messenger::{
         inbox,
@@ -29,15 +31,15 @@ pub struct SendBotReply {
 
 impl Job for SendBotReply {
     const KIND: &'static str = "send_bot_reply";
-    type Context = App;
+    type Context = Notifier;
 
     fn dedupe_key(&self) -> Option<String> {
         Some(format!("replies:{}", self.psid))
     }
 
     #[tracing::instrument(skip_all, fields(psid = %self.psid))]
-    async fn run(&self, app: &App) -> Result<Outcome, JobError> {
-        send(app, &self.psid).await
+    async fn run(&self, notifier: &Notifier) -> Result<Outcome, JobError> {
+        send(notifier, &self.psid).await
     }
 }
 
@@ -106,7 +108,7 @@ pub async fn answered(
 
 /// Sends the sender's pending replies, oldest first; a retry starts again
 /// at the first one not yet sent, so the order holds.
-async fn send(app: &App, psid: &str) -> Result<Outcome, JobError> {
+async fn send(app: &Notifier, psid: &str) -> Result<Outcome, JobError> {
     let pending = bot_replies::Entity::find()
         .filter(bot_replies::Column::Psid.eq(psid))
         .filter(bot_replies::Column::Status.eq(Status::Pending))
@@ -119,7 +121,7 @@ async fn send(app: &App, psid: &str) -> Result<Outcome, JobError> {
     Ok(Outcome::Done)
 }
 
-async fn send_one(app: &App, reply: &bot_replies::Model) -> Result<(), JobError> {
+async fn send_one(app: &Notifier, reply: &bot_replies::Model) -> Result<(), JobError> {
     let now = app.clock.now();
     let attempt = match &app.messenger {
         None => Attempt::Failed("Messenger is not set up on this server".into()),

@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
+    Notifier,
     fcm::FcmError,
     log,
     outbox::{self, Attempt},
     texts::{self, Texts},
 };
 use crate::{
-    app::App,
     devices,
     jobs::{Job, JobError, Outcome},
     messenger::{
@@ -41,19 +41,19 @@ pub struct SendDelivery {
 
 impl Job for SendDelivery {
     const KIND: &'static str = "send_delivery";
-    type Context = App;
+    type Context = Notifier;
 
     fn dedupe_key(&self) -> Option<String> {
         Some(format!("delivery:{}", self.delivery_id))
     }
 
     #[tracing::instrument(skip_all, fields(delivery_id = %self.delivery_id))]
-    async fn run(&self, app: &App) -> Result<Outcome, JobError> {
-        send(app, self.delivery_id).await
+    async fn run(&self, notifier: &Notifier) -> Result<Outcome, JobError> {
+        send(notifier, self.delivery_id).await
     }
 }
 
-async fn send(app: &App, delivery_id: Uuid) -> Result<Outcome, JobError> {
+async fn send(app: &Notifier, delivery_id: Uuid) -> Result<Outcome, JobError> {
     let Some(loaded) = load(app, delivery_id).await? else {
         return Ok(Outcome::Done);
     };
@@ -81,7 +81,7 @@ async fn send(app: &App, delivery_id: Uuid) -> Result<Outcome, JobError> {
 }
 
 async fn send_push(
-    app: &App,
+    app: &Notifier,
     delivery: &deliveries::Model,
     texts: &Texts,
     now: DateTime<Utc>,
@@ -111,7 +111,7 @@ async fn send_push(
 }
 
 async fn send_messenger(
-    app: &App,
+    app: &Notifier,
     delivery: &deliveries::Model,
     texts: &Texts,
     now: DateTime<Utc>,
@@ -169,7 +169,7 @@ fn columns<E: EntityTrait>(alias: &str) -> String {
 /// The delivery, its person, and the share, track and other person it is
 /// about: one statement instead of five (per-statement cost is most of a
 /// delivery's database time).
-async fn load(app: &App, delivery_id: Uuid) -> Result<Option<Loaded>, sea_orm::DbErr> {
+async fn load(app: &Notifier, delivery_id: Uuid) -> Result<Option<Loaded>, sea_orm::DbErr> {
     let backend = app.db.get_database_backend();
     let placeholder = if backend == DbBackend::Postgres { "$1" } else { "?" };
     let sql = format!(
@@ -201,7 +201,7 @@ async fn load(app: &App, delivery_id: Uuid) -> Result<Option<Loaded>, sea_orm::D
 }
 
 /// The texts for a delivery, from what it is about; `None` if that is gone.
-fn compose(app: &App, loaded: &Loaded) -> Option<Texts> {
+fn compose(app: &Notifier, loaded: &Loaded) -> Option<Texts> {
     match (loaded.delivery.event_kind, &loaded.share, &loaded.track, &loaded.other) {
         (EventKind::SharePlayed, Some(share), Some(track), Some(recipient)) => {
             let mut share = share.clone();
@@ -213,10 +213,7 @@ fn compose(app: &App, loaded: &Loaded) -> Option<Texts> {
         (EventKind::ShareReceived, Some(share), Some(track), Some(sender)) => {
             Some(texts::share_received(share, track, sender))
         }
-        (EventKind::RelinkRequired, _, _, _) => Some(texts::relink_required(&format!(
-            "{}/auth/spotify/start",
-            app.public_url
-        ))),
+        (EventKind::RelinkRequired, _, _, _) => Some(texts::relink_required(&app.reconnect_url)),
         (EventKind::SharePlayed | EventKind::ShareReceived, _, _, _) => None,
     }
 }

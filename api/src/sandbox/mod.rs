@@ -3,3 +3,12 @@
 //! account. Tests also serve them on ports of their own.
 pub mod providers;
 pub mod spotify;
+
+use std::sync::Arc;
+
+/// The stand-ins one sandbox-mode server serves (startup builds them, the
+/// router serves them).
+pub struct Sandboxes {
+    pub spotify: Arc<spotify::SpotifySandbox>,
+    pub providers: Arc<providers::ProviderSandbox>,
+}

@@ -19,9 +19,8 @@ use crate::{
     events::{Event, Topic},
     friends,
     jobs::Job as _,
-    notify::{self, Notice},
+    notify::Notice,
     paging::Page,
-    spotify::catalog,
 };
 use entity::{deliveries::EventKind, shares, shares::Status};
 
@@ -75,8 +74,8 @@ pub async fn create(app: &App, sender: Uuid, input: NewShare) -> Result<(shares:
             retry_after: Some(std::time::Duration::from_secs(600)),
         });
     }
-    let track_id = app.link_resolver.resolve(&input.track).await?;
-    let track = catalog::get(app, &track_id).await?;
+    let track_id = app.spotify.resolve(&input.track).await?;
+    let track = app.spotify.track(&track_id).await?;
 
     if let Some(existing) = shares::Entity::find()
         .filter(shares::Column::SenderId.eq(sender))
@@ -117,7 +116,7 @@ pub async fn create(app: &App, sender: Uuid, input: NewShare) -> Result<(shares:
         event_id: share.id,
         share_id: Some(share.id),
     };
-    notify::fan_out(&txn, notice, app.fcm.is_some(), app.messenger.is_some(), now).await?;
+    app.notify.fan_out(&txn, notice, now).await?;
     app.jobs.commit(txn).await?;
     metrics::counter!("shares_created_total").increment(1);
     app.events

@@ -4,30 +4,39 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, EntityTrait as _, IntoActiveModel as _, sea_query::OnConflict};
 
 use super::{
+    Spotify,
     client::{ApiTrack, SpotifyError},
     links::TrackId,
 };
-use crate::{
-    app::App,
-    error::{Error, Result},
-};
+use crate::error::{Error, Result};
 use entity::tracks;
 
-/// The track's metadata: from the database, or fetched once and stored.
-#[tracing::instrument(skip(app), fields(track = %id))]
-pub async fn get(app: &App, id: &TrackId) -> Result<tracks::Model> {
-    if let Some(found) = tracks::Entity::find_by_id(id.as_str()).one(&app.db).await? {
-        return Ok(found);
-    }
-    let mut fetched = app.spotify.track(id).await.map_err(|err| match err {
-        SpotifyError::Unexpected(message) if message.starts_with("404") || message.starts_with("400") => {
-            Error::bad_input("track", "Spotify has no track with this link")
+impl Spotify {
+    /// The track's metadata: from the database, or fetched once and stored.
+    ///
+    /// # Errors
+    /// `BadUserInput` (field `track`) when Spotify has no such track;
+    /// `RateLimited` or `UpstreamUnavailable` when Spotify fails us.
+    #[tracing::instrument(skip(self), fields(track = %id))]
+    pub async fn track(&self, id: &TrackId) -> Result<tracks::Model> {
+        if let Some(found) = find(&self.db, id.as_str()).await? {
+            return Ok(found);
         }
-        other => upstream(other),
-    })?;
-    // Spotify may answer with a relinked track; keep it under the id asked for.
-    fetched.id = id.to_string();
-    remember(&app.db, &fetched, app.clock.now()).await
+        let mut fetched = self.client.track(id).await.map_err(|err| match err {
+            SpotifyError::Unexpected(message) if message.starts_with("404") || message.starts_with("400") => {
+                Error::bad_input("track", "Spotify has no track with this link")
+            }
+            other => upstream(other),
+        })?;
+        // Spotify may answer with a relinked track; keep it under the id asked for.
+        fetched.id = id.to_string();
+        remember(&self.db, &fetched, self.clock.now()).await
+    }
+}
+
+/// A track already in the catalogue.
+pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<tracks::Model>, sea_orm::DbErr> {
+    tracks::Entity::find_by_id(id).one(db).await
 }
 
 /// Stores a track Spotify sent us (from any endpoint); keeps the first copy.

@@ -10,11 +10,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
 use super::{
-    catalog,
+    Spotify, catalog,
     client::{ApiTrack, SpotifyError},
-    vault::{self, TokenError},
+    vault::TokenError,
 };
-use crate::{app::App, error::Result};
+use crate::error::Result;
 use entity::{tracks, users};
 
 pub const FRESH_FOR: TimeDelta = TimeDelta::seconds(15);
@@ -48,89 +48,106 @@ impl NowPlayingCache {
     }
 }
 
-pub async fn for_user(app: &App, user: &users::Model) -> Result<NowPlaying> {
-    let slot = app.now_playing.slot(user.id);
-    let mut cached = slot.lock().await;
-    let now = app.clock.now();
-    if let Some((at, value)) = cached.as_ref()
-        && now - *at < FRESH_FOR
-    {
-        return Ok(value.clone());
+impl Spotify {
+    /// What `user` plays now, else what they played last, with a sentence that
+    /// says so (which also tells when they have not linked Spotify). Who may
+    /// ask is not decided here (`crate::listening` decides).
+    ///
+    /// # Errors
+    /// `RateLimited` or `UpstreamUnavailable` when Spotify fails us; `Internal`.
+    pub async fn now_playing(&self, user: &users::Model) -> Result<NowPlaying> {
+        let slot = self.now_playing.slot(user.id);
+        let mut cached = slot.lock().await;
+        let now = self.clock.now();
+        if let Some((at, value)) = cached.as_ref()
+            && now - *at < FRESH_FOR
+        {
+            return Ok(value.clone());
+        }
+        let value = self.fetch(user).await?;
+        *cached = Some((now, value.clone()));
+        Ok(value)
     }
-    let value = fetch(app, user).await?;
-    *cached = Some((now, value.clone()));
-    Ok(value)
-}
 
-async fn fetch(app: &App, user: &users::Model) -> Result<NowPlaying> {
-    let name = &user.display_name;
-    let quiet = |text: String| NowPlaying {
-        is_playing: false,
-        track: None,
-        at: None,
-        text,
-    };
-    let token = match vault::access_token(app, user.id).await {
-        Ok(token) => token,
-        Err(TokenError::NotLinked) => return Ok(quiet(format!("{name} hasn't connected Spotify yet"))),
-        Err(TokenError::RelinkRequired) => return Ok(quiet(format!("{name} needs to reconnect Spotify"))),
-        Err(TokenError::Spotify(err)) => return Err(catalog::upstream(err)),
-        Err(TokenError::Internal(err)) => return Err(err.into()),
-    };
-    let (current, token) = with_refresh(app, user.id, token, |t| async move {
-        app.spotify.currently_playing(&t).await
-    })
-    .await?;
-    if let Some(playing) = current
-        && let Some(item) = playing.item
-    {
-        let track = stored(app, &item).await?;
-        let text = if playing.is_playing {
-            format!("{name} is listening to {}", track.describe())
-        } else {
-            format!("{name} paused {}", track.describe())
-        };
-        return Ok(NowPlaying {
-            is_playing: playing.is_playing,
-            track: Some(track),
-            at: Some(app.clock.now()),
+    async fn fetch(&self, user: &users::Model) -> Result<NowPlaying> {
+        let name = &user.display_name;
+        let quiet = |text: String| NowPlaying {
+            is_playing: false,
+            track: None,
+            at: None,
             text,
-        });
-    }
-    let (recent, _) = with_refresh(app, user.id, token, |t| async move {
-        app.spotify.recently_played(&t, None, 1).await
-    })
-    .await?;
-    match recent.into_iter().next() {
-        Some(play) => {
-            let track = stored(app, &play.track).await?;
-            Ok(NowPlaying {
-                is_playing: false,
-                text: format!("{name} last listened to {}", track.describe()),
+        };
+        let token = match self.access_token(user.id).await {
+            Ok(token) => token,
+            Err(TokenError::NotLinked) => return Ok(quiet(format!("{name} hasn't connected Spotify yet"))),
+            Err(TokenError::RelinkRequired) => return Ok(quiet(format!("{name} needs to reconnect Spotify"))),
+            Err(TokenError::Spotify(err)) => return Err(catalog::upstream(err)),
+            Err(TokenError::Internal(err)) => return Err(err.into()),
+        };
+        let (current, token) = self
+            .with_refresh(
+                user.id,
+                token,
+                |t| async move { self.client.currently_playing(&t).await },
+            )
+            .await?;
+        if let Some(playing) = current
+            && let Some(item) = playing.item
+        {
+            let track = self.stored(&item).await?;
+            let text = if playing.is_playing {
+                format!("{name} is listening to {}", track.describe())
+            } else {
+                format!("{name} paused {}", track.describe())
+            };
+            return Ok(NowPlaying {
+                is_playing: playing.is_playing,
                 track: Some(track),
-                at: Some(play.played_at),
+                at: Some(self.clock.now()),
+                text,
+            });
+        }
+        let (recent, _) = self
+            .with_refresh(user.id, token, |t| async move {
+                self.client.recently_played(&t, None, 1).await
             })
+            .await?;
+        match recent.into_iter().next() {
+            Some(play) => {
+                let track = self.stored(&play.track).await?;
+                Ok(NowPlaying {
+                    is_playing: false,
+                    text: format!("{name} last listened to {}", track.describe()),
+                    track: Some(track),
+                    at: Some(play.played_at),
+                })
+            }
+            None => Ok(quiet(format!("{name} hasn't played anything lately"))),
         }
-        None => Ok(quiet(format!("{name} hasn't played anything lately"))),
     }
-}
 
-/// Runs `call`; on a 401 refreshes the token once and runs it again.
-async fn with_refresh<T, F, Fut>(app: &App, user_id: Uuid, token: String, call: F) -> Result<(T, String)>
-where
-    F: Fn(String) -> Fut,
-    Fut: Future<Output = Result<T, SpotifyError>>,
-{
-    match call(token.clone()).await {
-        Ok(value) => Ok((value, token)),
-        Err(SpotifyError::Unauthorized) => {
-            let fresh = vault::refresh_after_rejection(app, user_id, &token)
-                .await
-                .map_err(token_failure)?;
-            let value = call(fresh.clone()).await.map_err(catalog::upstream)?;
-            Ok((value, fresh))
+    /// Runs `call`; on a 401 refreshes the token once and runs it again.
+    async fn with_refresh<T, F, Fut>(&self, user_id: Uuid, token: String, call: F) -> Result<(T, String)>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<T, SpotifyError>>,
+    {
+        match call(token.clone()).await {
+            Ok(value) => Ok((value, token)),
+            Err(SpotifyError::Unauthorized) => {
+                let fresh = self
+                    .refresh_after_rejection(user_id, &token)
+                    .await
+                    .map_err(token_failure)?;
+                let value = call(fresh.clone()).await.map_err(catalog::upstream)?;
+                Ok((value, fresh))
+            }
+            Err(err) => Err(catalog::upstream(err)),
         }
-        Err(err) => Err(catalog::upstream(err)),
+    }
+
+    async fn stored(&self, track: &ApiTrack) -> Result<tracks::Model> {
+        catalog::remember(&self.db, track, self.clock.now()).await
     }
 }
 
@@ -140,8 +157,4 @@ fn token_failure(err: TokenError) -> crate::error::Error {
         TokenError::Internal(err) => err.into(),
         other => crate::error::Error::UpstreamUnavailable(format!("Spotify refused access: {other}")),
     }
-}
-
-async fn stored(app: &App, track: &ApiTrack) -> Result<tracks::Model> {
-    catalog::remember(&app.db, track, app.clock.now()).await
 }

@@ -13,12 +13,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::client::{Profile, SpotifyError, TokenGrant};
-use crate::{
-    app::App,
-    crypto::Sealer,
-    notify::{self, Notice},
+use super::{
+    Spotify,
+    client::{Profile, SpotifyError, TokenGrant},
 };
+use crate::notify::Notice;
 use entity::{deliveries::EventKind, spotify_links, spotify_links::Status};
 
 /// Refresh this long before the access token expires.
@@ -65,42 +64,48 @@ fn refresh_context(user_id: Uuid) -> String {
     format!("spotify-refresh:{user_id}")
 }
 
-/// Stores (or replaces) `user_id`'s link after a completed authorization.
-pub async fn store_link(
-    db: &impl ConnectionTrait,
-    sealer: &Sealer,
-    user_id: Uuid,
-    profile: &Profile,
-    grant: &TokenGrant,
-    now: DateTime<Utc>,
-) -> Result<spotify_links::Model, TokenError> {
-    let refresh = grant
-        .refresh_token
-        .as_deref()
-        .ok_or_else(|| anyhow::anyhow!("spotify sent no refresh token with the code exchange"))?;
-    let row = spotify_links::ActiveModel {
-        user_id: Set(user_id),
-        account_id: Set(profile.id.clone()),
-        display_name: Set(profile.display_name.clone()),
-        access_token: Set(sealer.seal(&grant.access_token, &access_context(user_id))),
-        refresh_token: Set(sealer.seal(refresh, &refresh_context(user_id))),
-        access_expires_at: Set(now + TimeDelta::seconds(grant.expires_in)),
-        consented_at: Set(now),
-        consent_expires_at: Set(now + CONSENT_LIFETIME),
-        status: Set(Status::Active),
-        created_at: Set(now),
-        updated_at: Set(now),
-    };
-    let existing = spotify_links::Entity::find_by_id(user_id).one(db).await?;
-    let saved = match existing {
-        Some(_) => {
-            let mut row = row;
-            row.created_at = sea_orm::ActiveValue::NotSet;
-            row.update(db).await?
-        }
-        None => row.insert(db).await?,
-    };
-    Ok(saved)
+impl Spotify {
+    /// Stores (or replaces) `user_id`'s link after a completed authorization,
+    /// in the caller's transaction.
+    ///
+    /// # Errors
+    /// `Internal` when Spotify sent no refresh token.
+    pub async fn store_link(
+        &self,
+        db: &impl ConnectionTrait,
+        user_id: Uuid,
+        profile: &Profile,
+        grant: &TokenGrant,
+        now: DateTime<Utc>,
+    ) -> Result<spotify_links::Model, TokenError> {
+        let refresh = grant
+            .refresh_token
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("spotify sent no refresh token with the code exchange"))?;
+        let row = spotify_links::ActiveModel {
+            user_id: Set(user_id),
+            account_id: Set(profile.id.clone()),
+            display_name: Set(profile.display_name.clone()),
+            access_token: Set(self.sealer.seal(&grant.access_token, &access_context(user_id))),
+            refresh_token: Set(self.sealer.seal(refresh, &refresh_context(user_id))),
+            access_expires_at: Set(now + TimeDelta::seconds(grant.expires_in)),
+            consented_at: Set(now),
+            consent_expires_at: Set(now + CONSENT_LIFETIME),
+            status: Set(Status::Active),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        let existing = spotify_links::Entity::find_by_id(user_id).one(db).await?;
+        let saved = match existing {
+            Some(_) => {
+                let mut row = row;
+                row.created_at = sea_orm::ActiveValue::NotSet;
+                row.update(db).await?
+            }
+            None => row.insert(db).await?,
+        };
+        Ok(saved)
+    }
 }
 
 pub async fn find(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Option<spotify_links::Model>, sea_orm::DbErr> {
@@ -117,112 +122,121 @@ pub async fn find_by_account(
         .await
 }
 
-/// A usable access token for `user_id`, refreshed first when it is about
-/// to expire.
-pub async fn access_token(app: &App, user_id: Uuid) -> Result<String, TokenError> {
-    let link = usable_link(app, user_id).await?;
-    if link.access_expires_at > app.clock.now() + REFRESH_MARGIN {
-        return Ok(app.sealer.open(&link.access_token, &access_context(user_id))?);
+impl Spotify {
+    /// A usable access token for `user_id`, refreshed first when it is about
+    /// to expire.
+    ///
+    /// # Errors
+    /// `NotLinked`, `RelinkRequired` (no call is made), `Spotify` when a refresh
+    /// failed, `Internal` for the database or a seal that does not open.
+    pub async fn access_token(&self, user_id: Uuid) -> Result<String, TokenError> {
+        let link = self.usable_link(user_id).await?;
+        if link.access_expires_at > self.clock.now() + REFRESH_MARGIN {
+            return Ok(self.sealer.open(&link.access_token, &access_context(user_id))?);
+        }
+        self.refresh(user_id, Some(link.access_expires_at)).await
     }
-    refresh(app, user_id, Some(link.access_expires_at)).await
-}
 
-/// A fresh access token after Spotify answered 401 to the stored one.
-pub async fn refresh_after_rejection(app: &App, user_id: Uuid, rejected: &str) -> Result<String, TokenError> {
-    let link = usable_link(app, user_id).await?;
-    let stored = app.sealer.open(&link.access_token, &access_context(user_id))?;
-    if stored != rejected {
-        return Ok(stored); // someone refreshed meanwhile
+    /// A fresh access token after Spotify answered 401 to the stored one.
+    ///
+    /// # Errors
+    /// As [`access_token`](Self::access_token).
+    pub async fn refresh_after_rejection(&self, user_id: Uuid, rejected: &str) -> Result<String, TokenError> {
+        let link = self.usable_link(user_id).await?;
+        let stored = self.sealer.open(&link.access_token, &access_context(user_id))?;
+        if stored != rejected {
+            return Ok(stored); // someone refreshed meanwhile
+        }
+        self.refresh(user_id, Some(link.access_expires_at)).await
     }
-    refresh(app, user_id, Some(link.access_expires_at)).await
-}
 
-async fn usable_link(app: &App, user_id: Uuid) -> Result<spotify_links::Model, TokenError> {
-    let link = find(&app.db, user_id).await?.ok_or(TokenError::NotLinked)?;
-    if link.status != Status::Active {
-        return Err(TokenError::RelinkRequired);
-    }
-    if link.consent_expires_at <= app.clock.now() {
-        mark_relink_required(app, user_id, "consent expired").await?;
-        return Err(TokenError::RelinkRequired);
-    }
-    Ok(link)
-}
-
-/// Refreshes unless another caller already did while this one waited.
-async fn refresh(app: &App, user_id: Uuid, seen_expiry: Option<DateTime<Utc>>) -> Result<String, TokenError> {
-    let lock = app.refresh_locks.for_user(user_id);
-    let _guard = lock.lock().await;
-    let link = usable_link(app, user_id).await?;
-    if Some(link.access_expires_at) != seen_expiry && link.access_expires_at > app.clock.now() + REFRESH_MARGIN {
-        return Ok(app.sealer.open(&link.access_token, &access_context(user_id))?);
-    }
-    let refresh_token = app.sealer.open(&link.refresh_token, &refresh_context(user_id))?;
-    let grant = match app.spotify.refresh(&refresh_token).await {
-        Ok(grant) => grant,
-        Err(SpotifyError::InvalidGrant(reason)) => {
-            mark_relink_required(app, user_id, &reason).await?;
+    async fn usable_link(&self, user_id: Uuid) -> Result<spotify_links::Model, TokenError> {
+        let link = find(&self.db, user_id).await?.ok_or(TokenError::NotLinked)?;
+        if link.status != Status::Active {
             return Err(TokenError::RelinkRequired);
         }
-        Err(err) => return Err(err.into()),
-    };
-    let now = app.clock.now();
-    let mut update = spotify_links::Entity::update_many()
-        .col_expr(
-            spotify_links::Column::AccessToken,
-            Expr::value(app.sealer.seal(&grant.access_token, &access_context(user_id))),
-        )
-        .col_expr(
-            spotify_links::Column::AccessExpiresAt,
-            Expr::value(now + TimeDelta::seconds(grant.expires_in)),
-        )
-        .col_expr(spotify_links::Column::UpdatedAt, Expr::value(now));
-    if let Some(rotated) = &grant.refresh_token {
-        update = update.col_expr(
-            spotify_links::Column::RefreshToken,
-            Expr::value(app.sealer.seal(rotated, &refresh_context(user_id))),
-        );
+        if link.consent_expires_at <= self.clock.now() {
+            self.mark_relink_required(user_id, "consent expired").await?;
+            return Err(TokenError::RelinkRequired);
+        }
+        Ok(link)
     }
-    update
-        .filter(spotify_links::Column::UserId.eq(user_id))
-        .exec(&app.db)
-        .await?;
-    tracing::debug!(%user_id, rotated = grant.refresh_token.is_some(), "spotify token refreshed");
-    Ok(grant.access_token)
-}
 
-/// Marks the link as needing a relink and, the first time, tells its owner
-/// (in the same transaction).
-pub async fn mark_relink_required(app: &App, user_id: Uuid, reason: &str) -> Result<(), TokenError> {
-    let now = app.clock.now();
-    let txn = app.db.begin().await?;
-    let changed = spotify_links::Entity::update_many()
-        .col_expr(spotify_links::Column::Status, Expr::value(Status::RelinkRequired))
-        .col_expr(spotify_links::Column::UpdatedAt, Expr::value(now))
-        .filter(spotify_links::Column::UserId.eq(user_id))
-        .filter(spotify_links::Column::Status.eq(Status::Active))
-        .exec(&txn)
-        .await?;
-    if changed.rows_affected > 0 {
-        let notice = Notice {
-            user_id,
-            kind: EventKind::RelinkRequired,
-            event_id: Uuid::now_v7(),
-            share_id: None,
+    /// Refreshes unless another caller already did while this one waited.
+    async fn refresh(&self, user_id: Uuid, seen_expiry: Option<DateTime<Utc>>) -> Result<String, TokenError> {
+        let lock = self.locks.for_user(user_id);
+        let _guard = lock.lock().await;
+        let link = self.usable_link(user_id).await?;
+        if Some(link.access_expires_at) != seen_expiry && link.access_expires_at > self.clock.now() + REFRESH_MARGIN {
+            return Ok(self.sealer.open(&link.access_token, &access_context(user_id))?);
+        }
+        let refresh_token = self.sealer.open(&link.refresh_token, &refresh_context(user_id))?;
+        let grant = match self.client.refresh(&refresh_token).await {
+            Ok(grant) => grant,
+            Err(SpotifyError::InvalidGrant(reason)) => {
+                self.mark_relink_required(user_id, &reason).await?;
+                return Err(TokenError::RelinkRequired);
+            }
+            Err(err) => return Err(err.into()),
         };
-        notify::fan_out(&txn, notice, app.fcm.is_some(), app.messenger.is_some(), now).await?;
-        app.jobs.commit(txn).await?;
-    } else {
-        txn.commit().await?;
+        let now = self.clock.now();
+        let mut update = spotify_links::Entity::update_many()
+            .col_expr(
+                spotify_links::Column::AccessToken,
+                Expr::value(self.sealer.seal(&grant.access_token, &access_context(user_id))),
+            )
+            .col_expr(
+                spotify_links::Column::AccessExpiresAt,
+                Expr::value(now + TimeDelta::seconds(grant.expires_in)),
+            )
+            .col_expr(spotify_links::Column::UpdatedAt, Expr::value(now));
+        if let Some(rotated) = &grant.refresh_token {
+            update = update.col_expr(
+                spotify_links::Column::RefreshToken,
+                Expr::value(self.sealer.seal(rotated, &refresh_context(user_id))),
+            );
+        }
+        update
+            .filter(spotify_links::Column::UserId.eq(user_id))
+            .exec(&self.db)
+            .await?;
+        tracing::debug!(%user_id, rotated = grant.refresh_token.is_some(), "spotify token refreshed");
+        Ok(grant.access_token)
     }
-    if changed.rows_affected > 0 {
-        tracing::info!(%user_id, reason, "spotify link needs relinking");
-    }
-    Ok(())
-}
 
-/// Forgets `user_id`'s tokens. Answers whether there was a link.
-pub async fn disconnect(app: &App, user_id: Uuid) -> Result<bool, sea_orm::DbErr> {
-    let deleted = spotify_links::Entity::delete_by_id(user_id).exec(&app.db).await?;
-    Ok(deleted.rows_affected > 0)
+    /// Marks the link as needing a relink and, the first time, tells its owner
+    /// (in the same transaction).
+    async fn mark_relink_required(&self, user_id: Uuid, reason: &str) -> Result<(), TokenError> {
+        let now = self.clock.now();
+        let txn = self.db.begin().await?;
+        let changed = spotify_links::Entity::update_many()
+            .col_expr(spotify_links::Column::Status, Expr::value(Status::RelinkRequired))
+            .col_expr(spotify_links::Column::UpdatedAt, Expr::value(now))
+            .filter(spotify_links::Column::UserId.eq(user_id))
+            .filter(spotify_links::Column::Status.eq(Status::Active))
+            .exec(&txn)
+            .await?;
+        if changed.rows_affected > 0 {
+            let notice = Notice {
+                user_id,
+                kind: EventKind::RelinkRequired,
+                event_id: Uuid::now_v7(),
+                share_id: None,
+            };
+            self.notify.fan_out(&txn, notice, now).await?;
+            self.jobs.commit(txn).await?;
+        } else {
+            txn.commit().await?;
+        }
+        if changed.rows_affected > 0 {
+            tracing::info!(%user_id, reason, "spotify link needs relinking");
+        }
+        Ok(())
+    }
+
+    /// Forgets `user_id`'s tokens. Answers whether there was a link.
+    pub async fn disconnect(&self, user_id: Uuid) -> Result<bool, sea_orm::DbErr> {
+        let deleted = spotify_links::Entity::delete_by_id(user_id).exec(&self.db).await?;
+        Ok(deleted.rows_affected > 0)
+    }
 }

@@ -6,17 +6,16 @@
 //! message id, and a job per sender is queued; the webhook answers at once
 //! and never waits for Spotify, the Send API or a command. Echoes, delivery
 //! and read receipts are ignored.
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sea_orm::Set;
-use secrecy::ExposeSecret as _;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::{app::App, crypto::sha256_hex};
+use crate::{app::AppState, crypto::sha256_hex};
 use entity::{messenger_inbox, messenger_inbox::Kind};
 
 mod intake;
@@ -36,33 +35,65 @@ pub enum Refused {
     Unavailable,
 }
 
-/// The subscription handshake: the challenge when the token matches.
-pub fn verify_subscription(
-    app: &App,
-    mode: Option<&str>,
-    token: Option<&str>,
-    challenge: Option<&str>,
-) -> Option<String> {
-    let expected = app.messenger_verify_token.as_ref()?;
-    let matches = token.is_some_and(|t| constant_time_eq(t.as_bytes(), expected.expose_secret().as_bytes()));
-    (mode == Some("subscribe") && matches).then(|| challenge.unwrap_or_default().to_owned())
+/// The webhook's state: its secrets, and the writer that stores posts.
+pub struct Webhook {
+    app: AppState,
+    /// Checks signatures (`X-Hub-Signature-256`).
+    app_secret: Option<SecretString>,
+    /// Answers the subscription handshake.
+    verify_token: Option<SecretString>,
+    /// Stores posts, several per transaction under load.
+    writer: InboxWriter,
+}
+
+impl Webhook {
+    pub fn new(app: AppState, app_secret: Option<SecretString>, verify_token: Option<SecretString>) -> Self {
+        Self {
+            app,
+            app_secret,
+            verify_token,
+            writer: InboxWriter::default(),
+        }
+    }
+
+    /// "Now", for the sandbox's pretend events.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.app.clock.now()
+    }
+
+    /// The secret events are signed with (the sandbox signs its own).
+    pub fn app_secret(&self) -> Option<&SecretString> {
+        self.app_secret.as_ref()
+    }
+
+    /// The subscription handshake: the challenge when the token matches.
+    pub fn verify_subscription(
+        &self,
+        mode: Option<&str>,
+        token: Option<&str>,
+        challenge: Option<&str>,
+    ) -> Option<String> {
+        let expected = self.verify_token.as_ref()?;
+        let matches = token.is_some_and(|t| constant_time_eq(t.as_bytes(), expected.expose_secret().as_bytes()));
+        (mode == Some("subscribe") && matches).then(|| challenge.unwrap_or_default().to_owned())
+    }
+
+    /// Checks the signature of the raw body.
+    pub fn check_signature(&self, header: Option<&str>, body: &[u8]) -> Result<(), Refused> {
+        let secret = self.app_secret.as_ref().ok_or(Refused::Signature)?;
+        let hex = header
+            .and_then(|h| h.strip_prefix("sha256="))
+            .ok_or(Refused::Signature)?;
+        let signature = decode_hex(hex).ok_or(Refused::Signature)?;
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(secret.expose_secret().as_bytes()).map_err(|_| Refused::Signature)?;
+        mac.update(body);
+        mac.verify_slice(&signature).map_err(|_| Refused::Signature)
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Checks the signature of the raw body.
-pub fn check_signature(app: &App, header: Option<&str>, body: &[u8]) -> Result<(), Refused> {
-    let secret = app.messenger_app_secret.as_ref().ok_or(Refused::Signature)?;
-    let hex = header
-        .and_then(|h| h.strip_prefix("sha256="))
-        .ok_or(Refused::Signature)?;
-    let signature = decode_hex(hex).ok_or(Refused::Signature)?;
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(secret.expose_secret().as_bytes()).map_err(|_| Refused::Signature)?;
-    mac.update(body);
-    mac.verify_slice(&signature).map_err(|_| Refused::Signature)
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
@@ -123,24 +154,31 @@ struct Postback {
     title: Option<String>,
 }
 
-/// Stores the events of a verified body.
-#[tracing::instrument(skip_all)]
-pub async fn receive(app: &Arc<App>, body: &[u8]) -> Result<(), Refused> {
-    let payload: Payload = serde_json::from_slice(body).map_err(|_| Refused::Malformed)?;
-    if payload.object != "page" {
-        return Err(Refused::Malformed);
+impl Webhook {
+    /// Stores the events of a verified body; answers once they are committed.
+    ///
+    /// # Errors
+    /// `Malformed` for a body that is not a page's webhook event (nothing is
+    /// stored); `Unavailable` when the events could not be stored.
+    #[tracing::instrument(skip_all)]
+    pub async fn receive(&self, body: &[u8]) -> Result<(), Refused> {
+        let app = &self.app;
+        let payload: Payload = serde_json::from_slice(body).map_err(|_| Refused::Malformed)?;
+        if payload.object != "page" {
+            return Err(Refused::Malformed);
+        }
+        let now = app.clock.now();
+        let rows: Vec<messenger_inbox::ActiveModel> = payload
+            .entry
+            .into_iter()
+            .flat_map(|entry| entry.messaging)
+            .filter_map(|event| to_row(event, now))
+            .collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.writer.store(app, rows).await
     }
-    let now = app.clock.now();
-    let rows: Vec<messenger_inbox::ActiveModel> = payload
-        .entry
-        .into_iter()
-        .flat_map(|entry| entry.messaging)
-        .filter_map(|event| to_row(event, now))
-        .collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
-    app.inbox_writer.store(app, rows).await
 }
 
 fn to_row(event: Messaging, now: DateTime<Utc>) -> Option<messenger_inbox::ActiveModel> {

@@ -101,7 +101,7 @@ fn run(mut connection: rusqlite::Connection, waiting: &mpsc::Receiver<Waiting>, 
         let (rows, answers) = Waiting::split(batch);
         let new = match write(&mut connection, rows, app.clock.now()) {
             Ok((new, statements)) => {
-                app.db_statements.fetch_add(statements, Ordering::Relaxed);
+                app.telemetry.db_statements.fetch_add(statements, Ordering::Relaxed);
                 Some(new)
             }
             Err(err) => {

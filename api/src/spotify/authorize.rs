@@ -1,0 +1,182 @@
+//! Authorizing Send Songs at Spotify, the protocol's side: authorization
+//! code with PKCE (S256) and a single-use `state` that expires in ten
+//! minutes (the `oauth_states` table). What a finished authorization links
+//! to which account is the linking use case's (`crate::linking`).
+use base64::Engine as _;
+use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::{ActiveModelTrait as _, ColumnTrait as _, EntityTrait as _, QueryFilter as _, Set, sea_query::Expr};
+use sha2::{Digest as _, Sha256};
+use uuid::Uuid;
+
+use super::{
+    Spotify,
+    client::{Profile, SpotifyError, TokenGrant},
+};
+use crate::{
+    crypto::{random_token, sha256_hex},
+    error::Result,
+};
+use entity::oauth_states;
+
+/// What Send Songs asks to read: recent plays and what is playing.
+pub const SCOPES: &str = "user-read-recently-played user-read-currently-playing user-read-playback-state";
+const STATE_LIFETIME: TimeDelta = TimeDelta::minutes(10);
+
+/// Who started an authorization (kept with its `state`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A signed-in person, from the app.
+    Account(Uuid),
+    /// The public registration link: no account yet.
+    Public,
+    /// A Messenger sender, from a personal link.
+    Messenger(String),
+}
+
+/// Where to send the browser, and until when the link works.
+pub struct Started {
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A spent `state`: who started the authorization, and its sealed PKCE
+/// verifier.
+pub struct Authorization {
+    pub origin: Origin,
+    state: oauth_states::Model,
+}
+
+/// Why a code could not be exchanged.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ExchangeError {
+    /// Spotify refused the code (`invalid_grant`): start again.
+    Refused,
+    /// Spotify did not answer; try again.
+    Unavailable,
+}
+
+impl Spotify {
+    /// Starts an authorization for `origin`: stores its state and sealed
+    /// verifier, and answers Spotify's consent URL.
+    ///
+    /// # Errors
+    /// `Internal` when the state cannot be stored.
+    pub async fn authorize(&self, origin: &Origin) -> Result<Started> {
+        let state = random_token(32);
+        let verifier = random_token(48);
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        let now = self.clock.now();
+        let expires_at = now + STATE_LIFETIME;
+        let state_hash = sha256_hex(&state);
+        let (user_id, psid) = match origin {
+            Origin::Account(id) => (Some(*id), None),
+            Origin::Public => (None, None),
+            Origin::Messenger(psid) => (None, Some(psid.clone())),
+        };
+        oauth_states::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            code_verifier: Set(self.sealer.seal(&verifier, &format!("pkce:{state_hash}"))),
+            state_hash: Set(state_hash),
+            user_id: Set(user_id),
+            messenger_psid: Set(psid),
+            created_at: Set(now),
+            expires_at: Set(expires_at),
+            used_at: Set(None),
+        }
+        .insert(&self.db)
+        .await?;
+        let query = [
+            ("client_id", self.client.client_id()),
+            ("response_type", "code"),
+            ("redirect_uri", &self.redirect_uri),
+            ("code_challenge_method", "S256"),
+            ("code_challenge", &challenge),
+            ("state", &state),
+            ("scope", SCOPES),
+        ];
+        let query = query
+            .iter()
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        Ok(Started {
+            url: format!("{}/authorize?{query}", self.authorize_base),
+            expires_at,
+        })
+    }
+
+    /// Spends `state`; `None` when it is unknown, expired or spent.
+    ///
+    /// # Errors
+    /// `Internal` for the database.
+    pub async fn take_state(&self, state: &str) -> Result<Option<Authorization>> {
+        let now = self.clock.now();
+        let hash = sha256_hex(state);
+        let spent = oauth_states::Entity::update_many()
+            .col_expr(oauth_states::Column::UsedAt, Expr::value(now))
+            .filter(oauth_states::Column::StateHash.eq(hash.clone()))
+            .filter(oauth_states::Column::UsedAt.is_null())
+            .filter(oauth_states::Column::ExpiresAt.gt(now))
+            .exec(&self.db)
+            .await?;
+        if spent.rows_affected == 0 {
+            return Ok(None);
+        }
+        let Some(state) = oauth_states::Entity::find()
+            .filter(oauth_states::Column::StateHash.eq(hash))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let origin = match (state.user_id, &state.messenger_psid) {
+            (Some(user_id), _) => Origin::Account(user_id),
+            (None, Some(psid)) => Origin::Messenger(psid.clone()),
+            (None, None) => Origin::Public,
+        };
+        Ok(Some(Authorization { origin, state }))
+    }
+
+    /// Exchanges the code Spotify sent back for tokens, and reads whose
+    /// they are.
+    ///
+    /// # Errors
+    /// `Internal` when the stored verifier does not open; Spotify's refusal
+    /// or silence is the inner [`ExchangeError`].
+    pub async fn exchange(
+        &self,
+        code: &str,
+        authorization: &Authorization,
+    ) -> Result<Result<(TokenGrant, Profile), ExchangeError>> {
+        let state = &authorization.state;
+        let verifier = self
+            .sealer
+            .open(&state.code_verifier, &format!("pkce:{}", state.state_hash))?;
+        let grant = match self.client.exchange_code(code, &verifier, &self.redirect_uri).await {
+            Ok(grant) => grant,
+            Err(SpotifyError::InvalidGrant(_)) => return Ok(Err(ExchangeError::Refused)),
+            Err(err) => {
+                tracing::warn!(error = %err, "spotify code exchange failed");
+                return Ok(Err(ExchangeError::Unavailable));
+            }
+        };
+        Ok(match self.client.me(&grant.access_token).await {
+            Ok(profile) => Ok((grant, profile)),
+            Err(err) => {
+                tracing::warn!(error = %err, "reading the spotify profile failed");
+                Err(ExchangeError::Unavailable)
+            }
+        })
+    }
+}
+
+fn urlencode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
