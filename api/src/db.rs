@@ -3,12 +3,17 @@
 //! SQLite is the zero-set-up default: WAL (readers never wait for the writer),
 //! foreign keys on, and a busy timeout so concurrent writers queue instead of
 //! failing. PostgreSQL is used as is.
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashMap,
+    hash::Hash,
+    time::{Duration, Instant},
+};
 
 use anyhow::Context as _;
 use migration::{Migrator, MigratorTrait as _};
 use sea_orm::{
-    ConnAcquireErr, ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, DbBackend, DbErr, Statement,
+    ColumnTrait as _, ConnAcquireErr, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, QueryFilter as _, Statement,
 };
 
 /// How every SQLite connection is set up, the pool's and any opened beside
@@ -177,6 +182,22 @@ pub async fn ready(db: &DatabaseConnection) -> anyhow::Result<()> {
         .context("reading migrations")?;
     anyhow::ensure!(pending.is_empty(), "{} migrations pending", pending.len());
     Ok(())
+}
+
+/// Rows of one table by a key column, many at once (`WHERE key IN (…)`),
+/// by key: what data loaders ask for.
+pub async fn by_keys<E, K>(
+    db: &impl ConnectionTrait,
+    column: E::Column,
+    keys: &[K],
+    key_of: fn(&E::Model) -> K,
+) -> Result<HashMap<K, E::Model>, DbErr>
+where
+    E: EntityTrait,
+    K: Into<sea_orm::Value> + Clone + Eq + Hash,
+{
+    let found = E::find().filter(column.is_in(keys.iter().cloned())).all(db).await?;
+    Ok(found.into_iter().map(|row| (key_of(&row), row)).collect())
 }
 
 pub fn is_postgres(db: &DatabaseConnection) -> bool {

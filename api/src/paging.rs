@@ -36,6 +36,22 @@ impl Page {
     }
 }
 
+impl Page {
+    /// How many rows to read: one more than the page, to tell whether more
+    /// follow.
+    pub fn limit(&self) -> u64 {
+        self.first + 1
+    }
+
+    /// The page's rows out of [`limit`](Self::limit) read, and whether more
+    /// follow.
+    pub fn split<T>(&self, mut rows: Vec<T>) -> (Vec<T>, bool) {
+        let more = rows.len() as u64 > self.first;
+        rows.truncate(self.first as usize);
+        (rows, more)
+    }
+}
+
 pub fn encode_cursor(id: Uuid) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("c1:{id}"))
 }

@@ -72,6 +72,13 @@ pub enum EventKind {
     RelinkRequired,
 }
 
+/// Its stored name (`share_played`, …), which the API shows too.
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_value())
+    }
+}
+
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 

@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Set};
 use uuid::Uuid;
 
-use crate::error::{Error, Result};
+use crate::{
+    db,
+    error::{Error, Result},
+};
 use entity::users;
 
 pub async fn find_by_handle(db: &impl ConnectionTrait, handle: &str) -> Result<Option<users::Model>> {
@@ -42,11 +45,7 @@ pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<users::Model> {
 
 /// Loads many users in one query (the GraphQL data loader calls this).
 pub async fn load_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashMap<Uuid, users::Model>> {
-    let found = users::Entity::find()
-        .filter(users::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
-        .await?;
-    Ok(found.into_iter().map(|u| (u.id, u)).collect())
+    Ok(db::by_keys::<users::Entity, _>(db, users::Column::Id, ids, |row| row.id).await?)
 }
 
 /// A user row with default settings, ready to insert. Email and password

@@ -1,22 +1,18 @@
 //! `send <link> to <handle> [note]`, and a bare link: "to whom?" with
 //! quick replies of friends; the choice completes the share.
-use chrono::TimeDelta;
-use sea_orm::{EntityTrait as _, Set, sea_query::OnConflict};
-
 use super::explain;
-use crate::notify::replies::Reply;
 use crate::{
     app::App,
     error::Error,
     friends::{self, Status},
     jobs::JobError,
+    messenger::questions,
+    notify::replies::Reply,
     shares::{self, NewShare},
-    spotify::links::TrackId,
+    spotify::{catalog, links::TrackId},
 };
-use entity::{bot_questions, users};
+use entity::users;
 
-/// How long "to whom?" waits for an answer.
-pub const QUESTION_LIFETIME: TimeDelta = TimeDelta::minutes(10);
 /// Messenger shows at most 13 quick replies.
 const MAX_CHOICES: usize = 13;
 
@@ -34,9 +30,7 @@ pub async fn send(
     };
     match shares::create(app, user.id, input).await {
         Ok((share, created)) => {
-            let track = entity::tracks::Entity::find_by_id(share.track_id.as_str())
-                .one(&app.db)
-                .await?;
+            let track = catalog::find(&app.db, &share.track_id).await?;
             let song = track
                 .as_ref()
                 .map(entity::tracks::Model::describe)
@@ -80,18 +74,7 @@ pub async fn ask_whom(app: &App, psid: &str, user: &users::Model, link: &str) ->
         )]);
     }
     let now = app.clock.now();
-    bot_questions::Entity::insert(bot_questions::ActiveModel {
-        psid: Set(psid.to_owned()),
-        track_id: Set(track.id.clone()),
-        expires_at: Set(now + QUESTION_LIFETIME),
-    })
-    .on_conflict(
-        OnConflict::column(bot_questions::Column::Psid)
-            .update_columns([bot_questions::Column::TrackId, bot_questions::Column::ExpiresAt])
-            .to_owned(),
-    )
-    .exec_without_returning(&app.db)
-    .await?;
+    questions::ask_whom(&app.db, psid, &track.id, now).await?;
     Ok(vec![Reply {
         text: format!("Who should get {}?", track.describe()),
         quick_replies: friends
@@ -103,12 +86,10 @@ pub async fn ask_whom(app: &App, psid: &str, user: &users::Model, link: &str) ->
 
 /// The person picked a friend from the quick replies.
 pub async fn answer(app: &App, psid: &str, user: &users::Model, handle: &str) -> Result<Vec<Reply>, JobError> {
-    let question = bot_questions::Entity::find_by_id(psid).one(&app.db).await?;
-    let Some(question) = question.filter(|q| q.expires_at > app.clock.now()) else {
+    let Some(track_id) = questions::answer(&app.db, psid, app.clock.now()).await? else {
         return Ok(vec![Reply::text("That question has expired: paste the link again.")]);
     };
-    bot_questions::Entity::delete_by_id(psid).exec(&app.db).await?;
-    Ok(vec![send(app, user, handle, &question.track_id, None).await?])
+    Ok(vec![send(app, user, handle, &track_id, None).await?])
 }
 
 async fn resolve(app: &App, link: &str) -> Result<entity::tracks::Model, Error> {

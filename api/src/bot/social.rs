@@ -11,6 +11,7 @@ use crate::{
     notify::texts::elapsed,
     paging::Page,
     shares::{self, Mailbox, stats},
+    spotify::catalog,
 };
 use entity::users as user;
 
@@ -81,9 +82,7 @@ pub async fn inbox(app: &App, me: &user::Model) -> Result<Reply, JobError> {
     }
     let mut lines = vec!["Songs waiting for you:".to_owned()];
     for share in &pending {
-        let track = entity::tracks::Entity::find_by_id(share.track_id.as_str())
-            .one(&app.db)
-            .await?;
+        let track = catalog::find(&app.db, &share.track_id).await?;
         let sender = users::get(&app.db, share.sender_id).await?;
         let song = track.as_ref().map(entity::tracks::Model::describe).unwrap_or_default();
         lines.push(format!(
@@ -96,8 +95,6 @@ pub async fn inbox(app: &App, me: &user::Model) -> Result<Reply, JobError> {
     }
     Ok(Reply::text(lines.join("\n")))
 }
-
-use sea_orm::EntityTrait as _;
 
 pub async fn stats(app: &App, me: &user::Model) -> Result<Reply, JobError> {
     let s = stats::for_user(&app.db, me.id).await?;

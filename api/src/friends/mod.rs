@@ -11,12 +11,13 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use crate::{
     accounts::users,
     cache::Caches,
     clock::Clock,
+    db,
     error::{Error, Result, is_unique_violation},
     events::{Event, EventBus, Topic},
 };
@@ -253,4 +254,9 @@ pub async fn get(db: &impl ConnectionTrait, me: Uuid, id: Uuid) -> Result<Option
 /// True when `a` and `b` are accepted friends.
 pub async fn are_friends(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> Result<bool> {
     Ok(find_pair(db, a, b).await?.is_some_and(|row| row.accepted))
+}
+
+/// Friendship rows by id, many at once (the subscriptions' loader).
+pub async fn load_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashMap<Uuid, friendships::Model>> {
+    Ok(db::by_keys::<friendships::Entity, _>(db, friendships::Column::Id, ids, |row| row.id).await?)
 }

@@ -4,14 +4,12 @@ use async_graphql::{
     connection::{Connection, Edge},
 };
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveEnum as _, ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
-};
 use uuid::Uuid;
 
 use super::context::{app, viewer};
 use crate::{
     error::Error,
+    notify::log,
     paging::{Page, encode_cursor},
 };
 use entity::deliveries::{self, Channel as StoredChannel, Status as Stored};
@@ -60,7 +58,7 @@ impl Delivery {
 
     /// What it was about: `share_played`, `share_received` or `relink_required`.
     async fn kind(&self) -> String {
-        self.0.event_kind.to_value()
+        self.0.event_kind.to_string()
     }
 
     async fn attempts(&self) -> i32 {
@@ -84,11 +82,7 @@ impl Delivery {
 
 /// Deliveries of one share addressed to `user_id`, oldest first.
 pub async fn for_share(ctx: &Context<'_>, share_id: Uuid, user_id: Uuid) -> Result<Vec<Delivery>> {
-    let rows = deliveries::Entity::find()
-        .filter(deliveries::Column::ShareId.eq(share_id))
-        .filter(deliveries::Column::UserId.eq(user_id))
-        .order_by_asc(deliveries::Column::Id)
-        .all(&app(ctx).db)
+    let rows = log::for_share(&app(ctx).db, share_id, user_id)
         .await
         .map_err(Error::from)?;
     Ok(rows.into_iter().map(Delivery).collect())
@@ -108,18 +102,9 @@ impl DeliveriesQuery {
     ) -> Result<Connection<String, Delivery>> {
         let viewer = viewer(ctx)?;
         let page = Page::parse(first, after.as_deref())?;
-        let mut query = deliveries::Entity::find().filter(deliveries::Column::UserId.eq(viewer.user_id));
-        if let Some(after) = page.after {
-            query = query.filter(deliveries::Column::Id.lt(after));
-        }
-        let mut rows = query
-            .order_by_desc(deliveries::Column::Id)
-            .limit(page.first + 1)
-            .all(&app(ctx).db)
+        let (rows, more) = log::page(&app(ctx).db, viewer.user_id, page)
             .await
             .map_err(Error::from)?;
-        let more = rows.len() as u64 > page.first;
-        rows.truncate(page.first as usize);
         let mut connection = Connection::new(page.after.is_some(), more);
         connection.edges.extend(
             rows.into_iter()

@@ -1,19 +1,20 @@
-//! Data loaders: lists that name users resolve them in one query, and
-//! subscription events reach thousands of subscribers with a few queries.
+//! Data loaders: lists that name users or tracks resolve them in one query,
+//! and subscription events reach thousands of subscribers with a few
+//! queries. Each loader calls its domain's `load_many`.
 use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use sea_orm::EntityTrait;
 use uuid::Uuid;
 
-use crate::{accounts::users, app::AppState};
-use entity::{friendships, play_events, shares, tracks, users as user};
+use crate::{accounts::users, app::AppState, error::Error, friends, shares, spotify::catalog};
+use entity::{friendships, play_events, shares as share, tracks, users as user};
 
+/// Users by id.
 pub struct UserLoader(pub AppState);
 
 impl Loader<Uuid> for UserLoader {
     type Value = user::Model;
-    type Error = Arc<crate::error::Error>;
+    type Error = Arc<Error>;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         users::load_many(&self.0.db, keys).await.map_err(Arc::new)
@@ -21,42 +22,16 @@ impl Loader<Uuid> for UserLoader {
 }
 
 /// Tracks by Spotify id.
-pub type TrackLoader = ById<tracks::Entity, String>;
+pub struct TrackLoader(pub AppState);
 
-/// Rows of one table by id, many at once (`WHERE id IN (…)`).
-pub struct ById<E: EntityTrait, K = Uuid> {
-    db: sea_orm::DatabaseConnection,
-    id_column: E::Column,
-    id_of: fn(&E::Model) -> K,
-}
+impl Loader<String> for TrackLoader {
+    type Value = tracks::Model;
+    type Error = Arc<Error>;
 
-impl<E: EntityTrait, K> ById<E, K> {
-    pub fn new(db: &sea_orm::DatabaseConnection, id_column: E::Column, id_of: fn(&E::Model) -> K) -> Self {
-        Self {
-            db: db.clone(),
-            id_column,
-            id_of,
-        }
-    }
-}
-
-impl<E, K> Loader<K> for ById<E, K>
-where
-    E: EntityTrait,
-    E::Model: Clone + Send + Sync + 'static,
-    K: Into<sea_orm::Value> + Clone + Eq + std::hash::Hash + Send + Sync + 'static,
-{
-    type Value = E::Model;
-    type Error = Arc<sea_orm::DbErr>;
-
-    async fn load(&self, keys: &[K]) -> Result<HashMap<K, Self::Value>, Self::Error> {
-        use sea_orm::{ColumnTrait as _, QueryFilter as _};
-        let found = E::find()
-            .filter(self.id_column.is_in(keys.iter().cloned()))
-            .all(&self.db)
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+        catalog::load_many(&self.0.db, keys)
             .await
-            .map_err(Arc::new)?;
-        Ok(found.into_iter().map(|row| ((self.id_of)(&row), row)).collect())
+            .map_err(|e| Arc::new(e.into()))
     }
 }
 
@@ -65,45 +40,57 @@ where
 /// a few `IN` queries instead of one query each. Nothing is cached, so each
 /// subscriber sees the row as it is when the event arrives.
 pub struct Subjects {
-    pub friendships: DataLoader<ById<friendships::Entity>>,
-    pub shares: DataLoader<ById<shares::Entity>>,
+    pub friendships: DataLoader<Friendships>,
+    pub shares: DataLoader<Shares>,
     pub plays: DataLoader<Plays>,
 }
 
-/// Play events with their shares: one joined `IN` query for a whole batch.
-pub struct Plays(sea_orm::DatabaseConnection);
-
-impl Loader<Uuid> for Plays {
-    type Value = (play_events::Model, shares::Model);
-    type Error = Arc<sea_orm::DbErr>;
-
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        use sea_orm::{ColumnTrait as _, QueryFilter as _};
-        let found = play_events::Entity::find()
-            .find_also_related(shares::Entity)
-            .filter(play_events::Column::Id.is_in(keys.iter().copied()))
-            .all(&self.0)
-            .await
-            .map_err(Arc::new)?;
-        Ok(found
-            .into_iter()
-            .filter_map(|(event, share)| Some((event.id, (event, share?))))
-            .collect())
+impl Subjects {
+    pub fn new(state: &AppState) -> Self {
+        Self {
+            friendships: DataLoader::new(Friendships(state.clone()), tokio::spawn),
+            shares: DataLoader::new(Shares(state.clone()), tokio::spawn),
+            plays: DataLoader::new(Plays(state.clone()), tokio::spawn),
+        }
     }
 }
 
-impl Subjects {
-    pub fn new(db: &sea_orm::DatabaseConnection) -> Self {
-        Self {
-            friendships: DataLoader::new(
-                ById::new(db, friendships::Column::Id, |row: &friendships::Model| row.id),
-                tokio::spawn,
-            ),
-            shares: DataLoader::new(
-                ById::new(db, shares::Column::Id, |row: &shares::Model| row.id),
-                tokio::spawn,
-            ),
-            plays: DataLoader::new(Plays(db.clone()), tokio::spawn),
-        }
+/// Friendship rows by id.
+pub struct Friendships(AppState);
+
+impl Loader<Uuid> for Friendships {
+    type Value = friendships::Model;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        friends::load_many(&self.0.db, keys).await.map_err(Arc::new)
+    }
+}
+
+/// Shares by id.
+pub struct Shares(AppState);
+
+impl Loader<Uuid> for Shares {
+    type Value = share::Model;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        shares::load_many(&self.0.db, keys)
+            .await
+            .map_err(|e| Arc::new(e.into()))
+    }
+}
+
+/// Play events with their shares: one joined `IN` query for a whole batch.
+pub struct Plays(AppState);
+
+impl Loader<Uuid> for Plays {
+    type Value = (play_events::Model, share::Model);
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        shares::plays_with_shares(&self.0.db, keys)
+            .await
+            .map_err(|e| Arc::new(e.into()))
     }
 }

@@ -50,15 +50,8 @@ pub type AppSchema = Schema<Query, Mutation, Subscription>;
 pub fn build_schema(state: AppState) -> AppSchema {
     schema_builder()
         .data(DataLoader::new(loaders::UserLoader(state.clone()), tokio::spawn))
-        .data(DataLoader::new(
-            loaders::TrackLoader::new(
-                &state.db,
-                entity::tracks::Column::Id,
-                |track: &entity::tracks::Model| track.id.clone(),
-            ),
-            tokio::spawn,
-        ))
-        .data(std::sync::Arc::new(loaders::Subjects::new(&state.db)))
+        .data(DataLoader::new(loaders::TrackLoader(state.clone()), tokio::spawn))
+        .data(std::sync::Arc::new(loaders::Subjects::new(&state)))
         .data(state)
         .finish()
 }

@@ -8,7 +8,6 @@ use async_graphql::{
 };
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt as _};
-use sea_orm::EntityTrait as _;
 use uuid::Uuid;
 
 use super::{
@@ -141,19 +140,13 @@ impl Share {
         if self.0.status != Stored::Played {
             return Ok(None);
         }
-        let event = play_events::Entity::find()
-            .filter(sea_orm::ColumnTrait::eq(&play_events::Column::ShareId, self.0.id))
-            .one(&app(ctx).db)
-            .await
-            .map_err(Error::from)?;
+        let event = shares::play_of(&app(ctx).db, self.0.id).await.map_err(Error::from)?;
         Ok(event.map(|e| PlayEvent {
             event: e,
             share: Some(self.0.clone()),
         }))
     }
 }
-
-use sea_orm::QueryFilter as _;
 
 /// A detected play of a shared song.
 pub struct PlayEvent {
@@ -172,8 +165,7 @@ impl PlayEvent {
         if let Some(share) = &self.share {
             return Ok(Share(share.clone()));
         }
-        let found = share::Entity::find_by_id(self.event.share_id)
-            .one(&app(ctx).db)
+        let found = shares::find(&app(ctx).db, self.event.share_id)
             .await
             .map_err(Error::from)?;
         Ok(Share(

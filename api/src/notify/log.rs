@@ -91,12 +91,10 @@ pub async fn page(
     if let Some(after) = page.after {
         query = query.filter(deliveries::Column::Id.lt(after));
     }
-    let mut rows = query
+    let rows = query
         .order_by_desc(deliveries::Column::Id)
-        .limit(page.first + 1)
+        .limit(page.limit())
         .all(db)
         .await?;
-    let more = rows.len() as u64 > page.first;
-    rows.truncate(page.first as usize);
-    Ok((rows, more))
+    Ok(page.split(rows))
 }

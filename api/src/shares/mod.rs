@@ -3,10 +3,12 @@
 //! Creating a share writes it and its recipient's first check in one
 //! transaction (a crash cannot leave a share nobody checks). Every share
 //! ends `PLAYED`, `EXPIRED` or `CANCELLED`.
+use std::collections::HashMap;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::ActiveEnum as _;
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, EntityTrait as _, PaginatorTrait as _,
+    ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, DbErr, EntityTrait as _, PaginatorTrait as _,
     QueryFilter as _, QueryOrder as _, QuerySelect as _, Set, TransactionTrait as _, sea_query::Expr,
 };
 use uuid::Uuid;
@@ -14,6 +16,7 @@ use uuid::Uuid;
 use crate::{
     accounts::users,
     app::App,
+    db,
     detection::{check::CheckRecipient, schedule},
     error::{Error, Result},
     events::{Event, Topic},
@@ -22,7 +25,7 @@ use crate::{
     notify::Notice,
     paging::Page,
 };
-use entity::{deliveries::EventKind, shares, shares::Status};
+use entity::{deliveries::EventKind, play_events, shares, shares::Status};
 
 pub mod stats;
 
@@ -194,12 +197,45 @@ pub async fn list(
     if let Some(after) = page.after {
         query = query.filter(shares::Column::Id.lt(after));
     }
-    let mut rows = query
+    let rows = query
         .order_by_desc(shares::Column::Id)
-        .limit(page.first + 1)
+        .limit(page.limit())
         .all(db)
         .await?;
-    let more = rows.len() as u64 > page.first;
-    rows.truncate(page.first as usize);
-    Ok((rows, more))
+    Ok(page.split(rows))
+}
+
+/// Shares by id, many at once (the subscriptions' loader).
+pub async fn load_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashMap<Uuid, shares::Model>, DbErr> {
+    db::by_keys::<shares::Entity, _>(db, shares::Column::Id, ids, |row| row.id).await
+}
+
+/// A share by id, whoever asks (for a play event already shown to them).
+pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<shares::Model>, DbErr> {
+    shares::Entity::find_by_id(id).one(db).await
+}
+
+/// The play event of a share: its listen receipt, once played.
+pub async fn play_of(db: &impl ConnectionTrait, share_id: Uuid) -> Result<Option<play_events::Model>, DbErr> {
+    play_events::Entity::find()
+        .filter(play_events::Column::ShareId.eq(share_id))
+        .one(db)
+        .await
+}
+
+/// Play events with their shares, many at once, in one joined query (the
+/// subscriptions' loader).
+pub async fn plays_with_shares(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, (play_events::Model, shares::Model)>, DbErr> {
+    let found = play_events::Entity::find()
+        .find_also_related(shares::Entity)
+        .filter(play_events::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    Ok(found
+        .into_iter()
+        .filter_map(|(event, share)| Some((event.id, (event, share?))))
+        .collect())
 }

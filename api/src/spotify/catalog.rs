@@ -8,7 +8,12 @@ use super::{
     client::{ApiTrack, SpotifyError},
     links::TrackId,
 };
-use crate::error::{Error, Result};
+use std::collections::HashMap;
+
+use crate::{
+    db,
+    error::{Error, Result},
+};
 use entity::tracks;
 
 impl Spotify {
@@ -32,6 +37,14 @@ impl Spotify {
         fetched.id = id.to_string();
         remember(&self.db, &fetched, self.clock.now()).await
     }
+}
+
+/// Tracks by id, many at once (the data loader).
+pub async fn load_many(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+) -> Result<HashMap<String, tracks::Model>, sea_orm::DbErr> {
+    db::by_keys::<tracks::Entity, _>(db, tracks::Column::Id, ids, |row| row.id.clone()).await
 }
 
 /// A track already in the catalogue.
