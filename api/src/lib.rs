@@ -46,6 +46,7 @@ pub mod notify;
 pub mod paging;
 pub mod sandbox;
 pub mod shares;
+pub mod sharing;
 pub mod spotify;
 pub mod startup;
 pub mod telemetry;

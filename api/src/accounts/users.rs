@@ -36,6 +36,15 @@ pub async fn find_by_email(db: &impl ConnectionTrait, email_key: &str) -> Result
         .await?)
 }
 
+/// A user by id, if they exist.
+pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<users::Model>, sea_orm::DbErr> {
+    users::Entity::find_by_id(id).one(db).await
+}
+
+/// A user by id.
+///
+/// # Errors
+/// `NotFound` when the account no longer exists.
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<users::Model> {
     users::Entity::find_by_id(id)
         .one(db)

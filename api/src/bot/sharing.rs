@@ -8,7 +8,7 @@ use crate::{
     jobs::JobError,
     messenger::questions,
     notify::replies::Reply,
-    shares::{self, NewShare},
+    sharing::{self, NewShare},
     spotify::{catalog, links::TrackId},
 };
 use entity::users;
@@ -28,7 +28,7 @@ pub async fn send(
         track: track.to_owned(),
         note,
     };
-    match shares::create(app, user.id, input).await {
+    match sharing::create(app, user.id, input).await {
         Ok((share, created)) => {
             let track = catalog::find(&app.db, &share.track_id).await?;
             let song = track

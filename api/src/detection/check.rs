@@ -10,10 +10,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Set,
-    TransactionTrait as _, sea_query::Expr,
-};
+use sea_orm::TransactionTrait as _;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -23,12 +20,13 @@ use crate::{
     events::{Event, Topic},
     jobs::{Job, JobError, Outcome},
     notify::Notice,
+    shares::lifecycle,
     spotify::{
         client::{PlayHistory, SpotifyError},
         vault::TokenError,
     },
 };
-use entity::{deliveries::EventKind, play_events, shares, shares::Status};
+use entity::{deliveries::EventKind, shares};
 
 /// Checks one recipient's pending shares. Enqueued with
 /// [`enqueue_at`](Job::enqueue_at): the recipient is then checked at that
@@ -54,7 +52,7 @@ impl Job for CheckRecipient {
 
 async fn check(app: &App, recipient: Uuid) -> Result<Outcome, JobError> {
     let now = app.clock.now();
-    let pending = pending_shares(&app.db, recipient).await?;
+    let pending = lifecycle::pending_for(&app.db, recipient).await?;
     if pending.is_empty() {
         return Ok(Outcome::Done);
     }
@@ -98,16 +96,16 @@ async fn check(app: &App, recipient: Uuid) -> Result<Outcome, JobError> {
     if writes == 1 {
         // One statement: no transaction needed.
         match reschedule.pop_first() {
-            Some((at, ids)) => set_next_check(&app.db, ids, Some(at), now).await?,
-            None => expire_shares(&app.db, expire, now).await?,
+            Some((at, ids)) => lifecycle::next_check(&app.db, ids, Some(at), now).await?,
+            None => lifecycle::expire(&app.db, expire, now).await?,
         }
     } else if writes > 1 {
         let txn = app.db.begin().await?;
         for (at, ids) in reschedule {
-            set_next_check(&txn, ids, Some(at), now).await?;
+            lifecycle::next_check(&txn, ids, Some(at), now).await?;
         }
         if !expire.is_empty() {
-            expire_shares(&txn, expire, now).await?;
+            lifecycle::expire(&txn, expire, now).await?;
         }
         txn.commit().await?;
     }
@@ -178,26 +176,9 @@ pub async fn record_play(
     now: DateTime<Utc>,
 ) -> Result<(), sea_orm::DbErr> {
     let txn = app.db.begin().await?;
-    let marked = shares::Entity::update_many()
-        .col_expr(shares::Column::Status, Expr::value(Status::Played))
-        .col_expr(shares::Column::PlayedAt, Expr::value(played_at))
-        .col_expr(shares::Column::NextCheckAt, Expr::value(Option::<DateTime<Utc>>::None))
-        .col_expr(shares::Column::UpdatedAt, Expr::value(now))
-        .filter(shares::Column::Id.eq(share.id))
-        .filter(shares::Column::Status.eq(Status::Pending))
-        .exec(&txn)
-        .await?;
-    if marked.rows_affected == 0 {
+    let Some(event) = lifecycle::played(&txn, share.id, played_at, now).await? else {
         return Ok(()); // someone else recorded it, or it was cancelled
-    }
-    let event = play_events::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        share_id: Set(share.id),
-        played_at: Set(played_at),
-        detected_at: Set(now),
-    }
-    .insert(&txn)
-    .await?;
+    };
     let notice = Notice {
         user_id: share.sender_id,
         kind: EventKind::SharePlayed,
@@ -228,22 +209,14 @@ async fn pause(app: &App, pending: &[shares::Model], now: DateTime<Utc>) -> Resu
     let (ended, waiting): (Vec<_>, Vec<_>) = pending.iter().partition(|s| s.expires_at <= now);
     let txn = app.db.begin().await?;
     if !ended.is_empty() {
-        expire_shares(&txn, ended.iter().map(|s| s.id).collect(), now).await?;
+        lifecycle::expire(&txn, ended.iter().map(|s| s.id).collect(), now).await?;
     }
-    set_next_check(&txn, waiting.iter().map(|s| s.id).collect(), None, now).await?;
+    lifecycle::next_check(&txn, waiting.iter().map(|s| s.id).collect(), None, now).await?;
     txn.commit().await?;
     Ok(match waiting.iter().map(|s| s.expires_at).min() {
         Some(at) => Outcome::RunAt(at),
         None => Outcome::Done,
     })
-}
-
-async fn pending_shares(db: &impl ConnectionTrait, recipient: Uuid) -> Result<Vec<shares::Model>, sea_orm::DbErr> {
-    shares::Entity::find()
-        .filter(shares::Column::RecipientId.eq(recipient))
-        .filter(shares::Column::Status.eq(Status::Pending))
-        .all(db)
-        .await
 }
 
 /// When the job should run next: the earliest check or expiry among the
@@ -257,35 +230,4 @@ fn next_run(pending: &[shares::Model]) -> Outcome {
 /// if that comes first (or if checks are paused).
 fn due_at(next_check_at: Option<DateTime<Utc>>, expires_at: DateTime<Utc>) -> DateTime<Utc> {
     next_check_at.unwrap_or(expires_at).min(expires_at)
-}
-
-async fn set_next_check(
-    db: &impl ConnectionTrait,
-    ids: Vec<Uuid>,
-    at: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Result<(), sea_orm::DbErr> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    shares::Entity::update_many()
-        .col_expr(shares::Column::NextCheckAt, Expr::value(at))
-        .col_expr(shares::Column::UpdatedAt, Expr::value(now))
-        .filter(shares::Column::Id.is_in(ids))
-        .filter(shares::Column::Status.eq(Status::Pending))
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
-async fn expire_shares(db: &impl ConnectionTrait, ids: Vec<Uuid>, now: DateTime<Utc>) -> Result<(), sea_orm::DbErr> {
-    shares::Entity::update_many()
-        .col_expr(shares::Column::Status, Expr::value(Status::Expired))
-        .col_expr(shares::Column::NextCheckAt, Expr::value(Option::<DateTime<Utc>>::None))
-        .col_expr(shares::Column::UpdatedAt, Expr::value(now))
-        .filter(shares::Column::Id.is_in(ids))
-        .filter(shares::Column::Status.eq(Status::Pending))
-        .exec(db)
-        .await?;
-    Ok(())
 }

@@ -5,9 +5,7 @@
 //! and brings dead check jobs of recipients with pending shares back to
 //! life. One such job exists for the whole database, whatever the number
 //! of replicas.
-use chrono::{DateTime, TimeDelta, Utc};
-use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, sea_query::Expr};
-use uuid::Uuid;
+use chrono::TimeDelta;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,8 +13,8 @@ use super::check::CheckRecipient;
 use crate::{
     app::App,
     jobs::{self, Job, JobError, Outcome},
+    shares::lifecycle,
 };
-use entity::{shares, shares::Status};
 
 /// Expires forgotten shares and revives dead checks. One such job exists
 /// (its dedupe key is fixed); it reschedules itself every [`EVERY`].
@@ -43,30 +41,14 @@ const GRACE: TimeDelta = TimeDelta::hours(1);
 
 async fn sweep(app: &App) -> Result<Outcome, JobError> {
     let now = app.clock.now();
-    let expired = shares::Entity::update_many()
-        .col_expr(shares::Column::Status, Expr::value(Status::Expired))
-        .col_expr(shares::Column::NextCheckAt, Expr::value(Option::<DateTime<Utc>>::None))
-        .col_expr(shares::Column::UpdatedAt, Expr::value(now))
-        .filter(shares::Column::Status.eq(Status::Pending))
-        .filter(shares::Column::ExpiresAt.lt(now - GRACE))
-        .exec(&app.db)
-        .await?;
-    if expired.rows_affected > 0 {
-        tracing::warn!(count = expired.rows_affected, "expired shares whose checks had stopped");
+    let expired = lifecycle::expire_overdue(&app.db, now - GRACE, now).await?;
+    if expired > 0 {
+        tracing::warn!(count = expired, "expired shares whose checks had stopped");
     }
     for check in jobs::dead::<CheckRecipient>(&app.db).await? {
-        if has_pending(app, check.recipient_id).await? {
+        if lifecycle::has_pending(&app.db, check.recipient_id).await? {
             check.enqueue(&app.db, now).await?;
         }
     }
     Ok(Outcome::RunAt(now + EVERY))
-}
-
-async fn has_pending(app: &App, recipient: Uuid) -> Result<bool, sea_orm::DbErr> {
-    Ok(shares::Entity::find()
-        .filter(shares::Column::RecipientId.eq(recipient))
-        .filter(shares::Column::Status.eq(Status::Pending))
-        .one(&app.db)
-        .await?
-        .is_some())
 }

@@ -21,7 +21,8 @@ use crate::{
     error::Error,
     events::Topic,
     paging::{Page, encode_cursor},
-    shares::{self, Mailbox, NewShare},
+    shares::{self, Mailbox},
+    sharing::{self, NewShare},
 };
 use entity::{play_events, shares as share, shares::Status as Stored};
 
@@ -277,7 +278,7 @@ impl SharesMutation {
             track: input.track,
             note: input.note,
         };
-        let (share, _created) = shares::create(app(ctx), viewer.user_id, new).await?;
+        let (share, _created) = sharing::create(app(ctx), viewer.user_id, new).await?;
         Ok(Share(share))
     }
 
@@ -285,7 +286,10 @@ impl SharesMutation {
     async fn cancel_share(&self, ctx: &Context<'_>, id: ID) -> Result<Share> {
         let viewer = viewer(ctx)?;
         let id = parse_id(&id, "id")?;
-        Ok(Share(shares::cancel(app(ctx), viewer.user_id, id).await?))
+        let app = app(ctx);
+        Ok(Share(
+            shares::cancel(&app.db, viewer.user_id, id, app.clock.now()).await?,
+        ))
     }
 }
 

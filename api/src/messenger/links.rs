@@ -13,7 +13,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use entity::{messenger_links, users};
+use crate::accounts::users;
+use entity::{messenger_links, users as user};
 
 /// Messenger lets a page write to a person this long after their last
 /// message.
@@ -58,11 +59,11 @@ pub async fn of_user(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Option<
 }
 
 /// The account a sender is linked to, if any (and if it still exists).
-pub async fn linked_user(db: &impl ConnectionTrait, psid: &str) -> Result<Option<users::Model>, DbErr> {
+pub async fn linked_user(db: &impl ConnectionTrait, psid: &str) -> Result<Option<user::Model>, DbErr> {
     let Some(link) = find(db, psid).await? else {
         return Ok(None);
     };
-    users::Entity::find_by_id(link.user_id).one(db).await
+    users::find(db, link.user_id).await
 }
 
 /// Links a sender to `user_id`, replacing an earlier sender of that

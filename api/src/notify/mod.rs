@@ -17,11 +17,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ActiveEnum as _, ConnectionTrait, DatabaseConnection, EntityTrait as _, Set, sea_query::OnConflict};
 use uuid::Uuid;
 
-use crate::{clock::Clock, devices, jobs::Job as _, messenger::links, messenger::send_api::SendApi};
-use entity::{
-    deliveries::{self, Channel, EventKind, Status},
-    users,
-};
+use crate::{accounts::users, clock::Clock, devices, jobs::Job as _, messenger::links, messenger::send_api::SendApi};
+use entity::deliveries::{self, Channel, EventKind, Status};
 
 pub mod fcm;
 pub mod log;
@@ -96,7 +93,7 @@ async fn fan_out(
     messenger_ready: bool,
     now: DateTime<Utc>,
 ) -> Result<usize, sea_orm::DbErr> {
-    let Some(user) = users::Entity::find_by_id(notice.user_id).one(db).await? else {
+    let Some(user) = users::find(db, notice.user_id).await? else {
         return Ok(0);
     };
     let mut planned: Vec<(Channel, String, Option<&'static str>)> = Vec::new();

@@ -1,141 +1,91 @@
-//! Shares: a track sent to a friend, watched until they play it.
+//! Shares: a track sent to a friend, and its listen receipt once played
+//! (the `shares` and `play_events` tables, which only this module writes).
 //!
-//! Creating a share writes it and its recipient's first check in one
-//! transaction (a crash cannot leave a share nobody checks). Every share
-//! ends `PLAYED`, `EXPIRED` or `CANCELLED`.
+//! Every share ends `Played`, `Expired` or `Cancelled`. Creating one is the
+//! sharing use case (`crate::sharing`); watching it until it ends is
+//! detection's (`crate::detection`), through the lifecycle statements
+//! here ([`lifecycle`]).
 use std::collections::HashMap;
 
-use chrono::{DateTime, TimeDelta, Utc};
-use sea_orm::ActiveEnum as _;
+use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, DbErr, EntityTrait as _, PaginatorTrait as _,
-    QueryFilter as _, QueryOrder as _, QuerySelect as _, Set, TransactionTrait as _, sea_query::Expr,
+    ActiveEnum as _, ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, DbErr, EntityTrait as _,
+    PaginatorTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, Set,
 };
 use uuid::Uuid;
 
 use crate::{
-    accounts::users,
-    app::App,
     db,
-    detection::{check::CheckRecipient, schedule},
     error::{Error, Result},
-    events::{Event, Topic},
-    friends,
-    jobs::Job as _,
-    notify::Notice,
     paging::Page,
 };
-use entity::{deliveries::EventKind, play_events, shares, shares::Status};
+use entity::{play_events, shares, shares::Status};
 
+pub mod lifecycle;
 pub mod stats;
 
-/// Shares one sender may create per hour.
-pub const HOURLY_LIMIT: u64 = 50;
-pub const NOTE_MAX_CHARS: usize = 280;
-
-pub struct NewShare {
-    /// The recipient's handle.
-    pub to: String,
-    /// Any track link form.
-    pub track: String,
+/// A new pending share, as the sharing use case decided it.
+pub struct Draft {
+    pub sender_id: Uuid,
+    pub recipient_id: Uuid,
+    pub track_id: String,
     pub note: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    pub first_check: DateTime<Utc>,
 }
 
-/// Answers the share, and whether it is new (false: the same pending share
-/// already existed and is answered instead of a duplicate).
-#[tracing::instrument(skip(app, input), fields(sender_id = %sender))]
-pub async fn create(app: &App, sender: Uuid, input: NewShare) -> Result<(shares::Model, bool)> {
-    let note = match input.note.as_deref().map(str::trim) {
-        Some(note) if note.chars().count() > NOTE_MAX_CHARS => {
-            return Err(Error::bad_input(
-                "note",
-                format!("a note can have at most {NOTE_MAX_CHARS} characters"),
-            ));
-        }
-        Some("") | None => None,
-        Some(note) => Some(note.to_owned()),
-    };
-    let recipient = users::get_by_handle(&app.db, &input.to).await?;
-    if recipient.id == sender {
-        return Err(Error::bad_input("to", "share songs with friends, not with yourself"));
-    }
-    if !friends::are_friends(&app.db, sender, recipient.id).await? {
-        return Err(Error::Forbidden(format!(
-            "@{0} isn't your friend yet: send `add {0}` first",
-            recipient.handle
-        )));
-    }
-    let now = app.clock.now();
-    let recent = shares::Entity::find()
-        .filter(shares::Column::SenderId.eq(sender))
-        .filter(shares::Column::CreatedAt.gt(now - TimeDelta::hours(1)))
-        .count(&app.db)
-        .await?;
-    if recent >= HOURLY_LIMIT {
-        return Err(Error::RateLimited {
-            message: format!("you can share {HOURLY_LIMIT} songs an hour: try again a little later"),
-            retry_after: Some(std::time::Duration::from_secs(600)),
-        });
-    }
-    let track_id = app.spotify.resolve(&input.track).await?;
-    let track = app.spotify.track(&track_id).await?;
-
-    if let Some(existing) = shares::Entity::find()
-        .filter(shares::Column::SenderId.eq(sender))
-        .filter(shares::Column::RecipientId.eq(recipient.id))
-        .filter(shares::Column::TrackId.eq(track.id.clone()))
-        .filter(shares::Column::Status.eq(Status::Pending))
-        .one(&app.db)
-        .await?
-    {
-        return Ok((existing, false));
-    }
-
-    let first_check = schedule::first_check(now, track.duration_ms);
-    let txn = app.db.begin().await?;
-    let share = shares::ActiveModel {
+/// Writes a new pending share (in the caller's transaction).
+pub async fn insert(db: &impl ConnectionTrait, draft: Draft, now: DateTime<Utc>) -> Result<shares::Model, DbErr> {
+    shares::ActiveModel {
         id: Set(Uuid::now_v7()),
-        sender_id: Set(sender),
-        recipient_id: Set(recipient.id),
-        track_id: Set(track.id.clone()),
-        note: Set(note),
+        sender_id: Set(draft.sender_id),
+        recipient_id: Set(draft.recipient_id),
+        track_id: Set(draft.track_id),
+        note: Set(draft.note),
         status: Set(Status::Pending),
         created_at: Set(now),
         played_at: Set(None),
-        expires_at: Set(now + schedule::to_delta(app.settings.play_check.share_ttl)),
-        next_check_at: Set(Some(first_check)),
+        expires_at: Set(draft.expires_at),
+        next_check_at: Set(Some(draft.first_check)),
         updated_at: Set(now),
     }
-    .insert(&txn)
-    .await?;
-    CheckRecipient {
-        recipient_id: recipient.id,
-    }
-    .enqueue_at(&txn, first_check, now)
-    .await?;
-    let notice = Notice {
-        user_id: recipient.id,
-        kind: EventKind::ShareReceived,
-        event_id: share.id,
-        share_id: Some(share.id),
-    };
-    app.notify.fan_out(&txn, notice, now).await?;
-    app.jobs.commit(txn).await?;
-    metrics::counter!("shares_created_total").increment(1);
-    app.events
-        .publish(Event {
-            user_id: recipient.id,
-            topic: Topic::ShareReceived,
-            subject_id: share.id,
-        })
-        .await;
-    Ok((share, true))
+    .insert(db)
+    .await
+}
+
+/// How many shares `sender` made since `since`.
+pub async fn sent_since(db: &impl ConnectionTrait, sender: Uuid, since: DateTime<Utc>) -> Result<u64, DbErr> {
+    shares::Entity::find()
+        .filter(shares::Column::SenderId.eq(sender))
+        .filter(shares::Column::CreatedAt.gt(since))
+        .count(db)
+        .await
+}
+
+/// The pending share of this track from `sender` to `recipient`, if any.
+pub async fn pending_between(
+    db: &impl ConnectionTrait,
+    sender: Uuid,
+    recipient: Uuid,
+    track_id: &str,
+) -> Result<Option<shares::Model>, DbErr> {
+    shares::Entity::find()
+        .filter(shares::Column::SenderId.eq(sender))
+        .filter(shares::Column::RecipientId.eq(recipient))
+        .filter(shares::Column::TrackId.eq(track_id))
+        .filter(shares::Column::Status.eq(Status::Pending))
+        .one(db)
+        .await
 }
 
 /// The sender withdraws a pending share.
-#[tracing::instrument(skip(app), fields(user_id = %me))]
-pub async fn cancel(app: &App, me: Uuid, id: Uuid) -> Result<shares::Model> {
-    let share = get(&app.db, me, id)
+///
+/// # Errors
+/// `NotFound` unless `me` sent or received it; `Forbidden` for its
+/// recipient; `Conflict` when it is no longer pending.
+#[tracing::instrument(skip(db), fields(user_id = %me))]
+pub async fn cancel(db: &impl ConnectionTrait, me: Uuid, id: Uuid, now: DateTime<Utc>) -> Result<shares::Model> {
+    let share = get(db, me, id)
         .await?
         .ok_or_else(|| Error::not_found("no such share"))?;
     if share.sender_id != me {
@@ -149,16 +99,12 @@ pub async fn cancel(app: &App, me: Uuid, id: Uuid) -> Result<shares::Model> {
             share.status.to_value().to_lowercase()
         )));
     }
-    let now = app.clock.now();
-    shares::Entity::update_many()
-        .col_expr(shares::Column::Status, Expr::value(Status::Cancelled))
-        .col_expr(shares::Column::NextCheckAt, Expr::value(Option::<DateTime<Utc>>::None))
-        .col_expr(shares::Column::UpdatedAt, Expr::value(now))
+    lifecycle::end(Status::Cancelled, now)
         .filter(shares::Column::Id.eq(id))
         .filter(shares::Column::Status.eq(Status::Pending))
-        .exec(&app.db)
+        .exec(db)
         .await?;
-    let updated = get(&app.db, me, id)
+    let updated = get(db, me, id)
         .await?
         .ok_or_else(|| Error::not_found("no such share"))?;
     if updated.status != Status::Cancelled {
