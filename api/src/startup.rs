@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     accounts::{Accounts, tokens::AccessTokens},
     app::{App, AppState},
-    bot::inbox::HandleInbox,
+    bot::{self, inbox::HandleInbox},
     cache::Caches,
     clock::{Clock, SystemClock},
     config::Settings,
@@ -33,7 +33,7 @@ use crate::{
     friends::Friends,
     graphql, http,
     jobs::{Job as _, Jobs, Registry, worker::Runner},
-    messenger::send_api::SendApi,
+    messenger::{inbox::Inbox, send_api::SendApi},
     notify::{
         Notifier,
         fcm::{FcmClient, ServiceAccount},
@@ -118,10 +118,19 @@ impl Application {
         };
         let webhook_secrets = WebhookSecrets::of(&settings);
         let (state, sandboxes) = assemble(settings, clock, db, statements, public_url, providers);
+        let inbox = Inbox::new(
+            state.db.clone(),
+            state.clock.clone(),
+            state.jobs.clone(),
+            state.telemetry.db_statements.clone(),
+            state.settings.database_url.clone(),
+            bot::inbox::queue_senders,
+        );
         let webhook = Arc::new(Webhook::new(
-            state.clone(),
+            state.clock.clone(),
             webhook_secrets.app_secret,
             webhook_secrets.verify_token,
+            inbox,
         ));
         // On PostgreSQL events travel through LISTEN/NOTIFY: listen before
         // serving, so no event published after start-up is missed.

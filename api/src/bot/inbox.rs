@@ -4,11 +4,13 @@
 //! person's messages are answered in the order they wrote them, even when
 //! the webhook delivered them out of order or in separate requests. Each
 //! event is marked handled together with the replies it produced.
+use chrono::{DateTime, Utc};
+use sea_orm::InsertMany;
 use serde::{Deserialize, Serialize};
 
 use crate::{
     app::App,
-    jobs::{Job, JobError, Outcome},
+    jobs::{self, Job, JobError, Outcome},
     messenger::{inbox, links},
     notify::replies,
 };
@@ -44,4 +46,12 @@ impl Job for HandleInbox {
         app.jobs.wake();
         Ok(Outcome::Done)
     }
+}
+
+/// The statement that queues the job of each of `senders` (distinct), for
+/// the inbox to run with the events it stores
+/// ([`QueueSenders`](crate::messenger::inbox::QueueSenders)).
+pub fn queue_senders(senders: &[String], now: DateTime<Utc>) -> InsertMany<entity::jobs::ActiveModel> {
+    let jobs: Vec<HandleInbox> = senders.iter().map(|psid| HandleInbox { psid: psid.clone() }).collect();
+    jobs::enqueue_many_query(&jobs, now)
 }

@@ -2,26 +2,27 @@
 //!
 //! A POST is checked before it is parsed: `X-Hub-Signature-256` must be the
 //! HMAC-SHA256 of the raw body under the app secret (compared in constant
-//! time). Each message or postback is then stored in the inbox, once per
-//! message id, and a job per sender is queued; the webhook answers at once
-//! and never waits for Spotify, the Send API or a command. Echoes, delivery
-//! and read receipts are ignored.
+//! time). Each message or postback is then handed to the inbox
+//! (`messenger::inbox`), which stores it once per message id with a job per
+//! sender; the webhook answers as soon as that is committed and never waits
+//! for Spotify, the Send API or a command. Echoes, delivery and read
+//! receipts are ignored.
+//!
+//! An edge: it checks and translates Meta's events, nothing more.
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use sea_orm::Set;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use sha2::Sha256;
-use uuid::Uuid;
 
-use crate::{app::AppState, crypto::sha256_hex};
-use entity::{messenger_inbox, messenger_inbox::Kind};
-
-mod intake;
-mod sqlite;
-
-pub use intake::InboxWriter;
+use crate::{
+    clock::Clock,
+    crypto::sha256_hex,
+    messenger::inbox::{Inbox, NewEvent},
+};
+use entity::messenger_inbox::Kind;
 
 /// Why a POST was refused; nothing was stored.
 #[derive(Debug, thiserror::Error)]
@@ -35,30 +36,35 @@ pub enum Refused {
     Unavailable,
 }
 
-/// The webhook's state: its secrets, and the writer that stores posts.
+/// The webhook's state: its secrets, and the inbox it hands events to.
 pub struct Webhook {
-    app: AppState,
+    clock: Arc<dyn Clock>,
     /// Checks signatures (`X-Hub-Signature-256`).
     app_secret: Option<SecretString>,
     /// Answers the subscription handshake.
     verify_token: Option<SecretString>,
-    /// Stores posts, several per transaction under load.
-    writer: InboxWriter,
+    /// Stores events, several posts per transaction under load.
+    inbox: Inbox,
 }
 
 impl Webhook {
-    pub fn new(app: AppState, app_secret: Option<SecretString>, verify_token: Option<SecretString>) -> Self {
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        app_secret: Option<SecretString>,
+        verify_token: Option<SecretString>,
+        inbox: Inbox,
+    ) -> Self {
         Self {
-            app,
+            clock,
             app_secret,
             verify_token,
-            writer: InboxWriter::default(),
+            inbox,
         }
     }
 
     /// "Now", for the sandbox's pretend events.
     pub fn now(&self) -> DateTime<Utc> {
-        self.app.clock.now()
+        self.clock.now()
     }
 
     /// The secret events are signed with (the sandbox signs its own).
@@ -162,26 +168,25 @@ impl Webhook {
     /// stored); `Unavailable` when the events could not be stored.
     #[tracing::instrument(skip_all)]
     pub async fn receive(&self, body: &[u8]) -> Result<(), Refused> {
-        let app = &self.app;
         let payload: Payload = serde_json::from_slice(body).map_err(|_| Refused::Malformed)?;
         if payload.object != "page" {
             return Err(Refused::Malformed);
         }
-        let now = app.clock.now();
-        let rows: Vec<messenger_inbox::ActiveModel> = payload
+        let now = self.clock.now();
+        let events: Vec<NewEvent> = payload
             .entry
             .into_iter()
             .flat_map(|entry| entry.messaging)
-            .filter_map(|event| to_row(event, now))
+            .filter_map(to_event)
             .collect();
-        if rows.is_empty() {
+        if events.is_empty() {
             return Ok(());
         }
-        self.writer.store(app, rows).await
+        self.inbox.store(events, now).await.map_err(|_| Refused::Unavailable)
     }
 }
 
-fn to_row(event: Messaging, now: DateTime<Utc>) -> Option<messenger_inbox::ActiveModel> {
+fn to_event(event: Messaging) -> Option<NewEvent> {
     let psid = event.sender.id;
     let (mid, kind, text, payload) = match (event.message, event.postback) {
         (Some(message), _) if message.is_echo => return None,
@@ -204,15 +209,12 @@ fn to_row(event: Messaging, now: DateTime<Utc>) -> Option<messenger_inbox::Activ
         // Delivery and read receipts, reactions, …: nothing to do.
         (None, None) => return None,
     };
-    Some(messenger_inbox::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        mid: Set(mid),
-        psid: Set(psid),
-        sent_at_ms: Set(event.timestamp),
-        kind: Set(kind),
-        text: Set(text),
-        payload: Set(payload),
-        received_at: Set(now),
-        handled_at: Set(None),
+    Some(NewEvent {
+        mid,
+        psid,
+        sent_at_ms: event.timestamp,
+        kind,
+        text,
+        payload,
     })
 }

@@ -1,39 +1,12 @@
-//! The webhook's intake: stores the events of many posts per transaction
-//! and queues each sender's [`HandleInbox`] job with them, then answers each
-//! post once its events are committed.
+//! Group commit for the inbox on the pool: many posts per transaction.
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait as _, DbBackend, QueryTrait as _, Statement, TransactionTrait as _};
+use sea_orm::{ConnectionTrait as _, DbBackend, DbErr, QueryTrait as _, Statement, TransactionTrait as _};
 use tokio::sync::oneshot;
 
-use super::{Refused, sqlite::SqliteInbox};
-use crate::{app::App, bot::inbox::HandleInbox, error::Result, jobs, messenger::inbox};
+use super::{Shared, store_new};
 use entity::messenger_inbox;
-
-/// Stores the events of webhook posts: on an SQLite file through a writer
-/// thread of its own ([`SqliteInbox`], started with the first post),
-/// otherwise through the pool ([`GroupCommit`]).
-#[derive(Default)]
-pub struct InboxWriter {
-    sqlite: std::sync::OnceLock<Option<SqliteInbox>>,
-    pooled: GroupCommit,
-}
-
-impl InboxWriter {
-    pub(super) async fn store(&self, app: &Arc<App>, rows: Vec<messenger_inbox::ActiveModel>) -> Result<(), Refused> {
-        match self.sqlite.get_or_init(|| SqliteInbox::start(app)) {
-            Some(writer) => {
-                if writer.store(rows).await {
-                    Ok(())
-                } else {
-                    Err(Refused::Unavailable)
-                }
-            }
-            None => self.pooled.store(app, rows).await,
-        }
-    }
-}
 
 /// Group commit for the inbox: posts that arrive while a transaction is
 /// being written wait, and the next transaction stores all of them (one
@@ -44,7 +17,7 @@ impl InboxWriter {
 /// WAL writes per post by the number of posts waiting; alone, a post is
 /// written at once.
 #[derive(Default)]
-struct GroupCommit {
+pub(super) struct GroupCommit {
     waiting: std::sync::Mutex<Vec<Waiting>>,
     writer: Arc<tokio::sync::Mutex<()>>,
 }
@@ -65,10 +38,10 @@ impl Waiting {
 
 /// After a batch's transaction (`new`: the events it stored, `None` if it
 /// failed): counts the events, wakes a worker and answers every post.
-pub(super) fn answer(app: &App, answers: Vec<oneshot::Sender<bool>>, new: Option<u64>) {
+pub(super) fn answer(shared: &Shared, answers: Vec<oneshot::Sender<bool>>, new: Option<u64>) {
     if let Some(new) = new {
         metrics::counter!("messenger_webhook_events_total").increment(new);
-        app.jobs.wake();
+        shared.jobs.wake();
     }
     metrics::histogram!("messenger_webhook_posts_per_transaction").record(answers.len() as f64);
     for answer in answers {
@@ -80,35 +53,36 @@ pub(super) fn answer(app: &App, answers: Vec<oneshot::Sender<bool>>, new: Option
 const INSERT_ROWS: usize = 1000;
 
 impl GroupCommit {
-    async fn store(&self, app: &Arc<App>, rows: Vec<messenger_inbox::ActiveModel>) -> Result<(), Refused> {
+    /// Answers true once the rows are committed, false if they could not be.
+    pub(super) async fn store(&self, shared: &Arc<Shared>, rows: Vec<messenger_inbox::ActiveModel>) -> bool {
         let (done, mut stored) = oneshot::channel();
         self.waiting.lock().expect("not poisoned").push(Waiting { rows, done });
         let writer = self.writer.clone().lock_owned().await;
         // A transaction that began while this one waited may have stored it.
         if let Ok(ok) = stored.try_recv() {
-            return if ok { Ok(()) } else { Err(Refused::Unavailable) };
+            return ok;
         }
         let batch = std::mem::take(&mut *self.waiting.lock().expect("not poisoned"));
         // Written by a task of its own: a client that hangs up must not cut
         // short the transaction the other posts wait on.
-        let app = app.clone();
+        let shared = shared.clone();
         tokio::spawn(async move {
             let (rows, answers) = Waiting::split(batch);
-            let new = write(&app, rows, app.clock.now()).await.map_err(|err| err.log()).ok();
+            let new = write(&shared, rows, shared.clock.now())
+                .await
+                .map_err(|err| tracing::error!(error = %err, "storing webhook events failed"))
+                .ok();
             drop(writer);
-            answer(&app, answers, new);
+            answer(&shared, answers, new);
         });
-        match stored.await {
-            Ok(true) => Ok(()),
-            _ => Err(Refused::Unavailable),
-        }
+        stored.await.unwrap_or(false)
     }
 }
 
 /// One transaction (see [`statements`]). Answers how many events were new.
-async fn write(app: &App, rows: Vec<messenger_inbox::ActiveModel>, now: DateTime<Utc>) -> Result<u64> {
-    let statements = statements(rows, now, app.db.get_database_backend());
-    let txn = app.db.begin().await?;
+async fn write(shared: &Shared, rows: Vec<messenger_inbox::ActiveModel>, now: DateTime<Utc>) -> Result<u64, DbErr> {
+    let statements = statements(shared, rows, now, shared.db.get_database_backend());
+    let txn = shared.db.begin().await?;
     let mut new = 0;
     for statement in statements.events {
         new += txn.execute_raw(statement).await?.rows_affected();
@@ -135,6 +109,7 @@ impl Statements {
 }
 
 pub(super) fn statements(
+    shared: &Shared,
     rows: Vec<messenger_inbox::ActiveModel>,
     now: DateTime<Utc>,
     backend: DbBackend,
@@ -146,14 +121,11 @@ pub(super) fn statements(
     let mut events = Vec::new();
     while rows.peek().is_some() {
         let chunk: Vec<_> = rows.by_ref().take(INSERT_ROWS).collect();
-        events.push(inbox::store_new(chunk).build(backend));
+        events.push(store_new(chunk).build(backend));
     }
     let jobs = senders
         .chunks(INSERT_ROWS)
-        .map(|chunk| {
-            let chunk: Vec<HandleInbox> = chunk.iter().map(|psid| HandleInbox { psid: psid.clone() }).collect();
-            jobs::enqueue_many_query(&chunk, now).build(backend)
-        })
+        .map(|chunk| (shared.queue_senders)(chunk, now).build(backend))
         .collect();
     Statements { events, jobs }
 }

@@ -1,4 +1,4 @@
-//! On SQLite, webhook events are written by a thread of their own.
+//! On an SQLite file, webhook events are written by a thread of their own.
 //!
 //! The pool's connections (sqlx) each run on a thread of their own too, and
 //! every statement is a round trip to it: the task sends the statement and
@@ -16,7 +16,7 @@
 use std::{
     path::PathBuf,
     str::FromStr as _,
-    sync::{Arc, Weak, atomic::Ordering, mpsc},
+    sync::{Arc, atomic::Ordering, mpsc},
 };
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -24,11 +24,11 @@ use rusqlite::{OpenFlags, TransactionBehavior, types::Value as Sql};
 use sea_orm::{DbBackend, Statement, sea_query::Value, sqlx::sqlite::SqliteConnectOptions};
 use tokio::sync::oneshot;
 
-use super::intake::{Waiting, answer, statements};
-use crate::{
-    app::App,
-    db::{SQLITE_PRAGMAS, sqlite_busy},
+use super::{
+    Shared,
+    group_commit::{Waiting, answer, statements},
 };
+use crate::db::{SQLITE_PRAGMAS, sqlite_busy};
 use entity::messenger_inbox;
 
 /// Hands posts to the writer thread.
@@ -40,8 +40,8 @@ impl SqliteInbox {
     /// Opens the writer's connection and starts its thread; `None` when the
     /// database is not an SQLite file (PostgreSQL, or SQLite in memory,
     /// which a second connection would not see) or cannot be opened here.
-    pub fn start(app: &Arc<App>) -> Option<Self> {
-        let path = database_file(&app.settings.database_url)?;
+    pub(super) fn start(database_url: &str, shared: Arc<Shared>) -> Option<Self> {
+        let path = database_file(database_url)?;
         let connection = match open(&path) {
             Ok(connection) => connection,
             Err(err) => {
@@ -50,10 +50,9 @@ impl SqliteInbox {
             }
         };
         let (posts, waiting) = mpsc::channel();
-        let app = Arc::downgrade(app);
         std::thread::Builder::new()
             .name("inbox-writer".into())
-            .spawn(move || run(connection, &waiting, &app))
+            .spawn(move || run(connection, &waiting, &shared))
             .map_err(|err| tracing::warn!(error = %err, "cannot start the webhook's writer thread; using the pool"))
             .ok()?;
         Some(Self { posts })
@@ -93,15 +92,15 @@ fn open(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
 }
 
 /// The thread: waits for a post, takes every other post waiting, writes
-/// them in one transaction and answers each. Ends with the app.
-fn run(mut connection: rusqlite::Connection, waiting: &mpsc::Receiver<Waiting>, app: &Weak<App>) {
+/// them in one transaction and answers each. Ends with the inbox (when the
+/// sender of posts is dropped).
+fn run(mut connection: rusqlite::Connection, waiting: &mpsc::Receiver<Waiting>, shared: &Shared) {
     while let Ok(first) = waiting.recv() {
         let batch: Vec<Waiting> = std::iter::once(first).chain(waiting.try_iter()).collect();
-        let Some(app) = app.upgrade() else { return };
         let (rows, answers) = Waiting::split(batch);
-        let new = match write(&mut connection, rows, app.clock.now()) {
+        let new = match write(shared, &mut connection, rows, shared.clock.now()) {
             Ok((new, statements)) => {
-                app.telemetry.db_statements.fetch_add(statements, Ordering::Relaxed);
+                shared.statements.fetch_add(statements, Ordering::Relaxed);
                 Some(new)
             }
             Err(err) => {
@@ -109,18 +108,19 @@ fn run(mut connection: rusqlite::Connection, waiting: &mpsc::Receiver<Waiting>, 
                 None
             }
         };
-        answer(&app, answers, new);
+        answer(shared, answers, new);
     }
 }
 
 /// One transaction (see [`statements`]). Answers how many events were new
 /// and how many statements ran.
 fn write(
+    shared: &Shared,
     connection: &mut rusqlite::Connection,
     rows: Vec<messenger_inbox::ActiveModel>,
     now: DateTime<Utc>,
 ) -> Result<(u64, u64), WriteError> {
-    let statements = statements(rows, now, DbBackend::Sqlite);
+    let statements = statements(shared, rows, now, DbBackend::Sqlite);
     let txn = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut new = 0;
     for statement in &statements.events {
