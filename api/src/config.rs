@@ -1,7 +1,8 @@
 //! Typed settings, read once at start-up from the environment (and `.env`).
 //!
-//! Every setting of CONTRACT section 2 is here. A missing or malformed required
-//! value is an error naming it; secrets are `SecretString`, which never prints.
+//! Every setting the server reads is here (the README lists them), and
+//! nothing else reads the environment. A missing or malformed required value
+//! is an error naming it; secrets are `SecretString`, which never prints.
 use std::{collections::HashMap, net::SocketAddr, path::PathBuf, time::Duration};
 
 use base64::Engine as _;

@@ -1,21 +1,87 @@
 //! Send Songs: listen receipts for music shared between friends.
 //!
-//! # Layout
-//! - [`app`]: the shared [`App`](app::App) state, and building and running
-//!   the server ([`Application`]).
-//! - [`config`]: typed settings read once from the environment.
-//! - [`error`]: the one error type that reaches people, with its codes.
-//! - [`http`]: the router, middleware, health and metrics routes, and the
-//!   GraphQL transport (HTTP, GraphiQL, WebSocket).
-//! - [`graphql`]: the schema; resolvers are thin callers of the domains.
-//! - Domains, each a folder with one door: [`accounts`] (users, sessions,
-//!   settings), [`friends`], [`devices`]; [`events`] carries live events to
-//!   subscriptions.
-//! - [`db`], [`clock`], [`telemetry`]: the database connection, injectable
-//!   time, logs and metrics.
+//! People share Spotify tracks with friends from the app (GraphQL over HTTP
+//! and WebSocket) or from Messenger (the bot); Send Songs watches the
+//! recipient's listening and tells the sender once they played it (a
+//! GraphQL subscription event, a Messenger message, an FCM push). All state
+//! is in one database (SQLite, or PostgreSQL shared by replicas); work that
+//! talks to the outside world runs in background jobs. `ARCHITECTURE.md`
+//! walks through both flows.
 //!
-//! Only `graphql/` and `http/graphql.rs` know async-graphql; only `db.rs`
-//! and the domains know SeaORM.
+//! # Layout
+//!
+//! Modules stand in layers, bottom to top. A module imports from its own
+//! layer and those below, never from above, and no two modules import each
+//! other in a circle. `tests/tidy.rs` checks both, and that this map names
+//! every module under its layer.
+//!
+//! ## Infrastructure
+//! Knows no domain.
+//! - [`config`]: typed settings, read once from the environment.
+//! - [`db`]: connecting and migrating; SQLite's pragmas, busy handler and
+//!   background checkpoints; readiness; rows by many keys (for loaders).
+//! - [`clock`]: "now", injectable: tests move it.
+//! - [`crypto`]: sealing secrets at rest, signing links, hashing.
+//! - [`cache`]: short-lived caches, and [`Caches`](cache::Caches), every
+//!   cache of people in the process, forgotten together when a person
+//!   changes.
+//! - [`telemetry`]: logs, the metrics recorder, the statement counter.
+//! - [`error`]: the one error type that reaches people, one code and one
+//!   HTTP status per variant.
+//! - [`paging`]: pages of lists, newest first, and their opaque cursors.
+//! - [`jobs`]: the job engine: the durable queue, the [`Job`](jobs::Job)
+//!   trait (the payload struct is the job), the registry, the workers, and
+//!   the [`Jobs`](jobs::Jobs) handle whose commit wakes them.
+//! - [`events`]: live events for subscriptions, in-process or through
+//!   PostgreSQL `LISTEN`/`NOTIFY`.
+//!
+//! ## Services
+//! Each owns its tables (its module is their only door) and talks to at
+//! most one provider. A service with process state of its own has one
+//! object, built by [`startup`] and held by [`App`]; its jobs run with it.
+//! - [`accounts`]: users, sign-up, log-in, sessions, settings, link codes.
+//! - [`friends`]: friend requests and lists.
+//! - [`devices`]: push tokens of app installs.
+//! - [`spotify`]: the Spotify client, the token vault, authorization, track
+//!   links, the catalogue, now playing.
+//! - [`messenger`]: Messenger senders and their links (the one door to
+//!   `messenger_links`), the inbox and its writers, the bot's open
+//!   questions, the Send API client.
+//! - [`notify`]: the outbox: notifications (fan-out, delivery log, FCM) and
+//!   the bot's replies, under one retry policy.
+//! - [`shares`]: shares and their listen receipts, and how a pending share
+//!   moves on.
+//!
+//! ## State
+//! - [`app`]: [`App`], what every use case, edge and job stands on: the
+//!   infrastructure's handles and the services' objects. State only.
+//!
+//! ## Use cases
+//! Compose services; they take `&App`.
+//! - [`sharing`]: sending a friend a track (the share, its first check and
+//!   the notice, in one transaction).
+//! - [`detection`]: watching recipients' listening, one Spotify call per
+//!   recipient; expiry; the hourly sweep.
+//! - [`linking`]: tying a Spotify account or a Messenger sender to an
+//!   account (OAuth callback, personal links, link codes).
+//! - [`listening`]: whose "now playing" a person may see, the one rule.
+//!
+//! ## Edges
+//! Translate between the outside and the layers below; they decide
+//! nothing, and `graphql`, `http` and `bot` never touch the database.
+//! - [`graphql`]: the schema; resolvers are thin callers (the only place,
+//!   with `http/graphql.rs`, that knows async-graphql).
+//! - [`http`]: the router, middleware, health, metrics, the OAuth pages,
+//!   the public now-playing route, the GraphQL transport.
+//! - [`bot`]: the Messenger commands, and every word the bot says.
+//! - [`webhook`]: Meta's webhook: the handshake, signatures, and events
+//!   handed to the inbox.
+//! - [`sandbox`]: stand-ins for Spotify, Google, FCM and the Send API.
+//!
+//! ## Startup
+//! - [`startup`]: the one place that wires everything: the database, the
+//!   providers' clients, [`App`], the edges' own state, the job registry,
+//!   and serving until stopped ([`Application`]).
 
 /// mimalloc instead of the system allocator: a subscription event reaching
 /// thousands of connections at once spent ~19% of its CPU in glibc's

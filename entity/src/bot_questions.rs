@@ -1,3 +1,5 @@
+//! The `bot_questions` table: the question the bot asked a sender and waits
+//! an answer to (which friend gets a bare link). Door: `api::messenger::questions`.
 use sea_orm::entity::prelude::*;
 
 /// "To whom?" after a bare track link: the answer completes the share.

@@ -1,3 +1,5 @@
+//! The `bot_replies` table: the bot's answers, sent in order per sender.
+//! Door: `api::notify::replies`.
 use sea_orm::entity::prelude::*;
 
 pub use crate::deliveries::Status;

@@ -1,3 +1,5 @@
+//! The `deliveries` table: one notification on one channel to one target,
+//! and what became of it (the delivery log). Door: `api::notify`.
 use sea_orm::entity::prelude::*;
 
 /// One notification on one channel to one target, and what became of it.

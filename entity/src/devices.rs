@@ -1,3 +1,5 @@
+//! The `devices` table: the push tokens of a person's app installs.
+//! Door: `api::devices`.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]

@@ -1,3 +1,5 @@
+//! The `friendships` table: one row per pair of people, a request or a
+//! friendship. Door: `api::friends`.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

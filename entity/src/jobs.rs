@@ -1,3 +1,5 @@
+//! The `jobs` table: the durable queue of background work. Door:
+//! `api::jobs` (the queue's statements).
 use sea_orm::entity::prelude::*;
 
 /// A unit of background work in the durable queue.

@@ -1,3 +1,5 @@
+//! The `link_code_failures` table: wrong link codes, per Messenger sender,
+//! to stop guessing. Door: `api::accounts::link_codes`.
 use sea_orm::entity::prelude::*;
 
 /// A wrong link code sent to the bot; too many in an hour are refused.

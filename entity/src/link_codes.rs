@@ -1,3 +1,5 @@
+//! The `link_codes` table: single-use codes that link a Messenger sender to
+//! the account that made them (hashed). Door: `api::accounts::link_codes`.
 use sea_orm::entity::prelude::*;
 
 /// A 16-digit code that links a Messenger sender to an account.

@@ -1,3 +1,5 @@
+//! The `messenger_inbox` table: webhook events stored before the bot
+//! handles them. Door: `api::messenger::inbox`.
 use sea_orm::entity::prelude::*;
 
 /// A webhook event from a Messenger sender, stored before it is handled.

@@ -1,3 +1,5 @@
+//! The `messenger_links` table: which account a Messenger sender is, and
+//! whether the page may write to them. Door: `api::messenger::links`.
 use sea_orm::entity::prelude::*;
 
 /// The account a Messenger sender belongs to.

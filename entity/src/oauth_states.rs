@@ -1,3 +1,5 @@
+//! The `oauth_states` table: a started Spotify authorization (its state,
+//! hashed, and sealed PKCE verifier). Door: `api::spotify::authorize`.
 use sea_orm::entity::prelude::*;
 
 /// One authorization attempt: single use, ten minutes.

@@ -1,3 +1,5 @@
+//! The `play_events` table: a detected play of a shared song (the listen
+//! receipt), at most one per share. Door: `api::shares`.
 use sea_orm::entity::prelude::*;
 
 /// A detected play of a shared track: the listen receipt.

@@ -1,3 +1,5 @@
+//! The `refresh_tokens` table: a session's refresh tokens, hashed, each
+//! spent once. Door: `api::accounts::sessions`.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

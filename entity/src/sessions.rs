@@ -1,3 +1,5 @@
+//! The `sessions` table: signed-in sessions, until revoked. Door:
+//! `api::accounts::sessions`.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

@@ -1,3 +1,5 @@
+//! The `shares` table: a track sent to a friend, and where it stands.
+//! Door: `api::shares`.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

@@ -1,3 +1,5 @@
+//! The `spotify_links` table: a person's Spotify account and sealed
+//! tokens. Door: `api::spotify::vault`.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]

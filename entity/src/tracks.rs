@@ -1,3 +1,5 @@
+//! The `tracks` table: Spotify track metadata, fetched once per track.
+//! Door: `api::spotify::catalog`.
 use sea_orm::entity::prelude::*;
 
 /// Track metadata, fetched from Spotify once per track.

@@ -1,3 +1,4 @@
+//! The `users` table: people and their settings. Door: `api::accounts`.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]

@@ -5,7 +5,6 @@
 //! the webhook delivered them out of order or in separate requests. Each
 //! event is marked handled together with the replies it produced.
 use chrono::{DateTime, Utc};
-use sea_orm::InsertMany;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -51,7 +50,7 @@ impl Job for HandleInbox {
 /// The statement that queues the job of each of `senders` (distinct), for
 /// the inbox to run with the events it stores
 /// ([`QueueSenders`](crate::messenger::inbox::QueueSenders)).
-pub fn queue_senders(senders: &[String], now: DateTime<Utc>) -> InsertMany<entity::jobs::ActiveModel> {
+pub fn queue_senders(senders: &[String], now: DateTime<Utc>) -> jobs::EnqueueStatement {
     let jobs: Vec<HandleInbox> = senders.iter().map(|psid| HandleInbox { psid: psid.clone() }).collect();
     jobs::enqueue_many_query(&jobs, now)
 }

@@ -1,5 +1,6 @@
-//! Gives every GraphQL error an `extensions.code` (CONTRACT section 4), and
-//! counts operations by name and outcome.
+//! Gives every GraphQL error an `extensions.code` (one of the codes of
+//! [`Error`], which the README lists for clients), and counts operations by
+//! name and outcome.
 //!
 //! Resolvers return domain [`Error`]s; async-graphql keeps them as the
 //! error's source, and this extension reads it back to set the code (plus

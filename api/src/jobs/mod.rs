@@ -71,9 +71,13 @@ fn payload<J: Job>(job: &J) -> serde_json::Value {
     serde_json::to_value(job).expect("a job's payload is plain data")
 }
 
+/// A statement that queues jobs, for a caller that runs it itself (in a
+/// batch of its own, on a connection of its own).
+pub type EnqueueStatement = InsertMany<entity::jobs::ActiveModel>;
+
 /// One statement that queues `jobs` (each with its dedupe key; the keys must
 /// differ) to run at once, for a caller that runs it itself.
-pub fn enqueue_many_query<J: Job>(jobs: &[J], now: DateTime<Utc>) -> InsertMany<entity::jobs::ActiveModel> {
+pub fn enqueue_many_query<J: Job>(jobs: &[J], now: DateTime<Utc>) -> EnqueueStatement {
     let rows: Vec<_> = jobs
         .iter()
         .map(|job| {

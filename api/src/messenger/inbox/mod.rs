@@ -20,7 +20,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::{clock::Clock, jobs::Jobs};
+use crate::{
+    clock::Clock,
+    jobs::{EnqueueStatement, Jobs},
+};
 use entity::{messenger_inbox, messenger_inbox::Kind};
 
 mod group_commit;
@@ -28,7 +31,7 @@ mod sqlite;
 
 /// The statement that queues the job of each of these senders (distinct,
 /// at least one), to run at once.
-pub type QueueSenders = fn(&[String], DateTime<Utc>) -> InsertMany<entity::jobs::ActiveModel>;
+pub type QueueSenders = fn(&[String], DateTime<Utc>) -> EnqueueStatement;
 
 /// An event as the webhook read it.
 #[derive(Debug, Clone)]
