@@ -82,6 +82,19 @@
 //! - [`startup`]: the one place that wires everything: the database, the
 //!   providers' clients, [`App`], the edges' own state, the job registry,
 //!   and serving until stopped ([`Application`]).
+//!
+//! # Conventions
+//! - Services never take [`App`]: they take what they use, the connection
+//!   (`db`, or a transaction to join), `now`, the client; or they are
+//!   methods of their own object.
+//! - A domain function returning [`error::Result`] says under `# Errors`
+//!   which variants it returns, unless the only one is `Internal` (the
+//!   database, or a bug).
+//! - A job is its payload struct ([`jobs::Job`]); every kind is registered
+//!   once, in [`startup::registry`]. Work that queues jobs commits through
+//!   [`jobs::Jobs::commit`], which wakes a worker after the commit.
+//! - Statuses and kinds are enums of the `entity` crate, matched without
+//!   fallbacks.
 
 /// mimalloc instead of the system allocator: a subscription event reaching
 /// thousands of connections at once spent ~19% of its CPU in glibc's

@@ -72,6 +72,9 @@ impl AccessTokens {
     }
 
     /// Checks signature, algorithm, issuer, audience and times.
+    ///
+    /// # Errors
+    /// `Unauthenticated`, saying whether the token is invalid or expired.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<TokenSubject, Error> {
         let invalid = || Error::Unauthenticated("the access token is not valid: sign in again".into());
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| invalid())?;

@@ -11,6 +11,7 @@ use crate::{
 };
 use entity::users;
 
+/// The user with this handle (typed with or without `@`, any case).
 pub async fn find_by_handle(db: &impl ConnectionTrait, handle: &str) -> Result<Option<users::Model>> {
     let handle = handle.trim().trim_start_matches('@').to_lowercase();
     Ok(users::Entity::find()
@@ -19,7 +20,10 @@ pub async fn find_by_handle(db: &impl ConnectionTrait, handle: &str) -> Result<O
         .await?)
 }
 
-/// Like [`find_by_handle`], but a missing user is a `NOT_FOUND` naming it.
+/// Like [`find_by_handle`], but a missing user is an error.
+///
+/// # Errors
+/// `NotFound`, naming the handle.
 pub async fn get_by_handle(db: &impl ConnectionTrait, handle: &str) -> Result<users::Model> {
     find_by_handle(db, handle).await?.ok_or_else(|| {
         Error::not_found(format!(

@@ -8,6 +8,8 @@ use crate::error::{Error, Result};
 pub struct Handle(String);
 
 impl Handle {
+    /// # Errors
+    /// `BadUserInput` (field `handle`) saying which rule it breaks.
     pub fn parse(input: &str) -> Result<Self> {
         let handle = input.trim().trim_start_matches('@').to_lowercase();
         let len = handle.chars().count();
@@ -43,6 +45,8 @@ pub struct Email {
 }
 
 impl Email {
+    /// # Errors
+    /// `BadUserInput` (field `email`) for anything that is not an address.
     pub fn parse(input: &str) -> Result<Self> {
         let address = input.trim();
         let options = email_address::Options::default()
@@ -65,6 +69,8 @@ impl Email {
 pub struct Password(String);
 
 impl Password {
+    /// # Errors
+    /// `BadUserInput` (field `password`) when too short or too long.
     pub fn parse(input: &str) -> Result<Self> {
         let len = input.chars().count();
         if len < 8 {
@@ -95,6 +101,9 @@ impl std::fmt::Debug for Password {
 pub struct DisplayName(String);
 
 impl DisplayName {
+    /// # Errors
+    /// `BadUserInput` (field `displayName`) when empty, too long, or with
+    /// control characters.
     pub fn parse(input: &str) -> Result<Self> {
         let name = input.trim();
         let len = name.chars().count();

@@ -1,5 +1,6 @@
 //! The delivery log: what became of each notification (the `deliveries`
-//! table, written by [`fan_out`](super::fan_out) and [`record`]), as a
+//! table, written by [`Notifier::fan_out`](super::Notifier::fan_out) and
+//! [`record`]), as a
 //! person reads it.
 use chrono::{DateTime, Utc};
 use sea_orm::{

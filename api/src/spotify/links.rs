@@ -3,7 +3,7 @@
 //! Accepted: `spotify:track:ID`, `https://open.spotify.com/track/ID?si=…`,
 //! `…/intl-xx/track/ID`, `…/embed/track/ID`, and a bare 22-character ID.
 //! Short links (`spotify.link/…`, `spotify.app.link/…`) need a network hop:
-//! [`resolve`] follows their redirects, only between Spotify hosts.
+//! [`LinkResolver::resolve`] follows their redirects, only between Spotify hosts.
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -62,12 +62,19 @@ const SPOTIFY_HOSTS: &[&str] = &[
 ];
 
 /// Parses without touching the network.
+///
+/// # Errors
+/// `BadUserInput` (field `track`) for anything that is not a Spotify track
+/// link, URI or id (other Spotify content included).
 pub fn parse(input: &str) -> Result<Parsed> {
     parse_with_hosts(input, &[])
 }
 
 /// Like [`parse`]; `extra_hosts` (`host:port`) count as short-link hosts.
 /// Tests and the sandbox use them to stand in for spotify.link locally.
+///
+/// # Errors
+/// As [`parse`].
 pub fn parse_with_hosts(input: &str, extra_hosts: &[String]) -> Result<Parsed> {
     let text = input.trim();
     if let Some(id) = TrackId::parse(text) {
@@ -157,6 +164,11 @@ impl LinkResolver {
 
     /// Resolves any accepted form to a track ID, following a short link's
     /// redirects (at most 5, only between Spotify hosts, within 5 seconds).
+    ///
+    /// # Errors
+    /// `BadUserInput` (field `track`) as [`parse`], or for a short link that
+    /// does not lead to a track; `UpstreamUnavailable` when a short link
+    /// cannot be opened (in time).
     pub async fn resolve(&self, input: &str) -> Result<TrackId> {
         match parse_with_hosts(input, &self.extra_hosts)? {
             Parsed::Track(id) => Ok(id),

@@ -91,7 +91,7 @@ impl Spotify {
     /// The track a link of any form names (short links followed).
     ///
     /// # Errors
-    /// `BadUserInput` (field `track`) when it names no track.
+    /// As [`links::LinkResolver::resolve`].
     pub async fn resolve(&self, link: &str) -> crate::error::Result<links::TrackId> {
         self.links.resolve(link).await
     }

@@ -3,8 +3,8 @@
 //!
 //! [`Inbox::store`] takes the events of webhook posts and writes them once
 //! per message id, with the job that handles each sender's events, in
-//! transactions of many posts ([`group_commit`]; on an SQLite file through a
-//! writer thread of its own, [`sqlite`]); a post is answered once its
+//! transactions of many posts (`group_commit`; on an SQLite file through a
+//! writer thread of its own, `sqlite`); a post is answered once its
 //! events are committed. The bot then reads a sender's events oldest first
 //! ([`unhandled`]) and marks each handled ([`mark_handled`]).
 //!
