@@ -14,7 +14,7 @@
 //! SQLite file in a temporary directory and, when `BENCH_DATABASE_URL` names
 //! a PostgreSQL server, a fresh database created there (dropped at the end).
 //! The HTTP server is not started; background workers are started with
-//! `api::jobs::worker::spawn` and the app's poll interval, as
+//! `api::startup::runner(..).start` and the app's poll interval, as
 //! `run_until_stopped` does. The fakes run on their own thread and runtime,
 //! like a service elsewhere would.
 //!

@@ -12,7 +12,7 @@
 //! directly (users, sealed Spotify links, tracks, shares, and one
 //! `check_recipient` job per recipient). Then, for each worker count, an app
 //! on that database starts that many of its own workers
-//! (`api::jobs::worker::spawn`, as the server does) and runs until every
+//! (`api::startup::runner(..).start`, as the server does) and runs until every
 //! check job has run and been put back for its next check; the results are
 //! checked (every job rescheduled without error, every share moved to its
 //! next check, exactly one `recently-played` call per recipient, no token
@@ -268,7 +268,7 @@ struct RunResult {
     machine_busy: f64,
 }
 
-/// Starts `workers` of the app's own workers (`api::jobs::worker::spawn`,
+/// Starts `workers` of the app's own workers (`api::startup::runner(..).start`,
 /// as `run_until_stopped` does) on a fresh app over the seeded database, and
 /// waits until every check job has run and been put back for later.
 async fn drain(database_url: &str, fake_url: &str, clock: Arc<ManualClock>, fake: &Fake, workers: usize) -> RunResult {
