@@ -35,7 +35,7 @@ pub fn viewer(ctx: &Context<'_>) -> Result<Viewer, Error> {
     match ctx.data_opt::<Auth>() {
         Some(Auth::Signed(viewer)) => Ok(*viewer),
         Some(Auth::Invalid(reason)) => Err(Error::Unauthenticated(reason.clone())),
-        _ => Err(Error::unauthenticated()),
+        Some(Auth::Anonymous) | None => Err(Error::unauthenticated()),
     }
 }
 
@@ -45,7 +45,7 @@ pub fn optional_viewer(ctx: &Context<'_>) -> Result<Option<Viewer>, Error> {
     match ctx.data_opt::<Auth>() {
         Some(Auth::Signed(viewer)) => Ok(Some(*viewer)),
         Some(Auth::Invalid(reason)) => Err(Error::Unauthenticated(reason.clone())),
-        _ => Ok(None),
+        Some(Auth::Anonymous) | None => Ok(None),
     }
 }
 

@@ -108,22 +108,22 @@ pub async fn answered(
 
 /// Sends the sender's pending replies, oldest first; a retry starts again
 /// at the first one not yet sent, so the order holds.
-async fn send(app: &Notifier, psid: &str) -> Result<Outcome, JobError> {
+async fn send(notifier: &Notifier, psid: &str) -> Result<Outcome, JobError> {
     let pending = bot_replies::Entity::find()
         .filter(bot_replies::Column::Psid.eq(psid))
         .filter(bot_replies::Column::Status.eq(Status::Pending))
         .order_by_asc(bot_replies::Column::Id)
-        .all(&app.db)
+        .all(&notifier.db)
         .await?;
     for reply in pending {
-        send_one(app, &reply).await?;
+        send_one(notifier, &reply).await?;
     }
     Ok(Outcome::Done)
 }
 
-async fn send_one(app: &Notifier, reply: &bot_replies::Model) -> Result<(), JobError> {
-    let now = app.clock.now();
-    let attempt = match &app.messenger {
+async fn send_one(notifier: &Notifier, reply: &bot_replies::Model) -> Result<(), JobError> {
+    let now = notifier.clock.now();
+    let attempt = match &notifier.messenger {
         None => Attempt::Failed("Messenger is not set up on this server".into()),
         Some(api) => {
             let buttons: Vec<QuickReply> = serde_json::from_str::<Vec<serde_json::Value>>(&reply.quick_replies)
@@ -135,7 +135,7 @@ async fn send_one(app: &Notifier, reply: &bot_replies::Model) -> Result<(), JobE
                 })
                 .collect();
             outbox::to_messenger(
-                &app.db,
+                &notifier.db,
                 api,
                 &reply.psid,
                 MessagingType::Response,
@@ -147,7 +147,7 @@ async fn send_one(app: &Notifier, reply: &bot_replies::Model) -> Result<(), JobE
         }
     };
     let settled = outbox::settle(reply.attempts, reply.created_at, now, attempt);
-    record(&app.db, reply, &settled, app.clock.now()).await?;
+    record(&notifier.db, reply, &settled, notifier.clock.now()).await?;
     settled.into_job_result()
 }
 

@@ -53,47 +53,47 @@ impl Job for SendDelivery {
     }
 }
 
-async fn send(app: &Notifier, delivery_id: Uuid) -> Result<Outcome, JobError> {
-    let Some(loaded) = load(app, delivery_id).await? else {
+async fn send(notifier: &Notifier, delivery_id: Uuid) -> Result<Outcome, JobError> {
+    let Some(loaded) = load(notifier, delivery_id).await? else {
         return Ok(Outcome::Done);
     };
     let delivery = &loaded.delivery;
     if delivery.status != Status::Pending {
         return Ok(Outcome::Done);
     }
-    let now = app.clock.now();
-    let attempt = match compose(app, &loaded) {
+    let now = notifier.clock.now();
+    let attempt = match compose(notifier, &loaded) {
         None => Attempt::Skipped("what it was about no longer exists"),
         Some(texts) => match delivery.channel {
             Channel::Push => {
                 if let Some(end) = quiet_hours_end(&loaded.user, now) {
                     return Ok(Outcome::RunAt(end));
                 }
-                send_push(app, delivery, &texts, now).await?
+                send_push(notifier, delivery, &texts, now).await?
             }
-            Channel::Messenger => send_messenger(app, delivery, &texts, now).await?,
+            Channel::Messenger => send_messenger(notifier, delivery, &texts, now).await?,
         },
     };
     let settled = outbox::settle(delivery.attempts, delivery.created_at, now, attempt);
-    log::record(&app.db, delivery, &settled, app.clock.as_ref(), now).await?;
+    log::record(&notifier.db, delivery, &settled, notifier.clock.as_ref(), now).await?;
     settled.into_job_result()?;
     Ok(Outcome::Done)
 }
 
 async fn send_push(
-    app: &Notifier,
+    notifier: &Notifier,
     delivery: &deliveries::Model,
     texts: &Texts,
     now: DateTime<Utc>,
 ) -> Result<Attempt, JobError> {
-    let Some(fcm) = &app.fcm else {
+    let Some(fcm) = &notifier.fcm else {
         return Ok(Attempt::Skipped("push is not set up on this server"));
     };
     let device_id: Uuid = delivery
         .target
         .parse()
         .map_err(|_| JobError::permanent("bad device target"))?;
-    let Some(device) = devices::find(&app.db, device_id).await? else {
+    let Some(device) = devices::find(&notifier.db, device_id).await? else {
         return Ok(Attempt::Skipped("the device was removed"));
     };
     if device.user_id != delivery.user_id {
@@ -102,7 +102,7 @@ async fn send_push(
     Ok(match fcm.send(&device.token, &texts.push, now).await {
         Ok(name) => Attempt::Accepted(name),
         Err(FcmError::Unregistered) => {
-            devices::remove(&app.db, device.id).await?;
+            devices::remove(&notifier.db, device.id).await?;
             Attempt::Failed(FcmError::Unregistered.to_string() + ": device removed")
         }
         Err(FcmError::Rejected(reason)) => Attempt::Failed(reason),
@@ -111,15 +111,15 @@ async fn send_push(
 }
 
 async fn send_messenger(
-    app: &Notifier,
+    notifier: &Notifier,
     delivery: &deliveries::Model,
     texts: &Texts,
     now: DateTime<Utc>,
 ) -> Result<Attempt, JobError> {
-    let Some(messenger) = &app.messenger else {
+    let Some(messenger) = &notifier.messenger else {
         return Ok(Attempt::Skipped("Messenger is not set up on this server"));
     };
-    let psid = match links::reach(&app.db, &delivery.target, delivery.user_id, now).await? {
+    let psid = match links::reach(&notifier.db, &delivery.target, delivery.user_id, now).await? {
         Reach::Open(psid) => psid,
         Reach::Unlinked => return Ok(Attempt::Skipped("Messenger was unlinked")),
         Reach::Unreachable => return Ok(Attempt::Skipped("the person cannot be reached on Messenger")),
@@ -130,7 +130,7 @@ async fn send_messenger(
         }
     };
     let sent = outbox::to_messenger(
-        &app.db,
+        &notifier.db,
         messenger,
         &psid,
         MessagingType::Update,
@@ -169,8 +169,8 @@ fn columns<E: EntityTrait>(alias: &str) -> String {
 /// The delivery, its person, and the share, track and other person it is
 /// about: one statement instead of five (per-statement cost is most of a
 /// delivery's database time).
-async fn load(app: &Notifier, delivery_id: Uuid) -> Result<Option<Loaded>, sea_orm::DbErr> {
-    let backend = app.db.get_database_backend();
+async fn load(notifier: &Notifier, delivery_id: Uuid) -> Result<Option<Loaded>, sea_orm::DbErr> {
+    let backend = notifier.db.get_database_backend();
     let placeholder = if backend == DbBackend::Postgres { "$1" } else { "?" };
     let sql = format!(
         "SELECT {}, {}, {}, {}, {}, pe.played_at AS pe_played_at FROM deliveries d \
@@ -187,7 +187,7 @@ async fn load(app: &Notifier, delivery_id: Uuid) -> Result<Option<Loaded>, sea_o
         columns::<users::Entity>("o"),
     );
     let statement = Statement::from_sql_and_values(backend, sql, [delivery_id.into()]);
-    let Some(row) = app.db.query_one_raw(statement).await? else {
+    let Some(row) = notifier.db.query_one_raw(statement).await? else {
         return Ok(None);
     };
     Ok(Some(Loaded {
@@ -201,7 +201,7 @@ async fn load(app: &Notifier, delivery_id: Uuid) -> Result<Option<Loaded>, sea_o
 }
 
 /// The texts for a delivery, from what it is about; `None` if that is gone.
-fn compose(app: &Notifier, loaded: &Loaded) -> Option<Texts> {
+fn compose(notifier: &Notifier, loaded: &Loaded) -> Option<Texts> {
     match (loaded.delivery.event_kind, &loaded.share, &loaded.track, &loaded.other) {
         (EventKind::SharePlayed, Some(share), Some(track), Some(recipient)) => {
             let mut share = share.clone();
@@ -213,7 +213,7 @@ fn compose(app: &Notifier, loaded: &Loaded) -> Option<Texts> {
         (EventKind::ShareReceived, Some(share), Some(track), Some(sender)) => {
             Some(texts::share_received(share, track, sender))
         }
-        (EventKind::RelinkRequired, _, _, _) => Some(texts::relink_required(&app.reconnect_url)),
+        (EventKind::RelinkRequired, _, _, _) => Some(texts::relink_required(&notifier.reconnect_url)),
         (EventKind::SharePlayed | EventKind::ShareReceived, _, _, _) => None,
     }
 }
