@@ -118,31 +118,8 @@ impl Application {
         };
         let webhook_secrets = WebhookSecrets::of(&settings);
         let (state, sandboxes) = assemble(settings, clock, db, statements, public_url, providers);
-        let inbox = Inbox::new(
-            state.db.clone(),
-            state.clock.clone(),
-            state.jobs.clone(),
-            state.telemetry.db_statements.clone(),
-            state.settings.database_url.clone(),
-            bot::inbox::queue_senders,
-        );
-        let webhook = Arc::new(Webhook::new(
-            state.clock.clone(),
-            webhook_secrets.app_secret,
-            webhook_secrets.verify_token,
-            inbox,
-        ));
-        // On PostgreSQL events travel through LISTEN/NOTIFY: listen before
-        // serving, so no event published after start-up is missed.
-        let event_listener = if db::is_postgres(&state.db) {
-            Some(
-                events::connect_listener(&state.settings.database_url)
-                    .await
-                    .context("listening for events on PostgreSQL")?,
-            )
-        } else {
-            None
-        };
+        let webhook = webhook(&state, webhook_secrets);
+        let event_listener = listen_for_events(&state).await?;
         Ok(Self {
             listener,
             runner: runner(&state),
@@ -204,6 +181,37 @@ impl Application {
         state.db.clone().close().await.ok();
         Ok(())
     }
+}
+
+/// The webhook's state: its secrets, and the inbox it stores events in,
+/// which queues the bot's job for each sender.
+fn webhook(state: &AppState, secrets: WebhookSecrets) -> Arc<Webhook> {
+    let inbox = Inbox::new(
+        state.db.clone(),
+        state.clock.clone(),
+        state.jobs.clone(),
+        state.telemetry.db_statements.clone(),
+        state.settings.database_url.clone(),
+        bot::inbox::queue_senders,
+    );
+    Arc::new(Webhook::new(
+        state.clock.clone(),
+        secrets.app_secret,
+        secrets.verify_token,
+        inbox,
+    ))
+}
+
+/// On PostgreSQL events travel through `LISTEN`/`NOTIFY`: listen before
+/// serving, so no event published after start-up is missed.
+async fn listen_for_events(state: &AppState) -> anyhow::Result<Option<sea_orm::sqlx::postgres::PgListener>> {
+    if !db::is_postgres(&state.db) {
+        return Ok(None);
+    }
+    let listener = events::connect_listener(&state.settings.database_url)
+        .await
+        .context("listening for events on PostgreSQL")?;
+    Ok(Some(listener))
 }
 
 /// Connects (counting every statement), and migrates.

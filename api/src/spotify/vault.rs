@@ -64,6 +64,22 @@ fn refresh_context(user_id: Uuid) -> String {
     format!("spotify-refresh:{user_id}")
 }
 
+/// The link of `user_id`, if any.
+pub async fn find(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Option<spotify_links::Model>, sea_orm::DbErr> {
+    spotify_links::Entity::find_by_id(user_id).one(db).await
+}
+
+/// The link of a Spotify account, if any.
+pub async fn find_by_account(
+    db: &impl ConnectionTrait,
+    account_id: &str,
+) -> Result<Option<spotify_links::Model>, sea_orm::DbErr> {
+    spotify_links::Entity::find()
+        .filter(spotify_links::Column::AccountId.eq(account_id))
+        .one(db)
+        .await
+}
+
 impl Spotify {
     /// Stores (or replaces) `user_id`'s link after a completed authorization,
     /// in the caller's transaction.
@@ -106,23 +122,7 @@ impl Spotify {
         };
         Ok(saved)
     }
-}
 
-pub async fn find(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Option<spotify_links::Model>, sea_orm::DbErr> {
-    spotify_links::Entity::find_by_id(user_id).one(db).await
-}
-
-pub async fn find_by_account(
-    db: &impl ConnectionTrait,
-    account_id: &str,
-) -> Result<Option<spotify_links::Model>, sea_orm::DbErr> {
-    spotify_links::Entity::find()
-        .filter(spotify_links::Column::AccountId.eq(account_id))
-        .one(db)
-        .await
-}
-
-impl Spotify {
     /// A usable access token for `user_id`, refreshed first when it is about
     /// to expire.
     ///
