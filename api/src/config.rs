@@ -45,6 +45,34 @@ pub struct Settings {
     /// How often an idle worker looks for due jobs.
     pub job_poll_interval: Duration,
     pub log_format: LogFormat,
+    pub graphql: GraphqlSettings,
+}
+
+/// How `/graphql` meets its clients: introspection, WebSockets, browsers
+/// on other origins.
+#[derive(Debug, Clone)]
+pub struct GraphqlSettings {
+    /// `GRAPHQL_INTROSPECTION`: answer `__schema` and `__type` (GraphiQL's
+    /// docs and completion need them). Off, GraphiQL says so.
+    pub introspection: bool,
+    /// `WS_INIT_TIMEOUT`: a socket that sends no `connection_init` by then
+    /// is closed with 4408.
+    pub ws_init_timeout: Duration,
+    /// `WS_KEEPALIVE_INTERVAL`: how often an acknowledged socket gets a
+    /// `ping` (graphql-transport-ws) or a `ka` (graphql-ws); never zero.
+    pub ws_keepalive_interval: Duration,
+    /// `CORS_ALLOWED_ORIGINS`: which web pages on other origins may call
+    /// `/graphql` from a browser.
+    pub cors_allowed_origins: CorsOrigins,
+}
+
+/// The origins allowed to call `/graphql` from a browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// These exact origins (`https://app.example.com`); empty: none.
+    List(Vec<String>),
+    /// `*`: any origin, never with credentials.
+    Any,
 }
 
 #[derive(Debug)]
@@ -202,6 +230,18 @@ impl Settings {
             },
             job_poll_interval: duration("JOB_POLL_INTERVAL", "1s")?,
             log_format,
+            graphql: GraphqlSettings {
+                introspection: match get("GRAPHQL_INTROSPECTION") {
+                    Some(v) => parse_bool("GRAPHQL_INTROSPECTION", &v)?,
+                    None => true,
+                },
+                ws_init_timeout: duration("WS_INIT_TIMEOUT", "10s")?,
+                ws_keepalive_interval: match duration("WS_KEEPALIVE_INTERVAL", "15s")? {
+                    Duration::ZERO => return Err(bad("WS_KEEPALIVE_INTERVAL", "must be longer than 0s")),
+                    every => every,
+                },
+                cors_allowed_origins: cors_origins(get("CORS_ALLOWED_ORIGINS"))?,
+            },
         })
     }
 
@@ -250,6 +290,46 @@ fn public_url(value: Option<String>) -> Result<Option<String>, SettingError> {
         ));
     }
     Ok(Some(url))
+}
+
+/// `*`, or comma-separated origins exactly as browsers send them in `Origin`:
+/// scheme, host and port, nothing after.
+fn cors_origins(value: Option<String>) -> Result<CorsOrigins, SettingError> {
+    const NAME: &str = "CORS_ALLOWED_ORIGINS";
+    let Some(value) = value else {
+        return Ok(CorsOrigins::List(Vec::new()));
+    };
+    let entries: Vec<&str> = value.split(',').map(str::trim).filter(|e| !e.is_empty()).collect();
+    if entries.contains(&"*") {
+        return match entries.len() {
+            1 => Ok(CorsOrigins::Any),
+            _ => Err(bad(NAME, "`*` allows every origin: list origins or `*`, not both")),
+        };
+    }
+    let mut origins = Vec::with_capacity(entries.len());
+    for origin in entries {
+        let rest = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"))
+            .ok_or_else(|| {
+                bad(
+                    NAME,
+                    format!("`{origin}` is not an http(s) origin like https://app.example.com"),
+                )
+            })?;
+        let host_and_port = !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+        if !host_and_port {
+            return Err(bad(
+                NAME,
+                format!("`{origin}` is not an origin: scheme, host and port only, no path or trailing slash"),
+            ));
+        }
+        origins.push(origin.to_ascii_lowercase());
+    }
+    Ok(CorsOrigins::List(origins))
 }
 
 fn url_setting(name: &'static str, value: Option<String>, default: &str) -> Result<String, SettingError> {
@@ -335,6 +415,43 @@ mod tests {
         let ok = Settings::from_vars(vars(&[("PUBLIC_URL", "https://songs.example/")])).unwrap();
         assert_eq!(ok.public_url.as_deref(), Some("https://songs.example"));
         assert!(Settings::from_vars(vars(&[("PUBLIC_URL", "http://127.0.0.1:9000")])).is_ok());
+    }
+
+    #[test]
+    fn graphql_settings_have_defaults_and_refuse_nonsense() {
+        let defaults = Settings::from_vars(vars(&[])).unwrap().graphql;
+        assert!(defaults.introspection);
+        assert_eq!(defaults.ws_init_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.ws_keepalive_interval, Duration::from_secs(15));
+        assert_eq!(defaults.cors_allowed_origins, CorsOrigins::List(vec![]));
+
+        let set = Settings::from_vars(vars(&[
+            ("GRAPHQL_INTROSPECTION", "false"),
+            ("WS_INIT_TIMEOUT", "3s"),
+            ("CORS_ALLOWED_ORIGINS", "https://app.example.com, http://127.0.0.1:3000"),
+        ]))
+        .unwrap()
+        .graphql;
+        assert!(!set.introspection);
+        assert_eq!(set.ws_init_timeout, Duration::from_secs(3));
+        assert_eq!(
+            set.cors_allowed_origins,
+            CorsOrigins::List(vec!["https://app.example.com".into(), "http://127.0.0.1:3000".into()])
+        );
+        let any = Settings::from_vars(vars(&[("CORS_ALLOWED_ORIGINS", "*")])).unwrap();
+        assert_eq!(any.graphql.cors_allowed_origins, CorsOrigins::Any);
+
+        for (name, value) in [
+            ("CORS_ALLOWED_ORIGINS", "*, https://app.example.com"),
+            ("CORS_ALLOWED_ORIGINS", "https://app.example.com/"),
+            ("CORS_ALLOWED_ORIGINS", "app.example.com"),
+            ("WS_KEEPALIVE_INTERVAL", "0s"),
+            ("WS_INIT_TIMEOUT", "soon"),
+            ("GRAPHQL_INTROSPECTION", "maybe"),
+        ] {
+            let err = Settings::from_vars(vars(&[(name, value)])).unwrap_err();
+            assert_eq!(err.name, name, "{value}: {err}");
+        }
     }
 
     #[test]

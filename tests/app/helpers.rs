@@ -420,7 +420,8 @@ impl Subscription {
         }
     }
 
-    /// The next event's payload (`data` and `errors`), waiting up to 5 s.
+    /// The next event's payload (`data` and `errors`; an `error` message's
+    /// errors as `errors`), waiting up to 5 s.
     pub async fn next(&mut self) -> Option<Value> {
         self.next_within(Duration::from_secs(5)).await
     }
@@ -433,8 +434,15 @@ impl Subscription {
             match message {
                 Ok(Message::Text(text)) => {
                     let value: Value = serde_json::from_str(&text).unwrap();
-                    if value["type"] == data_type || value["type"] == "error" {
+                    if value["type"] == data_type {
                         return Some(value["payload"].clone());
+                    }
+                    if value["type"] == "error" {
+                        // graphql-transport-ws sends the errors themselves.
+                        return Some(match &value["payload"] {
+                            Value::Array(errors) => json!({ "errors": errors }),
+                            payload => payload.clone(),
+                        });
                     }
                 }
                 Ok(Message::Close(_)) | Err(_) => return None,

@@ -22,3 +22,4 @@ mod spotify_fake;
 mod spotify_link;
 mod spotify_tokens;
 mod tracks;
+mod websocket;

@@ -20,6 +20,7 @@ mod shares;
 mod spotify;
 
 pub use context::{Auth, ClientAddress, CurrentUser};
+pub use errors::is_request_error;
 
 /// How deep a query may nest (`me.friends.user` is 3).
 const MAX_DEPTH: usize = 12;
@@ -49,7 +50,11 @@ pub struct Subscription(friends::FriendsSubscription, shares::SharesSubscription
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 pub fn build_schema(state: AppState) -> AppSchema {
-    schema_builder()
+    let mut builder = schema_builder();
+    if !state.settings.graphql.introspection {
+        builder = builder.disable_introspection();
+    }
+    builder
         .data(DataLoader::new(loaders::UserLoader(state.clone()), tokio::spawn))
         .data(DataLoader::new(
             loaders::TrackLoader::new(

@@ -13,25 +13,31 @@ use tower_http::{
 use crate::{app::AppState, graphql::AppSchema};
 
 mod auth;
+mod cors;
+mod graphiql;
 mod graphql;
 mod health;
 mod messenger;
 mod metrics;
 mod now_playing;
 mod sandbox;
+mod ws;
 
-pub use graphql::with_small_buffers;
+pub use ws::with_small_buffers;
 
 /// Largest request body accepted anywhere: a GraphQL query is a few KiB.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 pub fn router(state: AppState, schema: AppSchema) -> Router {
+    let cors = cors::Cors::new(&state.settings.graphql.cors_allowed_origins);
     let graphql_routes = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .with_state(graphql::GraphqlState {
             app: state.clone(),
             schema,
-        });
+        })
+        .layer(middleware::from_fn_with_state(cors, cors::only_allowed_origins))
+        .route("/graphiql/{hash}/{file}", get(graphiql::asset));
     // Static pages anywhere may read public now-playing.
     let public_api = Router::new()
         .route("/v1/users/{handle}/now-playing", get(now_playing::show))
