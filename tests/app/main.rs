@@ -1,9 +1,11 @@
 //! Black-box tests: the real app on a random port, driven over HTTP and
 //! WebSocket. One file per capability.
 mod accounts;
+mod cors;
 mod detection;
 mod devices;
 mod friends;
+mod graphiql;
 mod graphql_http;
 mod helpers;
 mod jobs;

@@ -11,6 +11,7 @@ use crate::app::AppState;
 mod accounts;
 pub mod context;
 mod deliveries;
+mod depth;
 mod devices;
 mod errors;
 mod friends;
@@ -22,7 +23,8 @@ mod spotify;
 pub use context::{Auth, ClientAddress, CurrentUser};
 pub use errors::is_request_error;
 
-/// How deep a query may nest (`me.friends.user` is 3).
+/// How deep a query may nest (`me.friends.user` is 3), introspection aside
+/// (see [`depth`]).
 const MAX_DEPTH: usize = 12;
 /// Total field count a query may select, weighted by list sizes.
 const MAX_COMPLEXITY: usize = 2_000;
@@ -71,7 +73,7 @@ pub fn build_schema(state: AppState) -> AppSchema {
 
 fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query::default(), Mutation::default(), Subscription::default())
-        .limit_depth(MAX_DEPTH)
+        .extension(depth::DepthLimit(MAX_DEPTH))
         .limit_complexity(MAX_COMPLEXITY)
         .extension(errors::ErrorCodes)
 }

@@ -11,6 +11,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+use super::order::SelectionOrder;
 use crate::{
     accounts::sessions,
     app::AppState,
@@ -182,7 +183,11 @@ async fn execute(
             }
         },
     };
-    let response = state.schema.execute(request).await;
+    let order = SelectionOrder::of(&request);
+    let mut response = state.schema.execute(request).await;
+    if let Some(order) = order {
+        order.apply(&mut response.data);
+    }
 
     let request_error = is_request_error(&response);
     let status = if request_error && media == Media::GraphqlResponse {

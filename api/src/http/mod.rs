@@ -20,6 +20,7 @@ mod health;
 mod messenger;
 mod metrics;
 mod now_playing;
+mod order;
 mod sandbox;
 mod ws;
 

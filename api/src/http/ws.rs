@@ -47,7 +47,10 @@ use futures_util::{
 };
 use serde_json::{Map, Value};
 
-use super::graphql::{GraphqlState, strip_bearer};
+use super::{
+    graphql::{GraphqlState, strip_bearer},
+    order::SelectionOrder,
+};
 use crate::{
     accounts::sessions,
     app::AppState,
@@ -262,10 +265,16 @@ impl Connection {
         }
         let (handle, registration) = AbortHandle::new_pair();
         let (key, key_for_map) = (id.clone(), id.clone());
+        let order = SelectionOrder::of(&request);
         let events: BoxStream<'static, OperationEvent> = schema
             .execute_stream_with_session_data(request, data.clone())
             .enumerate()
-            .map(move |(n, response)| (key.clone(), Some((n == 0, response))))
+            .map(move |(n, mut response)| {
+                if let Some(order) = &order {
+                    order.apply(&mut response.data);
+                }
+                (key.clone(), Some((n == 0, response)))
+            })
             .chain(stream::once(async move { (id, None) }))
             .boxed();
         self.running.insert(key_for_map, handle);
