@@ -135,7 +135,7 @@ async fn subscriptions_need_a_valid_token() {
     let app = spawn_app().await;
     for token in [Some("not-a-token"), None] {
         let refused = Subscription::connect(app.port, "graphql-transport-ws", token).await;
-        let reason = refused.err().expect("no token, no connection");
+        let reason = refused.expect_err("no token, no connection");
         assert!(reason.starts_with("4403 "), "{token:?}: {reason}");
     }
 }

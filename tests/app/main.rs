@@ -1,6 +1,8 @@
 //! Black-box tests: the real app on a random port, driven over HTTP and
 //! WebSocket. One file per capability.
 mod accounts;
+mod browser;
+mod browser_harness;
 mod cors;
 mod detection;
 mod devices;
