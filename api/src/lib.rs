@@ -6,7 +6,7 @@
 //! - [`config`]: typed settings read once from the environment.
 //! - [`error`]: the one error type that reaches people, with its codes.
 //! - [`http`]: the router, middleware, health and metrics routes, and the
-//!   GraphQL transport (HTTP, GraphiQL, WebSocket).
+//!   GraphQL transport (HTTP, GraphiQL, WebSocket, CORS).
 //! - [`graphql`]: the schema; resolvers are thin callers of the domains.
 //! - Domains, each a folder with one door: [`accounts`] (users, sessions,
 //!   settings), [`friends`], [`devices`]; [`events`] carries live events to
@@ -14,8 +14,8 @@
 //! - [`db`], [`clock`], [`telemetry`]: the database connection, injectable
 //!   time, logs and metrics.
 //!
-//! Only `graphql/` and `http/graphql.rs` know async-graphql; only `db.rs`
-//! and the domains know SeaORM.
+//! Only `graphql/` and the GraphQL transport in `http/` know async-graphql;
+//! only `db.rs` and the domains know SeaORM.
 
 /// mimalloc instead of the system allocator: a subscription event reaching
 /// thousands of connections at once spent ~19% of its CPU in glibc's

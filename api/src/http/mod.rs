@@ -1,4 +1,6 @@
-//! HTTP: the router, middleware, and the routes that are not GraphQL.
+//! HTTP: the router, middleware, and the routes. The GraphQL transport:
+//! `graphql.rs` (POST, GET), `ws.rs` (WebSocket), `graphiql.rs` (the page and
+//! its files), `cors.rs` (other origins), `order.rs` (fields in selection order).
 use std::time::Duration;
 
 use axum::{Router, extract::DefaultBodyLimit, http::Method, middleware, routing::get};
