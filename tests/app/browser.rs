@@ -153,6 +153,19 @@ async fn graphiql_subscribes_with_the_token_typed_in_its_headers_tab() {
     let problems = browser.console_problems().await;
     assert!(problems.is_empty(), "the console is clean: {problems:?}");
     assert_stayed_on_loopback(&browser, &app).await;
+
+    // With introspection off, GraphiQL says so and does not ask.
+    let closed = spawn_app_with(&[("GRAPHQL_INTROSPECTION", "false")]).await;
+    browser
+        .client
+        .goto(&format!("{}/graphql", closed.address))
+        .await
+        .unwrap();
+    browser.find(".graphiql-query-editor .CodeMirror").await;
+    let notice = browser.find(".notice").await.text().await.unwrap();
+    assert!(notice.contains("Introspection is turned off"), "{notice}");
+    let problems = browser.console_problems().await;
+    assert!(problems.is_empty(), "the console is clean: {problems:?}");
     browser.close().await;
 }
 

@@ -240,7 +240,7 @@ impl Connection {
         match parsed {
             Ok(message) => Ok(Incoming::Message(message)),
             Err(why) if self.legacy() => {
-                self.send(&connection_error(&why)).await?;
+                self.send(&ServerMessage::connection_error(&why)).await?;
                 Ok(Incoming::Nothing)
             }
             Err(why) => Err(Fatal(4400, why)),
@@ -261,7 +261,7 @@ impl Connection {
                 return Err(Fatal(4409, reason));
             }
             let error = ServerError::new(reason, None);
-            return self.send(&message("error", &id, error)).await;
+            return self.send(&ServerMessage::about(&id, "error", error)).await;
         }
         let (handle, registration) = AbortHandle::new_pair();
         let (key, key_for_map) = (id.clone(), id.clone());
@@ -287,7 +287,7 @@ impl Connection {
         if let Some(handle) = self.running.remove(id) {
             handle.abort();
             if self.legacy() {
-                self.send(&complete(id)).await?;
+                self.send(&ServerMessage::complete(id)).await?;
             }
         }
         Ok(())
@@ -301,15 +301,15 @@ impl Connection {
                 if let Some(handle) = self.running.remove(&id) {
                     handle.abort();
                 }
-                self.send(&message("error", &id, &response.errors)).await
+                self.send(&ServerMessage::about(&id, "error", &response.errors)).await
             }
             Some((_, response)) => {
                 let kind = if self.legacy() { "data" } else { "next" };
-                self.send(&message(kind, &id, &response)).await
+                self.send(&ServerMessage::about(&id, kind, &response)).await
             }
             None => {
                 self.running.remove(&id);
-                self.send(&complete(&id)).await
+                self.send(&ServerMessage::complete(&id)).await
             }
         }
     }
@@ -329,38 +329,13 @@ impl Connection {
             return;
         }
         if self.legacy() && code >= 4000 {
-            let _ = self.send(&connection_error(reason)).await;
+            let _ = self.send(&ServerMessage::connection_error(reason)).await;
         }
         let frame = CloseFrame {
             code,
             reason: truncate(reason, 123).into(),
         };
         let _ = self.socket.send(Message::Close(Some(frame))).await;
-    }
-}
-
-fn message<'a, P: serde::Serialize>(kind: &'static str, id: &'a str, payload: P) -> ServerMessage<'a, P> {
-    ServerMessage {
-        kind,
-        id: Some(id),
-        payload: Some(payload),
-    }
-}
-
-fn complete(id: &str) -> ServerMessage<'_> {
-    ServerMessage {
-        kind: "complete",
-        id: Some(id),
-        payload: None,
-    }
-}
-
-/// The legacy protocol's word for a refused connection or message.
-fn connection_error(why: &str) -> ServerMessage<'static, Value> {
-    ServerMessage {
-        kind: "connection_error",
-        id: None,
-        payload: Some(serde_json::json!({ "message": why })),
     }
 }
 

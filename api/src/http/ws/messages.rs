@@ -94,9 +94,38 @@ impl ServerMessage<'static> {
             payload: None,
         }
     }
+
+    /// The legacy protocol's word for a refused connection or message.
+    pub fn connection_error(why: &str) -> ServerMessage<'static, Value> {
+        ServerMessage {
+            kind: "connection_error",
+            id: None,
+            payload: Some(serde_json::json!({ "message": why })),
+        }
+    }
 }
 
-impl<P: Serialize> ServerMessage<'_, P> {
+impl<'a> ServerMessage<'a> {
+    /// `complete` for the operation `id`.
+    pub fn complete(id: &'a str) -> Self {
+        Self {
+            kind: "complete",
+            id: Some(id),
+            payload: None,
+        }
+    }
+}
+
+impl<'a, P: Serialize> ServerMessage<'a, P> {
+    /// A message about the operation `id` (`next`, `data`, `error`).
+    pub fn about(id: &'a str, kind: &'static str, payload: P) -> Self {
+        Self {
+            kind,
+            id: Some(id),
+            payload: Some(payload),
+        }
+    }
+
     pub fn to_text(&self) -> String {
         // Serializing plain data and async-graphql responses cannot fail.
         serde_json::to_string(self).unwrap_or_default()
