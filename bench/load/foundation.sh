@@ -2,7 +2,7 @@
 # Foundation benchmark: GET /healthz against the signed-in GraphQL query
 # `me { handle friends { user { handle } } }` for a user with 10 friends.
 #
-#   bash bench/foundation.sh
+#   bash bench/load/foundation.sh
 #
 # Builds the release binary, starts it on a free loopback port with a fresh
 # SQLite database in a temporary directory, seeds the data over GraphQL,
@@ -24,7 +24,7 @@
 set -euo pipefail
 
 BENCH_NAME=foundation.sh
-# shellcheck source=bench/lib.sh
+# shellcheck source=bench/load/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 FRIENDS=10

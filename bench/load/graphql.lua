@@ -1,5 +1,5 @@
 -- POST /graphql with the signed-in `me { friends }` query.
--- BENCH_TOKEN (an access token) comes from bench/foundation.sh;
+-- BENCH_TOKEN (an access token) comes from bench/load/foundation.sh;
 -- BENCH_TOKEN=anonymous sends no Authorization header.
 local token = os.getenv("BENCH_TOKEN")
 if token == nil or token == "" then

@@ -1,12 +1,12 @@
 //! A constant-rate (open-loop) HTTP/1.1 load generator, standard library only,
-//! for bench/webhook.sh. wrk keeps a fixed number of requests in flight, so a
+//! for bench/load/webhook.sh. wrk keeps a fixed number of requests in flight, so a
 //! slow response delays the next request and the delay is never measured; this
 //! sends request `i` at `start + i / rate` whatever happened before, and
 //! measures each latency from that intended time (as wrk2 does), so stalls
 //! count in full.
 //!
-//!   rustc -O --edition 2021 bench/constant_rate.rs -o constant_rate
-//!   constant_rate ADDR PATH RATE SECONDS CONNECTIONS [REQUESTS_FILE]
+//!   cargo build --release --example constant_rate
+//!   target/release/examples/constant_rate ADDR PATH RATE SECONDS CONNECTIONS [REQUESTS_FILE]
 //!
 //! Without REQUESTS_FILE: `GET PATH`, RATE × SECONDS times. With it: one
 //! `POST PATH` per line of the file, `SIGNATURE<TAB>JSON_BODY`, sent with
@@ -26,9 +26,11 @@
 //! would report). send_late: how far behind schedule requests were sent,
 //! the generator's own lag included. errors: connection, read or write
 //! failures and responses that could not be parsed (10 s read timeout).
+#[path = "../rust/common/stats.rs"]
+mod stats;
+
 use std::{
-    env,
-    fs,
+    env, fs,
     io::{BufRead, BufReader, Read, Write},
     net::TcpStream,
     process,
@@ -130,7 +132,10 @@ fn main() {
         .map(|stream| {
             let (requests, next, addr) = (requests.clone(), next.clone(), addr.clone());
             thread::spawn(move || {
-                let mut tally = Tally { samples: Vec::with_capacity(total / connections + 16), ..Tally::default() };
+                let mut tally = Tally {
+                    samples: Vec::with_capacity(total / connections + 16),
+                    ..Tally::default()
+                };
                 let mut conn = Some(BufReader::with_capacity(16 * 1024, stream));
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -253,12 +258,9 @@ fn exchange(conn: &mut BufReader<TcpStream>, request: &[u8]) -> std::io::Result<
     Ok((status, keep_alive))
 }
 
+/// The `p`th percentile (0 to 100) of µs values, in ms.
 fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1000.0
+    stats::percentile(sorted, p / 100.0) as f64 / 1000.0
 }
 
 fn report(all: &Tally, start: Instant) {
@@ -269,13 +271,19 @@ fn report(all: &Tally, start: Instant) {
     service.sort_unstable();
     late.sort_unstable();
     let ok = all.samples.iter().filter(|s| s.status == 200).count();
-    let duration = all.last_done.map_or(0.0, |d| d.saturating_duration_since(start).as_secs_f64());
+    let duration = all
+        .last_done
+        .map_or(0.0, |d| d.saturating_duration_since(start).as_secs_f64());
     let requests = all.samples.len();
     println!(
         "BENCH_RESULT requests={requests} duration_s={duration:.3} rps={:.2} p50_ms={:.3} p90_ms={:.3} \
          p99_ms={:.3} p999_ms={:.3} max_ms={:.3} service_p50_ms={:.3} service_p99_ms={:.3} \
          send_late_p99_ms={:.3} status_200={ok} status_other={} errors={}",
-        if duration > 0.0 { requests as f64 / duration } else { 0.0 },
+        if duration > 0.0 {
+            requests as f64 / duration
+        } else {
+            0.0
+        },
         percentile(&latency, 50.0),
         percentile(&latency, 90.0),
         percentile(&latency, 99.0),

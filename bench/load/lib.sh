@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Shared by the load-test scripts in bench/ (foundation.sh, now_playing.sh).
+# Shared by the load-test scripts in bench/load/ (foundation.sh, now_playing.sh,
+# webhook.sh).
 # Source it; it defines functions and settings, and runs nothing. The
 # variables it sets are read by the scripts that source it.
 # shellcheck disable=SC2034
@@ -29,14 +30,15 @@ if [ "$THREADS" -gt "$CONNECTIONS" ]; then THREADS="$CONNECTIONS"; fi
 PASSWORD="bench-password-123"
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$BENCH_DIR/.." && pwd)"
+ROOT="$(cd "$BENCH_DIR/../.." && pwd)"
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf '%s: %s\n' "${BENCH_NAME:-bench}" "$*" >&2; exit 1; }
 
+# require_tools [TOOL...]: curl, python3 and the TOOLs are on the PATH.
 require_tools() {
   local tool
-  for tool in curl python3; do
+  for tool in curl python3 "$@"; do
     command -v "$tool" >/dev/null || die "$tool is required"
   done
 }
@@ -212,7 +214,7 @@ TICKS_PER_S="$(getconf CLK_TCK 2>/dev/null || echo 100)"
 # run LABEL ROUTE URL [wrk args...]: warm-up, measured run, checks.
 # Fails if wrk saw any error, if the server answered any non-2xx on ROUTE,
 # or if any GraphQL operation answered an error. Sets
-#   RESULT                  the BENCH_RESULT line (bench/report.lua)
+#   RESULT                  the BENCH_RESULT line (bench/load/report.lua)
 #   STATEMENTS_PER_REQUEST  database statements per request served
 #   CPU_US_PER_REQUEST      server CPU time, user + system, per request served
 #   SERVED                  requests the server answered on ROUTE

@@ -3,7 +3,7 @@
 # GET /v1/users/{handle}/now-playing for one user whose Spotify is linked to
 # the sandbox stand-in, and how often the server calls Spotify meanwhile.
 #
-#   bash bench/now_playing.sh
+#   bash bench/load/now_playing.sh
 #
 # Builds the release binary and starts it (SANDBOX=on: the Spotify stand-in
 # is served by the binary itself under /sandbox/spotify) with a fresh SQLite
@@ -16,11 +16,11 @@
 # the server. On demand only: not part of the test suite.
 #
 # Settings (environment): DURATION, CONNECTIONS, THREADS, WARMUP, PORT, BIN,
-# KEEP_DB, as in bench/lib.sh.
+# KEEP_DB, as in bench/load/lib.sh.
 set -euo pipefail
 
 BENCH_NAME=now_playing.sh
-# shellcheck source=bench/lib.sh
+# shellcheck source=bench/load/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 TARGET_RATIO=0.5

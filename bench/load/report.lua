@@ -1,4 +1,4 @@
--- Shared by every run of bench/foundation.sh: done() prints one line that
+-- Shared by every run of bench/load/foundation.sh: done() prints one line that
 -- the script parses. wrk reports latencies in microseconds.
 --
 --   BENCH_RESULT requests=N duration_s=S rps=R p50_ms=A p99_ms=B max_ms=C

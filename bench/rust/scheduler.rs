@@ -31,7 +31,7 @@
 //!   BENCH_DATABASE_URL    postgres://… server: also run on PostgreSQL
 //!   SQLITE=0              skip SQLite
 //!   KEEP_DB=1             keep the databases (their URLs are printed)
-#[path = "common.rs"]
+#[path = "common/mod.rs"]
 mod common;
 
 use std::{
@@ -42,34 +42,33 @@ use std::{
     time::{Duration, Instant},
 };
 
-use api::{
-    App, Application,
-    clock::ManualClock,
-    jobs::{queue, worker::SLOTS},
-};
 use axum::{Json, Router, extract::State, routing::get, routing::post};
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{jobs, shares, spotify_links, tracks, users};
 use sea_orm::{
-    ColumnTrait as _, Condition, ConnectionTrait as _, EntityTrait as _, PaginatorTrait as _, QueryFilter as _, Set,
-    TransactionTrait as _, sea_query::Expr,
+    ColumnTrait as _, Condition, EntityTrait as _, PaginatorTrait as _, QueryFilter as _, Set, TransactionTrait as _,
+    sea_query::Expr,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use common::{
-    drop_database, env_or, fresh_postgres, fresh_sqlite, load_average, own_cpu_ticks, serve_on_own_thread,
-    stat_cpu_ticks, user_row,
+    app::{self, App, ManualClock, check, queue, worker::SLOTS},
+    cpu::{load_average, machine_cpu_ticks, own_cpu_ticks, postgres_cpu_ticks},
+    db::{drop_database, fresh_postgres, fresh_sqlite, postgres_server, sqlite_wanted, vacuum},
+    env_counts, env_or,
+    fake::{closed_loop, serve_on_own_thread, wait_for},
+    rows::{INSERT_ROWS, track_id, track_row, user_row},
 };
 
 /// The job kind measured (the app also keeps one hourly sweep job, not due here).
-const CHECK: &str = api::detection::check::KIND;
+const CHECK: &str = check::KIND;
 /// Jobs one worker runs at once.
 const CLAIM_BATCH: usize = SLOTS;
 /// How long a drain may take before it is reported as it stands.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(600);
-/// Rows per INSERT statement while seeding.
-const INSERT_ROWS: usize = 1000;
+/// The tables the runs write, vacuumed between runs on PostgreSQL.
+const TABLES: &str = "users, spotify_links, shares, jobs";
 
 #[derive(Default)]
 struct FakeCounts {
@@ -111,18 +110,14 @@ async fn recently_played(State(fake): State<Arc<Fake>>) -> Json<Value> {
 async fn build_app(database_url: &str, fake_url: &str, clock: Arc<ManualClock>) -> Arc<App> {
     let accounts = format!("{fake_url}/accounts");
     let api_url = format!("{fake_url}/api");
-    let settings = common::settings(
+    let settings = app::settings(
         database_url,
         &[
             ("SPOTIFY_ACCOUNTS_URL", accounts.as_str()),
             ("SPOTIFY_API_URL", api_url.as_str()),
         ],
     );
-    let application = Application::build_with_clock(settings, clock)
-        .await
-        .expect("the app builds");
-    // The server itself is not needed: workers are driven directly.
-    application.state()
+    app::state(settings, clock).await
 }
 
 struct Seeded {
@@ -172,17 +167,8 @@ async fn seed(app: &App, recipients: usize, per_recipient: usize) -> anyhow::Res
             .await?;
     }
     let track_count = 1000.min(recipients * per_recipient).max(1);
-    let track_id = |n: usize| format!("benchtrack{:012}", n % track_count);
     for chunk in (0..track_count).collect::<Vec<_>>().chunks(INSERT_ROWS) {
-        let rows = chunk.iter().map(|n| tracks::ActiveModel {
-            id: Set(track_id(*n)),
-            name: Set(format!("Track {n}")),
-            artists: Set(r#"["Bench Artist"]"#.into()),
-            album: Set(Some("Bench Album".into())),
-            duration_ms: Set(200_000),
-            image_url: Set(None),
-            fetched_at: Set(created_at),
-        });
+        let rows = chunk.iter().map(|n| track_row(*n, created_at));
         tracks::Entity::insert_many(rows).exec_without_returning(&txn).await?;
     }
     txn.commit().await?;
@@ -197,7 +183,7 @@ async fn seed(app: &App, recipients: usize, per_recipient: usize) -> anyhow::Res
                 id: Set(Uuid::now_v7()),
                 sender_id: Set(user_ids[(r + k + 1) % recipients]),
                 recipient_id: Set(user_ids[r]),
-                track_id: Set(track_id(r * per_recipient + k)),
+                track_id: Set(track_id((r * per_recipient + k) % track_count)),
                 note: Set(None),
                 status: Set("PENDING".into()),
                 created_at: Set(created_at),
@@ -213,7 +199,7 @@ async fn seed(app: &App, recipients: usize, per_recipient: usize) -> anyhow::Res
     for chunk in user_ids.chunks(INSERT_ROWS * 5) {
         let txn = app.db.begin().await?;
         for id in chunk {
-            api::detection::check::enqueue(&txn, *id, due_at, now).await?;
+            check::enqueue(&txn, *id, due_at, now).await?;
         }
         txn.commit().await?;
     }
@@ -238,17 +224,6 @@ async fn make_due_again(app: &App, seeded: &Seeded) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// PostgreSQL: fresh statistics and no dead rows, as autovacuum would leave
-/// a steadily running table (a bench moves faster than its naptime).
-async fn vacuum(app: &App) {
-    if api::db::is_postgres(&app.db) {
-        app.db
-            .execute_unprepared("VACUUM ANALYZE users, spotify_links, shares, jobs")
-            .await
-            .expect("vacuum");
-    }
-}
-
 struct RunResult {
     checks: usize,
     elapsed: Duration,
@@ -263,7 +238,7 @@ struct RunResult {
     machine_busy: f64,
 }
 
-/// Starts `workers` of the app's own workers (`api::jobs::worker::spawn`,
+/// Starts `workers` of the app's own workers (`app::spawn_workers`,
 /// as `run_until_stopped` does) on a fresh app over the seeded database, and
 /// waits until every check job has run and been put back for later.
 async fn drain(database_url: &str, fake_url: &str, clock: Arc<ManualClock>, fake: &Fake, workers: usize) -> RunResult {
@@ -272,19 +247,16 @@ async fn drain(database_url: &str, fake_url: &str, clock: Arc<ManualClock>, fake
     let tokens_before = fake.counts.tokens.load(Ordering::Relaxed);
     let statements_before = app.statements_run();
     let cpu_before = own_cpu_ticks();
-    let postgres = api::db::is_postgres(&app.db);
+    let postgres = app::is_postgres(&app.db);
     let database_cpu_before = if postgres { postgres_cpu_ticks() } else { 0 };
     let (busy_before, total_before) = machine_cpu_ticks();
     let started = Instant::now();
-    let handles = api::jobs::worker::spawn(&app, workers, app.settings.job_poll_interval);
+    let handles = app::spawn_workers(&app, workers);
     let expected = app_recipients(&app).await;
     // Until the fake has seen a call per recipient, watch its counter (free);
     // then the database, until no check job is due or running.
-    while fake.counts.recently_played.load(Ordering::Relaxed) - calls_before < expected
-        && started.elapsed() < DRAIN_TIMEOUT
-    {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    let calls = || fake.counts.recently_played.load(Ordering::Relaxed) - calls_before;
+    wait_for(calls, expected, started, DRAIN_TIMEOUT).await;
     let now = app.clock.now();
     loop {
         let busy = jobs::Entity::find()
@@ -319,11 +291,7 @@ async fn drain(database_url: &str, fake_url: &str, clock: Arc<ManualClock>, fake
         // The few polling counts above are included (one per 2 ms at the end).
         statements: app.statements_run() - statements_before,
     };
-    app.shutdown.cancel();
-    for handle in handles {
-        let _ = handle.await;
-    }
-    app.db.clone().close().await.ok();
+    app::stop(app, handles).await;
     result
 }
 
@@ -370,69 +338,24 @@ async fn verify(app: &App, seeded: &Seeded) -> anyhow::Result<Vec<String>> {
     Ok(problems)
 }
 
-/// CPU ticks used so far by the PostgreSQL server's processes on this
-/// machine (all of them: the bench's database is the only busy one).
-fn postgres_cpu_ticks() -> u64 {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter(|stat| stat.contains("(postgres)"))
-        .map(|stat| stat_cpu_ticks(&stat))
-        .sum()
-}
-
-/// The machine's (busy, total) CPU ticks, all cores.
-fn machine_cpu_ticks() -> (u64, u64) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let fields: Vec<u64> = stat
-        .lines()
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .skip(1)
-        .map(|v| v.parse().unwrap_or(0))
-        .collect();
-    let total: u64 = fields.iter().take(8).sum();
-    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
-    (total - idle, total)
-}
-
 /// The fake's bare rate: `concurrency` callers, each calling in a loop.
 async fn baseline(fake_url: &str, concurrency: usize, total: usize) -> f64 {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let client = common::fake::client();
     let url = format!("{fake_url}/api/v1/me/player/recently-played?limit=50");
-    let remaining = Arc::new(AtomicU64::new(total as u64));
-    let started = Instant::now();
-    let callers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (client, url, remaining) = (client.clone(), url.clone(), remaining.clone());
-            tokio::spawn(async move {
-                while remaining
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-                    .is_ok()
-                {
-                    let response = client
-                        .get(&url)
-                        .bearer_auth("bench")
-                        .send()
-                        .await
-                        .expect("fake answers");
-                    let _: Value = response.json().await.expect("fake JSON");
-                }
-            })
-        })
-        .collect();
-    for caller in callers {
-        caller.await.unwrap();
-    }
-    total as f64 / started.elapsed().as_secs_f64()
+    let elapsed = closed_loop(concurrency, total, move |_| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let response = client
+                .get(&url)
+                .bearer_auth("bench")
+                .send()
+                .await
+                .expect("fake answers");
+            let _: Value = response.json().await.expect("fake JSON");
+        }
+    })
+    .await;
+    total as f64 / elapsed.as_secs_f64()
 }
 
 #[tokio::main]
@@ -440,23 +363,15 @@ async fn main() -> anyhow::Result<()> {
     let recipients: usize = env_or("RECIPIENTS", 20_000);
     let per_recipient: usize = env_or("SHARES_PER_RECIPIENT", 5);
     let delay = Duration::from_millis(env_or("SPOTIFY_DELAY_MS", 20));
-    let loops: Vec<usize> = std::env::var("WORKERS")
-        .unwrap_or_else(|_| "1,4,8,16".into())
-        .split(',')
-        .filter_map(|v| v.trim().parse().ok())
-        .filter(|n| *n > 0)
-        .collect();
+    let loops = env_counts("WORKERS", "1,4,8,16");
     anyhow::ensure!(!loops.is_empty(), "WORKERS names no worker count");
 
     let (fake_url, fake) = start_fake_spotify(delay);
     let mut databases = Vec::new();
-    if std::env::var("SQLITE").as_deref() != Ok("0") {
+    if sqlite_wanted() {
         databases.push(fresh_sqlite("scheduler"));
     }
-    if let Some(server) = std::env::var("BENCH_DATABASE_URL")
-        .ok()
-        .filter(|u| u.starts_with("postgres"))
-    {
+    if let Some(server) = postgres_server() {
         databases.push(fresh_postgres(&server, "scheduler", "PostgreSQL", &[]).await);
     }
 
@@ -470,7 +385,7 @@ async fn main() -> anyhow::Result<()> {
         let app = build_app(&database.url, &fake_url, clock.clone()).await;
         let seeding = Instant::now();
         let seeded = seed(&app, recipients, per_recipient).await?;
-        vacuum(&app).await;
+        vacuum(&app.db, TABLES).await;
         println!(
             "{}: seeded {} shares and {} jobs in {:.1} s",
             database.label,
@@ -481,7 +396,7 @@ async fn main() -> anyhow::Result<()> {
         for (n, &loop_count) in loops.iter().enumerate() {
             if n > 0 {
                 make_due_again(&app, &seeded).await?;
-                vacuum(&app).await;
+                vacuum(&app.db, TABLES).await;
             }
             let load_before = load_average();
             let result = drain(&database.url, &fake_url, clock.clone(), &fake, loop_count).await;

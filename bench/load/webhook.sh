@@ -3,7 +3,7 @@
 # rate against GET /healthz at the same rates, then a count of what was
 # stored.
 #
-#   bash bench/webhook.sh
+#   bash bench/load/webhook.sh
 #
 # Builds the release binary, starts it on a free loopback port with a fresh
 # SQLite database in a temporary directory (SANDBOX=on, LOG_FORMAT=json,
@@ -18,9 +18,10 @@
 #
 # wrk keeps a fixed number of requests in flight and cannot send at a fixed
 # rate, and Debian has neither wrk2 nor oha, so the load comes from
-# bench/constant_rate.rs (standard library only, built here with rustc):
-# request i is sent at start + i/rate, and its latency is measured from that
-# intended time, so a stall counts in full for every request it delays.
+# bench/load/constant_rate.rs (standard library only, built here as the
+# `constant_rate` example): request i is sent at start + i/rate, and its
+# latency is measured from that intended time, so a stall counts in full for
+# every request it delays.
 #
 # Settings (environment):
 #   RATES        requests per second, one run of each endpoint per rate
@@ -45,7 +46,7 @@ set -euo pipefail
 
 BENCH_NAME=webhook.sh
 DURATION="${DURATION:-20s}"
-# shellcheck source=bench/lib.sh
+# shellcheck source=bench/load/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RATES="${RATES:-500 2000}"
@@ -59,7 +60,7 @@ seconds() { printf '%s\n' "${1%s}"; }
 MEASURE_S="$(seconds "$DURATION")"
 WARMUP_S="$(seconds "$WARMUP")"
 
-require_tools sqlite3 rustc
+require_tools sqlite3 cargo
 export MESSENGER_APP_SECRET="$SECRET" JOB_WORKERS=0
 # The code measured, for the report.
 if [ -n "${BIN:-}" ]; then
@@ -72,9 +73,10 @@ fi
 build_binary
 start_server
 
-say "building the load generator (bench/constant_rate.rs)"
-LOADGEN="$WORK/constant_rate"
-rustc -O --edition 2021 "$BENCH_DIR/constant_rate.rs" -o "$LOADGEN"
+say "building the load generator (bench/load/constant_rate.rs)"
+(cd "$ROOT" && cargo build --release --example constant_rate)
+LOADGEN="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/constant_rate"
+[ -x "$LOADGEN" ] || die "no load generator at $LOADGEN"
 
 # bodies FILE COUNT TAG: COUNT lines `sha256=<hex>\t<body>`, each a text
 # message with its own mid, from SENDERS senders in turn.
