@@ -31,7 +31,7 @@ FRIENDS=10
 TARGET_RATIO=0.15
 QUERY='query { me { handle friends { user { handle } } } }'
 
-require_tools
+require_tools curl python3
 ensure_wrk
 build_binary
 start_server

@@ -7,7 +7,7 @@
 #
 #   BENCH_NAME=foundation.sh
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-#   require_tools; ensure_wrk; build_binary; start_server
+#   require_tools curl python3; ensure_wrk; build_binary; start_server
 #   ... seed over GraphQL with gql / pick / sign_up ...
 #   run "GET /healthz" /healthz "$BASE/healthz" -s "$BENCH_DIR/report.lua"
 #
@@ -35,10 +35,11 @@ ROOT="$(cd "$BENCH_DIR/../.." && pwd)"
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf '%s: %s\n' "${BENCH_NAME:-bench}" "$*" >&2; exit 1; }
 
-# require_tools [TOOL...]: curl, python3 and the TOOLs are on the PATH.
+# require_tools TOOL...: each TOOL is on the PATH (every script needs curl
+# and python3).
 require_tools() {
   local tool
-  for tool in curl python3 "$@"; do
+  for tool in "$@"; do
     command -v "$tool" >/dev/null || die "$tool is required"
   done
 }

@@ -30,7 +30,7 @@ HANDLE=bench
 SPOTIFY_ACCOUNT=bench-spot
 TRACK=4uLU6hMCjMI75M1A2tKUQC
 
-require_tools
+require_tools curl python3
 ensure_wrk
 build_binary
 start_server

@@ -60,7 +60,7 @@ seconds() { printf '%s\n' "${1%s}"; }
 MEASURE_S="$(seconds "$DURATION")"
 WARMUP_S="$(seconds "$WARMUP")"
 
-require_tools sqlite3 cargo
+require_tools curl python3 sqlite3 cargo
 export MESSENGER_APP_SECRET="$SECRET" JOB_WORKERS=0
 # The code measured, for the report.
 if [ -n "${BIN:-}" ]; then
