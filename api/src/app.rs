@@ -147,9 +147,7 @@ impl Application {
         let now = clock.now();
         detection::sweep::enqueue(&db, now + detection::sweep::EVERY, now).await?;
 
-        let listener = TcpListener::bind(settings.listen_addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
+        let listener = http::bind(settings.listen_addr).await?;
         let bound = listener.local_addr()?;
         // Server-to-server calls to our own stand-ins go to the bound port.
         let own = format!("http://127.0.0.1:{}", bound.port());

@@ -3,6 +3,7 @@
 mod accounts;
 mod browser;
 mod browser_harness;
+mod cli;
 mod cors;
 mod detection;
 mod devices;

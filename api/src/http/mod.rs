@@ -1,7 +1,7 @@
 //! HTTP: the router, middleware, and the routes. The GraphQL transport:
 //! `graphql.rs` (POST, GET), `ws.rs` (WebSocket), `graphiql.rs` (the page and
 //! its files), `cors.rs` (other origins), `order.rs` (fields in selection order).
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 use axum::{Router, extract::DefaultBodyLimit, http::Method, middleware, routing::get};
 use tower_http::{
@@ -11,6 +11,8 @@ use tower_http::{
     timeout::TimeoutLayer,
     trace::TraceLayer,
 };
+
+use tokio::net::TcpListener;
 
 use crate::{app::AppState, graphql::AppSchema};
 
@@ -27,6 +29,18 @@ mod sandbox;
 mod ws;
 
 pub use ws::with_small_buffers;
+
+/// The server's socket. A failure is one line naming `LISTEN_ADDR`, the
+/// address and what to set instead (a port in use, an address this machine
+/// does not have, a port below 1024 without the right to it).
+pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address).await.map_err(|err| {
+        anyhow::anyhow!(
+            "setting LISTEN_ADDR: cannot listen on {address}: {err}; set a free address of this machine, \
+             like 127.0.0.1:8081 (port 0: any free port)"
+        )
+    })
+}
 
 /// Largest request body accepted anywhere: a GraphQL query is a few KiB.
 pub const BODY_LIMIT: usize = 64 * 1024;
