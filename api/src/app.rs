@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use secrecy::{ExposeSecret as _, SecretString};
 
@@ -65,6 +65,9 @@ pub struct App {
     /// Cancelled when the server stops: WebSocket connections and workers
     /// watch it to finish what they are doing and leave.
     pub shutdown: CancellationToken,
+    /// Open WebSocket connections: shutdown waits until each has sent its
+    /// close frame.
+    pub websockets: TaskTracker,
     /// External base URL (setting, or this server's own address).
     pub public_url: String,
     /// Seals secrets stored in the database (Spotify tokens, PKCE verifiers).
@@ -240,6 +243,7 @@ impl Application {
             metrics: telemetry::metrics_handle(),
             db_statements,
             shutdown: CancellationToken::new(),
+            websockets: TaskTracker::new(),
         });
         // On PostgreSQL events travel through LISTEN/NOTIFY: listen before
         // serving, so no event published after start-up is missed.
@@ -295,6 +299,7 @@ impl Application {
         })
         .await
         .context("serving HTTP")?;
+        http::websockets_closed(&state).await;
         // Workers stop claiming at once and finish what they hold.
         for worker in workers {
             let _ = worker.await;

@@ -1,13 +1,22 @@
 //! The binary as an operator meets it: `--help`, unknown commands, and
 //! start-up failures as one line on standard error naming the setting or
-//! the resource.
+//! the resource; stopped by a signal, it closes its WebSockets with 1001.
 use std::{
+    io::{BufRead as _, BufReader},
     net::TcpListener,
     path::PathBuf,
-    process::{Command, Output},
+    process::{Child, Command, Output, Stdio},
+    sync::mpsc,
+    time::Duration,
 };
 
 use api::config::{SETTINGS, Unset};
+use futures_util::StreamExt as _;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
+
+use crate::helpers::{PASSWORD, Subscription, fresh_database};
 
 /// A folder of its own for one run: no `.env` from the checkout is read.
 struct Scratch(PathBuf);
@@ -224,4 +233,153 @@ fn a_port_in_use_is_named_with_the_setting_and_the_address() {
     assert!(line.contains(&format!("cannot listen on {address}")), "{line}");
     assert!(line.to_lowercase().contains("in use"), "{line}");
     assert!(line.contains("127.0.0.1:8081"), "what a valid value looks like: {line}");
+}
+
+/// The binary serving in sandbox mode on a free port, its logs in JSON.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    async fn start(dir: &Scratch, database_url: &str) -> Self {
+        let mut child = sendsongs(
+            dir,
+            &["serve"],
+            &[
+                ("DATABASE_URL", database_url),
+                ("LISTEN_ADDR", "127.0.0.1:0"),
+                ("LOG_FORMAT", "json"),
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+        let stdout = child.stdout.take().unwrap();
+        let (found, port) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let log: Value = serde_json::from_str(&line).unwrap_or_default();
+                if log["fields"]["message"] == "listening" {
+                    let address = log["fields"]["address"].as_str().unwrap_or_default();
+                    let _ = found.send(address.rsplit(':').next().unwrap_or_default().parse::<u16>());
+                }
+            }
+        });
+        let port = tokio::task::spawn_blocking(move || port.recv_timeout(Duration::from_secs(60)))
+            .await
+            .unwrap()
+            .expect("the server says where it listens")
+            .expect("a port");
+        Self { child, port }
+    }
+
+    async fn sign_up(&self, handle: &str) -> String {
+        let body: Value = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{}/graphql", self.port))
+            .json(&json!({
+                "query": "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }",
+                "variables": { "i": { "email": format!("{handle}@example.com"), "password": PASSWORD,
+                                      "handle": handle, "displayName": handle } },
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["data"]["signUp"]["accessToken"]
+            .as_str()
+            .unwrap_or_else(|| panic!("signed up: {body}"))
+            .to_owned()
+    }
+
+    fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
+    /// Waits for the process to end; answers its exit code and standard error.
+    async fn ended(mut self) -> (Option<i32>, String) {
+        tokio::task::spawn_blocking(move || {
+            let status = self.child.wait().unwrap();
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut self.child.stderr.take().unwrap(), &mut stderr).unwrap();
+            (status.code(), stderr)
+        })
+        .await
+        .unwrap()
+    }
+}
+
+/// How long a socket waits for its close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
+/// The close code a raw socket gets; `None` when it ended without one.
+async fn close_code(mut socket: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Option<u16> {
+    while let Ok(Some(message)) = tokio::time::timeout(CLOSE_WAIT, socket.next()).await {
+        match message {
+            Ok(Message::Close(frame)) => return Some(frame.map_or(1005, |f| u16::from(f.code))),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// Hundreds of sockets, four times: with a few, the process often outlives
+/// their close frames by luck; with hundreds, only when it waits for them.
+#[tokio::test]
+async fn a_signal_stops_the_server_after_each_websocket_got_a_1001_close_frame() {
+    const SOCKETS: usize = 300;
+    for signal in ["TERM", "INT", "TERM", "INT"] {
+        let dir = Scratch::new();
+        let (database_url, _database) = fresh_database().await;
+        let server = Server::start(&dir, &database_url).await;
+        let token = server.sign_up("sam").await;
+        let query = "subscription { friendshipChanged { status } }";
+        let mut current = Subscription::open(server.port, "graphql-transport-ws", Some(&token), query).await;
+        let mut legacy = Subscription::open(server.port, "graphql-ws", Some(&token), query).await;
+        let mut idle = Vec::new();
+        for n in 0..SOCKETS {
+            let protocol = if n % 2 == 0 {
+                "graphql-transport-ws"
+            } else {
+                "graphql-ws"
+            };
+            idle.push(
+                Subscription::connect(server.port, protocol, Some(&token))
+                    .await
+                    .unwrap(),
+            );
+        }
+
+        server.signal(signal);
+
+        assert_eq!(
+            current.close_code(CLOSE_WAIT).await,
+            Some(1001),
+            "SIG{signal}, graphql-transport-ws"
+        );
+        assert_eq!(
+            legacy.close_code(CLOSE_WAIT).await,
+            Some(1001),
+            "SIG{signal}, graphql-ws"
+        );
+        let codes = futures_util::future::join_all(idle.into_iter().map(close_code)).await;
+        let otherwise: Vec<_> = codes.iter().filter(|code| **code != Some(1001)).collect();
+        assert!(
+            otherwise.is_empty(),
+            "SIG{signal}: {} of {SOCKETS} sockets ended otherwise than 1001 (None: no close frame): {:?}",
+            otherwise.len(),
+            otherwise.iter().collect::<std::collections::BTreeSet<_>>()
+        );
+        let (status, stderr) = server.ended().await;
+        assert_eq!(status, Some(0), "SIG{signal}: {stderr}");
+        assert!(stderr.is_empty(), "{stderr}");
+    }
 }

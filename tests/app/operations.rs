@@ -77,7 +77,7 @@ async fn on_sqlite_the_log_is_checkpointed_in_the_background_and_measured() {
 }
 
 #[tokio::test]
-async fn shutdown_finishes_cleanly_and_closes_subscriptions() {
+async fn shutdown_finishes_cleanly_and_closes_subscriptions_with_1001() {
     let mut app = spawn_app().await;
     let sam = app.sign_up("sam").await;
     let mut subscription = app
@@ -86,9 +86,10 @@ async fn shutdown_finishes_cleanly_and_closes_subscriptions() {
 
     app.stop().await.expect("the server stops without error");
 
-    assert!(
-        subscription.next_within(Duration::from_secs(5)).await.is_none(),
-        "the WebSocket is closed by shutdown"
+    assert_eq!(
+        subscription.close_code(Duration::from_secs(5)).await,
+        Some(1001),
+        "shutdown closes the WebSocket as going away"
     );
 }
 

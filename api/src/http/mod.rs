@@ -28,7 +28,7 @@ mod order;
 mod sandbox;
 mod ws;
 
-pub use ws::with_small_buffers;
+pub use ws::{closed as websockets_closed, with_small_buffers};
 
 /// The server's socket. A failure is one line naming `LISTEN_ADDR`, the
 /// address and what to set instead (a port in use, an address this machine

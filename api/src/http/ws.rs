@@ -53,7 +53,7 @@ use super::{
 };
 use crate::{
     accounts::sessions,
-    app::AppState,
+    app::{App, AppState},
     error::Error,
     graphql::{AppSchema, Auth, ClientAddress, is_request_error},
 };
@@ -80,9 +80,28 @@ pub async fn upgrade(state: GraphqlState, peer: SocketAddr, mut parts: Parts) ->
         Ok(upgrade) => with_small_buffers(upgrade),
         Err(rejection) => return rejection.into_response(),
     };
+    let connections = state.app.websockets.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| serve(socket, protocol, state, peer))
+        .on_upgrade(move |socket| connections.track_future(serve(socket, protocol, state, peer)))
+}
+
+/// How long shutdown waits for the sockets to send their close frames; a
+/// client that reads nothing must not hold the process.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// At shutdown, once the server stopped taking connections: waits until
+/// every WebSocket has been closed with 1001 (each sees
+/// [`App::shutdown`](crate::App) cancelled), so none is cut off without a
+/// close frame when the process ends.
+pub async fn closed(app: &App) {
+    app.websockets.close();
+    if tokio::time::timeout(CLOSE_WAIT, app.websockets.wait()).await.is_err() {
+        tracing::warn!(
+            open = app.websockets.len(),
+            "WebSockets still closing after {CLOSE_WAIT:?}; ending them"
+        );
+    }
 }
 
 /// The WebSocket limits for subscriptions. They carry small messages, and a
