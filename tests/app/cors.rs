@@ -1,6 +1,7 @@
 //! Web apps on other origins: CORS on `/graphql` for the origins in
-//! `CORS_ALLOWED_ORIGINS`, and nothing for the rest. (`browser.rs` calls
-//! it from a page on another origin in Chromium.)
+//! `CORS_ALLOWED_ORIGINS`, and nothing for the rest; the public JSON
+//! routes for any page. (`browser.rs` calls `/graphql` from a page on
+//! another origin in Chromium.)
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 
@@ -134,4 +135,59 @@ async fn a_star_allows_any_origin_without_credentials() {
     assert!(!answer.headers().contains_key(header::ACCESS_CONTROL_ALLOW_CREDENTIALS));
     let answer = post(&app, "https://anywhere.example").await;
     assert_eq!(answer.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+}
+
+#[tokio::test]
+async fn public_routes_pass_the_preflight_with_the_headers_pages_send() {
+    let app = spawn_app().await;
+    let sam = app.sign_up("sam").await;
+    app.make_now_playing_public(&sam).await;
+    let url = format!("{}/v1/users/sam/now-playing", app.address);
+    let asked = [
+        "content-type",
+        "accept",
+        "cache-control",
+        "if-none-match",
+        "x-page-trace",
+    ];
+
+    // A page on any site, and one opened from a file (`Origin: null`).
+    for origin in ["https://sam.example", "null"] {
+        let preflight = app
+            .client
+            .request(Method::OPTIONS, &url)
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET")
+            .header(header::ACCESS_CONTROL_REQUEST_HEADERS, asked.join(","))
+            .send()
+            .await
+            .unwrap();
+
+        assert!(preflight.status().is_success(), "{origin}: {}", preflight.status());
+        assert_eq!(preflight.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert!(header_list(&preflight, header::ACCESS_CONTROL_ALLOW_METHODS).contains(&"get".to_owned()));
+        let allowed = header_list(&preflight, header::ACCESS_CONTROL_ALLOW_HEADERS);
+        for header in asked {
+            assert!(allowed.iter().any(|h| h == header), "{header} in {allowed:?}");
+        }
+        assert!(
+            !preflight
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_ALLOW_CREDENTIALS)
+        );
+
+        let answer = app
+            .client
+            .get(&url)
+            .header(header::ORIGIN, origin)
+            .header(header::ACCEPT, "application/json")
+            .header(header::CACHE_CONTROL, "no-cache")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        assert_eq!(answer.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["isPlaying"], false, "{body}");
+    }
 }

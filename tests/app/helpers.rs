@@ -256,6 +256,21 @@ impl TestApp {
             .unwrap_or(0.0)
     }
 
+    /// Lets any page read what `session` plays (`/v1/users/{handle}/now-playing`).
+    pub async fn make_now_playing_public(&self, session: &Session) {
+        let body = self
+            .graphql(
+                "mutation { updateSettings(input: { nowPlayingPublic: true }) { settings { nowPlayingPublic } } }",
+                json!({}),
+                Some(&session.access),
+            )
+            .await;
+        assert_eq!(
+            body["data"]["updateSettings"]["settings"]["nowPlayingPublic"], true,
+            "{body}"
+        );
+    }
+
     /// Links Spotify for `session` as the sandbox account `account`, the
     /// way a browser would; answers the final page.
     pub async fn link_spotify(&self, session: &Session, account: &str) -> (reqwest::StatusCode, String) {

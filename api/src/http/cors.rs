@@ -1,5 +1,6 @@
 //! CORS for `/graphql`: web apps on the origins in `CORS_ALLOWED_ORIGINS`
 //! may call it from a browser (POST, GET, and the preflight before them).
+//! The public JSON routes (`/v1/…`) are open to every page ([`public`]).
 //!
 //! tower-http's [`CorsLayer`] writes the headers. It would also send its
 //! `Access-Control-Allow-Methods`/`-Headers` to any origin; this middleware
@@ -18,7 +19,7 @@ use axum::{
     response::{IntoResponse as _, Response},
 };
 use tower::{Layer as _, ServiceExt as _};
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 use crate::config::CorsOrigins;
 
@@ -40,6 +41,23 @@ const EXPOSED_HEADERS: [HeaderName; 2] = [HeaderName::from_static("x-request-id"
 
 /// How long a browser may reuse a preflight's answer.
 const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(3600);
+
+/// CORS of the public JSON routes (`/v1/users/{handle}/now-playing`): any
+/// page may read them, from any origin (`file://` pages send `null`).
+///
+/// The preflight allows whatever request headers it asks for: a page's
+/// fetch sends `Content-Type`, `Cache-Control`, `If-None-Match` or a
+/// tracing header of its own as its library pleases, and refusing one
+/// breaks the page while protecting nothing (these routes read no
+/// credentials and answer what a plain GET from anywhere answers).
+pub fn public() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([Method::GET, Method::HEAD])
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers(EXPOSED_HEADERS)
+        .max_age(PREFLIGHT_MAX_AGE)
+}
 
 /// The CORS policy of `/graphql`, built once from the setting.
 #[derive(Clone)]

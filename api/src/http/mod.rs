@@ -3,9 +3,8 @@
 //! its files), `cors.rs` (other origins), `order.rs` (fields in selection order).
 use std::{net::SocketAddr, time::Duration};
 
-use axum::{Router, extract::DefaultBodyLimit, http::Method, middleware, routing::get};
+use axum::{Router, extract::DefaultBodyLimit, middleware, routing::get};
 use tower_http::{
-    cors::{Any, CorsLayer},
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     timeout::TimeoutLayer,
@@ -55,10 +54,10 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
         })
         .layer(middleware::from_fn_with_state(cors, cors::only_allowed_origins))
         .route("/graphiql/{hash}/{file}", get(graphiql::asset));
-    // Static pages anywhere may read public now-playing.
+    // Pages anywhere may read the public JSON routes.
     let public_api = Router::new()
         .route("/v1/users/{handle}/now-playing", get(now_playing::show))
-        .layer(CorsLayer::new().allow_origin(Any).allow_methods([Method::GET]));
+        .layer(cors::public());
     let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
