@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     accounts::Accounts, cache::Caches, clock::Clock, config::Settings, crypto::Signer, events::EventBus,
@@ -38,6 +38,9 @@ pub struct App {
     /// Cancelled when the server stops: WebSocket connections and workers
     /// watch it to finish what they are doing and leave.
     pub shutdown: CancellationToken,
+    /// Open WebSocket connections: shutdown waits until each has sent its
+    /// close frame.
+    pub websockets: TaskTracker,
 
     /// Sign-up, log-in, sessions, settings.
     pub accounts: Accounts,

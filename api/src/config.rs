@@ -1,8 +1,10 @@
 //! Typed settings, read once at start-up from the environment (and `.env`).
 //!
-//! Every setting the server reads is here (the README lists them), and
-//! nothing else reads the environment. A missing or malformed required value
-//! is an error naming it; secrets are `SecretString`, which never prints.
+//! [`SETTINGS`] is the one list of settings: the parser reads a variable
+//! only through it (defaults included), and `sendsongs --help` prints it,
+//! so a setting cannot be missing from the help. A missing or malformed
+//! required value is an error naming it; secrets are `SecretString`, which
+//! never prints, and are never quoted back in an error.
 use std::{collections::HashMap, net::SocketAddr, path::PathBuf, time::Duration};
 
 use base64::Engine as _;
@@ -21,6 +23,270 @@ fn bad(name: &'static str, problem: impl Into<String>) -> SettingError {
     SettingError {
         name,
         problem: problem.into(),
+    }
+}
+
+/// One environment variable the server reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    pub name: &'static str,
+    /// What an unset (or empty) variable means.
+    pub unset: Unset,
+    /// What it does and what a valid value looks like, in a sentence.
+    pub meaning: &'static str,
+}
+
+/// What an unset variable means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unset {
+    /// This value is used: the parser reads it from here.
+    Value(&'static str),
+    /// No value: the feature it configures is off.
+    Off,
+    /// What happens instead, in words.
+    Described(&'static str),
+}
+
+/// The filter of `RUST_LOG` when it is unset.
+pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,sea_orm=warn";
+
+/// Every setting, in the order `--help` and the README list them.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        name: "DATABASE_URL",
+        unset: Unset::Value("sqlite://sendsongs.db?mode=rwc"),
+        meaning: "The database: an SQLite file (sqlite://path?mode=rwc; mode=rwc creates it; WAL, foreign keys \
+                  on) or PostgreSQL (postgres://user:password@host:5432/db), which replicas share.",
+    },
+    Setting {
+        name: "LISTEN_ADDR",
+        unset: Unset::Value("127.0.0.1:8080"),
+        meaning: "Address the HTTP server binds, like 127.0.0.1:8080 or 0.0.0.0:8080 (port 0: any free port).",
+    },
+    Setting {
+        name: "PUBLIC_URL",
+        unset: Unset::Described("the bound address, http://127.0.0.1:<port>"),
+        meaning: "External base URL, for OAuth redirects and links sent to people: https, or http on \
+                  127.0.0.1 (Spotify refuses other http redirects, localhost included).",
+    },
+    Setting {
+        name: "JWT_SECRET",
+        unset: Unset::Described("random per process in sandbox mode; else required"),
+        meaning: "HMAC key for access tokens, at least 32 characters.",
+    },
+    Setting {
+        name: "ENCRYPTION_KEY",
+        unset: Unset::Described("random per process in sandbox mode; else required"),
+        meaning: "Base64 of 32 random bytes (openssl rand -base64 32); encrypts Spotify tokens at rest.",
+    },
+    Setting {
+        name: "SPOTIFY_CLIENT_ID",
+        unset: Unset::Off,
+        meaning: "Spotify app credentials, with SPOTIFY_CLIENT_SECRET; required unless SANDBOX is on.",
+    },
+    Setting {
+        name: "SPOTIFY_CLIENT_SECRET",
+        unset: Unset::Off,
+        meaning: "The Spotify app's client secret.",
+    },
+    Setting {
+        name: "SPOTIFY_ACCOUNTS_URL",
+        unset: Unset::Value("https://accounts.spotify.com"),
+        meaning: "Base of Spotify's /authorize and /api/token.",
+    },
+    Setting {
+        name: "SPOTIFY_API_URL",
+        unset: Unset::Value("https://api.spotify.com"),
+        meaning: "Base of the Spotify Web API's /v1/...",
+    },
+    Setting {
+        name: "SPOTIFY_SHORT_LINK_HOSTS",
+        unset: Unset::Off,
+        meaning: "Extra comma-separated host:port names treated like spotify.link (local stand-ins in tests).",
+    },
+    Setting {
+        name: "MESSENGER_APP_SECRET",
+        unset: Unset::Described("sandbox: sandbox-app-secret; else webhooks are refused"),
+        meaning: "Checks Messenger webhook signatures (X-Hub-Signature-256).",
+    },
+    Setting {
+        name: "MESSENGER_VERIFY_TOKEN",
+        unset: Unset::Described("sandbox: sandbox-verify-token; else the handshake is refused"),
+        meaning: "The token of the Messenger webhook subscription handshake.",
+    },
+    Setting {
+        name: "MESSENGER_PAGE_TOKEN",
+        unset: Unset::Described("sandbox: the stand-in's; else no Messenger messages are sent"),
+        meaning: "Page access token for the Messenger Send API.",
+    },
+    Setting {
+        name: "MESSENGER_GRAPH_URL",
+        unset: Unset::Value("https://graph.facebook.com/v25.0"),
+        meaning: "Base of the Messenger Send API (/me/messages).",
+    },
+    Setting {
+        name: "FCM_CREDENTIALS",
+        unset: Unset::Described("sandbox: the stand-in's; else no pushes are sent"),
+        meaning: "Path of a Google service-account JSON file (project_id, client_email, private_key, token_uri).",
+    },
+    Setting {
+        name: "FCM_API_URL",
+        unset: Unset::Value("https://fcm.googleapis.com"),
+        meaning: "Base of the FCM HTTP v1 send endpoint.",
+    },
+    Setting {
+        name: "SANDBOX",
+        unset: Unset::Described("on when no Spotify credentials are set"),
+        meaning: "on/off: serve stand-ins for Spotify, the Send API, Google and FCM under /sandbox and point \
+                  the clients at them.",
+    },
+    Setting {
+        name: "PLAY_CHECK_FAST_INTERVAL",
+        unset: Unset::Value("5m"),
+        meaning: "How often a new share's recipient is checked for a play (durations: 500ms, 30s, 5m, 2h, 7d).",
+    },
+    Setting {
+        name: "PLAY_CHECK_FAST_WINDOW",
+        unset: Unset::Value("1h"),
+        meaning: "How long after sharing the fast checks go on.",
+    },
+    Setting {
+        name: "PLAY_CHECK_SLOW_INTERVAL",
+        unset: Unset::Value("1h"),
+        meaning: "How often a share is checked after the fast window.",
+    },
+    Setting {
+        name: "SHARE_TTL",
+        unset: Unset::Value("7d"),
+        meaning: "How long a share waits to be played before it expires.",
+    },
+    Setting {
+        name: "JOB_WORKERS",
+        unset: Unset::Value("8"),
+        meaning: "Background workers in this process, each running up to 16 jobs at once (0: none).",
+    },
+    Setting {
+        name: "JOB_POLL_INTERVAL",
+        unset: Unset::Value("1s"),
+        meaning: "How often an idle worker looks for due jobs (enqueues in this process wake it at once).",
+    },
+    Setting {
+        name: "LOG_FORMAT",
+        unset: Unset::Value("pretty"),
+        meaning: "pretty, or json for structured logs (on standard output).",
+    },
+    Setting {
+        name: "RUST_LOG",
+        unset: Unset::Value(DEFAULT_LOG_FILTER),
+        meaning: "Which logs to write: tracing filter directives, like debug or api=debug,info.",
+    },
+    Setting {
+        name: "GRAPHQL_INTROSPECTION",
+        unset: Unset::Value("true"),
+        meaning: "false turns schema introspection off (__schema and __type answer null; GraphiQL then says \
+                  so and has no docs or completion).",
+    },
+    Setting {
+        name: "CORS_ALLOWED_ORIGINS",
+        unset: Unset::Off,
+        meaning: "Comma-separated exact origins (https://app.example.com) of web apps allowed to call /graphql \
+                  from a browser, credentials allowed; * for any origin, without credentials.",
+    },
+    Setting {
+        name: "WS_INIT_TIMEOUT",
+        unset: Unset::Value("10s"),
+        meaning: "A WebSocket that sends no connection_init by then is closed (4408).",
+    },
+    Setting {
+        name: "WS_KEEPALIVE_INTERVAL",
+        unset: Unset::Value("15s"),
+        meaning: "How often each WebSocket gets a ping (graphql-transport-ws) or ka (graphql-ws); longer than 0s.",
+    },
+];
+
+/// The settings for `--help`: each name with what unset means, then its
+/// meaning wrapped under it.
+pub fn help() -> String {
+    let mut text = String::new();
+    for setting in SETTINGS {
+        let unset = match setting.unset {
+            Unset::Value(value) => format!("default: {value}"),
+            Unset::Off => "default: none".to_owned(),
+            Unset::Described(what) => format!("default: {what}"),
+        };
+        text.push_str(&format!("  {}  [{unset}]\n", setting.name));
+        let mut line = String::from("      ");
+        for word in setting.meaning.split_whitespace() {
+            if line.len() > 6 && line.len() + 1 + word.len() > 92 {
+                text.push_str(line.trim_end());
+                text.push('\n');
+                line = String::from("      ");
+            }
+            if line.len() > 6 {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text
+}
+
+/// Reads variables, only those in [`SETTINGS`]; tests see which it read.
+struct Vars {
+    values: HashMap<String, String>,
+    #[cfg(test)]
+    read: std::cell::RefCell<std::collections::BTreeSet<&'static str>>,
+}
+
+impl Vars {
+    fn new(values: HashMap<String, String>) -> Self {
+        Self {
+            values,
+            #[cfg(test)]
+            read: Default::default(),
+        }
+    }
+
+    fn setting(&self, name: &'static str) -> &'static Setting {
+        #[cfg(test)]
+        self.read.borrow_mut().insert(name);
+        SETTINGS
+            .iter()
+            .find(|setting| setting.name == name)
+            .unwrap_or_else(|| panic!("{name} is read but not listed in SETTINGS"))
+    }
+
+    /// The value, trimmed; `None` when unset or empty.
+    fn get(&self, name: &'static str) -> Option<String> {
+        self.setting(name);
+        self.values
+            .get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The value, or the default [`SETTINGS`] gives.
+    fn or_default(&self, name: &'static str) -> String {
+        match (self.get(name), self.setting(name).unset) {
+            (Some(value), _) => value,
+            (None, Unset::Value(default)) => default.to_owned(),
+            (None, _) => panic!("{name} has no default value in SETTINGS"),
+        }
+    }
+
+    fn duration(&self, name: &'static str) -> Result<Duration, SettingError> {
+        let value = self.or_default(name);
+        parse_duration(&value).ok_or_else(|| bad(name, format!("`{value}` is not a duration like 30s, 5m, 2h or 7d")))
+    }
+
+    fn flag(&self, name: &'static str) -> Result<bool, SettingError> {
+        parse_bool(name, &self.or_default(name))
+    }
+
+    fn url(&self, name: &'static str) -> Result<String, SettingError> {
+        url_setting(name, self.or_default(name))
     }
 }
 
@@ -46,6 +312,34 @@ pub struct Settings {
     /// How often an idle worker looks for due jobs.
     pub job_poll_interval: Duration,
     pub log_format: LogFormat,
+    pub graphql: GraphqlSettings,
+}
+
+/// How `/graphql` meets its clients: introspection, WebSockets, browsers
+/// on other origins.
+#[derive(Debug, Clone)]
+pub struct GraphqlSettings {
+    /// `GRAPHQL_INTROSPECTION`: answer `__schema` and `__type` (GraphiQL's
+    /// docs and completion need them). Off, GraphiQL says so.
+    pub introspection: bool,
+    /// `WS_INIT_TIMEOUT`: a socket that sends no `connection_init` by then
+    /// is closed with 4408.
+    pub ws_init_timeout: Duration,
+    /// `WS_KEEPALIVE_INTERVAL`: how often an acknowledged socket gets a
+    /// `ping` (graphql-transport-ws) or a `ka` (graphql-ws); never zero.
+    pub ws_keepalive_interval: Duration,
+    /// `CORS_ALLOWED_ORIGINS`: which web pages on other origins may call
+    /// `/graphql` from a browser.
+    pub cors_allowed_origins: CorsOrigins,
+}
+
+/// The origins allowed to call `/graphql` from a browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// These exact origins (`https://app.example.com`); empty: none.
+    List(Vec<String>),
+    /// `*`: any origin, never with credentials.
+    Any,
 }
 
 #[derive(Debug)]
@@ -89,19 +383,34 @@ pub enum LogFormat {
 }
 
 impl Settings {
-    /// Reads the process environment, after loading `.env` if there is one.
+    /// Reads the process environment, after loading `.env` if there is one
+    /// (variables already set win over the file).
     pub fn from_env() -> Result<Self, SettingError> {
-        let _ = dotenvy::dotenv();
-        Self::from_vars(std::env::vars().collect())
+        match dotenvy::dotenv() {
+            Err(err) if !err.not_found() => return Err(dotenv_error(err)),
+            _ => {}
+        }
+        // Not `env::vars()`: it panics on a variable that is not UTF-8.
+        let vars = std::env::vars_os()
+            .map(|(name, value)| {
+                (
+                    name.to_string_lossy().into_owned(),
+                    value.to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        Self::from_vars(vars)
     }
 
     /// Reads settings from the given variables; tests build them this way.
     pub fn from_vars(vars: HashMap<String, String>) -> Result<Self, SettingError> {
-        let get = |name: &str| vars.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        Self::read(&Vars::new(vars))
+    }
 
-        let spotify_client_id = get("SPOTIFY_CLIENT_ID");
-        let spotify_client_secret = get("SPOTIFY_CLIENT_SECRET");
-        let sandbox = match get("SANDBOX") {
+    fn read(vars: &Vars) -> Result<Self, SettingError> {
+        let spotify_client_id = vars.get("SPOTIFY_CLIENT_ID");
+        let spotify_client_secret = vars.get("SPOTIFY_CLIENT_SECRET");
+        let sandbox = match vars.get("SANDBOX") {
             Some(v) => parse_bool("SANDBOX", &v)?,
             None => spotify_client_id.is_none() && spotify_client_secret.is_none(),
         };
@@ -112,60 +421,71 @@ impl Settings {
             } else {
                 "SPOTIFY_CLIENT_SECRET"
             };
-            return Err(bad(name, "is required unless SANDBOX is on"));
+            return Err(bad(
+                name,
+                "is required unless SANDBOX is on (the Spotify app's credentials, from its dashboard)",
+            ));
         }
-        let jwt_secret = match get("JWT_SECRET") {
+        let jwt_secret = match vars.get("JWT_SECRET") {
             Some(v) if v.len() < 32 => return Err(bad("JWT_SECRET", "must be at least 32 characters")),
             Some(v) => SecretString::from(v),
             None if sandbox => SecretString::from(random_base64(48)),
-            None => return Err(bad("JWT_SECRET", "is required (or turn SANDBOX on)")),
+            None => {
+                return Err(bad(
+                    "JWT_SECRET",
+                    "is required (at least 32 random characters), or turn SANDBOX on",
+                ));
+            }
         };
-        let encryption_key = match get("ENCRYPTION_KEY") {
+        let encryption_key = match vars.get("ENCRYPTION_KEY") {
             Some(v) => parse_key(&v)?,
             None if sandbox => {
                 let mut key = [0u8; 32];
                 rand::rng().fill_bytes(&mut key);
                 SecretBox::new(Box::new(key))
             }
-            None => return Err(bad("ENCRYPTION_KEY", "is required (or turn SANDBOX on)")),
+            None => {
+                return Err(bad(
+                    "ENCRYPTION_KEY",
+                    format!("is required ({KEY_FORM}), or turn SANDBOX on"),
+                ));
+            }
         };
 
-        let listen_addr = get("LISTEN_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen_addr = vars.or_default("LISTEN_ADDR");
         let listen_addr = listen_addr.parse().map_err(|_| {
             bad(
                 "LISTEN_ADDR",
-                format!("`{listen_addr}` is not an address like 127.0.0.1:8080"),
+                format!("`{listen_addr}` is not an address like 127.0.0.1:8080 or 0.0.0.0:8080"),
             )
         })?;
 
-        let log_format = match get("LOG_FORMAT").as_deref() {
-            None | Some("pretty") => LogFormat::Pretty,
-            Some("json") => LogFormat::Json,
-            Some(other) => return Err(bad("LOG_FORMAT", format!("`{other}` is neither `pretty` nor `json`"))),
+        let log_format = match vars.or_default("LOG_FORMAT").as_str() {
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => return Err(bad("LOG_FORMAT", format!("`{other}` is neither `pretty` nor `json`"))),
         };
-
-        let duration = |name: &'static str, default: &str| -> Result<Duration, SettingError> {
-            let value = get(name).unwrap_or_else(|| default.into());
-            parse_duration(&value)
-                .ok_or_else(|| bad(name, format!("`{value}` is not a duration like 30s, 5m, 2h or 7d")))
-        };
+        let log_filter = vars.or_default("RUST_LOG");
+        if let Err(err) = tracing_subscriber::EnvFilter::try_new(&log_filter) {
+            return Err(bad(
+                "RUST_LOG",
+                format!("`{log_filter}` is not a log filter like info or api=debug,info ({err})"),
+            ));
+        }
 
         Ok(Self {
-            database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://sendsongs.db?mode=rwc".into()),
+            database_url: database_url(vars.or_default("DATABASE_URL"))?,
             listen_addr,
-            public_url: public_url(get("PUBLIC_URL"))?,
+            public_url: public_url(vars.get("PUBLIC_URL"))?,
             jwt_secret,
             encryption_key,
             spotify: SpotifySettings {
                 client_id: spotify_client_id,
                 client_secret: spotify_client_secret.map(SecretString::from),
-                accounts_url: url_setting(
-                    "SPOTIFY_ACCOUNTS_URL",
-                    get("SPOTIFY_ACCOUNTS_URL"),
-                    "https://accounts.spotify.com",
-                )?,
-                api_url: url_setting("SPOTIFY_API_URL", get("SPOTIFY_API_URL"), "https://api.spotify.com")?,
-                short_link_hosts: get("SPOTIFY_SHORT_LINK_HOSTS")
+                accounts_url: vars.url("SPOTIFY_ACCOUNTS_URL")?,
+                api_url: vars.url("SPOTIFY_API_URL")?,
+                short_link_hosts: vars
+                    .get("SPOTIFY_SHORT_LINK_HOSTS")
                     .map(|v| {
                         v.split(',')
                             .map(|h| h.trim().to_lowercase())
@@ -175,34 +495,42 @@ impl Settings {
                     .unwrap_or_default(),
             },
             messenger: MessengerSettings {
-                app_secret: get("MESSENGER_APP_SECRET").map(SecretString::from),
-                verify_token: get("MESSENGER_VERIFY_TOKEN").map(SecretString::from),
-                page_token: get("MESSENGER_PAGE_TOKEN").map(SecretString::from),
-                graph_url: url_setting(
-                    "MESSENGER_GRAPH_URL",
-                    get("MESSENGER_GRAPH_URL"),
-                    "https://graph.facebook.com/v25.0",
-                )?,
+                app_secret: vars.get("MESSENGER_APP_SECRET").map(SecretString::from),
+                verify_token: vars.get("MESSENGER_VERIFY_TOKEN").map(SecretString::from),
+                page_token: vars.get("MESSENGER_PAGE_TOKEN").map(SecretString::from),
+                graph_url: vars.url("MESSENGER_GRAPH_URL")?,
             },
             fcm: FcmSettings {
-                credentials: get("FCM_CREDENTIALS").map(PathBuf::from),
-                api_url: url_setting("FCM_API_URL", get("FCM_API_URL"), "https://fcm.googleapis.com")?,
+                credentials: fcm_credentials(vars.get("FCM_CREDENTIALS"))?,
+                api_url: vars.url("FCM_API_URL")?,
             },
             sandbox,
             play_check: PlayCheckSettings {
-                fast_interval: duration("PLAY_CHECK_FAST_INTERVAL", "5m")?,
-                fast_window: duration("PLAY_CHECK_FAST_WINDOW", "1h")?,
-                slow_interval: duration("PLAY_CHECK_SLOW_INTERVAL", "1h")?,
-                share_ttl: duration("SHARE_TTL", "7d")?,
+                fast_interval: vars.duration("PLAY_CHECK_FAST_INTERVAL")?,
+                fast_window: vars.duration("PLAY_CHECK_FAST_WINDOW")?,
+                slow_interval: vars.duration("PLAY_CHECK_SLOW_INTERVAL")?,
+                share_ttl: vars.duration("SHARE_TTL")?,
             },
-            job_workers: match get("JOB_WORKERS") {
-                Some(v) => v
-                    .parse()
-                    .map_err(|_| bad("JOB_WORKERS", format!("`{v}` is not a number of workers")))?,
-                None => 8,
+            job_workers: {
+                let value = vars.or_default("JOB_WORKERS");
+                value.parse().map_err(|_| {
+                    bad(
+                        "JOB_WORKERS",
+                        format!("`{value}` is not a number of workers like 8 (0: none)"),
+                    )
+                })?
             },
-            job_poll_interval: duration("JOB_POLL_INTERVAL", "1s")?,
+            job_poll_interval: vars.duration("JOB_POLL_INTERVAL")?,
             log_format,
+            graphql: GraphqlSettings {
+                introspection: vars.flag("GRAPHQL_INTROSPECTION")?,
+                ws_init_timeout: vars.duration("WS_INIT_TIMEOUT")?,
+                ws_keepalive_interval: match vars.duration("WS_KEEPALIVE_INTERVAL")? {
+                    Duration::ZERO => return Err(bad("WS_KEEPALIVE_INTERVAL", "must be longer than 0s, like 15s")),
+                    every => every,
+                },
+                cors_allowed_origins: cors_origins(vars.get("CORS_ALLOWED_ORIGINS"))?,
+            },
         })
     }
 
@@ -221,24 +549,85 @@ fn parse_bool(name: &'static str, value: &str) -> Result<bool, SettingError> {
     match value.to_ascii_lowercase().as_str() {
         "1" | "true" | "on" | "yes" => Ok(true),
         "0" | "false" | "off" | "no" => Ok(false),
-        _ => Err(bad(name, format!("`{value}` is not on/off"))),
+        _ => Err(bad(name, format!("`{value}` is not on/off (true/false, yes/no, 1/0)"))),
     }
 }
 
+/// What a valid `ENCRYPTION_KEY` looks like.
+const KEY_FORM: &str = "base64 of 32 random bytes, as `openssl rand -base64 32` prints";
+
+/// The key itself is never quoted back.
 fn parse_key(value: &str) -> Result<SecretBox<[u8; 32]>, SettingError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(value)
-        .map_err(|_| bad("ENCRYPTION_KEY", "is not valid base64"))?;
-    let key: [u8; 32] = bytes
-        .try_into()
-        .map_err(|b: Vec<u8>| bad("ENCRYPTION_KEY", format!("must decode to 32 bytes, not {}", b.len())))?;
+        .map_err(|_| bad("ENCRYPTION_KEY", format!("is not base64; use {KEY_FORM}")))?;
+    let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+        bad(
+            "ENCRYPTION_KEY",
+            format!("decodes to {} bytes, not 32; use {KEY_FORM}", b.len()),
+        )
+    })?;
     Ok(SecretBox::new(Box::new(key)))
+}
+
+/// A `.env` that cannot be read. The line is not quoted back (it may hold
+/// a secret); its variable's name is.
+fn dotenv_error(err: dotenvy::Error) -> SettingError {
+    let problem = match err {
+        // The text is the whole line, or only its value.
+        dotenvy::Error::LineParse(text, _) => {
+            let name = text
+                .split_once('=')
+                .map(|(name, _)| name.trim())
+                .filter(|name| !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+            let which = name.map_or_else(|| "a line".to_owned(), |name| format!("the line of {name}"));
+            format!("{which} is not NAME=value; quote values with spaces or quotes: NAME=\"a b\"")
+        }
+        other => format!("cannot be read: {other}"),
+    };
+    bad(".env", problem)
+}
+
+/// SQLite or PostgreSQL, in a form the driver can open. A malformed value
+/// is not quoted back: it may hold a password.
+fn database_url(value: String) -> Result<String, SettingError> {
+    crate::db::check_url(&value).map_err(|why| {
+        bad(
+            "DATABASE_URL",
+            format!("{why}; use sqlite://path?mode=rwc or postgres://user:password@host:5432/db"),
+        )
+    })?;
+    Ok(value)
+}
+
+/// The service-account file must be readable now, not at the first push.
+fn fcm_credentials(value: Option<String>) -> Result<Option<PathBuf>, SettingError> {
+    let Some(path) = value.map(PathBuf::from) else {
+        return Ok(None);
+    };
+    match std::fs::metadata(&path) {
+        Ok(meta) if meta.is_file() => Ok(Some(path)),
+        Ok(_) => Err(bad(
+            "FCM_CREDENTIALS",
+            format!(
+                "{} is not a file; use the path of a Google service-account JSON file",
+                path.display()
+            ),
+        )),
+        Err(err) => Err(bad(
+            "FCM_CREDENTIALS",
+            format!(
+                "cannot read {} ({err}); use the path of a Google service-account JSON file",
+                path.display()
+            ),
+        )),
+    }
 }
 
 /// Spotify accepts redirect URIs on HTTPS or a loopback IP, never `localhost`.
 fn public_url(value: Option<String>) -> Result<Option<String>, SettingError> {
     let Some(value) = value else { return Ok(None) };
-    let url = url_setting("PUBLIC_URL", Some(value), "")?;
+    let url = url_setting("PUBLIC_URL", value)?;
     let loopback = ["http://127.0.0.1", "http://[::1]"]
         .iter()
         .any(|base| url == *base || url.starts_with(&format!("{base}:")) || url.starts_with(&format!("{base}/")));
@@ -253,10 +642,52 @@ fn public_url(value: Option<String>) -> Result<Option<String>, SettingError> {
     Ok(Some(url))
 }
 
-fn url_setting(name: &'static str, value: Option<String>, default: &str) -> Result<String, SettingError> {
-    let value = value.unwrap_or_else(|| default.into());
+/// `*`, or comma-separated origins exactly as browsers send them in `Origin`:
+/// scheme, host and port, nothing after.
+fn cors_origins(value: Option<String>) -> Result<CorsOrigins, SettingError> {
+    const NAME: &str = "CORS_ALLOWED_ORIGINS";
+    let Some(value) = value else {
+        return Ok(CorsOrigins::List(Vec::new()));
+    };
+    let entries: Vec<&str> = value.split(',').map(str::trim).filter(|e| !e.is_empty()).collect();
+    if entries.contains(&"*") {
+        return match entries.len() {
+            1 => Ok(CorsOrigins::Any),
+            _ => Err(bad(NAME, "`*` allows every origin: list origins or `*`, not both")),
+        };
+    }
+    let mut origins = Vec::with_capacity(entries.len());
+    for origin in entries {
+        let rest = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"))
+            .ok_or_else(|| {
+                bad(
+                    NAME,
+                    format!("`{origin}` is not an http(s) origin like https://app.example.com"),
+                )
+            })?;
+        let host_and_port = !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+        if !host_and_port {
+            return Err(bad(
+                NAME,
+                format!("`{origin}` is not an origin: scheme, host and port only, no path or trailing slash"),
+            ));
+        }
+        origins.push(origin.to_ascii_lowercase());
+    }
+    Ok(CorsOrigins::List(origins))
+}
+
+fn url_setting(name: &'static str, value: String) -> Result<String, SettingError> {
     if !(value.starts_with("http://") || value.starts_with("https://")) {
-        return Err(bad(name, format!("`{value}` is not an http(s) URL")));
+        return Err(bad(
+            name,
+            format!("`{value}` is not an http(s) URL like https://example.com"),
+        ));
     }
     Ok(value.trim_end_matches('/').to_owned())
 }
@@ -318,7 +749,7 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.name, "ENCRYPTION_KEY");
-        assert!(err.to_string().contains("32 bytes"));
+        assert!(err.to_string().contains("5 bytes, not 32"), "{err}");
     }
 
     #[test]
@@ -336,6 +767,94 @@ mod tests {
         let ok = Settings::from_vars(vars(&[("PUBLIC_URL", "https://songs.example/")])).unwrap();
         assert_eq!(ok.public_url.as_deref(), Some("https://songs.example"));
         assert!(Settings::from_vars(vars(&[("PUBLIC_URL", "http://127.0.0.1:9000")])).is_ok());
+    }
+
+    #[test]
+    fn graphql_settings_have_defaults_and_refuse_nonsense() {
+        let defaults = Settings::from_vars(vars(&[])).unwrap().graphql;
+        assert!(defaults.introspection);
+        assert_eq!(defaults.ws_init_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.ws_keepalive_interval, Duration::from_secs(15));
+        assert_eq!(defaults.cors_allowed_origins, CorsOrigins::List(vec![]));
+
+        let set = Settings::from_vars(vars(&[
+            ("GRAPHQL_INTROSPECTION", "false"),
+            ("WS_INIT_TIMEOUT", "3s"),
+            ("CORS_ALLOWED_ORIGINS", "https://app.example.com, http://127.0.0.1:3000"),
+        ]))
+        .unwrap()
+        .graphql;
+        assert!(!set.introspection);
+        assert_eq!(set.ws_init_timeout, Duration::from_secs(3));
+        assert_eq!(
+            set.cors_allowed_origins,
+            CorsOrigins::List(vec!["https://app.example.com".into(), "http://127.0.0.1:3000".into()])
+        );
+        let any = Settings::from_vars(vars(&[("CORS_ALLOWED_ORIGINS", "*")])).unwrap();
+        assert_eq!(any.graphql.cors_allowed_origins, CorsOrigins::Any);
+
+        for (name, value) in [
+            ("CORS_ALLOWED_ORIGINS", "*, https://app.example.com"),
+            ("CORS_ALLOWED_ORIGINS", "https://app.example.com/"),
+            ("CORS_ALLOWED_ORIGINS", "app.example.com"),
+            ("WS_KEEPALIVE_INTERVAL", "0s"),
+            ("WS_INIT_TIMEOUT", "soon"),
+            ("GRAPHQL_INTROSPECTION", "maybe"),
+        ] {
+            let err = Settings::from_vars(vars(&[(name, value)])).unwrap_err();
+            assert_eq!(err.name, name, "{value}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_variable_read_is_listed_and_every_listed_one_is_read() {
+        let vars = Vars::new(HashMap::new());
+        Settings::read(&vars).unwrap();
+        let read = vars.read.into_inner();
+        let listed: std::collections::BTreeSet<&str> = SETTINGS.iter().map(|s| s.name).collect();
+        assert_eq!(listed.len(), SETTINGS.len(), "each setting is listed once");
+        assert_eq!(read, listed);
+    }
+
+    #[test]
+    fn the_help_shows_each_setting_with_its_default() {
+        let help = help();
+        for setting in SETTINGS {
+            let line = help
+                .lines()
+                .find(|line| line.trim_start().starts_with(&format!("{}  [default: ", setting.name)))
+                .unwrap_or_else(|| panic!("{} in\n{help}", setting.name));
+            if let Unset::Value(value) = setting.unset {
+                assert!(line.ends_with(&format!("[default: {value}]")), "{line}");
+            }
+        }
+        assert!(help.lines().all(|line| line.len() <= 100), "{help}");
+    }
+
+    #[test]
+    fn start_up_resources_are_checked_with_the_settings() {
+        let err = Settings::from_vars(vars(&[("DATABASE_URL", "nonsense")])).unwrap_err();
+        assert_eq!(err.name, "DATABASE_URL");
+        let text = err.to_string();
+        assert!(text.contains("sqlite://path?mode=rwc") && text.contains("postgres://user:password@host:5432/db"));
+        assert!(!text.contains("nonsense"), "{text}");
+
+        let err = Settings::from_vars(vars(&[("FCM_CREDENTIALS", "/nowhere/service-account.json")])).unwrap_err();
+        assert_eq!(err.name, "FCM_CREDENTIALS");
+        assert!(err.to_string().contains("/nowhere/service-account.json"), "{err}");
+
+        let err = Settings::from_vars(vars(&[("RUST_LOG", "api=loudest")])).unwrap_err();
+        assert_eq!(err.name, "RUST_LOG");
+        let err = Settings::from_vars(vars(&[("ENCRYPTION_KEY", "not base64!")])).unwrap_err();
+        assert!(err.to_string().contains("openssl rand -base64 32"), "{err}");
+    }
+
+    #[test]
+    fn a_broken_env_file_names_the_variable_but_not_its_value() {
+        let err = dotenv_error(dotenvy::Error::LineParse("JWT_SECRET=two words".into(), 14));
+        assert_eq!(err.name, ".env");
+        let text = err.to_string();
+        assert!(text.contains("JWT_SECRET") && !text.contains("words"), "{text}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::{
     collections::HashMap,
     hash::Hash,
+    str::FromStr as _,
     time::{Duration, Instant},
 };
 
@@ -13,7 +14,12 @@ use anyhow::Context as _;
 use migration::{Migrator, MigratorTrait as _};
 use sea_orm::{
     ColumnTrait as _, ConnAcquireErr, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, QueryFilter as _, Statement,
+    EntityTrait, QueryFilter as _, RuntimeErr, Statement,
+    sqlx::{
+        self, Connection as _,
+        postgres::{PgConnectOptions, PgConnection},
+        sqlite::SqliteConnectOptions,
+    },
 };
 
 /// How every SQLite connection is set up, the pool's and any opened beside
@@ -31,7 +37,38 @@ pub(crate) const SQLITE_PRAGMAS: [(&str, &str); 5] = [
     ("journal_size_limit", "67108864"),
 ];
 
+/// How long the first connection to PostgreSQL may take: a server that is
+/// down is reported at once, not after the pool's retries.
+const FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Whether `url` names a database this server can open; the reason when
+/// not, without quoting the URL (it may hold a password).
+pub fn check_url(url: &str) -> Result<(), String> {
+    if is_postgres_url(url) {
+        PgConnectOptions::from_str(url)
+            .map(drop)
+            .map_err(|err| format!("not a PostgreSQL URL ({})", driver_message(&err)))
+    } else if url.starts_with("sqlite:") {
+        SqliteConnectOptions::from_str(url)
+            .map(drop)
+            .map_err(|err| format!("not an SQLite URL ({})", driver_message(&err)))
+    } else {
+        Err("not a database URL (it starts with neither sqlite: nor postgres://)".to_owned())
+    }
+}
+
+fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Opens the pool. Errors are one line naming `DATABASE_URL` (password
+/// hidden), the server and what went wrong: "connection refused at
+/// host:port", a login PostgreSQL refused, an SQLite file that cannot be
+/// opened.
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    if is_postgres_url(url) {
+        reach_postgres(url).await?;
+    }
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .connect_timeout(Duration::from_secs(10))
@@ -60,13 +97,65 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     } else {
         options.max_connections(20).min_connections(1);
     }
-    let db = Database::connect(options)
-        .await
-        .with_context(|| format!("cannot open the database at {}", redact_url(url)))?;
+    let db = Database::connect(options).await.map_err(|err| {
+        let cause = match &err {
+            DbErr::Conn(RuntimeErr::SqlxError(cause)) => driver_message(cause),
+            other => other.to_string(),
+        };
+        let hint = if url.starts_with("sqlite:") {
+            " (its folder must exist and be writable; ?mode=rwc creates the file)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!(
+            "DATABASE_URL={}: cannot open the database: {cause}{hint}",
+            redact_url(url)
+        )
+    })?;
     if db.get_database_backend() == DbBackend::Sqlite {
         tokio::spawn(checkpoint_regularly(db.clone()));
     }
     Ok(db)
+}
+
+/// One connection to PostgreSQL, within [`FIRST_CONNECT_TIMEOUT`], to say
+/// exactly why the server cannot be used. The pool would retry a refused
+/// connection until its own timeout and then say only "pool timed out".
+async fn reach_postgres(url: &str) -> anyhow::Result<()> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|err| anyhow::anyhow!("setting DATABASE_URL: not a PostgreSQL URL ({})", driver_message(&err)))?;
+    let server = match options.get_socket() {
+        Some(socket) => socket.display().to_string(),
+        None => format!("{}:{}", options.get_host(), options.get_port()),
+    };
+    let failed = |problem: String| anyhow::anyhow!("DATABASE_URL={}: {problem}", redact_url(url));
+    match tokio::time::timeout(FIRST_CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            Ok(())
+        }
+        Err(_) => Err(failed(format!(
+            "no answer from {server} within {}s; is PostgreSQL running there, and reachable?",
+            FIRST_CONNECT_TIMEOUT.as_secs()
+        ))),
+        Ok(Err(sqlx::Error::Io(err))) if err.kind() == std::io::ErrorKind::ConnectionRefused => Err(failed(format!(
+            "connection refused at {server}; is PostgreSQL running and listening there?"
+        ))),
+        Ok(Err(sqlx::Error::Io(err))) => Err(failed(format!("cannot reach {server}: {err}"))),
+        Ok(Err(sqlx::Error::Database(err))) => Err(failed(format!("PostgreSQL at {server} says: {}", err.message()))),
+        Ok(Err(sqlx::Error::Tls(err))) => Err(failed(format!("TLS with {server} failed: {err}"))),
+        Ok(Err(err)) => Err(failed(format!("cannot connect to {server}: {}", driver_message(&err)))),
+    }
+}
+
+/// The driver's own words, without its "error returned from database"
+/// and similar prefixes.
+fn driver_message(err: &sqlx::Error) -> String {
+    match err {
+        sqlx::Error::Configuration(cause) => cause.to_string(),
+        sqlx::Error::Database(cause) => cause.message().to_owned(),
+        other => other.to_string(),
+    }
 }
 
 /// SQLite: copies the write-ahead log back into the database every second,
@@ -204,16 +293,35 @@ pub fn is_postgres(db: &DatabaseConnection) -> bool {
     db.get_database_backend() == DbBackend::Postgres
 }
 
-/// The URL with any password replaced, for messages and logs.
+/// The URL with any password replaced, for messages and logs: the one in
+/// `user:password@` and a `password=` query parameter.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut redacted = match (base.find("://"), base.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..])
+            let userinfo = &base[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &base[..scheme_end + 3], &base[at..]),
+                None => base.to_owned(),
+            }
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        redacted.push('?');
+        redacted.push_str(&pairs.join("&"));
     }
+    redacted
 }
 
 #[cfg(test)]
@@ -225,5 +333,28 @@ mod tests {
             "postgres://app:***@db:5432/x"
         );
         assert_eq!(super::redact_url("sqlite://a.db?mode=rwc"), "sqlite://a.db?mode=rwc");
+        assert_eq!(
+            super::redact_url("postgres://app@db/x?sslmode=require&password=hunter2"),
+            "postgres://app@db/x?sslmode=require&password=***"
+        );
+        assert_eq!(
+            super::redact_url("postgres://app:p%40ss@db/x"),
+            "postgres://app:***@db/x"
+        );
+    }
+
+    #[test]
+    fn malformed_urls_are_refused_without_being_quoted() {
+        for url in [
+            "nonsense",
+            "mysql://app:hunter2@db/x",
+            "postgres://app:hunter2@db:port/x",
+        ] {
+            let why = super::check_url(url).unwrap_err();
+            assert!(!why.contains("hunter2") && !why.contains("nonsense"), "{why}");
+        }
+        assert!(super::check_url("sqlite://sendsongs.db?mode=rwc").is_ok());
+        assert!(super::check_url("sqlite::memory:").is_ok());
+        assert!(super::check_url("postgres://app:hunter2@db:5432/x").is_ok());
     }
 }

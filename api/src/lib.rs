@@ -69,10 +69,13 @@
 //! ## Edges
 //! Translate between the outside and the layers below; they decide
 //! nothing, and `graphql`, `http` and `bot` never touch the database.
-//! - [`graphql`]: the schema; resolvers are thin callers (the only place,
-//!   with `http/graphql.rs`, that knows async-graphql).
+//! - [`graphql`]: the schema; resolvers are thin callers; the depth limit
+//!   (introspection left out) and the error codes (the only place, with the
+//!   GraphQL transport in `http/`, that knows async-graphql).
 //! - [`http`]: the router, middleware, health, metrics, the OAuth pages,
-//!   the public now-playing route, the GraphQL transport.
+//!   the public now-playing route, the GraphQL transport (HTTP, GraphiQL
+//!   served from the binary, WebSocket, CORS, fields in selection order),
+//!   and binding the server's socket.
 //! - [`bot`]: the Messenger commands, and every word the bot says.
 //! - [`webhook`]: Meta's webhook: the handshake, signatures, and events
 //!   handed to the inbox.
@@ -99,7 +102,7 @@
 /// mimalloc instead of the system allocator: a subscription event reaching
 /// thousands of connections at once spent ~19% of its CPU in glibc's
 /// malloc and free (consolidating fragmented free lists); see
-/// docs/BENCHMARKS.md, "Shares: subscription fan-out".
+/// docs/benchmarks/fanout.md.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod accounts;

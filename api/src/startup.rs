@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret as _, SecretString};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     accounts::{Accounts, tokens::AccessTokens},
@@ -105,9 +105,7 @@ impl Application {
         SweepShares::default()
             .enqueue_at(&db, now + crate::detection::sweep::EVERY, now)
             .await?;
-        let listener = TcpListener::bind(settings.listen_addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
+        let listener = http::bind(settings.listen_addr).await?;
         // Server-to-server calls to our own stand-ins go to the bound port.
         let own = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
         let public_url = settings.public_url.clone().unwrap_or_else(|| own.clone());
@@ -174,6 +172,7 @@ impl Application {
         })
         .await
         .context("serving HTTP")?;
+        http::websockets_closed(&state).await;
         // Workers stop claiming at once and finish what they hold.
         for worker in workers {
             let _ = worker.await;
@@ -373,6 +372,7 @@ fn assemble(
         caches,
         telemetry: Telemetry::new(statements),
         shutdown: CancellationToken::new(),
+        websockets: TaskTracker::new(),
         public_url,
         db,
         clock,

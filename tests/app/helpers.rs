@@ -56,7 +56,7 @@ pub struct Session {
 
 /// A test's database, removed when the test that made it ends (also when it
 /// fails), so that a long-lived server does not collect test databases.
-enum Scratch {
+pub enum Scratch {
     /// The folder of an SQLite file.
     Dir(std::path::PathBuf),
     /// A PostgreSQL database: the server's admin URL and the name.
@@ -189,7 +189,9 @@ async fn on_server(server: &str, sql: &str) -> Result<(), sea_orm::DbErr> {
     result.map(|_| ())
 }
 
-async fn fresh_database() -> (String, Option<Scratch>) {
+/// A database of its own for one test: its URL, and what removes it when
+/// dropped.
+pub async fn fresh_database() -> (String, Option<Scratch>) {
     match std::env::var("TEST_DATABASE_URL")
         .ok()
         .filter(|u| u.starts_with("postgres"))
@@ -268,6 +270,21 @@ impl TestApp {
         text.lines()
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
             .unwrap_or(0.0)
+    }
+
+    /// Lets any page read what `session` plays (`/v1/users/{handle}/now-playing`).
+    pub async fn make_now_playing_public(&self, session: &Session) {
+        let body = self
+            .graphql(
+                "mutation { updateSettings(input: { nowPlayingPublic: true }) { settings { nowPlayingPublic } } }",
+                json!({}),
+                Some(&session.access),
+            )
+            .await;
+        assert_eq!(
+            body["data"]["updateSettings"]["settings"]["nowPlayingPublic"], true,
+            "{body}"
+        );
     }
 
     /// Links Spotify for `session` as the sandbox account `account`, the
@@ -478,9 +495,25 @@ impl Subscription {
         }
     }
 
-    /// The next event's payload (`data` and `errors`), waiting up to 5 s.
+    /// The next event's payload (`data` and `errors`; an `error` message's
+    /// errors as `errors`), waiting up to 5 s.
     pub async fn next(&mut self) -> Option<Value> {
         self.next_within(Duration::from_secs(5)).await
+    }
+
+    /// Waits up to `wait` for the server to close the socket; answers the
+    /// close frame's code (1005 for a frame without one), or `None` when
+    /// the connection ended with no close frame or stayed open.
+    pub async fn close_code(&mut self, wait: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next()).await.ok()?? {
+                Ok(Message::Close(Some(frame))) => return Some(u16::from(frame.code)),
+                Ok(Message::Close(None)) => return Some(1005),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
     }
 
     pub async fn next_within(&mut self, wait: Duration) -> Option<Value> {
@@ -491,8 +524,15 @@ impl Subscription {
             match message {
                 Ok(Message::Text(text)) => {
                     let value: Value = serde_json::from_str(&text).unwrap();
-                    if value["type"] == data_type || value["type"] == "error" {
+                    if value["type"] == data_type {
                         return Some(value["payload"].clone());
+                    }
+                    if value["type"] == "error" {
+                        // graphql-transport-ws sends the errors themselves.
+                        return Some(match &value["payload"] {
+                            Value::Array(errors) => json!({ "errors": errors }),
+                            payload => payload.clone(),
+                        });
                     }
                 }
                 Ok(Message::Close(_)) | Err(_) => return None,

@@ -1,9 +1,14 @@
 //! Black-box tests: the real app on a random port, driven over HTTP and
 //! WebSocket. One file per capability.
 mod accounts;
+mod browser;
+mod browser_harness;
+mod cli;
+mod cors;
 mod detection;
 mod devices;
 mod friends;
+mod graphiql;
 mod graphql_http;
 mod helpers;
 mod jobs;
@@ -22,3 +27,4 @@ mod spotify_fake;
 mod spotify_link;
 mod spotify_tokens;
 mod tracks;
+mod websocket;

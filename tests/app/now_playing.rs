@@ -105,12 +105,7 @@ async fn the_rest_route_is_404_until_made_public_and_then_open_to_any_page() {
         StatusCode::NOT_FOUND
     );
 
-    app.graphql(
-        "mutation { updateSettings(input: { nowPlayingPublic: true }) { settings { nowPlayingPublic } } }",
-        json!({}),
-        Some(&sam.access),
-    )
-    .await;
+    app.make_now_playing_public(&sam).await;
     let shown = app
         .client
         .get(&url)
@@ -144,12 +139,7 @@ async fn a_hundred_concurrent_requests_make_one_upstream_call() {
     app.link_spotify(&sam, "samspot").await;
     app.spotify
         .record_play("samspot", &TrackId::parse(ID).unwrap(), app_now(&app));
-    app.graphql(
-        "mutation { updateSettings(input: { nowPlayingPublic: true }) { settings { nowPlayingPublic } } }",
-        json!({}),
-        Some(&sam.access),
-    )
-    .await;
+    app.make_now_playing_public(&sam).await;
     let url = format!("{}/v1/users/sam/now-playing", app.address);
 
     let requests = (0..100).map(|_| {

@@ -36,10 +36,7 @@ impl Extension for ErrorCodesExtension {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
         tag(&mut response.errors);
-        let request_error = response.data == Value::Null
-            && !response.errors.is_empty()
-            && response.errors.iter().all(|e| e.path.is_empty());
-        if request_error {
+        if is_request_error(&response) {
             // Refused before running: no operation to name.
             count("invalid", &response);
         }
@@ -71,6 +68,12 @@ impl Extension for ErrorCodesExtension {
             })
             .boxed()
     }
+}
+
+/// True for a request error: refused before anything ran (parse,
+/// validation, limits), so there is no data and no error has a path.
+pub fn is_request_error(response: &Response) -> bool {
+    response.data == Value::Null && !response.errors.is_empty() && response.errors.iter().all(|e| e.path.is_empty())
 }
 
 /// `graphql_operations_total{operation, outcome}`: outcome is `ok` or the

@@ -11,6 +11,7 @@ use crate::app::AppState;
 mod accounts;
 pub mod context;
 mod deliveries;
+mod depth;
 mod devices;
 mod errors;
 mod friends;
@@ -19,8 +20,10 @@ mod shares;
 mod spotify;
 
 pub use context::{Auth, ClientAddress, CurrentUser};
+pub use errors::is_request_error;
 
-/// How deep a query may nest (`me.friends.user` is 3).
+/// How deep a query may nest (`me.friends.user` is 3), introspection aside
+/// (see [`depth`]).
 const MAX_DEPTH: usize = 12;
 /// Total field count a query may select, weighted by list sizes.
 const MAX_COMPLEXITY: usize = 2_000;
@@ -48,7 +51,11 @@ pub struct Subscription(friends::FriendsSubscription, shares::SharesSubscription
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 pub fn build_schema(state: AppState) -> AppSchema {
-    schema_builder()
+    let mut builder = schema_builder();
+    if !state.settings.graphql.introspection {
+        builder = builder.disable_introspection();
+    }
+    builder
         .data(DataLoader::new(loaders::UserLoader(state.clone()), tokio::spawn))
         .data(DataLoader::new(loaders::TrackLoader(state.clone()), tokio::spawn))
         .data(std::sync::Arc::new(loaders::Subjects::new(&state)))
@@ -58,7 +65,7 @@ pub fn build_schema(state: AppState) -> AppSchema {
 
 fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query::default(), Mutation::default(), Subscription::default())
-        .limit_depth(MAX_DEPTH)
+        .extension(depth::DepthLimit(MAX_DEPTH))
         .limit_complexity(MAX_COMPLEXITY)
         .extension(errors::ErrorCodes)
 }

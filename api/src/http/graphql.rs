@@ -1,24 +1,20 @@
 //! GraphQL over HTTP (POST and GET, as the GraphQL-over-HTTP specification
-//! describes), GraphiQL for browsers, and WebSocket subscriptions in both
-//! the `graphql-transport-ws` and the legacy `graphql-ws` protocol.
+//! describes); `GET /graphql` also leads to GraphiQL ([`super::graphiql`])
+//! and to WebSocket subscriptions ([`super::ws`]).
 use std::net::SocketAddr;
 
-use async_graphql::{
-    Data, Value,
-    http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource},
-    parser::types::{DocumentOperations, OperationType},
-};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use async_graphql::parser::types::{DocumentOperations, OperationType};
 use axum::{
     body::Bytes,
-    extract::{ConnectInfo, FromRequestParts as _, Request, State, WebSocketUpgrade},
+    extract::{ConnectInfo, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
 };
 
+use super::order::SelectionOrder;
 use crate::{
     app::AppState,
-    graphql::{AppSchema, Auth, ClientAddress, CurrentUser},
+    graphql::{AppSchema, Auth, ClientAddress, CurrentUser, is_request_error},
 };
 
 #[derive(Clone)]
@@ -111,29 +107,30 @@ pub async fn post(
 }
 
 pub async fn get(State(state): State<GraphqlState>, request: Request) -> Response {
-    let is_upgrade = request
-        .headers()
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if is_upgrade {
-        return websocket(state, request).await;
-    }
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-    let headers = request.headers().clone();
-    let query = request.uri().query().unwrap_or("");
+    let (parts, _body) = request.into_parts();
+    let is_upgrade = parts
+        .headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if is_upgrade {
+        return super::ws::upgrade(state, peer, parts).await;
+    }
+    let headers = &parts.headers;
+    let query = parts.uri.query().unwrap_or("");
     let wants_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
     if query.is_empty() && wants_html {
-        return Html(graphiql_page()).into_response();
+        return super::graphiql::page(state.app.settings.graphql.introspection);
     }
-    let Some(media) = negotiate(&headers) else {
+    let Some(media) = negotiate(headers) else {
         return StatusCode::NOT_ACCEPTABLE.into_response();
     };
     let gql_request = match async_graphql::http::parse_query_string(query) {
@@ -151,23 +148,7 @@ pub async fn get(State(state): State<GraphqlState>, request: Request) -> Respons
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&state, peer, &headers, gql_request, media).await
-}
-
-/// GraphiQL, with subscriptions over WebSocket signed in with the same
-/// `Authorization` header the person typed into its Headers tab (GraphiQL
-/// keeps those in local storage; the WebSocket client reads them when it
-/// connects).
-fn graphiql_page() -> String {
-    const MARK: &str = "'authorization': '__FROM_HEADERS_TAB__',";
-    const FROM_HEADERS_TAB: &str = "get authorization() { try { const h = JSON.parse(localStorage.getItem('graphiql:headers') || '{}'); return h.Authorization || h.authorization || ''; } catch (e) { return ''; } },";
-    GraphiQLSource::build()
-        .endpoint("/graphql")
-        .subscription_endpoint("/graphql")
-        .ws_connection_param("authorization", "__FROM_HEADERS_TAB__")
-        .title("Send Songs")
-        .finish()
-        .replace(MARK, FROM_HEADERS_TAB)
+    execute(&state, peer, headers, gql_request, media).await
 }
 
 /// True when the operation that would run is a mutation (GET must not change anything).
@@ -201,12 +182,13 @@ async fn execute(
             }
         },
     };
-    let response = state.schema.execute(request).await;
+    let order = SelectionOrder::of(&request);
+    let mut response = state.schema.execute(request).await;
+    if let Some(order) = order {
+        order.apply(&mut response.data);
+    }
 
-    // A request error (nothing executed) has no data and no error paths.
-    let request_error = response.data == Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|e| e.path.is_empty());
+    let request_error = is_request_error(&response);
     let status = if request_error && media == Media::GraphqlResponse {
         StatusCode::BAD_REQUEST
     } else {
@@ -238,68 +220,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     strip_bearer(value)
 }
 
-fn strip_bearer(value: &str) -> Option<&str> {
+/// The token of `Bearer <token>` (any case of `Bearer`).
+pub(super) fn strip_bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-/// Subscriptions. The `connection_init` payload carries
-/// `{"authorization": "Bearer …"}`; a bad token closes the connection
-/// (4403), none makes an anonymous connection whose subscriptions ask to
-/// sign in.
-async fn websocket(state: GraphqlState, request: Request) -> Response {
-    let (mut parts, _body) = request.into_parts();
-    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
-        Ok(protocol) => protocol,
-        Err(status) => return (status, "ask for the graphql-transport-ws or graphql-ws subprotocol").into_response(),
-    };
-    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-        Ok(upgrade) => upgrade,
-        Err(rejection) => return rejection.into_response(),
-    };
-    let GraphqlState { app, schema } = state;
-    with_small_buffers(upgrade)
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| async move {
-            let shutdown = app.shutdown.clone();
-            let connection = GraphQLWebSocket::new(stream, schema, protocol)
-                .on_connection_init(move |payload| connection_init(app, payload))
-                .serve();
-            tokio::select! {
-                () = connection => {}
-                () = shutdown.cancelled() => {}
-            }
-        })
-}
-
-/// The WebSocket limits for subscriptions. They carry small messages, and a
-/// server holds thousands of them: the default 128 KiB buffers per
-/// connection would dominate memory.
-pub fn with_small_buffers(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
-    upgrade
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(4 * 1024)
-        .max_write_buffer_size(256 * 1024)
-        .max_message_size(64 * 1024)
-        .max_frame_size(64 * 1024)
-}
-
-async fn connection_init(app: AppState, payload: serde_json::Value) -> async_graphql::Result<Data> {
-    let header = ["authorization", "Authorization"]
-        .iter()
-        .find_map(|key| payload.get(*key).and_then(|v| v.as_str()))
-        .filter(|value| !value.trim().is_empty());
-    let auth = match header {
-        None => Auth::Anonymous,
-        Some(value) => {
-            let token = strip_bearer(value).unwrap_or(value);
-            match app.accounts.authenticate(token).await {
-                Ok(viewer) => Auth::Signed(viewer),
-                Err(err) => return Err(async_graphql::Error::new(err.to_string())),
-            }
-        }
-    };
-    let mut data = Data::default();
-    data.insert(auth);
-    Ok(data)
 }

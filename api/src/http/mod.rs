@@ -1,26 +1,45 @@
-//! HTTP: the router, middleware, and the routes that are not GraphQL.
-use std::{sync::Arc, time::Duration};
+//! HTTP: the router, middleware, and the routes. The GraphQL transport:
+//! `graphql.rs` (POST, GET), `ws.rs` (WebSocket), `graphiql.rs` (the page and
+//! its files), `cors.rs` (other origins), `order.rs` (fields in selection order).
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{Router, extract::DefaultBodyLimit, http::Method, middleware, routing::get};
+use axum::{Router, extract::DefaultBodyLimit, middleware, routing::get};
 use tower_http::{
-    cors::{Any, CorsLayer},
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     timeout::TimeoutLayer,
     trace::TraceLayer,
 };
 
+use tokio::net::TcpListener;
+
 use crate::{app::AppState, graphql::AppSchema, sandbox::Sandboxes, webhook::Webhook};
 
 mod auth;
+mod cors;
+mod graphiql;
 mod graphql;
 mod health;
 mod messenger;
 mod metrics;
 mod now_playing;
+mod order;
 mod sandbox;
+mod ws;
 
-pub use graphql::with_small_buffers;
+pub use ws::{closed as websockets_closed, with_small_buffers};
+
+/// The server's socket. A failure is one line naming `LISTEN_ADDR`, the
+/// address and what to set instead (a port in use, an address this machine
+/// does not have, a port below 1024 without the right to it).
+pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address).await.map_err(|err| {
+        anyhow::anyhow!(
+            "setting LISTEN_ADDR: cannot listen on {address}: {err}; set a free address of this machine, \
+             like 127.0.0.1:8081 (port 0: any free port)"
+        )
+    })
+}
 
 /// Largest request body accepted anywhere: a GraphQL query is a few KiB.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -28,16 +47,19 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// Every route: `state` for most, the edges' own state for theirs, and the
 /// stand-ins under `/sandbox` when there are any.
 pub fn router(state: AppState, schema: AppSchema, webhook: Arc<Webhook>, sandboxes: Option<Sandboxes>) -> Router {
+    let cors = cors::Cors::new(&state.settings.graphql.cors_allowed_origins);
     let graphql_routes = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .with_state(graphql::GraphqlState {
             app: state.clone(),
             schema,
-        });
-    // Static pages anywhere may read public now-playing.
+        })
+        .layer(middleware::from_fn_with_state(cors, cors::only_allowed_origins))
+        .route("/graphiql/{hash}/{file}", get(graphiql::asset));
+    // Pages anywhere may read the public JSON routes.
     let public_api = Router::new()
         .route("/v1/users/{handle}/now-playing", get(now_playing::show))
-        .layer(CorsLayer::new().allow_origin(Any).allow_methods([Method::GET]));
+        .layer(cors::public());
     let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

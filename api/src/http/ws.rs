@@ -1,0 +1,380 @@
+//! GraphQL over WebSocket: `graphql-transport-ws` (the protocol of the
+//! `graphql-ws` library, PROTOCOL.md) and the legacy `graphql-ws` of
+//! subscriptions-transport-ws.
+//!
+//! async-graphql executes every operation
+//! ([`Schema::execute_stream_with_session_data`](async_graphql::Schema)) and
+//! names the subprotocols; this module runs the socket around it. The
+//! connection loop async-graphql ships (7.2) lets a second `subscribe` with
+//! a running id replace the first, never times out a silent socket, closes
+//! with 1002 or 1011 where the protocol names 4400, 4401 and 4403 (stock
+//! clients treat 1002 as fatal and stop retrying), and sends no keep-alive.
+//!
+//! | rule | graphql-transport-ws | legacy graphql-ws |
+//! |---|---|---|
+//! | no `connection_init` within `WS_INIT_TIMEOUT` | close 4408 | `connection_error`, close 4408 |
+//! | a message before the ack other than `connection_init` (or `ping`) | close 4401 | `connection_error`, close 4401 |
+//! | a missing, invalid or expired token in `connection_init` | close 4403 | `connection_error`, close 4403 |
+//! | a second `connection_init` | close 4429 | `connection_error`, close 4429 |
+//! | a malformed message | close 4400 | `connection_error`, the socket stays open |
+//! | `subscribe`/`start` with the id of a running operation | close 4409 | `error` for that id; the first keeps running |
+//! | an operation refused before running (parse, validation) | `error` with the errors, no `complete` | `data` with the errors, then `complete` |
+//! | the operation ends | `complete` | `complete` |
+//! | the client's `complete` / `stop` | the operation stops, nothing more is sent for it | the operation stops, then `complete` |
+//! | keep-alive, every `WS_KEEPALIVE_INTERVAL` | `ping` (the client answers `pong`); a client's `ping` gets `pong` | `ka`, also right after the ack |
+//! | the server stops | close 1001 | close 1001 |
+//!
+//! Auth needs no origin check here: the token travels in `connection_init`,
+//! never in a cookie a foreign page could ride on.
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
+
+use async_graphql::{
+    Data, Response, ServerError,
+    futures_util::future::BoxFuture,
+    http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols as Protocols},
+};
+use axum::{
+    extract::{
+        FromRequestParts as _,
+        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
+    },
+    http::{StatusCode, header, request::Parts},
+    response::{IntoResponse, Response as HttpResponse},
+};
+use futures_util::{
+    StreamExt as _,
+    stream::{self, AbortHandle, Abortable, BoxStream, SelectAll},
+};
+use serde_json::{Map, Value};
+
+use super::{
+    graphql::{GraphqlState, strip_bearer},
+    order::SelectionOrder,
+};
+use crate::{
+    app::{App, AppState},
+    error::Error,
+    graphql::{AppSchema, Auth, ClientAddress, is_request_error},
+};
+
+mod messages;
+
+use messages::{ClientMessage, ServerMessage, truncate};
+
+/// Answers a WebSocket upgrade on `/graphql`.
+pub async fn upgrade(state: GraphqlState, peer: SocketAddr, mut parts: Parts) -> HttpResponse {
+    let offered = parts
+        .headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some(protocol) = offered.split(',').find_map(|p| p.trim().parse::<Protocols>().ok()) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "ask for the graphql-transport-ws or graphql-ws subprotocol",
+        )
+            .into_response();
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(upgrade) => with_small_buffers(upgrade),
+        Err(rejection) => return rejection.into_response(),
+    };
+    let connections = state.app.websockets.clone();
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| connections.track_future(serve(socket, protocol, state, peer)))
+}
+
+/// How long shutdown waits for the sockets to send their close frames; a
+/// client that reads nothing must not hold the process.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// At shutdown, once the server stopped taking connections: waits until
+/// every WebSocket has been closed with 1001 (each sees
+/// [`App::shutdown`](crate::App) cancelled), so none is cut off without a
+/// close frame when the process ends.
+pub async fn closed(app: &App) {
+    app.websockets.close();
+    if tokio::time::timeout(CLOSE_WAIT, app.websockets.wait()).await.is_err() {
+        tracing::warn!(
+            open = app.websockets.len(),
+            "WebSockets still closing after {CLOSE_WAIT:?}; ending them"
+        );
+    }
+}
+
+/// The WebSocket limits for subscriptions. They carry small messages, and a
+/// server holds thousands of them: the default 128 KiB buffers per
+/// connection would dominate memory.
+pub fn with_small_buffers(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
+    upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_write_buffer_size(256 * 1024)
+        .max_message_size(64 * 1024)
+        .max_frame_size(64 * 1024)
+}
+
+/// Why a connection ends early: the close code and reason.
+struct Fatal(u16, String);
+
+impl Fatal {
+    fn unauthorized() -> Self {
+        Self(4401, "Unauthorized".into())
+    }
+}
+
+/// What one read from the socket brought.
+enum Incoming {
+    Message(ClientMessage),
+    /// A frame that needs no answer here.
+    Nothing,
+    /// The client closed the socket or the connection broke.
+    Gone,
+}
+
+/// What one operation's stream yields: its id, then each response
+/// (`true` for the first), or `None` once it has ended.
+type OperationEvent = (String, Option<(bool, Response)>);
+
+/// One socket, from upgrade to close.
+struct Connection {
+    socket: WebSocket,
+    protocol: Protocols,
+    /// Running operations by id; aborting one silences its stream at once.
+    running: HashMap<String, AbortHandle>,
+    operations: SelectAll<Abortable<BoxStream<'static, OperationEvent>>>,
+}
+
+async fn serve(socket: WebSocket, protocol: Protocols, state: GraphqlState, peer: SocketAddr) {
+    let GraphqlState { app, schema } = state;
+    let mut connection = Connection {
+        socket,
+        protocol,
+        running: HashMap::new(),
+        operations: SelectAll::new(),
+    };
+    let shutdown = app.shutdown.clone();
+    let ended = tokio::select! {
+        ended = connection.run(&app, &schema, peer) => ended,
+        () = shutdown.cancelled() => Err(Fatal(1001, "the server is shutting down".into())),
+    };
+    if let Err(Fatal(code, reason)) = ended {
+        connection.close(code, &reason).await;
+    }
+}
+
+impl Connection {
+    fn legacy(&self) -> bool {
+        self.protocol == Protocols::SubscriptionsTransportWS
+    }
+
+    /// `Ok` when the client left; `Err` says how to close the socket.
+    async fn run(&mut self, app: &AppState, schema: &AppSchema, peer: SocketAddr) -> Result<(), Fatal> {
+        let Some(auth) = self.handshake(app).await? else {
+            return Ok(());
+        };
+        let mut data = Data::default();
+        data.insert(auth);
+        data.insert(ClientAddress(Some(peer.ip())));
+        let data = Arc::new(data);
+
+        self.send(&ServerMessage::bare("connection_ack")).await?;
+        let every = app.settings.graphql.ws_keepalive_interval;
+        let first_beat = if self.legacy() { Duration::ZERO } else { every };
+        let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + first_beat, every);
+        keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                frame = self.socket.recv() => {
+                    let message = match self.read(frame).await? {
+                        Incoming::Message(message) => message,
+                        Incoming::Nothing => continue,
+                        Incoming::Gone => return Ok(()),
+                    };
+                    match message {
+                        ClientMessage::Subscribe { id, request } => self.start(schema, &data, id, *request).await?,
+                        ClientMessage::Complete { id } => self.stop(&id).await?,
+                        ClientMessage::Init(_) => return Err(Fatal(4429, "Too many initialisation requests".into())),
+                        ClientMessage::Ping => self.send(&ServerMessage::bare("pong")).await?,
+                        ClientMessage::Pong => {}
+                        ClientMessage::Terminate => return Err(Fatal(1000, String::new())),
+                    }
+                }
+                Some((id, event)) = self.operations.next() => self.deliver(id, event).await?,
+                _ = keepalive.tick() => {
+                    let beat = if self.legacy() { "ka" } else { "ping" };
+                    self.send(&ServerMessage::bare(beat)).await?;
+                }
+            }
+        }
+    }
+
+    /// Waits for `connection_init` and checks its token, answering `ping`
+    /// meanwhile; `None` when the client left first.
+    async fn handshake(&mut self, app: &AppState) -> Result<Option<Auth>, Fatal> {
+        let deadline = tokio::time::sleep(app.settings.graphql.ws_init_timeout);
+        tokio::pin!(deadline);
+        let mut checking: Option<BoxFuture<'static, Result<Auth, Fatal>>> = None;
+        loop {
+            tokio::select! {
+                () = &mut deadline, if checking.is_none() => {
+                    return Err(Fatal(4408, "Connection initialisation timeout".into()));
+                }
+                checked = async { checking.as_mut().expect("guarded").await }, if checking.is_some() => {
+                    return checked.map(Some);
+                }
+                frame = self.socket.recv() => {
+                    let message = match self.read(frame).await? {
+                        Incoming::Message(message) => message,
+                        Incoming::Nothing => continue,
+                        Incoming::Gone => return Ok(None),
+                    };
+                    match message {
+                        ClientMessage::Init(_) if checking.is_some() => {
+                            return Err(Fatal(4429, "Too many initialisation requests".into()));
+                        }
+                        ClientMessage::Init(payload) => checking = Some(Box::pin(authenticate(app.clone(), payload))),
+                        ClientMessage::Ping => self.send(&ServerMessage::bare("pong")).await?,
+                        ClientMessage::Terminate => return Ok(None),
+                        _ => return Err(Fatal::unauthorized()),
+                    }
+                }
+            }
+        }
+    }
+
+    /// One frame from the socket. A malformed message ends a
+    /// graphql-transport-ws connection (4400); a legacy client gets a
+    /// `connection_error` for it and the socket stays open.
+    async fn read(&mut self, frame: Option<Result<Message, axum::Error>>) -> Result<Incoming, Fatal> {
+        let parsed = match frame {
+            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(Incoming::Gone),
+            // Transport-level ping/pong: axum answers pings itself.
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Ok(Incoming::Nothing),
+            Some(Ok(Message::Binary(_))) => Err("Invalid message: expected text frames".to_owned()),
+            Some(Ok(Message::Text(text))) => messages::parse(self.protocol, &text),
+        };
+        match parsed {
+            Ok(message) => Ok(Incoming::Message(message)),
+            Err(why) if self.legacy() => {
+                self.send(&ServerMessage::connection_error(&why)).await?;
+                Ok(Incoming::Nothing)
+            }
+            Err(why) => Err(Fatal(4400, why)),
+        }
+    }
+
+    /// Starts an operation under `id`, unless one is running under it.
+    async fn start(
+        &mut self,
+        schema: &AppSchema,
+        data: &Arc<Data>,
+        id: String,
+        request: async_graphql::Request,
+    ) -> Result<(), Fatal> {
+        if self.running.contains_key(&id) {
+            let reason = format!("Subscriber for {} already exists", truncate(&id, 80));
+            if !self.legacy() {
+                return Err(Fatal(4409, reason));
+            }
+            let error = ServerError::new(reason, None);
+            return self.send(&ServerMessage::about(&id, "error", error)).await;
+        }
+        let (handle, registration) = AbortHandle::new_pair();
+        let (key, key_for_map) = (id.clone(), id.clone());
+        let order = SelectionOrder::of(&request);
+        let events: BoxStream<'static, OperationEvent> = schema
+            .execute_stream_with_session_data(request, data.clone())
+            .enumerate()
+            .map(move |(n, mut response)| {
+                if let Some(order) = &order {
+                    order.apply(&mut response.data);
+                }
+                (key.clone(), Some((n == 0, response)))
+            })
+            .chain(stream::once(async move { (id, None) }))
+            .boxed();
+        self.running.insert(key_for_map, handle);
+        self.operations.push(Abortable::new(events, registration));
+        Ok(())
+    }
+
+    /// The client stops listening to `id`.
+    async fn stop(&mut self, id: &str) -> Result<(), Fatal> {
+        if let Some(handle) = self.running.remove(id) {
+            handle.abort();
+            if self.legacy() {
+                self.send(&ServerMessage::complete(id)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends what an operation produced.
+    async fn deliver(&mut self, id: String, event: Option<(bool, Response)>) -> Result<(), Fatal> {
+        match event {
+            Some((first, response)) if first && !self.legacy() && is_request_error(&response) => {
+                // Refused before running: `error`, and no `complete` after it.
+                if let Some(handle) = self.running.remove(&id) {
+                    handle.abort();
+                }
+                self.send(&ServerMessage::about(&id, "error", &response.errors)).await
+            }
+            Some((_, response)) => {
+                let kind = if self.legacy() { "data" } else { "next" };
+                self.send(&ServerMessage::about(&id, kind, &response)).await
+            }
+            None => {
+                self.running.remove(&id);
+                self.send(&ServerMessage::complete(&id)).await
+            }
+        }
+    }
+
+    async fn send<P: serde::Serialize>(&mut self, message: &ServerMessage<'_, P>) -> Result<(), Fatal> {
+        self.socket
+            .send(Message::text(message.to_text()))
+            .await
+            // The client is gone: nothing left to close.
+            .map_err(|_| Fatal(1006, String::new()))
+    }
+
+    /// Closes with `code` (legacy clients read the reason in a
+    /// `connection_error` first: they do not look at close codes).
+    async fn close(&mut self, code: u16, reason: &str) {
+        if code == 1006 {
+            return;
+        }
+        if self.legacy() && code >= 4000 {
+            let _ = self.send(&ServerMessage::connection_error(reason)).await;
+        }
+        let frame = CloseFrame {
+            code,
+            reason: truncate(reason, 123).into(),
+        };
+        let _ = self.socket.send(Message::Close(Some(frame))).await;
+    }
+}
+
+/// Checks the token a `connection_init` carries: `{"authorization": "Bearer …"}`
+/// (`Authorization` too, as GraphiQL sends its Headers tab).
+async fn authenticate(app: AppState, payload: Map<String, Value>) -> Result<Auth, Fatal> {
+    let forbidden = |why: &str| Fatal(4403, format!("Forbidden: {why}"));
+    let value = ["authorization", "Authorization"]
+        .iter()
+        .filter_map(|key| payload.get(*key).and_then(Value::as_str))
+        .map(str::trim)
+        .find(|value| !value.is_empty())
+        .ok_or_else(|| forbidden("connection_init needs {\"authorization\": \"Bearer <accessToken>\"}"))?;
+    let token = strip_bearer(value).unwrap_or(value);
+    match app.accounts.authenticate(token).await {
+        Ok(viewer) => Ok(Auth::Signed(viewer)),
+        Err(err @ Error::Internal(_)) => {
+            err.log();
+            // Not the client's fault: stock clients retry after 1013.
+            Err(Fatal(1013, "Try again later".into()))
+        }
+        Err(err) => Err(forbidden(&err.to_string())),
+    }
+}
