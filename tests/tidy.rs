@@ -50,7 +50,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("State", &["app"]),
-    ("Use cases", &["detection", "linking", "listening", "sharing"]),
+    (
+        "Use cases",
+        &["detection", "linking", "listening", "receipts", "sharing"],
+    ),
     ("Edges", &["bot", "graphql", "http", "sandbox", "webhook"]),
     ("Startup", &["startup"]),
 ];
@@ -83,6 +86,7 @@ const TABLE_DOORS: &[(&str, &[&str])] = &[
     ("play_events", &["api/src/shares/"]),
     ("refresh_tokens", &["api/src/accounts/sessions.rs"]),
     ("sessions", &["api/src/accounts/sessions.rs"]),
+    ("share_activities", &["api/src/shares/"]),
     ("shares", &["api/src/shares/"]),
     ("spotify_links", &["api/src/spotify/vault.rs"]),
     ("tracks", &["api/src/spotify/catalog.rs"]),

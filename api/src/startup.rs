@@ -45,6 +45,7 @@ use crate::{
         providers::{PAGE_TOKEN, ProviderSandbox},
         spotify::SpotifySandbox,
     },
+    shares::tracked::TrackedLinks,
     spotify::{self, Spotify, SpotifyClient, links::LinkResolver, now_playing},
     telemetry::Telemetry,
     webhook::Webhook,
@@ -334,12 +335,14 @@ fn assemble(
     let jobs = Jobs::default();
     let events = Arc::new(EventBus::new(&db));
     let caches = Arc::new(Caches::new(now_playing::FRESH_FOR));
+    let tracked_links = Arc::new(TrackedLinks::new(settings.jwt_secret_bytes(), &public_url));
     let notify = Arc::new(Notifier::new(
         db.clone(),
         clock.clone(),
         providers.fcm,
         providers.messenger,
         &public_url,
+        tracked_links.clone(),
     ));
     let spotify = Arc::new(Spotify::new(
         db.clone(),
@@ -363,6 +366,7 @@ fn assemble(
     let friends = Friends::new(db.clone(), clock.clone(), events.clone(), caches.clone());
     let app = App {
         personal_links: Signer::new(settings.jwt_secret_bytes(), "messenger-personal-link"),
+        tracked_links,
         accounts,
         friends,
         spotify,

@@ -18,6 +18,7 @@ pub mod oauth_states;
 pub mod play_events;
 pub mod refresh_tokens;
 pub mod sessions;
+pub mod share_activities;
 pub mod shares;
 pub mod spotify_links;
 pub mod tracks;
@@ -46,7 +47,26 @@ mod tests {
         assert_eq!(stored::<crate::deliveries::Channel>(), ["MESSENGER", "PUSH"]);
         assert_eq!(
             stored::<crate::deliveries::EventKind>(),
-            ["share_played", "share_received", "relink_required"]
+            [
+                "share_played",
+                "share_received",
+                "relink_required",
+                "share_opened",
+                "share_listening",
+                "share_expired"
+            ]
+        );
+        assert_eq!(
+            stored::<crate::share_activities::Kind>(),
+            [
+                "OPENED",
+                "LISTENING",
+                "PLAYED",
+                "EXPIRED",
+                "CANCELLED",
+                "REACTED",
+                "REPLIED"
+            ]
         );
         assert_eq!(stored::<crate::jobs::Status>(), ["queued", "running", "dead"]);
         assert_eq!(stored::<crate::spotify_links::Status>(), ["ACTIVE", "RELINK_REQUIRED"]);

@@ -17,6 +17,14 @@ const NOW_PLAYING: &str = "query($h: String!) { nowPlaying(handle: $h) { isPlayi
 const STATUS: &str = "{ me { spotify { status } } }";
 
 pub async fn app_with_scripted_spotify_and(extra: &[(&str, &str)]) -> (TestApp, Shared, Session) {
+    let (app, script) = scripted_app(extra).await;
+    let sam = app.sign_up("sam").await;
+    link_scripted(&app, &sam).await;
+    (app, script, sam)
+}
+
+/// The app against a scripted Spotify that listens on the app's clock.
+pub async fn scripted_app(extra: &[(&str, &str)]) -> (TestApp, Shared) {
     let script: Shared = Arc::new(Mutex::new(Script::default()));
     let url = serve(spotify_fake::router(script.clone())).await;
     let accounts = format!("{url}/accounts");
@@ -27,15 +35,22 @@ pub async fn app_with_scripted_spotify_and(extra: &[(&str, &str)]) -> (TestApp, 
     ];
     settings.extend_from_slice(extra);
     let app = spawn_app_with(&settings).await;
-    let sam = app.sign_up("sam").await;
+    script.lock().unwrap().clock = Some(app.clock.clone());
+    (app, script)
+}
+
+/// Links `session`'s Spotify: the scripted listener.
+pub async fn link_scripted(app: &TestApp, session: &Session) {
     let body = app
-        .graphql("mutation { connectSpotify { url } }", json!({}), Some(&sam.access))
+        .graphql("mutation { connectSpotify { url } }", json!({}), Some(&session.access))
         .await;
     let (_, page) = app
         .browse(body["data"]["connectSpotify"]["url"].as_str().unwrap())
         .await;
-    assert!(page.contains("You're connected as <b>@sam</b>"), "{page}");
-    (app, script, sam)
+    assert!(
+        page.contains(&format!("You're connected as <b>@{}</b>", session.handle)),
+        "{page}"
+    );
 }
 
 async fn app_with_scripted_spotify() -> (TestApp, Shared, Session) {

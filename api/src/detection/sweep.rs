@@ -6,13 +6,14 @@
 //! life. One such job exists for the whole database, whatever the number
 //! of replicas.
 use chrono::TimeDelta;
-
+use sea_orm::TransactionTrait as _;
 use serde::{Deserialize, Serialize};
 
 use super::check::CheckRecipient;
 use crate::{
     app::App,
     jobs::{self, Job, JobError, Outcome},
+    receipts,
     shares::lifecycle,
 };
 
@@ -41,10 +42,13 @@ const GRACE: TimeDelta = TimeDelta::hours(1);
 
 async fn sweep(app: &App) -> Result<Outcome, JobError> {
     let now = app.clock.now();
-    let expired = lifecycle::expire_overdue(&app.db, now - GRACE, now).await?;
-    if expired > 0 {
-        tracing::warn!(count = expired, "expired shares whose checks had stopped");
+    let txn = app.db.begin().await?;
+    let expired = receipts::expired_overdue(app, &txn, now - GRACE, now).await?;
+    app.jobs.commit(txn).await?;
+    if !expired.is_empty() {
+        tracing::warn!("expired shares whose checks had stopped");
     }
+    expired.publish(app).await;
     for check in jobs::dead::<CheckRecipient>(&app.db).await? {
         if lifecycle::has_pending(&app.db, check.recipient_id).await? {
             check.enqueue(&app.db, now).await?;

@@ -32,6 +32,9 @@ pub enum Topic {
     ShareReceived,
     /// A song the user shared, or was sent, was played (subject: the play event).
     SharePlayed,
+    /// A share the user sent or received took a step: opened, listening,
+    /// played, expired, cancelled (subject: the step, a `share_activities` row).
+    ShareActivity,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

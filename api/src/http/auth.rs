@@ -136,7 +136,9 @@ pub async fn callback(State(app): State<AppState>, Query(params): Query<Callback
     }
 }
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+/// A small, plain HTML page (`body` is HTML the caller escaped); the
+/// tracked links' pages use it too.
+pub(super) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\

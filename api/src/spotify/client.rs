@@ -75,8 +75,33 @@ pub struct ApiTrack {
     #[serde(default)]
     pub artists: Vec<ApiArtist>,
     pub album: Option<ApiAlbum>,
-    /// Set when Spotify relinked the requested track to another id.
+    /// Set when Spotify relinked the requested track to another id. Since
+    /// February 2026 Development Mode apps no longer receive it (Spotify's
+    /// Web API changelog): the ISRC is then the way to tell a relinked play.
     pub linked_from: Option<LinkedFrom>,
+    /// The recording's identifiers; `{}` for local files, absent in bodies
+    /// that leave it out.
+    #[serde(default)]
+    pub external_ids: Option<ExternalIds>,
+}
+
+impl ApiTrack {
+    /// The recording's ISRC, if Spotify gave one.
+    pub fn isrc(&self) -> Option<&str> {
+        self.external_ids
+            .as_ref()?
+            .isrc
+            .as_deref()
+            .filter(|isrc| !isrc.is_empty())
+    }
+}
+
+/// A track's `external_ids` (Spotify's ExternalIdObject).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExternalIds {
+    /// International Standard Recording Code: one per recording, shared by
+    /// the track ids Spotify has for it (a single and its album release).
+    pub isrc: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,6 +143,14 @@ pub struct CurrentlyPlaying {
     pub item: Option<ApiTrack>,
     #[serde(default)]
     pub currently_playing_type: Option<String>,
+    /// How far into `item` playback is, in milliseconds ("Progress into the
+    /// currently playing track or episode. Can be null.").
+    #[serde(default)]
+    pub progress_ms: Option<i64>,
+    /// Unix milliseconds when playback last changed state (play, pause,
+    /// skip, scrub, new song), per Spotify's reference.
+    #[serde(default)]
+    pub timestamp: Option<i64>,
 }
 
 pub struct SpotifyClient {
