@@ -10,7 +10,9 @@
 //!   `https://accounts.spotify.com/authorize` and `/api/token` ([`accounts`]).
 //! - `GET /api/v1/...`: stand-ins for `https://api.spotify.com/v1/...` ([`web_api`]).
 //! - `POST /play`: the sandbox's own control, recording that an account
-//!   played a track (Spotify's equivalent is someone pressing play).
+//!   played a track (Spotify's equivalent is someone pressing play), now or
+//!   `progressMs` ago: currently-playing then shows it that far in, and
+//!   the whole ladder (listening, then played 30 seconds in) can be shown.
 //!
 //! Rate limits and upstream failures are not simulated: tests use other
 //! fakes for those.
@@ -214,6 +216,10 @@ struct PlayRequest {
     track: String,
     /// RFC 3339; now when absent.
     played_at: Option<String>,
+    /// How far into the track playback is now, in milliseconds: the play
+    /// started that long ago (instead of `played_at`).
+    #[serde(rename = "progressMs")]
+    progress_ms: Option<i64>,
 }
 
 /// `POST /play`: records that `account` started playing `track`.
@@ -239,10 +245,22 @@ async fn play(
         }
         Err(e) => return play_error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let played_at = match request.played_at.as_deref().map(DateTime::parse_from_rfc3339) {
-        None => sandbox.now(),
-        Some(Ok(at)) => at.with_timezone(&Utc),
-        Some(Err(_)) => return play_error(StatusCode::BAD_REQUEST, "played_at must be an RFC 3339 time".into()),
+    let played_at = match (request.played_at.as_deref(), request.progress_ms) {
+        (Some(_), Some(_)) => {
+            return play_error(
+                StatusCode::BAD_REQUEST,
+                "give played_at (when it started) or progressMs (how far in it is now), not both".into(),
+            );
+        }
+        (None, Some(progress)) if progress < 0 => {
+            return play_error(StatusCode::BAD_REQUEST, "progressMs must be 0 or more".into());
+        }
+        (None, Some(progress)) => sandbox.now() - chrono::TimeDelta::milliseconds(progress),
+        (None, None) => sandbox.now(),
+        (Some(at), None) => match DateTime::parse_from_rfc3339(at) {
+            Ok(at) => at.with_timezone(&Utc),
+            Err(_) => return play_error(StatusCode::BAD_REQUEST, "played_at must be an RFC 3339 time".into()),
+        },
     };
     sandbox.record_play(&request.account, &track, played_at);
     let body = json!({
