@@ -214,6 +214,7 @@ fn compose(notifier: &Notifier, loaded: &Loaded) -> Option<Texts> {
             Some(texts::share_received(share, track, sender))
         }
         (EventKind::RelinkRequired, _, _, _) => Some(texts::relink_required(&notifier.reconnect_url)),
+        (EventKind::ConsentExpiring, _, _, _) => Some(texts::consent_expiring(&notifier.reconnect_url)),
         (EventKind::SharePlayed | EventKind::ShareReceived, _, _, _) => None,
     }
 }
