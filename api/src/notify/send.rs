@@ -101,11 +101,11 @@ async fn send_push(
     }
     Ok(match fcm.send(&device.token, &texts.push, now).await {
         Ok(name) => Attempt::Accepted(name),
-        Err(FcmError::Unregistered) => {
+        Err(FcmError::Unregistered(reason)) => {
             devices::remove(&notifier.db, device.id).await?;
-            Attempt::Failed(FcmError::Unregistered.to_string() + ": device removed")
+            Attempt::Failed(reason)
         }
-        Err(FcmError::Rejected(reason)) => Attempt::Failed(reason),
+        Err(FcmError::Rejected(reason) | FcmError::Operator(reason)) => Attempt::Failed(reason),
         Err(FcmError::Retry { reason, after }) => Attempt::Retry { reason, after },
     })
 }
