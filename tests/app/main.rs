@@ -25,6 +25,7 @@ mod schema;
 mod sessions;
 mod settings;
 mod shares;
+mod spotify_answers;
 mod spotify_fake;
 mod spotify_link;
 mod spotify_tokens;
