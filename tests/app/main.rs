@@ -27,6 +27,7 @@ mod settings;
 mod shares;
 mod spotify_answers;
 mod spotify_fake;
+mod spotify_limits;
 mod spotify_link;
 mod spotify_tokens;
 mod tracks;
