@@ -29,6 +29,7 @@ mod spotify_answers;
 mod spotify_fake;
 mod spotify_limits;
 mod spotify_link;
+mod spotify_rules;
 mod spotify_tokens;
 mod tracks;
 mod websocket;

@@ -38,10 +38,6 @@ fn moved(file: &str, newest: DateTime<Utc>) -> Value {
     page
 }
 
-fn page(file: &str, newest: DateTime<Utc>) -> Canned {
-    canned("spotify", file).with_json(&moved(file, newest))
-}
-
 /// Moves past the 15-second now-playing cache and asks again.
 async fn now_playing(app: &TestApp, script: &Shared, access: &str, answer: Canned) -> Value {
     script.lock().unwrap().always(CURRENT, answer);
