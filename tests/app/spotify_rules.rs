@@ -230,15 +230,18 @@ async fn the_consent_is_warned_about_two_weeks_before_it_runs_out_once_with_the_
     assert_eq!(sent.len(), 2, "push and Messenger: {sent:?}");
     assert!(sent.iter().all(|d| d["status"] == "SENT"), "{sent:?}");
     let connect_link = format!("{}/auth/spotify/start", app.address);
-    let fakes = world.fakes.lock().unwrap();
-    let push = fakes.pushes.last().unwrap();
-    assert_eq!(push.1["message"]["data"]["url"], connect_link.as_str(), "{push:?}");
-    let message = &fakes.messages.last().unwrap().1;
+    let (push, message) = {
+        let fakes = world.fakes.lock().unwrap();
+        (
+            fakes.pushes.last().unwrap().1.clone(),
+            fakes.messages.last().unwrap().1.clone(),
+        )
+    };
+    assert_eq!(push["message"]["data"]["url"], connect_link.as_str(), "{push}");
     assert!(
         message["message"]["text"].as_str().unwrap().contains(&connect_link),
         "{message}"
     );
-    drop(fakes);
 
     app.advance(day * 2);
     app.run_due_jobs().await;

@@ -221,7 +221,7 @@ pub(super) async fn token(
     let form = form.map(|Form(form)| form).unwrap_or_default();
     let grant_type = form.get("grant_type").map(String::as_str).unwrap_or_default();
     if let Some(fault) = sandbox.fault(Route::Token(grant_type)) {
-        return fault;
+        return fault.response();
     }
     grant(&sandbox, &headers, &form).into_response()
 }

@@ -55,7 +55,7 @@ impl Fault {
         }
     }
 
-    fn response(&self) -> Response {
+    pub(super) fn response(&self) -> Response {
         let web_api = |status: StatusCode, error: Value| (status, Json(json!({ "error": error })));
         let with_retry_after = |mut response: Response, value: &Option<String>| {
             if let Some(value) = value.as_deref().and_then(|v| v.parse().ok()) {
@@ -110,7 +110,7 @@ impl Fault {
 impl SpotifySandbox {
     /// The failure to answer a request to `route` with, if one is queued
     /// (using up one of its times).
-    pub(super) fn fault(&self, route: Route<'_>) -> Option<Response> {
+    pub(super) fn fault(&self, route: Route<'_>) -> Option<Fault> {
         let mut state = self.lock();
         let index = state.faults.iter().position(|(fault, _)| fault.applies_to(route))?;
         let fault = state.faults[index].0.clone();
@@ -118,7 +118,7 @@ impl SpotifySandbox {
         if state.faults[index].1 == 0 {
             state.faults.remove(index);
         }
-        Some(fault.response())
+        Some(fault)
     }
 }
 

@@ -12,7 +12,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    PLAY_HISTORY, Play, SpotifySandbox, Subject, account_id, catalog::CatalogTrack, faults::Route, spotify_time,
+    PLAY_HISTORY, Play, SpotifySandbox, Subject, account_id,
+    catalog::CatalogTrack,
+    faults::{Fault, Route},
+    spotify_time,
 };
 use crate::spotify::links::TrackId;
 
@@ -49,13 +52,13 @@ pub(super) enum WebApiError {
     ExpiredToken,
     BadRequest(&'static str),
     /// A failure queued with `POST /faults`.
-    Fault(Response),
+    Fault(Fault),
 }
 
 impl IntoResponse for WebApiError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
-            Self::Fault(response) => return response,
+            Self::Fault(fault) => return fault.response(),
             Self::InvalidToken => (StatusCode::UNAUTHORIZED, "Invalid access token"),
             Self::ExpiredToken => (StatusCode::UNAUTHORIZED, "The access token expired"),
             Self::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
@@ -77,7 +80,7 @@ impl SpotifySandbox {
     fn count_call(&self, endpoint: &'static str) -> Result<(), WebApiError> {
         *self.lock().calls.entry(endpoint).or_default() += 1;
         match self.fault(Route::WebApi) {
-            Some(response) => Err(WebApiError::Fault(response)),
+            Some(fault) => Err(WebApiError::Fault(fault)),
             None => Ok(()),
         }
     }
