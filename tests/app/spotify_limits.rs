@@ -3,10 +3,12 @@
 //! floor and a ceiling and counted as an attempt; one pause for every
 //! caller and every replica; the daily quota paused until it resets, shown
 //! to people, no share lost; refusals of the app's own credentials are
-//! `UPSTREAM_UNAVAILABLE`, never the person's input.
+//! `UPSTREAM_UNAVAILABLE`, never the person's input; at the callback only a
+//! refused code asks the person to start again.
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use api::clock::Clock as _;
@@ -16,7 +18,7 @@ use crate::{
     helpers::{Session, TestApp, error_code, error_message, relog, spawn_replica},
     shares::share,
     spotify_fake::Shared,
-    spotify_tokens::app_with_scripted_spotify_and,
+    spotify_tokens::{app_with_scripted_spotify_and, connect, scripted_spotify},
 };
 
 const RECENT: &str = "/v1/me/player/recently-played";
@@ -300,4 +302,41 @@ async fn a_refused_client_on_a_persons_refresh_keeps_their_link() {
         .graphql("{ me { spotify { status } } }", json!({}), Some(&access))
         .await;
     assert_eq!(me["data"]["me"]["spotify"]["status"], "ACTIVE");
+}
+
+#[tokio::test]
+async fn at_the_callback_only_a_refused_code_is_the_persons_the_rest_is_not_answering() {
+    let (app, script) = scripted_spotify(&[]).await;
+    let sam = app.sign_up("sam").await;
+    for (fixture, persons) in [
+        ("token_error_invalid_grant_invalid_authorization_code.json", true),
+        ("token_error_invalid_grant_code_verifier_incorrect.json", true),
+        ("token_error_invalid_grant_invalid_redirect_uri.json", false),
+        ("token_error_invalid_client.json", false),
+        ("token_error_invalid_client_secret.json", false),
+        ("token_error_503_html.html", false),
+    ] {
+        script
+            .lock()
+            .unwrap()
+            .always("/api/token:authorization_code", canned("spotify", fixture));
+
+        let (status, page) = connect(&app, &sam).await;
+
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{fixture}: {page}");
+        let expected = if persons {
+            "Spotify did not accept this authorization: please start again"
+        } else {
+            "Spotify is not answering right now: please try again"
+        };
+        assert!(page.contains(expected), "{fixture}: {page}");
+        let me = app
+            .graphql("{ me { spotify { status } } }", json!({}), Some(&sam.access))
+            .await;
+        assert!(me["data"]["me"]["spotify"].is_null(), "{fixture}: nothing saved: {me}");
+    }
+
+    script.lock().unwrap().normal("/api/token:authorization_code");
+    let (status, page) = connect(&app, &sam).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
 }
