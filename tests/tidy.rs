@@ -88,6 +88,7 @@ const TABLE_DOORS: &[(&str, &[&str])] = &[
     ("sessions", &["api/src/accounts/sessions.rs"]),
     ("share_activities", &["api/src/shares/"]),
     ("shares", &["api/src/shares/"]),
+    ("spotify_clients", &["api/src/spotify/pause.rs"]),
     ("spotify_links", &["api/src/spotify/vault.rs"]),
     ("tracks", &["api/src/spotify/catalog.rs"]),
     ("users", &["api/src/accounts/"]),

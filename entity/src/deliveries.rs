@@ -84,6 +84,11 @@ pub enum EventKind {
     /// (`event_id`: the step).
     #[sea_orm(string_value = "share_expired")]
     ShareExpired,
+    /// To someone whose Spotify consent runs out soon (six months after
+    /// it was given): reconnect before receipts stop (`event_id`: fresh
+    /// per warning).
+    #[sea_orm(string_value = "consent_expiring")]
+    ConsentExpiring,
 }
 
 /// Its stored name (`share_played`, …), which the API shows too.

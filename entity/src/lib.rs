@@ -20,6 +20,7 @@ pub mod refresh_tokens;
 pub mod sessions;
 pub mod share_activities;
 pub mod shares;
+pub mod spotify_clients;
 pub mod spotify_links;
 pub mod tracks;
 pub mod users;
@@ -53,7 +54,8 @@ mod tests {
                 "relink_required",
                 "share_opened",
                 "share_listening",
-                "share_expired"
+                "share_expired",
+                "consent_expiring"
             ]
         );
         assert_eq!(
@@ -70,6 +72,10 @@ mod tests {
         );
         assert_eq!(stored::<crate::jobs::Status>(), ["queued", "running", "dead"]);
         assert_eq!(stored::<crate::spotify_links::Status>(), ["ACTIVE", "RELINK_REQUIRED"]);
+        assert_eq!(
+            stored::<crate::spotify_clients::PauseReason>(),
+            ["RATE_LIMIT", "QUOTA_EXCEEDED"]
+        );
         assert_eq!(stored::<crate::devices::Platform>(), ["ANDROID", "IOS", "WEB"]);
         assert_eq!(
             stored::<crate::messenger_inbox::Kind>(),

@@ -12,10 +12,11 @@ use sea_orm::{ConnectionTrait as _, Statement};
 use serde_json::{Value, json};
 
 use crate::{
+    fixtures,
     helpers::{Session, TestApp, relog},
     receipts::{CUT, Listening, at, listening},
     shares::{TRACK, share},
-    spotify_fake::{Shared, fixture, track},
+    spotify_fake::{Shared, track},
 };
 
 /// "Heaven and Hell" as shared (Spotify's own relinking example).
@@ -26,7 +27,7 @@ const STATE: &str = "query($id: ID!) { share(id: $id) { status playedAt nextChec
 /// `linked_from` (Extended Quota), or without (Development Mode); with its
 /// ISRC, or another recording's.
 fn relinked(linked_from: bool, isrc: &str) -> Value {
-    let mut track = fixture("track_extended_quota_relinked_with_isrc.json");
+    let mut track = fixtures::json("spotify", "track_extended_quota_relinked_with_isrc.json");
     if !linked_from {
         track.as_object_mut().unwrap().remove("linked_from");
     }
@@ -190,7 +191,7 @@ fn heavy_listener(script: &Shared, start: DateTime<Utc>, count: i64, shared_at: 
     for n in 0..count {
         let at = start + TimeDelta::seconds(40 * n);
         let song = if at == shared_at {
-            fixture("track_development_mode_2026.json")
+            fixtures::json("spotify", "track_development_mode_2026.json")
         } else {
             track(&format!("heavy{n:017}"), 40_000, Some(&format!("QZHVY26{n:05}")))
         };

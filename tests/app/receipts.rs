@@ -12,11 +12,12 @@ use sea_orm::{ConnectionTrait as _, Statement};
 use serde_json::{Value, json};
 
 use crate::{
+    fixtures,
     helpers::{Session, Subscription, TestApp, error_code, relog, spawn_app_with},
     notifications::{deliveries, of_kind, world},
     shares::{TRACK, pair, share},
-    spotify_fake::{Shared, fixture},
-    spotify_tokens::{link_scripted, scripted_app},
+    spotify_fake::Shared,
+    spotify_tokens::{link_scripted, scripted_spotify},
 };
 
 pub const STEPS: &str = "subscription { shareActivity { kind at share { id status openedAt listeningAt playedAt } } }";
@@ -37,7 +38,7 @@ pub struct Listening {
 }
 
 pub async fn listening(extra: &[(&str, &str)]) -> Listening {
-    let (app, script) = scripted_app(extra).await;
+    let (app, script) = scripted_spotify(extra).await;
     let (sam, alex) = pair(&app).await;
     link_scripted(&app, &alex).await;
     app.run_due_jobs().await; // linking's first check: nothing pending yet
@@ -47,7 +48,7 @@ pub async fn listening(extra: &[(&str, &str)]) -> Listening {
             "track_development_mode_2026.json",
             "track_extended_quota_relinked_with_isrc.json",
         ] {
-            let track = fixture(name);
+            let track = fixtures::json("spotify", name);
             // Catalogue reads carry no market: Spotify answers for the id asked.
             let asked = track["linked_from"]["id"]
                 .as_str()
@@ -110,7 +111,7 @@ async fn opened_listening_played_reach_both_within_seconds_of_the_thirty_second_
     script
         .lock()
         .unwrap()
-        .play(fixture("track_development_mode_2026.json"), started);
+        .play(fixtures::json("spotify", "track_development_mode_2026.json"), started);
     app.advance(Duration::from_secs(15));
     app.run_due_jobs().await; // the first live look: 10 s in
     for subscription in [&mut sams, &mut alexs] {
@@ -171,7 +172,7 @@ async fn a_step_is_never_undone_nor_told_twice() {
     script
         .lock()
         .unwrap()
-        .play(fixture("track_development_mode_2026.json"), started);
+        .play(fixtures::json("spotify", "track_development_mode_2026.json"), started);
     app.advance(Duration::from_secs(15));
     app.run_due_jobs().await;
     assert_eq!(step(&mut sams).await["kind"], "LISTENING");
@@ -216,7 +217,7 @@ async fn recently_played_finds_what_the_live_looks_missed_despite_its_lag() {
     {
         let mut s = script.lock().unwrap();
         s.lag = TimeDelta::minutes(3);
-        s.play(fixture("track_development_mode_2026.json"), started);
+        s.play(fixtures::json("spotify", "track_development_mode_2026.json"), started);
     }
     let listed = started + TimeDelta::seconds(30) + TimeDelta::minutes(3);
     let mut found = Value::Null;
@@ -252,7 +253,7 @@ async fn a_play_recorded_live_is_not_recorded_again_from_recently_played() {
     app.graphql(OPEN, json!({ "id": cut }), Some(&alex.access)).await;
     assert_eq!(step(&mut sams).await["kind"], "OPENED");
     script.lock().unwrap().play(
-        fixture("track_development_mode_2026.json"),
+        fixtures::json("spotify", "track_development_mode_2026.json"),
         app.clock.now() + TimeDelta::seconds(1),
     );
     until(&app, async || state(&app, &sam, &cut).await["status"] == "PLAYED").await;

@@ -1,13 +1,14 @@
 //! A scripted Spotify: known token values, refresh rotation,
 //! `invalid_grant`, and 429s with `Retry-After`, answered with Spotify's
-//! documented status codes and bodies; and one listener whose plays the
-//! test scripts on the app's moved clock: currently-playing with its
-//! progress, a recently-played that lists a play only once it counted
-//! (30 s, or a shorter track played through) and then only after a lag
-//! (Spotify's, often minutes), that keeps only the 50 newest plays (a heavy
-//! listener's older plays fall off), and tracks taken from
-//! `tests/fixtures/spotify/` (relinked ones, with ISRCs). Records every
-//! request.
+//! documented status codes and bodies. Any route can be told to answer a
+//! fixture of `tests/fixtures/spotify/` instead ([`Script::answer`],
+//! [`Script::always`]). And one listener whose plays the test scripts on
+//! the app's moved clock: currently-playing with its progress, a
+//! recently-played that lists a play only once it counted (30 s, or a
+//! shorter track played through) and then only after a lag (Spotify's,
+//! often minutes), that keeps only the 50 newest plays (a heavy listener's
+//! older plays fall off), and catalogue tracks taken from the fixtures
+//! (relinked ones, with ISRCs). Records every request.
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -15,9 +16,6 @@ use std::{
 };
 
 use api::clock::{Clock as _, ManualClock};
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
-use serde_json::Value;
-
 use axum::{
     Form, Json, Router,
     extract::{Path, Query, State},
@@ -25,7 +23,10 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
-use serde_json::json;
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use serde_json::{Value, json};
+
+use crate::fixtures::Canned;
 
 #[derive(Default)]
 pub struct Script {
@@ -41,6 +42,9 @@ pub struct Script {
     pub issued: usize,
     /// Every request: path, form or query, arrival.
     pub requests: Vec<(String, String, Instant)>,
+    /// Canned answers by route (`/v1/me`, `/api/token:refresh_token`, …):
+    /// the first one with tries left is sent (`None`: forever).
+    canned: Vec<(String, Canned, Option<usize>)>,
     /// "Now" for the listener: the app's clock (the wall clock if unset).
     pub clock: Option<Arc<ManualClock>>,
     /// What the listener played, oldest first ([`Script::play`]).
@@ -65,6 +69,38 @@ const COUNTS_AFTER: TimeDelta = TimeDelta::seconds(30);
 const HISTORY: usize = 50;
 
 impl Script {
+    /// `route` answers `canned` for its next `times` requests.
+    pub fn answer(&mut self, route: &str, canned: Canned, times: usize) {
+        self.canned.push((route.to_owned(), canned, Some(times)));
+    }
+
+    /// `route` answers `canned` from now on (replacing what it answered).
+    pub fn always(&mut self, route: &str, canned: Canned) {
+        self.canned.retain(|(r, _, _)| r != route);
+        self.canned.push((route.to_owned(), canned, None));
+    }
+
+    /// `route` answers as the fake does by itself again.
+    pub fn normal(&mut self, route: &str) {
+        self.canned.retain(|(r, _, _)| r != route);
+    }
+
+    /// How many requests reached `route` (a path as recorded).
+    pub fn count(&self, path: &str) -> usize {
+        self.requests.iter().filter(|(p, _, _)| p == path).count()
+    }
+
+    fn take(&mut self, route: &str) -> Option<Canned> {
+        let (_, canned, left) = self
+            .canned
+            .iter_mut()
+            .find(|(r, _, left)| r == route && *left != Some(0))?;
+        if let Some(left) = left {
+            *left -= 1;
+        }
+        Some(canned.clone())
+    }
+
     /// The listener starts `track` at `started_at` (plays stay in order).
     pub fn play(&mut self, track: Value, started_at: DateTime<Utc>) {
         let at = self.plays.partition_point(|p| p.started_at <= started_at);
@@ -107,19 +143,17 @@ impl Script {
     }
 }
 
+/// The canned answer of `route`, if the script has one.
+fn canned(script: &Shared, route: &str) -> Option<Response> {
+    script.lock().unwrap().take(route).map(IntoResponse::into_response)
+}
+
 fn duration(track: &Value) -> TimeDelta {
     TimeDelta::milliseconds(track["duration_ms"].as_i64().unwrap_or(0))
 }
 
 fn spotify_time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// A body from `tests/fixtures/spotify/`.
-pub fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/fixtures/spotify/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// A track object of Spotify's shape, made up: `id`, a length, an ISRC.
@@ -166,6 +200,10 @@ async fn authorize(State(script): State<Shared>, Query(q): Query<HashMap<String,
 async fn token(State(script): State<Shared>, Form(form): Form<HashMap<String, String>>) -> Response {
     let detail = format!("{form:?}");
     record(&script, "/api/token", detail);
+    let grant = form.get("grant_type").cloned().unwrap_or_default();
+    if let Some(answer) = canned(&script, &format!("/api/token:{grant}")) {
+        return answer;
+    }
     let mut s = script.lock().unwrap();
     match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
@@ -236,13 +274,19 @@ fn bearer(headers: &HeaderMap) -> String {
 
 async fn me(State(script): State<Shared>, headers: HeaderMap) -> Response {
     record(&script, "/v1/me", bearer(&headers));
+    if let Some(answer) = canned(&script, "/v1/me") {
+        return answer;
+    }
     Json(json!({ "id": "scripted", "display_name": "Scripted", "type": "user" })).into_response()
 }
 
 async fn currently_playing(State(script): State<Shared>, headers: HeaderMap) -> Response {
-    let response = authorized_player(&script, &headers);
-    if response.status() != StatusCode::OK {
-        return response;
+    record(&script, "/v1/me/player/currently-playing", bearer(&headers));
+    if let Some(answer) = canned(&script, "/v1/me/player/currently-playing") {
+        return answer;
+    }
+    if let Some(refused) = refused_player(&script, &headers) {
+        return refused;
     }
     let s = script.lock().unwrap();
     let Some((play, progress)) = s.current() else {
@@ -260,12 +304,11 @@ async fn currently_playing(State(script): State<Shared>, headers: HeaderMap) -> 
     .into_response()
 }
 
-/// The checks of a player call: recorded, rate limits, the token. 200
-/// (empty) when it may go on.
-fn authorized_player(script: &Shared, headers: &HeaderMap) -> Response {
-    record(script, "/v1/me/player/currently-playing", bearer(headers));
+/// A player call's refusal, if any: a rate limit, or a 401 for a token
+/// that is not the latest (or one of `reject_next`).
+fn refused_player(script: &Shared, headers: &HeaderMap) -> Option<Response> {
     if let Some(limited) = rate_limited(script) {
-        return limited;
+        return Some(limited);
     }
     let current = format!("A{}", script.lock().unwrap().issued);
     let rejected = {
@@ -274,14 +317,13 @@ fn authorized_player(script: &Shared, headers: &HeaderMap) -> Response {
         s.reject_next = s.reject_next.saturating_sub(1);
         reject
     };
-    if rejected || bearer(headers) != current {
-        return (
+    (rejected || bearer(headers) != current).then(|| {
+        (
             StatusCode::UNAUTHORIZED,
             Json(json!({ "error": { "status": 401, "message": "The access token expired" } })),
         )
-            .into_response();
-    }
-    StatusCode::OK.into_response()
+            .into_response()
+    })
 }
 
 async fn recently_played(
@@ -292,6 +334,9 @@ async fn recently_played(
     let number = |name: &str| query.get(name).and_then(|v| v.parse::<i64>().ok());
     let (limit, after, before) = (number("limit"), number("after"), number("before"));
     record(&script, "/v1/me/player/recently-played", bearer(&headers));
+    if let Some(answer) = canned(&script, "/v1/me/player/recently-played") {
+        return answer;
+    }
     if script.lock().unwrap().api_down {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -327,6 +372,9 @@ async fn recently_played(
 
 async fn catalog_track(State(script): State<Shared>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     record(&script, "/v1/tracks", format!("{id} {}", bearer(&headers)));
+    if let Some(answer) = canned(&script, "/v1/tracks") {
+        return answer;
+    }
     if let Some(limited) = rate_limited(&script) {
         return limited;
     }

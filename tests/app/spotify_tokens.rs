@@ -16,15 +16,9 @@ use crate::{
 const NOW_PLAYING: &str = "query($h: String!) { nowPlaying(handle: $h) { isPlaying text } }";
 const STATUS: &str = "{ me { spotify { status } } }";
 
-pub async fn app_with_scripted_spotify_and(extra: &[(&str, &str)]) -> (TestApp, Shared, Session) {
-    let (app, script) = scripted_app(extra).await;
-    let sam = app.sign_up("sam").await;
-    link_scripted(&app, &sam).await;
-    (app, script, sam)
-}
-
-/// The app against a scripted Spotify that listens on the app's clock.
-pub async fn scripted_app(extra: &[(&str, &str)]) -> (TestApp, Shared) {
+/// The app talking to a scripted Spotify (nobody linked yet), whose
+/// listener plays on the app's clock.
+pub async fn scripted_spotify(extra: &[(&str, &str)]) -> (TestApp, Shared) {
     let script: Shared = Arc::new(Mutex::new(Script::default()));
     let url = serve(spotify_fake::router(script.clone())).await;
     let accounts = format!("{url}/accounts");
@@ -39,18 +33,30 @@ pub async fn scripted_app(extra: &[(&str, &str)]) -> (TestApp, Shared) {
     (app, script)
 }
 
-/// Links `session`'s Spotify: the scripted listener.
-pub async fn link_scripted(app: &TestApp, session: &Session) {
+/// `session` connects Spotify from the app; answers the callback page.
+pub async fn connect(app: &TestApp, session: &Session) -> (reqwest::StatusCode, String) {
     let body = app
         .graphql("mutation { connectSpotify { url } }", json!({}), Some(&session.access))
         .await;
-    let (_, page) = app
-        .browse(body["data"]["connectSpotify"]["url"].as_str().unwrap())
-        .await;
+    app.browse(body["data"]["connectSpotify"]["url"].as_str().unwrap())
+        .await
+}
+
+/// Links `session`'s Spotify: the scripted listener.
+pub async fn link_scripted(app: &TestApp, session: &Session) {
+    let (_, page) = connect(app, session).await;
     assert!(
         page.contains(&format!("You're connected as <b>@{}</b>", session.handle)),
         "{page}"
     );
+}
+
+/// The app talking to a scripted Spotify, and Sam, who linked it.
+pub async fn app_with_scripted_spotify_and(extra: &[(&str, &str)]) -> (TestApp, Shared, Session) {
+    let (app, script) = scripted_spotify(extra).await;
+    let sam = app.sign_up("sam").await;
+    link_scripted(&app, &sam).await;
+    (app, script, sam)
 }
 
 async fn app_with_scripted_spotify() -> (TestApp, Shared, Session) {

@@ -12,7 +12,15 @@
 //! due shares on to their next check, sooner for a heavy listener whose
 //! answer was full (or expires them), and the job reschedules itself.
 //! Without a usable Spotify link the checks pause (shares show no
-//! `nextCheckAt`) but expiry still happens on time.
+//! `nextCheckAt`) but expiry still happens on time. Plays of local files
+//! and items that are not catalogue tracks are skipped.
+//!
+//! While Spotify has paused this server's calls (a 429, or the app's daily
+//! quota), the due shares' next check moves to the end of the pause and
+//! the job comes back then. Expiry is re-evaluated fairly: a share whose
+//! expiry fell inside the pause stays pending until that first check after
+//! it, which still counts any play since the share was made (Spotify's
+//! history keeps the last 50 plays), and only then expires it.
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -30,10 +38,7 @@ use crate::{
     jobs::{Job, JobError, Outcome},
     receipts::{self, Told},
     shares::lifecycle,
-    spotify::{
-        client::{PlayHistory, SpotifyError},
-        vault::TokenError,
-    },
+    spotify::{answers::PlayHistory, client::SpotifyError, vault::TokenError},
 };
 use entity::shares;
 
@@ -66,7 +71,7 @@ async fn check(app: &App, recipient: Uuid) -> Result<Outcome, JobError> {
     if pending.is_empty() {
         return Ok(Outcome::Done);
     }
-    let is_due = |s: &shares::Model| s.next_check_at.is_none_or(|t| t <= now) || s.expires_at <= now;
+    let is_due = |s: &shares::Model| is_due(s, now);
     let live = live::is_live(&pending, now, settings);
     if !live && !pending.iter().any(is_due) {
         return Ok(next_run(&pending, None));
@@ -192,11 +197,18 @@ enum Unavailable {
 }
 
 impl Unavailable {
-    /// What the job does about it.
+    /// What the job does about it. While Spotify has paused our calls, the
+    /// due shares' next check moves to the end of the pause, and the job
+    /// comes back then.
     async fn outcome(self, app: &App, pending: &[shares::Model], now: DateTime<Utc>) -> Result<Outcome, JobError> {
         match self {
             Self::Paused => pause(app, pending, now).await,
-            Self::RateLimited(wait) => Ok(Outcome::RunAt(now + schedule::to_delta(wait))),
+            Self::RateLimited(wait) => {
+                let resume = now + schedule::to_delta(wait);
+                let due = pending.iter().filter(|s| is_due(s, now)).map(|s| s.id).collect();
+                lifecycle::next_check(&app.db, due, Some(resume), now).await?;
+                Ok(Outcome::RunAt(resume))
+            }
             Self::Failed(message) => Err(JobError::retry(message)),
         }
     }
@@ -234,11 +246,12 @@ fn unavailable(err: TokenError) -> Unavailable {
     }
 }
 
-/// The earliest play of the shared track after the share was made.
+/// The earliest play of the shared track after the share was made. Local
+/// files and other items without a catalogue id never match.
 fn first_play(share: &shares::Model, plays: &[PlayHistory], shared: &SharedTracks) -> Option<DateTime<Utc>> {
     plays
         .iter()
-        .filter(|p| p.played_at > share.created_at && shared.matches(share, &p.track))
+        .filter(|p| p.played_at > share.created_at && p.track().is_some_and(|t| shared.matches(share, t)))
         .map(|p| p.played_at)
         .min()
 }
@@ -256,6 +269,11 @@ async fn pause(app: &App, pending: &[shares::Model], now: DateTime<Utc>) -> Resu
         Some(at) => Outcome::RunAt(at),
         None => Outcome::Done,
     })
+}
+
+/// Whether `share` needs a `recently-played` check (or its expiry) at `now`.
+fn is_due(share: &shares::Model, now: DateTime<Utc>) -> bool {
+    share.next_check_at.is_none_or(|t| t <= now) || share.expires_at <= now
 }
 
 /// When the job should run next: the earliest check or expiry among the

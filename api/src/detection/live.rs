@@ -26,7 +26,7 @@ use crate::{
     jobs::Job as _,
     receipts::{self, Told},
     shares,
-    spotify::client::CurrentlyPlaying,
+    spotify::answers::CurrentlyPlaying,
 };
 use entity::shares as share;
 
@@ -80,7 +80,8 @@ pub async fn observe(
     now: DateTime<Utc>,
 ) -> Result<Seen> {
     let mut seen = Seen::default();
-    let Some(item) = &current.item else {
+    // Local files, episodes and ads are never a shared track.
+    let Some(item) = current.item.track() else {
         return Ok(seen);
     };
     let progress = TimeDelta::milliseconds(current.progress_ms.unwrap_or(0).max(0));

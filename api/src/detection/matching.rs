@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use crate::{
     app::App,
     error::Result,
-    spotify::{catalog, client::ApiTrack},
+    spotify::{answers::ApiTrack, catalog},
 };
 use entity::shares;
 

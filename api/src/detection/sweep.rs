@@ -4,7 +4,9 @@
 //! recipient's checks may have died on an outage that outlived every retry)
 //! and brings dead check jobs of recipients with pending shares back to
 //! life. One such job exists for the whole database, whatever the number
-//! of replicas.
+//! of replicas. Shares whose expiry fell inside a pause Spotify ordered
+//! (and the hour after it) are left to their first check after the pause
+//! (see `check`).
 use chrono::TimeDelta;
 use sea_orm::TransactionTrait as _;
 use serde::{Deserialize, Serialize};
@@ -42,8 +44,14 @@ const GRACE: TimeDelta = TimeDelta::hours(1);
 
 async fn sweep(app: &App) -> Result<Outcome, JobError> {
     let now = app.clock.now();
+    let mut before = now - GRACE;
+    if let Some(pause) = app.spotify.client().latest_pause().await?
+        && pause.until + GRACE > now
+    {
+        before = before.min(pause.since);
+    }
     let txn = app.db.begin().await?;
-    let expired = receipts::expired_overdue(app, &txn, now - GRACE, now).await?;
+    let expired = receipts::expired_overdue(app, &txn, before, now).await?;
     app.jobs.commit(txn).await?;
     if !expired.is_empty() {
         tracing::warn!("expired shares whose checks had stopped");

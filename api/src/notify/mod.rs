@@ -3,7 +3,8 @@
 //! became of each ([`log`], the `deliveries` table), and the bot's replies
 //! ([`replies`], the `bot_replies` table), under one policy ([`outbox`]).
 //! The providers' clients: FCM ([`fcm`]); the Send API is Messenger's
-//! (`messenger::send_api`), owned here.
+//! (`messenger::send_api`), owned here. Stale push tokens are pruned
+//! ([`prune`]).
 //!
 //! [`Notifier::fan_out`] runs inside the transaction that records the
 //! event: it writes one delivery row per channel and target (each
@@ -31,6 +32,7 @@ use entity::{
 pub mod fcm;
 pub mod log;
 pub mod outbox;
+pub mod prune;
 pub mod replies;
 pub mod send;
 pub mod texts;
@@ -106,7 +108,7 @@ fn step_of(kind: EventKind) -> Option<Step> {
         EventKind::ShareListening => Some(Step::Listening),
         EventKind::SharePlayed => Some(Step::Played),
         EventKind::ShareExpired => Some(Step::Expired),
-        EventKind::ShareReceived | EventKind::RelinkRequired => None,
+        EventKind::ShareReceived | EventKind::RelinkRequired | EventKind::ConsentExpiring => None,
     }
 }
 

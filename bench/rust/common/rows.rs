@@ -50,12 +50,13 @@ pub fn session_row(user: Uuid, session: Uuid, at: DateTime<Utc>) -> sessions::Ac
 }
 
 /// `user`'s Spotify link as the app stores one: Spotify account
-/// `bench-account-{n}`, tokens sealed with the app's key (the access token
+/// `bench-account-{n}` (user `bench-user-{n}`), tokens sealed with the app's key (the access token
 /// is `access-{user id}`, valid for a year, so no refresh).
 pub fn spotify_link_row(app: &App, user: Uuid, n: usize, at: DateTime<Utc>) -> spotify_links::ActiveModel {
     spotify_links::ActiveModel {
         user_id: Set(user),
         account_id: Set(format!("bench-account-{n}")),
+        spotify_user_id: Set(Some(format!("bench-user-{n}"))),
         display_name: Set(None),
         access_token: Set(seal(app, &format!("access-{user}"), &format!("spotify-access:{user}"))),
         refresh_token: Set(seal(
@@ -67,6 +68,7 @@ pub fn spotify_link_row(app: &App, user: Uuid, n: usize, at: DateTime<Utc>) -> s
         consented_at: Set(at),
         consent_expires_at: Set(at + TimeDelta::days(180)),
         status: Set(spotify_links::Status::Active),
+        expiry_warned_at: Set(None),
         created_at: Set(at),
         updated_at: Set(at),
     }
