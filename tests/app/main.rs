@@ -18,6 +18,7 @@ mod notifications;
 mod notify_fakes;
 mod now_playing;
 mod operations;
+mod provider_manifests;
 mod push_providers;
 mod replicas;
 mod sandbox;
