@@ -132,9 +132,9 @@ async fn a_track_stored_before_isrcs_were_kept_gets_its_isrc_read_once() {
         .script
         .lock()
         .unwrap()
-        .requests
+        .tracks_asked
         .iter()
-        .filter(|(path, detail, _)| path == "/v1/tracks" && detail.starts_with(SHARED))
+        .filter(|id| *id == SHARED)
         .count();
     assert_eq!(lookups, 1, "read from Spotify once, then kept");
 }

@@ -54,6 +54,8 @@ pub struct Script {
     /// Tracks `/v1/tracks/{id}` answers with, by the id asked for (others:
     /// a made-up "Scripted Song").
     pub catalog: HashMap<String, Value>,
+    /// The ids `/v1/tracks/{id}` was asked for, in order.
+    pub tracks_asked: Vec<String>,
 }
 
 /// One play: a track object as Spotify sends it, and when it started.
@@ -371,7 +373,8 @@ async fn recently_played(
 }
 
 async fn catalog_track(State(script): State<Shared>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    record(&script, "/v1/tracks", format!("{id} {}", bearer(&headers)));
+    record(&script, "/v1/tracks", bearer(&headers));
+    script.lock().unwrap().tracks_asked.push(id.clone());
     if let Some(answer) = canned(&script, "/v1/tracks") {
         return answer;
     }
