@@ -4,8 +4,7 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Set,
-    TransactionTrait as _, sea_query::Expr,
+    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Set, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -77,7 +76,7 @@ impl Accounts {
         new_user.email_key = Set(Some(email.key));
         new_user.password_hash = Set(Some(password_hash));
 
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin(&self.db).await?;
         let created = match new_user.insert(&txn).await {
             Ok(created) => created,
             // Lost a race with an identical sign-up.
@@ -125,7 +124,7 @@ impl Accounts {
         self.throttle.record_success(&keys[0].0);
 
         let now = self.clock.now();
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin(&self.db).await?;
         let refresh_token = start_session(&txn, found.id, now).await?;
         txn.commit().await?;
         finish(&self.tokens, found, refresh_token, now)
@@ -142,7 +141,7 @@ impl Accounts {
         let invalid = || Error::Unauthenticated("this refresh token is not valid: log in again".into());
         let now = self.clock.now();
         let hash = hash_refresh_token(refresh_token);
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin(&self.db).await?;
         let Some(token) = refresh_tokens::Entity::find()
             .filter(refresh_tokens::Column::TokenHash.eq(hash))
             .one(&txn)
@@ -213,9 +212,10 @@ impl Accounts {
         if session.revoked_at.is_some() {
             return Ok(false);
         }
-        revoke_session(&self.db, session.id, self.clock.now()).await?;
+        // Of several log-outs at once, the one that ended the session says so.
+        let ended = revoke_session(&self.db, session.id, self.clock.now()).await?;
         self.caches.viewers.forget(&session.id);
-        Ok(true)
+        Ok(ended)
     }
 
     /// Turns a bearer token into a viewer: the signature and times must hold and
@@ -296,14 +296,15 @@ async fn insert_refresh_token(db: &impl ConnectionTrait, session_id: Uuid, now: 
     Ok(token)
 }
 
-async fn revoke_session(db: &impl ConnectionTrait, session_id: Uuid, now: DateTime<Utc>) -> Result<()> {
-    sessions::Entity::update_many()
+/// Ends a session; answers whether this call ended it (false: it had ended).
+async fn revoke_session(db: &impl ConnectionTrait, session_id: Uuid, now: DateTime<Utc>) -> Result<bool> {
+    let revoked = sessions::Entity::update_many()
         .col_expr(sessions::Column::RevokedAt, Expr::value(now))
         .filter(sessions::Column::Id.eq(session_id))
         .filter(sessions::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
-    Ok(())
+    Ok(revoked.rows_affected > 0)
 }
 
 fn finish(

@@ -8,8 +8,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Set,
-    TransactionTrait as _, sea_query::Expr,
+    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Set, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -208,7 +207,7 @@ impl Spotify {
     /// (in the same transaction).
     async fn mark_relink_required(&self, user_id: Uuid, reason: &str) -> Result<(), TokenError> {
         let now = self.clock.now();
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin(&self.db).await?;
         let changed = spotify_links::Entity::update_many()
             .col_expr(spotify_links::Column::Status, Expr::value(Status::RelinkRequired))
             .col_expr(spotify_links::Column::UpdatedAt, Expr::value(now))
