@@ -37,6 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "jobs",
             "paging",
             "telemetry",
+            "throttle",
         ],
     ),
     (
@@ -77,7 +78,6 @@ const TABLE_DOORS: &[(&str, &[&str])] = &[
     ("devices", &["api/src/devices/"]),
     ("friendships", &["api/src/friends/"]),
     ("jobs", &["api/src/jobs/"]),
-    ("link_code_failures", &["api/src/accounts/link_codes.rs"]),
     ("link_codes", &["api/src/accounts/link_codes.rs"]),
     ("messenger_inbox", &["api/src/messenger/inbox/"]),
     ("messenger_links", &["api/src/messenger/links.rs"]),
@@ -87,6 +87,7 @@ const TABLE_DOORS: &[(&str, &[&str])] = &[
     ("sessions", &["api/src/accounts/sessions.rs"]),
     ("shares", &["api/src/shares/"]),
     ("spotify_links", &["api/src/spotify/vault.rs"]),
+    ("throttles", &["api/src/throttle.rs"]),
     ("tracks", &["api/src/spotify/catalog.rs"]),
     ("users", &["api/src/accounts/"]),
 ];

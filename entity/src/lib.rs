@@ -10,7 +10,6 @@ pub mod deliveries;
 pub mod devices;
 pub mod friendships;
 pub mod jobs;
-pub mod link_code_failures;
 pub mod link_codes;
 pub mod messenger_inbox;
 pub mod messenger_links;
@@ -20,6 +19,7 @@ pub mod refresh_tokens;
 pub mod sessions;
 pub mod shares;
 pub mod spotify_links;
+pub mod throttles;
 pub mod tracks;
 pub mod users;
 

@@ -28,5 +28,6 @@ mod shares;
 mod spotify_fake;
 mod spotify_link;
 mod spotify_tokens;
+mod throttles;
 mod tracks;
 mod websocket;

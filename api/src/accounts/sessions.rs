@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::Accounts;
 use super::{
     passwords,
-    throttle::{self, Verdict},
+    throttle::{self, Decision},
     tokens::{AccessTokens, TokenSubject, hash_refresh_token, new_refresh_token},
     users,
     validate::{DisplayName, Email, Handle, Password},
@@ -100,9 +100,9 @@ impl Accounts {
     pub async fn log_in(&self, email: &str, password: String, address: Option<IpAddr>) -> Result<Authenticated> {
         let refused = || Error::Unauthenticated("wrong email or password".into());
         let email_key = email.trim().to_lowercase();
-        let keys = throttle::keys(&email_key, address);
-        match self.throttle.check(&keys, self.clock.now()) {
-            Verdict::Refuse { retry_after } => {
+        let keys = throttle::Keys::new(&email_key, address);
+        match throttle::attempt(&self.db, &keys, self.clock.now()).await? {
+            Decision::Refuse { retry_after } => {
                 return Err(Error::RateLimited {
                     message: format!(
                         "too many failed log-ins: try again in {} minutes",
@@ -111,17 +111,16 @@ impl Accounts {
                     retry_after: Some(retry_after),
                 });
             }
-            Verdict::Proceed { delay } => tokio::time::sleep(delay).await,
+            Decision::Check { delay } => tokio::time::sleep(delay).await,
         }
 
         let found = users::find_by_email(&self.db, &email_key).await?;
         let stored = found.as_ref().and_then(|u| u.password_hash.clone());
         let ok = passwords::verify(password, stored).await?;
         let Some(found) = found.filter(|_| ok) else {
-            self.throttle.record_failure(&keys, self.clock.now());
             return Err(refused());
         };
-        self.throttle.record_success(&keys[0].0);
+        throttle::succeeded(&self.db, &keys).await?;
 
         let now = self.clock.now();
         let txn = crate::db::begin(&self.db).await?;
