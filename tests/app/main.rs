@@ -12,6 +12,7 @@ mod friends;
 mod graphiql;
 mod graphql_http;
 mod helpers;
+mod inputs;
 mod jobs;
 mod messenger;
 mod notifications;

@@ -9,12 +9,14 @@ use async_graphql::{MergedObject, MergedSubscription, Schema, dataloader::DataLo
 use crate::app::AppState;
 
 mod accounts;
+mod arguments;
 pub mod context;
 mod deliveries;
 mod depth;
 mod devices;
 mod errors;
 mod friends;
+mod inputs;
 mod loaders;
 mod shares;
 mod spotify;
@@ -65,6 +67,7 @@ pub fn build_schema(state: AppState) -> AppSchema {
 
 fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query::default(), Mutation::default(), Subscription::default())
+        .extension(inputs::InputGuard)
         .extension(depth::DepthLimit(MAX_DEPTH))
         .limit_complexity(MAX_COMPLEXITY)
         .extension(errors::ErrorCodes)
