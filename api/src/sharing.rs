@@ -71,7 +71,7 @@ pub async fn create(app: &App, sender: Uuid, input: NewShare) -> Result<(share::
     // Checked before Spotify is asked, and again in the transaction.
     over_hourly_limit(&app.db, sender, now).await?;
     let track_id = app.spotify.resolve(&input.track).await?;
-    let track = app.spotify.track(&track_id).await?;
+    let track = app.spotify.track_for(sender, &track_id).await?;
     if let Some(existing) = shares::pending_between(&app.db, sender, recipient.id, &track.id).await? {
         return Ok((existing, false));
     }

@@ -31,4 +31,5 @@ mod spotify_link;
 mod spotify_tokens;
 mod throttles;
 mod tracks;
+mod upstream;
 mod websocket;

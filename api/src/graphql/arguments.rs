@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use async_graphql::{
     Name, Value, Variables,
-    parser::types::{ExecutableDocument, Field, Selection, SelectionSet},
+    parser::types::{ExecutableDocument, Field, OperationType, Selection, SelectionSet},
 };
 
 /// A field as asked for: its name and its arguments' values.
@@ -95,8 +95,8 @@ pub fn every_field<'a>(document: &'a ExecutableDocument, variables: &Variables) 
 }
 
 /// The root fields of each operation in the document (through fragments
-/// spread at the root), with their arguments.
-pub fn root_fields<'a>(document: &'a ExecutableDocument, variables: &Variables) -> Vec<Vec<Call<'a>>> {
+/// spread at the root), with their arguments, and the operation's type.
+pub fn root_fields<'a>(document: &'a ExecutableDocument, variables: &Variables) -> Vec<(OperationType, Vec<Call<'a>>)> {
     let filled = Filled::of(document, variables);
     document
         .operations
@@ -122,7 +122,7 @@ pub fn root_fields<'a>(document: &'a ExecutableDocument, variables: &Variables) 
                     }
                 }
             }
-            calls
+            (operation.node.ty, calls)
         })
         .collect()
 }

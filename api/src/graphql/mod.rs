@@ -10,6 +10,7 @@ use crate::app::AppState;
 
 mod accounts;
 mod arguments;
+mod budget;
 pub mod context;
 mod deliveries;
 mod depth;
@@ -60,6 +61,7 @@ pub fn build_schema(state: AppState) -> AppSchema {
     builder
         .data(DataLoader::new(loaders::UserLoader(state.clone()), tokio::spawn))
         .data(DataLoader::new(loaders::TrackLoader(state.clone()), tokio::spawn))
+        .data(DataLoader::new(loaders::TrackLookups(state.clone()), tokio::spawn))
         .data(std::sync::Arc::new(loaders::Subjects::new(&state)))
         .data(state)
         .finish()
@@ -68,6 +70,7 @@ pub fn build_schema(state: AppState) -> AppSchema {
 fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .extension(inputs::InputGuard)
+        .extension(budget::UpstreamBudget)
         .extension(depth::DepthLimit(MAX_DEPTH))
         .limit_complexity(MAX_COMPLEXITY)
         .extension(errors::ErrorCodes)
