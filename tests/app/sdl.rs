@@ -123,8 +123,3 @@ pub fn named(ty: &Type) -> &str {
         BaseType::List(inner) => named(inner),
     }
 }
-
-/// The type as written in an operation's variable definitions (`[ID!]!`).
-pub fn written(ty: &Type) -> String {
-    ty.to_string()
-}

@@ -8,11 +8,10 @@
 //! distinct set of arguments counts once (the same link asked for twice is
 //! one lookup: the track loader asks once). Each person's lookups of new
 //! tracks are limited besides, per hour (`spotify::catalog`).
-use std::{collections::HashSet, sync::Arc};
+use std::collections::HashSet;
 
 use async_graphql::{
     ServerError, ServerResult, Variables,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery},
     parser::types::{ExecutableDocument, OperationType},
 };
 
@@ -29,41 +28,23 @@ const UPSTREAM: &[(OperationType, &str)] = &[
     (OperationType::Mutation, "shareSong"),
 ];
 
-pub struct UpstreamBudget;
-
-impl ExtensionFactory for UpstreamBudget {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(UpstreamBudgetExtension)
-    }
-}
-
-struct UpstreamBudgetExtension;
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for UpstreamBudgetExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        for (ty, calls) in root_fields(&document, variables) {
-            let lookups: HashSet<String> = calls
-                .iter()
-                .filter(|call| UPSTREAM.contains(&(ty, call.field)))
-                .map(|call| {
-                    let arguments: Vec<String> = call.arguments.iter().map(|(n, v)| format!("{n}:{v}")).collect();
-                    format!("{}({})", call.field, arguments.join(","))
-                })
-                .collect();
-            if lookups.len() > MAX_UPSTREAM_PER_REQUEST {
-                return Err(refused(lookups.len()));
-            }
+/// Refuses a document with an operation that would make more than
+/// [`MAX_UPSTREAM_PER_REQUEST`] lookups.
+pub fn check(document: &ExecutableDocument, variables: &Variables) -> ServerResult<()> {
+    for (ty, calls) in root_fields(document, variables) {
+        let lookups: HashSet<String> = calls
+            .iter()
+            .filter(|call| UPSTREAM.contains(&(ty, call.field)))
+            .map(|call| {
+                let arguments: Vec<String> = call.arguments.iter().map(|(n, v)| format!("{n}:{v}")).collect();
+                format!("{}({})", call.field, arguments.join(","))
+            })
+            .collect();
+        if lookups.len() > MAX_UPSTREAM_PER_REQUEST {
+            return Err(refused(lookups.len()));
         }
-        Ok(document)
     }
+    Ok(())
 }
 
 fn refused(lookups: usize) -> ServerError {

@@ -9,13 +9,7 @@
 //! 280 characters); this guard is what no field can forget. PostgreSQL
 //! refuses NUL in text, SQLite stores it: without the guard, the same
 //! request failed on one database and not on the other.
-use std::sync::Arc;
-
-use async_graphql::{
-    ServerError, ServerResult, Value, Variables,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery},
-    parser::types::ExecutableDocument,
-};
+use async_graphql::{ServerError, ServerResult, Value, Variables, parser::types::ExecutableDocument};
 
 use super::arguments::every_field;
 
@@ -23,33 +17,15 @@ use super::arguments::every_field;
 /// registration token, the longest thing people send, is some 160).
 pub const MAX_CHARS: usize = 4096;
 
-pub struct InputGuard;
-
-impl ExtensionFactory for InputGuard {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(InputGuardExtension)
-    }
-}
-
-struct InputGuardExtension;
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for InputGuardExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        for call in every_field(&document, variables) {
-            for (name, value) in &call.arguments {
-                check(name, value)?;
-            }
+/// Refuses the first string argument or input field with control
+/// characters or too many characters.
+pub fn check_document(document: &ExecutableDocument, variables: &Variables) -> ServerResult<()> {
+    for call in every_field(document, variables) {
+        for (name, value) in &call.arguments {
+            check(name, value)?;
         }
-        Ok(document)
     }
+    Ok(())
 }
 
 /// Checks every string in `value`; `field` names it (an input object's

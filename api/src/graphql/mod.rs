@@ -11,6 +11,7 @@ use crate::app::AppState;
 mod accounts;
 mod arguments;
 mod budget;
+mod checks;
 pub mod context;
 mod deliveries;
 mod depth;
@@ -69,9 +70,7 @@ pub fn build_schema(state: AppState) -> AppSchema {
 
 fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query::default(), Mutation::default(), Subscription::default())
-        .extension(inputs::InputGuard)
-        .extension(budget::UpstreamBudget)
-        .extension(depth::DepthLimit(MAX_DEPTH))
+        .extension(checks::BeforeRunning { max_depth: MAX_DEPTH })
         .limit_complexity(MAX_COMPLEXITY)
         .extension(errors::ErrorCodes)
 }
