@@ -84,6 +84,7 @@ const TABLE_DOORS: &[(&str, &[&str])] = &[
     ("oauth_states", &["api/src/spotify/authorize.rs"]),
     ("play_events", &["api/src/shares/"]),
     ("refresh_tokens", &["api/src/accounts/sessions.rs"]),
+    ("sandbox_secrets", &["api/src/sandbox/secrets.rs"]),
     ("sessions", &["api/src/accounts/sessions.rs"]),
     ("shares", &["api/src/shares/"]),
     ("spotify_links", &["api/src/spotify/vault.rs"]),

@@ -16,6 +16,7 @@ pub mod messenger_links;
 pub mod oauth_states;
 pub mod play_events;
 pub mod refresh_tokens;
+pub mod sandbox_secrets;
 pub mod sessions;
 pub mod shares;
 pub mod spotify_links;

@@ -13,6 +13,7 @@ mod m20261123_000006_create_shares_and_jobs;
 mod m20261123_000007_create_deliveries;
 mod m20261123_000008_create_messenger_bot;
 mod m20261130_000040_create_throttles;
+mod m20261130_000041_create_sandbox_secrets;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000007_create_deliveries::Migration),
             Box::new(m20261123_000008_create_messenger_bot::Migration),
             Box::new(m20261130_000040_create_throttles::Migration),
+            Box::new(m20261130_000041_create_sandbox_secrets::Migration),
         ]
     }
 }

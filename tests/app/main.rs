@@ -1,6 +1,7 @@
 //! Black-box tests: the real app on a random port, driven over HTTP and
 //! WebSocket. One file per capability.
 mod accounts;
+mod binary;
 mod browser;
 mod browser_harness;
 mod cli;
@@ -20,6 +21,7 @@ mod notify_fakes;
 mod now_playing;
 mod operations;
 mod replicas;
+mod restarts;
 mod sandbox;
 mod schema;
 mod sdl;

@@ -2,7 +2,8 @@
 //! they expire (one refresh at a time per person), and the relink state.
 //!
 //! A refresh token Spotify returns replaces the stored one. `invalid_grant`,
-//! or the six-month consent running out, marks the link `RELINK_REQUIRED`;
+//! the six-month consent running out, or stored tokens that no longer open
+//! (a changed `ENCRYPTION_KEY`) mark the link `RELINK_REQUIRED`;
 //! from then on no call is made for that person until they link again.
 use std::{collections::HashMap, sync::Arc};
 
@@ -126,12 +127,13 @@ impl Spotify {
     /// to expire.
     ///
     /// # Errors
-    /// `NotLinked`, `RelinkRequired` (no call is made), `Spotify` when a refresh
-    /// failed, `Internal` for the database or a seal that does not open.
+    /// `NotLinked`, `RelinkRequired` (no call is made; also when the stored
+    /// tokens do not open), `Spotify` when a refresh failed, `Internal` for
+    /// the database.
     pub async fn access_token(&self, user_id: Uuid) -> Result<String, TokenError> {
         let link = self.usable_link(user_id).await?;
         if link.access_expires_at > self.clock.now() + REFRESH_MARGIN {
-            return Ok(self.sealer.open(&link.access_token, &access_context(user_id))?);
+            return self.unseal(user_id, &link.access_token, &access_context(user_id)).await;
         }
         self.refresh(user_id, Some(link.access_expires_at)).await
     }
@@ -142,7 +144,9 @@ impl Spotify {
     /// As [`access_token`](Self::access_token).
     pub async fn refresh_after_rejection(&self, user_id: Uuid, rejected: &str) -> Result<String, TokenError> {
         let link = self.usable_link(user_id).await?;
-        let stored = self.sealer.open(&link.access_token, &access_context(user_id))?;
+        let stored = self
+            .unseal(user_id, &link.access_token, &access_context(user_id))
+            .await?;
         if stored != rejected {
             return Ok(stored); // someone refreshed meanwhile
         }
@@ -167,9 +171,11 @@ impl Spotify {
         let _guard = lock.lock().await;
         let link = self.usable_link(user_id).await?;
         if Some(link.access_expires_at) != seen_expiry && link.access_expires_at > self.clock.now() + REFRESH_MARGIN {
-            return Ok(self.sealer.open(&link.access_token, &access_context(user_id))?);
+            return self.unseal(user_id, &link.access_token, &access_context(user_id)).await;
         }
-        let refresh_token = self.sealer.open(&link.refresh_token, &refresh_context(user_id))?;
+        let refresh_token = self
+            .unseal(user_id, &link.refresh_token, &refresh_context(user_id))
+            .await?;
         let grant = match self.client.refresh(&refresh_token).await {
             Ok(grant) => grant,
             Err(SpotifyError::InvalidGrant(reason)) => {
@@ -201,6 +207,21 @@ impl Spotify {
             .await?;
         tracing::debug!(%user_id, rotated = grant.refresh_token.is_some(), "spotify token refreshed");
         Ok(grant.access_token)
+    }
+
+    /// Opens one of `user_id`'s sealed tokens. One that does not open (the
+    /// `ENCRYPTION_KEY` changed since it was sealed) is of no use to anyone:
+    /// the link needs relinking, and its owner is told.
+    async fn unseal(&self, user_id: Uuid, sealed: &str, context: &str) -> Result<String, TokenError> {
+        match self.sealer.open(sealed, context) {
+            Ok(token) => Ok(token),
+            Err(err) => {
+                tracing::warn!(%user_id, error = %err, "stored spotify tokens do not open: asking for a relink");
+                self.mark_relink_required(user_id, "the stored tokens no longer open")
+                    .await?;
+                Err(TokenError::RelinkRequired)
+            }
+        }
     }
 
     /// Marks the link as needing a relink and, the first time, tells its owner
