@@ -178,7 +178,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "RUST_LOG",
         unset: Unset::Value(DEFAULT_LOG_FILTER),
-        meaning: "Which logs to write: tracing filter directives, like debug or api=debug,info.",
+        meaning: "Which logs to write: tracing filter directives, like debug or api=debug,info. At every level requests are logged by method and path, never the query string, and no secret is written.",
     },
     Setting {
         name: "GRAPHQL_INTROSPECTION",

@@ -20,6 +20,7 @@ mod notifications;
 mod notify_fakes;
 mod now_playing;
 mod operations;
+mod redaction;
 mod replicas;
 mod restarts;
 mod sandbox;
