@@ -87,6 +87,7 @@ const TABLE_DOORS: &[(&str, &[&str])] = &[
     ("sandbox_secrets", &["api/src/sandbox/secrets.rs"]),
     ("sessions", &["api/src/accounts/sessions.rs"]),
     ("shares", &["api/src/shares/"]),
+    ("spotify_clients", &["api/src/spotify/pause.rs"]),
     ("spotify_links", &["api/src/spotify/vault.rs"]),
     ("throttles", &["api/src/throttle.rs"]),
     ("tracks", &["api/src/spotify/catalog.rs"]),
