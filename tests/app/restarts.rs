@@ -12,7 +12,7 @@ use crate::{
     shares::{TRACK, TRACK_ID, pair},
 };
 
-const ME: &str = "{ me { handle spotify { accountId status } } }";
+const ME: &str = "{ me { handle spotify { userId status } } }";
 const NOW_PLAYING: &str = "query($h: String!) { nowPlaying(handle: $h) { isPlaying text track { id } } }";
 
 #[tokio::test]
@@ -36,7 +36,7 @@ async fn a_sandbox_server_restarted_on_its_database_keeps_sessions_and_spotify_l
     let me = second.graphql(ME, json!({}), Some(&access)).await;
     assert_eq!(
         me["data"]["me"],
-        json!({ "handle": "sam", "spotify": { "accountId": "samspot", "status": "ACTIVE" } }),
+        json!({ "handle": "sam", "spotify": { "userId": "samspot", "status": "ACTIVE" } }),
         "the access token from before the restart still works: {me}"
     );
     let played = reqwest::Client::new()
