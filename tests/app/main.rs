@@ -21,6 +21,7 @@ mod notifications;
 mod notify_fakes;
 mod now_playing;
 mod operations;
+mod provider_manifests;
 mod push_providers;
 mod redaction;
 mod replicas;
