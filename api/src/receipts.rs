@@ -12,7 +12,7 @@
 //! (listening, played), `recently-played` (played), the schedule and the
 //! sweep (expired), the sender (cancelled).
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbErr, TransactionTrait as _};
+use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
 use crate::{
@@ -179,7 +179,7 @@ pub async fn record_play(
     played_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin(&app.db).await?;
     let told = played(app, &txn, share, played_at, now).await?;
     app.jobs.commit(txn).await?;
     told.publish(app).await;
@@ -224,7 +224,7 @@ async fn tell_expired(
 /// As [`shares::cancel`]: `NotFound`, `Forbidden` (the recipient),
 /// `Conflict` (no longer pending).
 pub async fn cancel(app: &App, me: Uuid, id: Uuid) -> Result<share::Model> {
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin(&app.db).await?;
     let Ended { share, step } = shares::cancel(&txn, me, id, app.clock.now()).await?;
     txn.commit().await?;
     let mut told = Told::default();

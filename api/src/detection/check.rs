@@ -24,7 +24,6 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sea_orm::TransactionTrait as _;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -162,7 +161,7 @@ async fn move_on(
     if reschedule.is_empty() && expire.is_empty() {
         return Ok(());
     }
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin(&app.db).await?;
     for (at, ids) in reschedule {
         lifecycle::next_check(&txn, ids, Some(at), now).await?;
     }
@@ -260,7 +259,7 @@ fn first_play(share: &shares::Model, plays: &[PlayHistory], shared: &SharedTrack
 /// the job comes back when the next share would expire.
 async fn pause(app: &App, pending: &[shares::Model], now: DateTime<Utc>) -> Result<Outcome, JobError> {
     let (ended, waiting): (Vec<_>, Vec<_>) = pending.iter().partition(|s| s.expires_at <= now);
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin(&app.db).await?;
     let told: Told = receipts::expired(app, &txn, ended.iter().map(|s| s.id).collect(), now).await?;
     lifecycle::next_check(&txn, waiting.iter().map(|s| s.id).collect(), None, now).await?;
     app.jobs.commit(txn).await?;

@@ -15,7 +15,6 @@
 //! looks: the first one [`LIVE_INTERVAL`](crate::config::PlayCheckSettings)
 //! later, when a play may have begun.
 use chrono::{DateTime, TimeDelta, Utc};
-use sea_orm::TransactionTrait as _;
 use uuid::Uuid;
 
 use super::{check::CheckRecipient, matching::SharedTracks, schedule::to_delta};
@@ -95,7 +94,7 @@ pub async fn observe(
     if playing.is_empty() {
         return Ok(seen);
     }
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin(&app.db).await?;
     let mut told = Told::default();
     for share in playing {
         if current.is_playing {
@@ -189,7 +188,7 @@ pub async fn open_link(app: &App, token: &str) -> Result<Link> {
 /// live look.
 async fn opened(app: &App, share: &share::Model) -> Result<()> {
     let now = app.clock.now();
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin(&app.db).await?;
     let told = receipts::opened(app, &txn, share, now).await?;
     if !told.is_empty() {
         CheckRecipient {

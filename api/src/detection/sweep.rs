@@ -8,7 +8,6 @@
 //! (and the hour after it) are left to their first check after the pause
 //! (see `check`).
 use chrono::TimeDelta;
-use sea_orm::TransactionTrait as _;
 use serde::{Deserialize, Serialize};
 
 use super::check::CheckRecipient;
@@ -50,7 +49,7 @@ async fn sweep(app: &App) -> Result<Outcome, JobError> {
     {
         before = before.min(pause.since);
     }
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin(&app.db).await?;
     let expired = receipts::expired_overdue(app, &txn, before, now).await?;
     app.jobs.commit(txn).await?;
     if !expired.is_empty() {

@@ -98,19 +98,18 @@ pub async fn cancel(db: &impl ConnectionTrait, me: Uuid, id: Uuid, now: DateTime
             "only the person who shared a song can cancel it".into(),
         ));
     }
-    if share.status != Status::Pending {
-        return Err(Error::Conflict(format!(
-            "this share is already {}: only pending shares can be cancelled",
-            share.status.to_value().to_lowercase()
-        )));
-    }
+    // Only a pending share changes: of several cancels at once, one does it.
     let ended = lifecycle::end(Status::Cancelled, now)
         .filter(shares::Column::Id.eq(id))
         .filter(shares::Column::Status.eq(Status::Pending))
         .exec_with_returning(db)
         .await?;
     let Some(share) = ended.into_iter().next() else {
-        return Err(Error::Conflict("this share was played or expired a moment ago".into()));
+        let status = get(db, me, id).await?.map_or(share.status, |s| s.status);
+        return Err(Error::Conflict(format!(
+            "this share is already {}: only pending shares can be cancelled",
+            status.to_value().to_lowercase()
+        )));
     };
     let step = activity::log(db, share.id, entity::share_activities::Kind::Cancelled, now, now).await?;
     Ok(lifecycle::Ended { share, step })
