@@ -20,6 +20,7 @@ mod operations;
 mod replicas;
 mod sandbox;
 mod schema;
+mod session_ends;
 mod sessions;
 mod settings;
 mod shares;

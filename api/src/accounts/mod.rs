@@ -4,15 +4,17 @@
 //! `refresh_tokens`, `link_codes` and `link_code_failures` tables.
 //!
 //! [`Accounts`] holds what signing in needs from the process (the token
-//! key, the log-in throttle, the session cache); reading and creating user
+//! key, the log-in throttle, the session cache, the events that tell every
+//! replica a session ended); reading and creating user
 //! rows ([`users`], [`handles`], [`link_codes`]) are functions over a
 //! connection, so they join a caller's transaction.
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::{cache::Caches, clock::Clock};
+use crate::{cache::Caches, clock::Clock, events::EventBus};
 
+pub mod deletion;
 pub mod handles;
 pub mod link_codes;
 pub mod passwords;
@@ -36,6 +38,9 @@ pub struct Accounts {
     tokens: tokens::AccessTokens,
     /// Failed log-ins by email and address, to slow down guessing.
     throttle: throttle::LoginThrottle,
+    /// Ended sessions are published here, so that every replica closes
+    /// the WebSockets signed in with them.
+    events: Arc<EventBus>,
 }
 
 impl Accounts {
@@ -44,6 +49,7 @@ impl Accounts {
         clock: Arc<dyn Clock>,
         caches: Arc<Caches>,
         tokens: tokens::AccessTokens,
+        events: Arc<EventBus>,
     ) -> Self {
         Self {
             db,
@@ -51,6 +57,7 @@ impl Accounts {
             caches,
             tokens,
             throttle: throttle::LoginThrottle::default(),
+            events,
         }
     }
 

@@ -233,6 +233,20 @@ impl AccountsMutation {
         Ok(app(ctx).accounts.log_out(viewer, &refresh_token).await?)
     }
 
+    async fn log_out_everywhere(&self, ctx: &Context<'_>) -> Result<bool> {
+        let viewer = viewer(ctx)?;
+        Ok(app(ctx).accounts.log_out_everywhere(viewer).await?)
+    }
+
+    async fn delete_account(&self, ctx: &Context<'_>, password: String) -> Result<bool> {
+        let viewer = viewer(ctx)?;
+        app(ctx)
+            .accounts
+            .delete_account(viewer, password, client_address(ctx))
+            .await?;
+        Ok(true)
+    }
+
     async fn update_settings(&self, ctx: &Context<'_>, input: SettingsInput) -> Result<User> {
         let viewer = viewer(ctx)?;
         let update = SettingsUpdate {
