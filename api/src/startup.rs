@@ -40,6 +40,7 @@ use crate::{
         replies::SendBotReply,
         send::SendDelivery,
     },
+    persisted_queries::PersistedQueries,
     sandbox::{
         Sandboxes,
         providers::{PAGE_TOKEN, ProviderSandbox},
@@ -366,7 +367,9 @@ fn assemble(
         events.clone(),
     );
     let friends = Friends::new(db.clone(), clock.clone(), events.clone(), caches.clone());
+    let persisted_queries = PersistedQueries::new(db.clone(), clock.clone(), settings.graphql.persisted_queries_max);
     let app = App {
+        persisted_queries,
         personal_links: Signer::new(settings.jwt_secret_bytes(), "messenger-personal-link"),
         accounts,
         friends,

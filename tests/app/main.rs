@@ -17,6 +17,7 @@ mod notifications;
 mod notify_fakes;
 mod now_playing;
 mod operations;
+mod persisted_queries;
 mod replicas;
 mod sandbox;
 mod schema;
