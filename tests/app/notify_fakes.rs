@@ -3,7 +3,10 @@
 //! services document. Device tokens and sender ids script the answers:
 //! `unregistered…`, `invalid…`, `mismatch…`, `thirdparty…`, `busy…` (429
 //! once, with `Retry-After`), `down…` (503 always); psid `gone` (551),
-//! `limited` (613 on its second message), `badtoken` (190).
+//! `limited` (613 on its second message), `badtoken` (190). A device token
+//! `fixture-<file>` is answered with `tests/fixtures/fcm/<file>.json` (or
+//! `.html`) as its manifest gives it; [`Recorded::token_fixture`] makes
+//! Google's token endpoint answer a `tests/fixtures/google/` file.
 use std::{
     collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
@@ -28,6 +31,9 @@ pub struct Recorded {
     pub pushes: Vec<(String, Value)>,
     /// (psid, request body) per Send API call.
     pub messages: Vec<(String, Value)>,
+    /// Google's token endpoint answers this `tests/fixtures/google/` file
+    /// instead of a token.
+    pub token_fixture: Option<String>,
     /// Scripted failures already given once.
     once: HashSet<String>,
 }
@@ -45,6 +51,9 @@ pub fn router(recorded: Shared) -> Router {
 async fn token(State(rec): State<Shared>, Form(form): Form<HashMap<String, String>>) -> Response {
     let mut rec = rec.lock().unwrap();
     rec.token_requests += 1;
+    if let Some(file) = &rec.token_fixture {
+        return crate::fixtures::canned("google", file).into_response();
+    }
     if form.get("grant_type").map(String::as_str) != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
         return (
             StatusCode::BAD_REQUEST,
@@ -92,6 +101,29 @@ async fn fcm_send(
     let mut rec = rec.lock().unwrap();
     rec.pushes.push((token.clone(), body));
     let first_time = rec.once.insert(token.clone());
+    if let Some(name) = token.strip_prefix("fixture-") {
+        // `fixture-<file>--retry-after-<seconds>` sets that header too.
+        let (file, retry_after) = match name.split_once("--retry-after-") {
+            Some((file, seconds)) => (file, Some(seconds)),
+            None => (name, None),
+        };
+        let file = ["json", "html"]
+            .iter()
+            .map(|ext| format!("{file}.{ext}"))
+            .find(|name| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/fixtures/fcm")
+                    .join(name)
+                    .exists()
+            })
+            .unwrap_or_else(|| panic!("no FCM fixture {file}"));
+        let canned = crate::fixtures::canned("fcm", &file);
+        return match retry_after {
+            Some(seconds) => canned.with_header("Retry-After", seconds),
+            None => canned,
+        }
+        .into_response();
+    }
     match token.as_str() {
         t if t.starts_with("unregistered") => fcm_error(StatusCode::NOT_FOUND, "NOT_FOUND", "UNREGISTERED"),
         t if t.starts_with("invalid") => fcm_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "INVALID_ARGUMENT"),
