@@ -19,6 +19,7 @@ mod notify_fakes;
 mod now_playing;
 mod operations;
 mod persisted_queries;
+mod provider_manifests;
 mod push_providers;
 mod replicas;
 mod sandbox;

@@ -5,8 +5,11 @@
 //! once, with `Retry-After`), `down…` (503 always); psid `gone` (551),
 //! `limited` (613 on its second message), `badtoken` (190). A device token
 //! `fixture-<file>` is answered with `tests/fixtures/fcm/<file>.json` (or
-//! `.html`) as its manifest gives it; [`Recorded::token_fixture`] makes
-//! Google's token endpoint answer a `tests/fixtures/google/` file.
+//! `.html`) as its manifest gives it; a device token `entry-<n>` is
+//! answered with entry `n` of that manifest (status, headers and body) the
+//! first time and accepted after, as a passing failure is;
+//! [`Recorded::token_fixture`] makes Google's token endpoint answer a
+//! `tests/fixtures/google/` file. FCM accepts any `ya29.` access token.
 use std::{
     collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
@@ -29,6 +32,8 @@ pub struct Recorded {
     pub assertions: Vec<Value>,
     /// (device token, request body) per FCM send.
     pub pushes: Vec<(String, Value)>,
+    /// The access token each FCM send bore.
+    pub bearers: Vec<String>,
     /// (psid, request body) per Send API call.
     pub messages: Vec<(String, Value)>,
     /// Google's token endpoint answers this `tests/fixtures/google/` file
@@ -94,13 +99,20 @@ async fn fcm_send(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !bearer.starts_with("Bearer ya29.fake-") {
+    if !bearer.starts_with("Bearer ya29.") {
         return fcm_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "UNAUTHENTICATED");
     }
     let token = body["message"]["token"].as_str().unwrap_or("").to_owned();
     let mut rec = rec.lock().unwrap();
     rec.pushes.push((token.clone(), body));
+    rec.bearers.push(bearer.trim_start_matches("Bearer ").to_owned());
     let first_time = rec.once.insert(token.clone());
+    if let Some(n) = token.strip_prefix("entry-")
+        && first_time
+    {
+        let n: usize = n.parse().expect("entry-<index in the FCM manifest>");
+        return crate::fixtures::entries("fcm")[n].canned().into_response();
+    }
     if let Some(name) = token.strip_prefix("fixture-") {
         // `fixture-<file>--retry-after-<seconds>` sets that header too.
         let (file, retry_after) = match name.split_once("--retry-after-") {

@@ -76,8 +76,7 @@ async fn every_retry_after_is_waited_out_with_a_floor_and_a_ceiling_and_counts_a
     ];
     for (retry_after, expected_calls, shortest, longest) in variants {
         let limited = variant("spotify", "error_429_rate_limited.json", |entry| {
-            entry["endpoint"] == "GET /v1/me/player/recently-played"
-                && entry["headers"]["Retry-After"].as_str() == retry_after
+            entry.endpoint == "GET /v1/me/player/recently-played" && entry.header("Retry-After") == retry_after
         });
         script.lock().unwrap().always(RECENT, limited);
         app.advance(Duration::from_secs(240)); // past the track and the previous pause: the check is due

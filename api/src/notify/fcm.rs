@@ -310,7 +310,13 @@ fn classify(status: u16, error: &Value, after: Option<Duration>) -> FcmError {
         .unwrap_or("UNKNOWN")
         .to_owned();
     let message = error["error"]["message"].as_str().unwrap_or("").to_owned();
-    let reason = format!("{code}: {message}");
+    let reason = if error["error"].is_object() {
+        format!("{code}: {message}")
+    } else {
+        // Not FCM's JSON (an HTML page from Google's front end): the
+        // status is all the operator can be told.
+        format!("HTTP {status} without FCM's error body")
+    };
     match (status, code.as_str()) {
         (_, "UNREGISTERED") | (404, _) => FcmError::Unregistered(format!("{reason}: device removed")),
         (_, "SENDER_ID_MISMATCH") => FcmError::Unregistered(format!("{reason}: device removed")),

@@ -219,7 +219,9 @@ impl SpotifyClient {
     }
 
     /// What is playing now; `None` when nothing is (204, or 404 for no
-    /// active device).
+    /// active device) or when Spotify closes the player to this account
+    /// (403 with the reason `PREMIUM_REQUIRED`, which Spotify gives for
+    /// player endpoints; the listening history stays open).
     #[tracing::instrument(skip_all)]
     pub async fn currently_playing(&self, access_token: &str) -> Result<Option<CurrentlyPlaying>, SpotifyError> {
         let url = format!("{}/v1/me/player/currently-playing", self.api_url);
@@ -228,6 +230,9 @@ impl SpotifyClient {
             .await;
         let response = match response {
             Err(SpotifyError::Rejected { status: 404, .. }) => return Ok(None),
+            Err(SpotifyError::Rejected { status: 403, body }) if body.code.as_deref() == Some("PREMIUM_REQUIRED") => {
+                return Ok(None);
+            }
             other => other?,
         };
         if response.status() == reqwest::StatusCode::NO_CONTENT {
