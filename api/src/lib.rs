@@ -36,6 +36,8 @@
 //!   in-process or through PostgreSQL `LISTEN`/`NOTIFY`.
 //! - [`persisted_queries`]: GraphQL documents by their hash (automatic
 //!   persisted queries), shared by every replica, bounded.
+//! - [`throttle`]: limits counted in the database (attempts per key and
+//!   window), exact under bursts on any number of replicas.
 //!
 //! ## Services
 //! Each owns its tables (its module is their only door) and talks to at
@@ -136,6 +138,7 @@ pub mod sharing;
 pub mod spotify;
 pub mod startup;
 pub mod telemetry;
+pub mod throttle;
 pub mod webhook;
 
 pub use app::{App, AppState};

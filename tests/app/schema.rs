@@ -1,11 +1,8 @@
 //! `schema.graphql` is generated from the code; a stale copy fails here, and
 //! so does a type, field, argument or enum value without a description.
-use async_graphql::{
-    Positioned,
-    parser::{
-        parse_schema,
-        types::{FieldDefinition, InputValueDefinition, TypeKind, TypeSystemDefinition},
-    },
+use async_graphql_parser::{
+    Positioned, parse_schema,
+    types::{FieldDefinition, InputValueDefinition, TypeKind, TypeSystemDefinition},
 };
 
 #[test]

@@ -15,7 +15,7 @@ use sea_orm::EntityTrait as _;
 use super::{
     Accounts, passwords,
     sessions::Viewer,
-    throttle::{self, Verdict},
+    throttle::{self, Decision},
     users,
 };
 use crate::{
@@ -39,24 +39,26 @@ impl Accounts {
             return Err(Error::Unauthenticated("this account no longer exists".into()));
         };
         let key = person.email_key.clone().unwrap_or_else(|| person.id.to_string());
-        let keys = throttle::keys(&key, address);
-        if let Verdict::Refuse { retry_after } = self.throttle.check(&keys, self.clock.now()) {
-            return Err(Error::RateLimited {
-                message: format!(
-                    "too many wrong passwords: try again in {} minutes",
-                    retry_after.as_secs().div_ceil(60)
-                ),
-                retry_after: Some(retry_after),
-            });
+        let keys = throttle::Keys::new(&key, address);
+        match throttle::attempt(&self.db, &keys, self.clock.now()).await? {
+            Decision::Refuse { retry_after } => {
+                return Err(Error::RateLimited {
+                    message: format!(
+                        "too many wrong passwords: try again in {} minutes",
+                        retry_after.as_secs().div_ceil(60)
+                    ),
+                    retry_after: Some(retry_after),
+                });
+            }
+            Decision::Check { delay } => tokio::time::sleep(delay).await,
         }
         if !passwords::verify(password, person.password_hash.clone()).await? {
-            self.throttle.record_failure(&keys, self.clock.now());
             return Err(Error::bad_input(
                 "password",
                 "that is not this account's password: nothing was deleted",
             ));
         }
-        self.throttle.record_success(&keys[0].0);
+        throttle::succeeded(&self.db, &keys).await?;
 
         user::Entity::delete_by_id(person.id).exec(&self.db).await?;
         tracing::info!("account deleted");

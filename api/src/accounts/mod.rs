@@ -1,11 +1,12 @@
 //! Accounts: users, sign-up and log-in, sessions with rotating refresh
 //! tokens, personal settings, link codes, and handles for accounts made
 //! from Spotify or Messenger. Owns the `users`, `sessions`,
-//! `refresh_tokens`, `link_codes` and `link_code_failures` tables.
+//! `refresh_tokens` and `link_codes` tables (its throttles are counted in
+//! [`crate::throttle`]).
 //!
 //! [`Accounts`] holds what signing in needs from the process (the token
-//! key, the log-in throttle, the session cache, the events that tell every
-//! replica a session ended); reading and creating user
+//! key, the session cache, the events that tell every replica a session
+//! ended); reading and creating user
 //! rows ([`users`], [`handles`], [`link_codes`]) are functions over a
 //! connection, so they join a caller's transaction.
 use std::sync::Arc;
@@ -36,8 +37,6 @@ pub struct Accounts {
     caches: Arc<Caches>,
     /// Signs and checks access tokens with `JWT_SECRET`.
     tokens: tokens::AccessTokens,
-    /// Failed log-ins by email and address, to slow down guessing.
-    throttle: throttle::LoginThrottle,
     /// Ended sessions are published here, so that every replica closes
     /// the WebSockets signed in with them.
     events: Arc<EventBus>,
@@ -56,7 +55,6 @@ impl Accounts {
             clock,
             caches,
             tokens,
-            throttle: throttle::LoginThrottle::default(),
             events,
         }
     }

@@ -3,7 +3,9 @@
 //! One job per sender at a time (deduplicated on the sender id), so a
 //! person's messages are answered in the order they wrote them, even when
 //! the webhook delivered them out of order or in separate requests. Each
-//! event is marked handled together with the replies it produced.
+//! event is marked handled together with the replies it produced; one the
+//! bot fails on is answered with an apology, so it never holds up the
+//! messages after it.
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +40,16 @@ impl Job for HandleInbox {
         // Every message opens the 24-hour window again.
         links::heard_from(&app.db, &self.psid, inbox::sent_at(latest, app.clock.now())).await?;
         for event in &events {
-            let answer = super::handle(app, event).await?;
+            // A message the bot fails on is answered with an apology and
+            // left behind: retrying it would hold up everything the person
+            // writes after it.
+            let answer = match super::handle(app, event).await {
+                Ok(answer) => answer,
+                Err(err) => {
+                    tracing::error!(error = %err.message, mid = %event.mid, "a bot command failed: apologising");
+                    vec![super::sorry()]
+                }
+            };
             replies::answered(&app.db, event, &answer, app.clock.now()).await?;
         }
         // One wake for all the replies this run queued.
