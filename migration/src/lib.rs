@@ -17,6 +17,7 @@ mod m20261130_000021_spotify_links_account_id;
 mod m20261130_000022_index_devices_registered;
 mod m20261130_000040_create_throttles;
 mod m20261130_000041_create_sandbox_secrets;
+mod m20261130_000042_deliveries_sending_mark;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000022_index_devices_registered::Migration),
             Box::new(m20261130_000040_create_throttles::Migration),
             Box::new(m20261130_000041_create_sandbox_secrets::Migration),
+            Box::new(m20261130_000042_deliveries_sending_mark::Migration),
         ]
     }
 }
