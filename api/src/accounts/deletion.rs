@@ -60,7 +60,11 @@ impl Accounts {
         }
         throttle::succeeded(&self.db, &keys).await?;
 
-        user::Entity::delete_by_id(person.id).exec(&self.db).await?;
+        let deleted = user::Entity::delete_by_id(person.id).exec(&self.db).await?;
+        if deleted.rows_affected == 0 {
+            // Another request deleted it meanwhile.
+            return Err(Error::Unauthenticated("this account no longer exists".into()));
+        }
         tracing::info!("account deleted");
         self.caches.forget_person(&person);
         self.ended(person.id, Topic::AllSessionsEnded, person.id).await;

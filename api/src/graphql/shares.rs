@@ -283,6 +283,8 @@ impl From<ShareActivityKind> for StoredKind {
     }
 }
 
+/// A step of one of my shares, sent or received: what happened, when, and
+/// the share as it stands.
 #[Object]
 impl ShareActivity {
     /// What happened.
