@@ -12,6 +12,7 @@ mod m20261123_000005_create_spotify;
 mod m20261123_000006_create_shares_and_jobs;
 mod m20261123_000007_create_deliveries;
 mod m20261123_000008_create_messenger_bot;
+mod m20261130_000010_extend_messenger_inbox;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_create_shares_and_jobs::Migration),
             Box::new(m20261123_000007_create_deliveries::Migration),
             Box::new(m20261123_000008_create_messenger_bot::Migration),
+            Box::new(m20261130_000010_extend_messenger_inbox::Migration),
         ]
     }
 }

@@ -20,8 +20,11 @@
 //!
 //! To let a demo show a stale recipient being dropped, a device token or a
 //! PSID starting with `unregistered` is refused as the real services refuse
-//! one whose app was uninstalled or whose user is gone. Rate limits, quotas
-//! and the Messenger 24-hour window are not simulated.
+//! one whose app was uninstalled or whose user is gone. The Send API
+//! answers any Graph error on demand, by the recipient's PSID (see
+//! [`messenger`]): `error-<code>[-<subcode>]-…` always, `flaky-<code>[-<subcode>]-…`
+//! the first time only. Rate limits, quotas and the Messenger 24-hour
+//! window are not simulated.
 use std::{
     collections::{HashMap, VecDeque},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
@@ -85,6 +88,8 @@ struct State {
     access_tokens: HashMap<String, DateTime<Utc>>,
     /// Everything accepted for delivery, oldest first, at most [`OUTBOX_LIMIT`].
     outbox: VecDeque<OutboxEntry>,
+    /// The `flaky-…` PSIDs whose one error was given already.
+    flaky_answered: std::collections::HashSet<String>,
 }
 
 /// One message the sandbox accepted: what a real provider would have
