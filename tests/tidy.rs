@@ -84,6 +84,7 @@ const TABLE_DOORS: &[(&str, &[&str])] = &[
     ("refresh_tokens", &["api/src/accounts/sessions.rs"]),
     ("sessions", &["api/src/accounts/sessions.rs"]),
     ("shares", &["api/src/shares/"]),
+    ("spotify_clients", &["api/src/spotify/pause.rs"]),
     ("spotify_links", &["api/src/spotify/vault.rs"]),
     ("tracks", &["api/src/spotify/catalog.rs"]),
     ("users", &["api/src/accounts/"]),

@@ -65,6 +65,13 @@ impl AsRef<App> for App {
     }
 }
 
+/// The Spotify service's jobs run with it.
+impl AsRef<crate::spotify::Spotify> for App {
+    fn as_ref(&self) -> &crate::spotify::Spotify {
+        &self.spotify
+    }
+}
+
 /// The outbox's jobs run with the outbox.
 impl AsRef<Notifier> for App {
     fn as_ref(&self) -> &Notifier {

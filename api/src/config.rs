@@ -100,6 +100,13 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "Base of the Spotify Web API's /v1/...",
     },
     Setting {
+        name: "SPOTIFY_MAX_PAUSE",
+        unset: Unset::Value("15m"),
+        meaning: "The longest a Spotify 429 pauses this server's calls to Spotify, whatever its Retry-After \
+                  asks (at least 1s; every replica waits it out; the daily-quota 429 pauses until its \
+                  Retry-After).",
+    },
+    Setting {
         name: "SPOTIFY_SHORT_LINK_HOSTS",
         unset: Unset::Off,
         meaning: "Extra comma-separated host:port names treated like spotify.link (local stand-ins in tests).",
@@ -357,6 +364,9 @@ pub struct SpotifySettings {
     /// Extra `host:port`s treated as short-link hosts (local stand-ins for
     /// spotify.link in tests and demos).
     pub short_link_hosts: Vec<String>,
+    /// `SPOTIFY_MAX_PAUSE`: the ceiling of the pause a rate-limit 429
+    /// orders (at least a second).
+    pub max_pause: Duration,
 }
 
 #[derive(Debug)]
@@ -493,6 +503,12 @@ impl Settings {
                 client_secret: spotify_client_secret.map(SecretString::from),
                 accounts_url: vars.url("SPOTIFY_ACCOUNTS_URL")?,
                 api_url: vars.url("SPOTIFY_API_URL")?,
+                max_pause: match vars.duration("SPOTIFY_MAX_PAUSE")? {
+                    short if short < Duration::from_secs(1) => {
+                        return Err(bad("SPOTIFY_MAX_PAUSE", "must be at least 1s, like 15m"));
+                    }
+                    ceiling => ceiling,
+                },
                 short_link_hosts: vars
                     .get("SPOTIFY_SHORT_LINK_HOSTS")
                     .map(|v| {

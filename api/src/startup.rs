@@ -37,6 +37,7 @@ use crate::{
     notify::{
         Notifier,
         fcm::{FcmClient, ServiceAccount},
+        prune::PruneDevices,
         replies::SendBotReply,
         send::SendDelivery,
     },
@@ -45,7 +46,9 @@ use crate::{
         providers::{PAGE_TOKEN, ProviderSandbox},
         spotify::SpotifySandbox,
     },
-    spotify::{self, Spotify, SpotifyClient, links::LinkResolver, now_playing},
+    spotify::{
+        self, Spotify, SpotifyClient, expiry::WarnConsentExpiry, links::LinkResolver, now_playing, pause::Pauses,
+    },
     telemetry::Telemetry,
     webhook::Webhook,
 };
@@ -63,6 +66,8 @@ pub fn registry() -> Registry<App> {
         .register::<SendDelivery>()
         .register::<HandleInbox>()
         .register::<SendBotReply>()
+        .register::<WarnConsentExpiry>()
+        .register::<PruneDevices>()
 }
 
 /// Runs `state`'s jobs, every kind of [`registry`]; its workers stop when
@@ -105,14 +110,21 @@ impl Application {
         SweepShares::default()
             .enqueue_at(&db, now + crate::detection::sweep::EVERY, now)
             .await?;
+        // Housekeeping: Spotify consents that run out soon, stale push tokens.
+        WarnConsentExpiry::default()
+            .enqueue_at(&db, now + spotify::expiry::EVERY, now)
+            .await?;
+        PruneDevices::default()
+            .enqueue_at(&db, now + crate::notify::prune::EVERY, now)
+            .await?;
         let listener = http::bind(settings.listen_addr).await?;
         // Server-to-server calls to our own stand-ins go to the bound port.
         let own = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
         let public_url = settings.public_url.clone().unwrap_or_else(|| own.clone());
         let providers = if settings.sandbox {
-            Providers::sandboxed(&own, &public_url, &clock)?
+            Providers::sandboxed(&own, &public_url, &clock, &db, &settings)?
         } else {
-            Providers::configured(&settings)?
+            Providers::configured(&settings, &clock, &db)?
         };
         let webhook_secrets = WebhookSecrets::of(&settings);
         let (state, sandboxes) = assemble(settings, clock, db, statements, public_url, providers);
@@ -237,16 +249,24 @@ struct Providers {
 
 impl Providers {
     /// Sandbox mode: every provider is a stand-in served by this server.
-    fn sandboxed(own: &str, public_url: &str, clock: &Arc<dyn Clock>) -> anyhow::Result<Self> {
+    fn sandboxed(
+        own: &str,
+        public_url: &str,
+        clock: &Arc<dyn Clock>,
+        db: &DatabaseConnection,
+        settings: &Settings,
+    ) -> anyhow::Result<Self> {
         tracing::warn!(
             "sandbox mode: Spotify, the Send API, Google and FCM are served by stand-ins under /sandbox; \
              JWT_SECRET and ENCRYPTION_KEY, when not set, are random for this process"
         );
+        let client_id = "sendsongs-sandbox".to_owned();
         let spotify = SpotifyClient::new(
             format!("{own}/sandbox/spotify/accounts"),
             format!("{own}/sandbox/spotify/api"),
-            "sendsongs-sandbox".into(),
+            client_id.clone(),
             Some(SecretString::from("sandbox-secret")),
+            Pauses::new(client_id, clock.clone(), settings.spotify.max_pause, db),
         );
         let providers = ProviderSandbox::new(clock.clone());
         let account = ServiceAccount::parse(&providers.service_account_json(&format!("{own}/sandbox/google/token")))?;
@@ -266,12 +286,14 @@ impl Providers {
     }
 
     /// The providers the settings name; push and Messenger only when set up.
-    fn configured(settings: &Settings) -> anyhow::Result<Self> {
+    fn configured(settings: &Settings, clock: &Arc<dyn Clock>, db: &DatabaseConnection) -> anyhow::Result<Self> {
+        let client_id = settings.spotify.client_id.clone().unwrap_or_default();
         let spotify = SpotifyClient::new(
             settings.spotify.accounts_url.clone(),
             settings.spotify.api_url.clone(),
-            settings.spotify.client_id.clone().unwrap_or_default(),
+            client_id.clone(),
             settings.spotify.client_secret.clone(),
+            Pauses::new(client_id, clock.clone(), settings.spotify.max_pause, db),
         );
         let fcm = match &settings.fcm.credentials {
             Some(path) => {
@@ -397,9 +419,11 @@ mod tests {
             [
                 "check_recipient",
                 "handle_inbox",
+                "prune_devices",
                 "send_bot_reply",
                 "send_delivery",
-                "sweep_shares"
+                "sweep_shares",
+                "warn_consent_expiry"
             ]
         );
     }
@@ -414,6 +438,8 @@ mod tests {
             json!({ "recipient_id": id })
         );
         assert_eq!(serde_json::to_value(SweepShares::default()).unwrap(), json!({}));
+        assert_eq!(serde_json::to_value(WarnConsentExpiry::default()).unwrap(), json!({}));
+        assert_eq!(serde_json::to_value(PruneDevices::default()).unwrap(), json!({}));
         assert_eq!(
             serde_json::to_value(SendDelivery { delivery_id: id }).unwrap(),
             json!({ "delivery_id": id })

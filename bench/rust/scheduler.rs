@@ -148,6 +148,7 @@ async fn seed(app: &App, recipients: usize, per_recipient: usize) -> anyhow::Res
         let links = chunk.iter().enumerate().map(|(k, id)| spotify_links::ActiveModel {
             user_id: Set(*id),
             account_id: Set(format!("bench-account-{}", chunk_start + k)),
+            spotify_user_id: Set(Some(format!("bench-user-{}", chunk_start + k))),
             display_name: Set(None),
             access_token: Set(app::seal(app, &format!("access-{id}"), &format!("spotify-access:{id}"))),
             refresh_token: Set(app::seal(
@@ -159,6 +160,7 @@ async fn seed(app: &App, recipients: usize, per_recipient: usize) -> anyhow::Res
             consented_at: Set(created_at),
             consent_expires_at: Set(now + TimeDelta::days(180)),
             status: Set(spotify_links::Status::Active),
+            expiry_warned_at: Set(None),
             created_at: Set(created_at),
             updated_at: Set(created_at),
         });

@@ -72,6 +72,11 @@ pub enum EventKind {
     /// To someone whose Spotify link stopped working.
     #[sea_orm(string_value = "relink_required")]
     RelinkRequired,
+    /// To someone whose Spotify consent runs out soon (six months after
+    /// it was given): reconnect before receipts stop (`event_id`: fresh
+    /// per warning).
+    #[sea_orm(string_value = "consent_expiring")]
+    ConsentExpiring,
 }
 
 /// Its stored name (`share_played`, …), which the API shows too.

@@ -19,6 +19,7 @@ pub mod play_events;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod shares;
+pub mod spotify_clients;
 pub mod spotify_links;
 pub mod tracks;
 pub mod users;
@@ -46,10 +47,14 @@ mod tests {
         assert_eq!(stored::<crate::deliveries::Channel>(), ["MESSENGER", "PUSH"]);
         assert_eq!(
             stored::<crate::deliveries::EventKind>(),
-            ["share_played", "share_received", "relink_required"]
+            ["share_played", "share_received", "relink_required", "consent_expiring"]
         );
         assert_eq!(stored::<crate::jobs::Status>(), ["queued", "running", "dead"]);
         assert_eq!(stored::<crate::spotify_links::Status>(), ["ACTIVE", "RELINK_REQUIRED"]);
+        assert_eq!(
+            stored::<crate::spotify_clients::PauseReason>(),
+            ["RATE_LIMIT", "QUOTA_EXCEEDED"]
+        );
         assert_eq!(stored::<crate::devices::Platform>(), ["ANDROID", "IOS", "WEB"]);
         assert_eq!(
             stored::<crate::messenger_inbox::Kind>(),

@@ -7,9 +7,16 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub user_id: Uuid,
-    /// Spotify user id; one Send Songs account per Spotify account.
+    /// The key of the link; one Send Songs account per Spotify account.
+    /// Spotify's immutable `account_id` (May 2026); for links made before
+    /// it existed, the Spotify user id until their next token refresh
+    /// reads `account_id` (see `user_id_spotify`).
     #[sea_orm(unique)]
     pub account_id: String,
+    /// The Spotify user id, for display (`open.spotify.com/user/…`).
+    /// `None` on links made before `account_id` existed and not yet
+    /// migrated: their `account_id` holds the user id.
+    pub spotify_user_id: Option<String>,
     pub display_name: Option<String>,
     /// Sealed (AES-256-GCM, base64). Never printed: `Debug` leaves it out.
     pub access_token: String,
@@ -20,6 +27,9 @@ pub struct Model {
     /// Spotify refresh tokens stop working six months after consent.
     pub consent_expires_at: DateTimeUtc,
     pub status: Status,
+    /// When its owner was warned that the consent runs out soon (once per
+    /// consent; a new consent clears it).
+    pub expiry_warned_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -8,7 +8,13 @@
 //! fixtures under `tests/fixtures/messenger/send_api/`) for its next
 //! messages. The Send API's limits are kept as Meta keeps them: a text
 //! over 2,000 characters, more than 13 quick replies or a title over 20
-//! characters is refused with code 100.
+//! characters is refused with code 100. A device token
+//! `fixture-<file>` is answered with `tests/fixtures/fcm/<file>.json` (or
+//! `.html`) as its manifest gives it; a device token `entry-<n>` is
+//! answered with entry `n` of that manifest (status, headers and body) the
+//! first time and accepted after, as a passing failure is;
+//! [`Recorded::token_fixture`] makes Google's token endpoint answer a
+//! `tests/fixtures/google/` file. FCM accepts any `ya29.` access token.
 use std::{
     collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
@@ -31,8 +37,13 @@ pub struct Recorded {
     pub assertions: Vec<Value>,
     /// (device token, request body) per FCM send.
     pub pushes: Vec<(String, Value)>,
+    /// The access token each FCM send bore.
+    pub bearers: Vec<String>,
     /// (psid, request body) per Send API call.
     pub messages: Vec<(String, Value)>,
+    /// Google's token endpoint answers this `tests/fixtures/google/` file
+    /// instead of a token.
+    pub token_fixture: Option<String>,
     /// Scripted failures already given once.
     once: HashSet<String>,
     /// Scripted answers by psid.
@@ -88,6 +99,9 @@ pub fn router(recorded: Shared) -> Router {
 async fn token(State(rec): State<Shared>, Form(form): Form<HashMap<String, String>>) -> Response {
     let mut rec = rec.lock().unwrap();
     rec.token_requests += 1;
+    if let Some(file) = &rec.token_fixture {
+        return crate::fixtures::canned("google", file).into_response();
+    }
     if form.get("grant_type").map(String::as_str) != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
         return (
             StatusCode::BAD_REQUEST,
@@ -128,13 +142,43 @@ async fn fcm_send(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !bearer.starts_with("Bearer ya29.fake-") {
+    if !bearer.starts_with("Bearer ya29.") {
         return fcm_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "UNAUTHENTICATED");
     }
     let token = body["message"]["token"].as_str().unwrap_or("").to_owned();
     let mut rec = rec.lock().unwrap();
     rec.pushes.push((token.clone(), body));
+    rec.bearers.push(bearer.trim_start_matches("Bearer ").to_owned());
     let first_time = rec.once.insert(token.clone());
+    if let Some(n) = token.strip_prefix("entry-")
+        && first_time
+    {
+        let n: usize = n.parse().expect("entry-<index in the FCM manifest>");
+        return crate::fixtures::entries("fcm")[n].canned().into_response();
+    }
+    if let Some(name) = token.strip_prefix("fixture-") {
+        // `fixture-<file>--retry-after-<seconds>` sets that header too.
+        let (file, retry_after) = match name.split_once("--retry-after-") {
+            Some((file, seconds)) => (file, Some(seconds)),
+            None => (name, None),
+        };
+        let file = ["json", "html"]
+            .iter()
+            .map(|ext| format!("{file}.{ext}"))
+            .find(|name| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/fixtures/fcm")
+                    .join(name)
+                    .exists()
+            })
+            .unwrap_or_else(|| panic!("no FCM fixture {file}"));
+        let canned = crate::fixtures::canned("fcm", &file);
+        return match retry_after {
+            Some(seconds) => canned.with_header("Retry-After", seconds),
+            None => canned,
+        }
+        .into_response();
+    }
     match token.as_str() {
         t if t.starts_with("unregistered") => fcm_error(StatusCode::NOT_FOUND, "NOT_FOUND", "UNREGISTERED"),
         t if t.starts_with("invalid") => fcm_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "INVALID_ARGUMENT"),

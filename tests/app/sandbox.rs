@@ -22,10 +22,11 @@ async fn sandbox_mode_links_spotify_and_records_plays_end_to_end() {
     assert!(page.contains("You're connected as <b>@sam</b>"), "{page}");
 
     let me = app
-        .graphql("{ me { spotify { accountId } } }", json!({}), Some(&sam.access))
+        .graphql("{ me { spotify { accountId userId } } }", json!({}), Some(&sam.access))
         .await;
     let account = me["data"]["me"]["spotify"]["accountId"].as_str().unwrap().to_owned();
-    assert!(account.starts_with("sandbox-"), "{account}");
+    let user_id = me["data"]["me"]["spotify"]["userId"].as_str().unwrap();
+    assert!(user_id.starts_with("sandbox-"), "{me}");
     let played = app
         .client
         .post(format!("{}/sandbox/spotify/play", app.address))
@@ -152,6 +153,118 @@ async fn in_sandbox_mode_one_can_talk_to_the_bot() {
     assert!(
         answer["text"].as_str().unwrap().starts_with("Hi! I'm Send Songs"),
         "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn the_sandbox_spotify_can_be_asked_for_local_files_ads_and_failures() {
+    let app = spawn_app_with(&[("SANDBOX", "on")]).await;
+    let sam = app.sign_up("sam").await;
+    let url = app
+        .graphql("mutation { connectSpotify { url } }", json!({}), Some(&sam.access))
+        .await["data"]["connectSpotify"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.browse(&url).await;
+    let me = app
+        .graphql("{ me { spotify { accountId userId } } }", json!({}), Some(&sam.access))
+        .await;
+    let account = me["data"]["me"]["spotify"]["accountId"].as_str().unwrap().to_owned();
+    assert_ne!(account, me["data"]["me"]["spotify"]["userId"].as_str().unwrap(), "{me}");
+    let post = async |path: &str, body: serde_json::Value| {
+        let response = app
+            .client
+            .post(format!("{}/sandbox/{path}", app.address))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::CREATED, "{path} {body}");
+    };
+    let now_playing = async || {
+        app.advance(std::time::Duration::from_secs(16));
+        let access = crate::helpers::relog(&app, &sam).await;
+        app.graphql("{ nowPlaying(handle: \"sam\") { text } }", json!({}), Some(&access))
+            .await
+    };
+
+    let local = "spotify:local:Halsey:Manic+%28Deluxe%29:929:174";
+    post("spotify/play", json!({ "account": account, "track": local })).await;
+    let body = now_playing().await;
+    assert_eq!(
+        body["data"]["nowPlaying"]["text"], "sam is listening to a local file: “929” by Halsey",
+        "{body}"
+    );
+    post("spotify/play", json!({ "account": account, "kind": "ad" })).await;
+    let body = now_playing().await;
+    assert_eq!(
+        body["data"]["nowPlaying"]["text"], "sam last listened to a local file: “929” by Halsey",
+        "an ad is nothing playing: {body}"
+    );
+
+    post("spotify/faults", json!({ "fault": "quota_exceeded" })).await;
+    let body = now_playing().await;
+    assert_eq!(crate::helpers::error_code(&body), Some("RATE_LIMITED"), "{body}");
+    let access = crate::helpers::relog(&app, &sam).await;
+    let me = app
+        .graphql("{ me { spotify { receiptsResumeAt } } }", json!({}), Some(&access))
+        .await;
+    assert!(me["data"]["me"]["spotify"]["receiptsResumeAt"].is_string(), "{me}");
+
+    app.advance(std::time::Duration::from_secs(14 * 3600));
+    post("spotify/faults", json!({ "fault": "invalid_client" })).await;
+    let access = crate::helpers::relog(&app, &sam).await;
+    let track = app
+        .graphql(
+            "{ track(link: \"spotify:track:4uLU6hMCjMI75M1A2tKUQC\") { name } }",
+            json!({}),
+            Some(&access),
+        )
+        .await;
+    assert_eq!(
+        crate::helpers::error_code(&track),
+        Some("UPSTREAM_UNAVAILABLE"),
+        "{track}"
+    );
+
+    let kim = app.sign_up("kim").await;
+    post("spotify/faults", json!({ "fault": "not_on_allowlist" })).await;
+    let url = app
+        .graphql("mutation { connectSpotify { url } }", json!({}), Some(&kim.access))
+        .await["data"]["connectSpotify"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, page) = app.browse(&url).await;
+    assert_eq!(status, reqwest::StatusCode::FORBIDDEN, "{page}");
+    assert!(page.contains("Users and Access"), "{page}");
+}
+
+#[tokio::test]
+async fn the_sandbox_fcm_refuses_tokens_as_fcm_does() {
+    let app = spawn_app_with(&[("SANDBOX", "on")]).await;
+    let (sam, alex) = crate::shares::pair(&app).await;
+    for token in ["invalid-token-1", "thirdparty-1", "ok-1"] {
+        let body = app
+            .graphql(
+                "mutation($t: String!) { registerDevice(input: { token: $t, platform: IOS }) { id } }",
+                json!({ "t": token }),
+                Some(&sam.access),
+            )
+            .await;
+        assert!(body["data"]["registerDevice"].is_object(), "{body}");
+    }
+    crate::shares::share(&app, &alex, "sam", crate::shares::TRACK).await;
+    app.run_due_jobs().await;
+
+    let devices = app
+        .graphql("{ me { devices { id } } }", json!({}), Some(&sam.access))
+        .await;
+    assert_eq!(
+        devices["data"]["me"]["devices"].as_array().unwrap().len(),
+        2,
+        "the invalid token is forgotten, the third-party auth error keeps the device: {devices}"
     );
 }
 

@@ -1,6 +1,8 @@
 //! A scripted Spotify for failure cases: known token values, refresh
 //! rotation, `invalid_grant`, and 429s with `Retry-After`, answered with
-//! Spotify's documented status codes and bodies. Records every request.
+//! Spotify's documented status codes and bodies. Any route can be told to
+//! answer a fixture of `tests/fixtures/spotify/` instead ([`Script::answer`],
+//! [`Script::always`]). Records every request.
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -16,6 +18,8 @@ use axum::{
 };
 use serde_json::json;
 
+use crate::fixtures::Canned;
+
 #[derive(Default)]
 pub struct Script {
     /// Refresh grants fail with `invalid_grant`.
@@ -30,6 +34,48 @@ pub struct Script {
     pub issued: usize,
     /// Every request: path, form or query, arrival.
     pub requests: Vec<(String, String, Instant)>,
+    /// Canned answers by route (`/v1/me`, `/api/token:refresh_token`, …):
+    /// the first one with tries left is sent (`None`: forever).
+    canned: Vec<(String, Canned, Option<usize>)>,
+}
+
+impl Script {
+    /// `route` answers `canned` for its next `times` requests.
+    pub fn answer(&mut self, route: &str, canned: Canned, times: usize) {
+        self.canned.push((route.to_owned(), canned, Some(times)));
+    }
+
+    /// `route` answers `canned` from now on (replacing what it answered).
+    pub fn always(&mut self, route: &str, canned: Canned) {
+        self.canned.retain(|(r, _, _)| r != route);
+        self.canned.push((route.to_owned(), canned, None));
+    }
+
+    /// `route` answers as the fake does by itself again.
+    pub fn normal(&mut self, route: &str) {
+        self.canned.retain(|(r, _, _)| r != route);
+    }
+
+    /// How many requests reached `route` (a path as recorded).
+    pub fn count(&self, path: &str) -> usize {
+        self.requests.iter().filter(|(p, _, _)| p == path).count()
+    }
+
+    fn take(&mut self, route: &str) -> Option<Canned> {
+        let (_, canned, left) = self
+            .canned
+            .iter_mut()
+            .find(|(r, _, left)| r == route && *left != Some(0))?;
+        if let Some(left) = left {
+            *left -= 1;
+        }
+        Some(canned.clone())
+    }
+}
+
+/// The canned answer of `route`, if the script has one.
+fn canned(script: &Shared, route: &str) -> Option<Response> {
+    script.lock().unwrap().take(route).map(IntoResponse::into_response)
 }
 
 pub type Shared = Arc<Mutex<Script>>;
@@ -65,6 +111,10 @@ async fn authorize(State(script): State<Shared>, Query(q): Query<HashMap<String,
 async fn token(State(script): State<Shared>, Form(form): Form<HashMap<String, String>>) -> Response {
     let detail = format!("{form:?}");
     record(&script, "/api/token", detail);
+    let grant = form.get("grant_type").cloned().unwrap_or_default();
+    if let Some(answer) = canned(&script, &format!("/api/token:{grant}")) {
+        return answer;
+    }
     let mut s = script.lock().unwrap();
     match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
@@ -135,11 +185,17 @@ fn bearer(headers: &HeaderMap) -> String {
 
 async fn me(State(script): State<Shared>, headers: HeaderMap) -> Response {
     record(&script, "/v1/me", bearer(&headers));
+    if let Some(answer) = canned(&script, "/v1/me") {
+        return answer;
+    }
     Json(json!({ "id": "scripted", "display_name": "Scripted", "type": "user" })).into_response()
 }
 
 async fn currently_playing(State(script): State<Shared>, headers: HeaderMap) -> Response {
     record(&script, "/v1/me/player/currently-playing", bearer(&headers));
+    if let Some(answer) = canned(&script, "/v1/me/player/currently-playing") {
+        return answer;
+    }
     if let Some(limited) = rate_limited(&script) {
         return limited;
     }
@@ -162,6 +218,9 @@ async fn currently_playing(State(script): State<Shared>, headers: HeaderMap) -> 
 
 async fn recently_played(State(script): State<Shared>, headers: HeaderMap) -> Response {
     record(&script, "/v1/me/player/recently-played", bearer(&headers));
+    if let Some(answer) = canned(&script, "/v1/me/player/recently-played") {
+        return answer;
+    }
     if script.lock().unwrap().api_down {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -177,6 +236,9 @@ async fn recently_played(State(script): State<Shared>, headers: HeaderMap) -> Re
 
 async fn track(State(script): State<Shared>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     record(&script, "/v1/tracks", bearer(&headers));
+    if let Some(answer) = canned(&script, "/v1/tracks") {
+        return answer;
+    }
     if let Some(limited) = rate_limited(&script) {
         return limited;
     }

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::helpers::spawn_app;
 
-const ME: &str = "{ me { messengerLinked spotify { accountId displayName status } } }";
+const ME: &str = "{ me { messengerLinked spotify { accountId userId displayName status } } }";
 
 fn link_code(page: &str) -> String {
     let digits: String = page
@@ -50,9 +50,16 @@ async fn connect_spotify_from_the_app_links_the_signed_in_account() {
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("You're connected as <b>@sam</b>"), "{page}");
     let me = app.graphql(ME, json!({}), Some(&sam.access)).await;
+    let spotify = &me["data"]["me"]["spotify"];
     assert_eq!(
-        me["data"]["me"]["spotify"],
-        json!({ "accountId": "samspot", "displayName": "Samspot", "status": "ACTIVE" })
+        (&spotify["userId"], &spotify["displayName"], &spotify["status"]),
+        (&json!("samspot"), &json!("Samspot"), &json!("ACTIVE")),
+        "{spotify}"
+    );
+    let account_id = spotify["accountId"].as_str().unwrap();
+    assert!(
+        account_id.len() == 10 && account_id != "samspot",
+        "keyed by the account_id /v1/me gives, not the user id: {spotify}"
     );
 }
 
@@ -204,7 +211,7 @@ async fn a_spotify_account_linked_to_someone_else_is_refused() {
     let alexs = app.graphql(ME, json!({}), Some(&alex.access)).await;
     assert!(alexs["data"]["me"]["spotify"].is_null());
     let sams = app.graphql(ME, json!({}), Some(&sam.access)).await;
-    assert_eq!(sams["data"]["me"]["spotify"]["accountId"], "shared");
+    assert_eq!(sams["data"]["me"]["spotify"]["userId"], "shared");
 }
 
 #[tokio::test]

@@ -16,7 +16,8 @@ use crate::{
 const NOW_PLAYING: &str = "query($h: String!) { nowPlaying(handle: $h) { isPlaying text } }";
 const STATUS: &str = "{ me { spotify { status } } }";
 
-pub async fn app_with_scripted_spotify_and(extra: &[(&str, &str)]) -> (TestApp, Shared, Session) {
+/// The app talking to a scripted Spotify (nobody linked yet).
+pub async fn scripted_spotify(extra: &[(&str, &str)]) -> (TestApp, Shared) {
     let script: Shared = Arc::new(Mutex::new(Script::default()));
     let url = serve(spotify_fake::router(script.clone())).await;
     let accounts = format!("{url}/accounts");
@@ -26,14 +27,23 @@ pub async fn app_with_scripted_spotify_and(extra: &[(&str, &str)]) -> (TestApp, 
         ("SPOTIFY_API_URL", api.as_str()),
     ];
     settings.extend_from_slice(extra);
-    let app = spawn_app_with(&settings).await;
-    let sam = app.sign_up("sam").await;
+    (spawn_app_with(&settings).await, script)
+}
+
+/// `session` connects Spotify from the app; answers the callback page.
+pub async fn connect(app: &TestApp, session: &Session) -> (reqwest::StatusCode, String) {
     let body = app
-        .graphql("mutation { connectSpotify { url } }", json!({}), Some(&sam.access))
+        .graphql("mutation { connectSpotify { url } }", json!({}), Some(&session.access))
         .await;
-    let (_, page) = app
-        .browse(body["data"]["connectSpotify"]["url"].as_str().unwrap())
-        .await;
+    app.browse(body["data"]["connectSpotify"]["url"].as_str().unwrap())
+        .await
+}
+
+/// The app talking to a scripted Spotify, and Sam, who linked it.
+pub async fn app_with_scripted_spotify_and(extra: &[(&str, &str)]) -> (TestApp, Shared, Session) {
+    let (app, script) = scripted_spotify(extra).await;
+    let sam = app.sign_up("sam").await;
+    let (_, page) = connect(&app, &sam).await;
     assert!(page.contains("You're connected as <b>@sam</b>"), "{page}");
     (app, script, sam)
 }

@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 use crate::{
     app::App,
     jobs::JobError,
-    linking::messenger::{self, Redeemed},
+    linking::{
+        messenger::{self, Redeemed},
+        spotify::Words,
+    },
     messenger::links,
     notify::replies::Reply,
 };
@@ -75,6 +78,21 @@ pub async fn link_code(app: &App, psid: &str, code: &str, sent_at: DateTime<Utc>
 }
 
 /// What a sender is told once the Spotify consent linked them to `@handle`.
+/// What the bot says about a finished Spotify consent.
+pub const LINK_WORDS: Words = Words {
+    connected,
+    not_on_allowlist,
+};
+
+/// Spotify let the person consent but refuses every call for them.
+pub fn not_on_allowlist() -> Reply {
+    Reply::text(
+        "Spotify won't let Send Songs read your listening yet: this Send Songs runs a Spotify app in \
+         development mode, which only works for people its host added. Ask the host to add your Spotify \
+         e-mail under Users and Access, then send connect again.",
+    )
+}
+
 pub fn connected(handle: &str) -> Reply {
     Reply::text(format!(
         "You're connected as @{handle} 🎉 Paste a Spotify link to share a song with a friend, or send help."

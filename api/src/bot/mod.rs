@@ -22,7 +22,7 @@ pub mod inbox;
 mod sharing;
 mod social;
 
-pub use account::connected;
+pub use account::{LINK_WORDS, connected};
 use command::Command;
 
 /// The Get Started button's payload.

@@ -6,7 +6,15 @@
 //! pending share, turns matches into play events, moves the due shares on
 //! to their next check (or expires them), and reschedules itself for the
 //! next due share. Without a usable Spotify link the checks pause (shares
-//! show no `nextCheckAt`) but expiry still happens on time.
+//! show no `nextCheckAt`) but expiry still happens on time. Plays of local
+//! files and items that are not catalogue tracks are skipped.
+//!
+//! While Spotify has paused this server's calls (a 429, or the app's daily
+//! quota), the due shares' next check moves to the end of the pause and
+//! the job comes back then. Expiry is re-evaluated fairly: a share whose
+//! expiry fell inside the pause stays pending until that first check after
+//! it, which still counts any play since the share was made (Spotify's
+//! history keeps the last 50 plays), and only then expires it.
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -21,10 +29,7 @@ use crate::{
     jobs::{Job, JobError, Outcome},
     notify::Notice,
     shares::lifecycle,
-    spotify::{
-        client::{PlayHistory, SpotifyError},
-        vault::TokenError,
-    },
+    spotify::{answers::PlayHistory, client::SpotifyError, vault::TokenError},
 };
 use entity::{deliveries::EventKind, shares};
 
@@ -65,7 +70,10 @@ async fn check(app: &App, recipient: Uuid) -> Result<Outcome, JobError> {
         Ok(plays) => plays,
         Err(Unavailable::Paused) => return pause(app, &pending, now).await,
         Err(Unavailable::RateLimited(wait)) => {
-            return Ok(Outcome::RunAt(now + schedule::to_delta(wait)));
+            let resume = now + schedule::to_delta(wait);
+            let due = pending.iter().filter(|s| is_due(s)).map(|s| s.id).collect();
+            lifecycle::next_check(&app.db, due, Some(resume), now).await?;
+            return Ok(Outcome::RunAt(resume));
         }
         Err(Unavailable::Failed(message)) => return Err(JobError::retry(message)),
     };
@@ -154,12 +162,15 @@ fn unavailable(err: TokenError) -> Unavailable {
 
 /// The earliest play of the shared track after the share was made (Spotify
 /// may report a relinked track under another id, with `linked_from`).
+/// Local files and other items without a catalogue id never match.
 fn first_play(share: &shares::Model, plays: &[PlayHistory]) -> Option<DateTime<Utc>> {
     plays
         .iter()
         .filter(|p| {
-            p.track.id == share.track_id
-                || p.track.linked_from.as_ref().and_then(|l| l.id.as_deref()) == Some(share.track_id.as_str())
+            p.track().is_some_and(|track| {
+                track.id == share.track_id
+                    || track.linked_from.as_ref().and_then(|l| l.id.as_deref()) == Some(share.track_id.as_str())
+            })
         })
         .map(|p| p.played_at)
         .filter(|played_at| *played_at > share.created_at)

@@ -4,7 +4,9 @@
 //! recipient's checks may have died on an outage that outlived every retry)
 //! and brings dead check jobs of recipients with pending shares back to
 //! life. One such job exists for the whole database, whatever the number
-//! of replicas.
+//! of replicas. Shares whose expiry fell inside a pause Spotify ordered
+//! (and the hour after it) are left to their first check after the pause
+//! (see `check`).
 use chrono::TimeDelta;
 
 use serde::{Deserialize, Serialize};
@@ -41,7 +43,13 @@ const GRACE: TimeDelta = TimeDelta::hours(1);
 
 async fn sweep(app: &App) -> Result<Outcome, JobError> {
     let now = app.clock.now();
-    let expired = lifecycle::expire_overdue(&app.db, now - GRACE, now).await?;
+    let mut before = now - GRACE;
+    if let Some(pause) = app.spotify.client().latest_pause().await?
+        && pause.until + GRACE > now
+    {
+        before = before.min(pause.since);
+    }
+    let expired = lifecycle::expire_overdue(&app.db, before, now).await?;
     if expired > 0 {
         tracing::warn!(count = expired, "expired shares whose checks had stopped");
     }

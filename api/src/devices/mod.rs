@@ -3,7 +3,9 @@
 //! A token identifies one install, so registering a token that another
 //! account had moves it here (someone signed in as another person on that
 //! phone). Each person keeps at most [`MAX_PER_USER`]; the least recently
-//! registered go first.
+//! registered go first. `updated_at` is when the app last registered the
+//! token (each `registerDevice` renews it); tokens unseen for 270 days are
+//! pruned (`notify::prune`).
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait as _,
     IntoActiveModel as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, Set, TransactionTrait as _,
@@ -126,6 +128,16 @@ pub async fn of_user(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Vec<dev
 /// One device by id.
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<devices::Model>, DbErr> {
     devices::Entity::find_by_id(id).one(db).await
+}
+
+/// Forgets every device whose app last registered it before `before`;
+/// answers how many.
+pub async fn prune(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<u64, DbErr> {
+    let deleted = devices::Entity::delete_many()
+        .filter(devices::Column::UpdatedAt.lt(before))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected)
 }
 
 /// Forgets a device FCM said is gone (the app was uninstalled, or its

@@ -62,9 +62,16 @@ pub struct SpotifyLink(pub spotify_links::Model);
 
 #[Object]
 impl SpotifyLink {
-    /// The Spotify user id.
+    /// Spotify's immutable `account_id` for the linked account, the key of
+    /// the link (for links made before Spotify returned it, the user id
+    /// until their next token refresh).
     async fn account_id(&self) -> &str {
         &self.0.account_id
+    }
+
+    /// The Spotify user id, for display (`open.spotify.com/user/<userId>`).
+    async fn user_id(&self) -> &str {
+        self.0.spotify_user_id.as_deref().unwrap_or(&self.0.account_id)
     }
 
     async fn display_name(&self) -> Option<&str> {
@@ -81,6 +88,14 @@ impl SpotifyLink {
     /// Spotify stops honouring the consent six months after it was given.
     async fn consent_expires_at(&self) -> DateTime<Utc> {
         self.0.consent_expires_at
+    }
+
+    /// When listen receipts resume, while Spotify has paused this server's
+    /// calls (a rate limit, or the app's daily quota in Spotify's
+    /// development mode): no share is lost, they are checked then. Null
+    /// while receipts run.
+    async fn receipts_resume_at(&self, ctx: &Context<'_>) -> Option<DateTime<Utc>> {
+        app(ctx).spotify.paused_until().await
     }
 }
 

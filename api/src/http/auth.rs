@@ -73,7 +73,7 @@ pub async fn callback(State(app): State<AppState>, Query(params): Query<Callback
         params.code.as_deref(),
         params.state.as_deref(),
         params.error.as_deref(),
-        bot::connected,
+        &bot::LINK_WORDS,
     )
     .await;
     match outcome {
@@ -141,6 +141,16 @@ pub async fn callback(State(app): State<AppState>, Query(params): Query<Callback
         ),
         Outcome::Failed(failure) => {
             let reason = match failure {
+                Failure::NotOnAllowlist => {
+                    return page(
+                        StatusCode::FORBIDDEN,
+                        "Spotify said no to this account",
+                        "<p>Spotify let you agree, but it does not let Send Songs read your listening yet: this \
+                         Send Songs server runs a Spotify app in development mode, which only works for people \
+                         its host has added.</p><p><b>Ask the host to add your Spotify e-mail under Users and \
+                         Access</b> in Spotify's developer dashboard, then connect again. Nothing was saved.</p>",
+                    );
+                }
                 Failure::Refused => "Spotify did not accept this authorization: please start again",
                 Failure::Unavailable => "Spotify is not answering right now: please try again",
                 Failure::Internal => "something went wrong on our side: please try again",

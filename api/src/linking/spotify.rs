@@ -14,8 +14,8 @@ use crate::{
     messenger::links,
     notify::replies::{self, Reply},
     spotify::{
+        answers::Profile,
         authorize::ExchangeError,
-        client::Profile,
         vault::{self, TokenError},
     },
 };
@@ -50,6 +50,10 @@ pub enum Outcome {
 pub enum Failure {
     /// Spotify did not accept the authorization: start again.
     Refused,
+    /// The person consented, but Spotify refuses every call for them: the
+    /// host must add their Spotify e-mail to the app's allowlist (Users and
+    /// Access) first. Nothing is saved: such a link could never work.
+    NotOnAllowlist,
     /// Spotify did not answer.
     Unavailable,
     /// Trouble of ours (logged).
@@ -64,18 +68,20 @@ pub async fn start(app: &App, origin: Origin) -> Result<Started> {
     app.spotify.authorize(&origin).await
 }
 
+/// What the bot tells a Messenger sender about a finished consent (the
+/// bot's words: this use case only queues them).
+pub struct Words {
+    /// Linked, as `@handle`; queued in the linking transaction.
+    pub connected: fn(&str) -> Reply,
+    /// Not on the Spotify app's allowlist: nothing was linked.
+    pub not_on_allowlist: fn() -> Reply,
+}
+
 /// Handles Spotify's redirect back (`code` and `state`, or `error`).
-/// `confirmation` words what a Messenger sender is told once linked
-/// (`@handle` given): the bot's words, queued in the same transaction.
+/// `words` are what a Messenger sender is told.
 #[tracing::instrument(skip_all)]
-pub async fn finish(
-    app: &App,
-    code: Option<&str>,
-    state: Option<&str>,
-    error: Option<&str>,
-    confirmation: fn(&str) -> Reply,
-) -> Outcome {
-    match try_finish(app, code, state, error, confirmation).await {
+pub async fn finish(app: &App, code: Option<&str>, state: Option<&str>, error: Option<&str>, words: &Words) -> Outcome {
+    match try_finish(app, code, state, error, words).await {
         Ok(outcome) => outcome,
         Err(err) => {
             err.log();
@@ -89,7 +95,7 @@ async fn try_finish(
     code: Option<&str>,
     state: Option<&str>,
     error: Option<&str>,
-    confirmation: fn(&str) -> Reply,
+    words: &Words,
 ) -> Result<Outcome> {
     let Some(state) = state else {
         return Ok(Outcome::BadState);
@@ -105,11 +111,19 @@ async fn try_finish(
         Ok(granted) => granted,
         Err(ExchangeError::Refused) => return Ok(Outcome::Failed(Failure::Refused)),
         Err(ExchangeError::Unavailable) => return Ok(Outcome::Failed(Failure::Unavailable)),
+        Err(ExchangeError::NotOnAllowlist) => {
+            if let Origin::Messenger(psid) = &authorization.origin {
+                let txn = app.db.begin().await?;
+                replies::queue(&txn, psid, &[(words.not_on_allowlist)()], app.clock.now()).await?;
+                app.jobs.commit(txn).await?;
+            }
+            return Ok(Outcome::Failed(Failure::NotOnAllowlist));
+        }
     };
 
     let now = app.clock.now();
     let txn = app.db.begin().await?;
-    let owner = vault::find_by_account(&txn, &profile.id).await?.map(|l| l.user_id);
+    let owner = vault::find_by_account(&txn, &profile).await?.map(|l| l.user_id);
     let (user, created) = match &authorization.origin {
         Origin::Account(user_id) => (users::get(&txn, *user_id).await?, false),
         Origin::Messenger(psid) => match links::find(&txn, psid).await?.map(|l| l.user_id).or(owner) {
@@ -137,7 +151,7 @@ async fn try_finish(
         },
         Origin::Messenger(psid) => {
             links::link(&txn, &psid, user.id, now).await?;
-            replies::queue(&txn, &psid, &[confirmation(&user.handle)], now).await?;
+            replies::queue(&txn, &psid, &[(words.connected)(&user.handle)], now).await?;
             Outcome::Linked {
                 handle: user.handle.clone(),
                 via_messenger: true,

@@ -60,17 +60,31 @@ pub struct Push {
 /// How a send ended, in the terms the delivery log acts on.
 #[derive(Debug, thiserror::Error)]
 pub enum FcmError {
-    /// The token is no longer valid: the app was uninstalled or the token rotated.
-    #[error("UNREGISTERED: the device no longer accepts pushes")]
-    Unregistered,
-    /// A problem retrying will not fix (`INVALID_ARGUMENT`, `SENDER_ID_MISMATCH`,
-    /// `THIRD_PARTY_AUTH_ERROR`, …).
+    /// The token no longer reaches an install: `UNREGISTERED`,
+    /// `SENDER_ID_MISMATCH`, or an `INVALID_ARGUMENT` that names the
+    /// registration token. The device is forgotten.
+    #[error("{0}")]
+    Unregistered(String),
+    /// A problem retrying will not fix, with this message only (any other
+    /// `INVALID_ARGUMENT`, `UNSPECIFIED_ERROR`): the device is kept.
     #[error("{0}")]
     Rejected(String),
-    /// 429, 500, 503, timeouts: try again (after `after` when FCM said so).
+    /// The operator must act (`THIRD_PARTY_AUTH_ERROR`: the APNs or web
+    /// push credentials in Firebase; our Google access token or service
+    /// account refused; a missing IAM permission). Logged once per send;
+    /// the device is kept.
+    #[error("{0}")]
+    Operator(String),
+    /// 429, 5xx, timeouts, Google's token endpoint down: try again (after
+    /// `after` when FCM's rules say so).
     #[error("{reason}")]
     Retry { reason: String, after: Option<Duration> },
 }
+
+/// FCM's 429 (`QUOTA_EXCEEDED`, or the project's `RATE_LIMIT_EXCEEDED`):
+/// "exponential backoff with a minimum initial delay of 1 minute" (FCM
+/// error codes); a longer `Retry-After` is honoured.
+pub const RATE_LIMIT_BACKOFF: Duration = Duration::from_secs(60);
 
 pub struct FcmClient {
     http: reqwest::Client,
@@ -123,22 +137,27 @@ impl FcmClient {
                 let answer: Value = response.json().await.unwrap_or_default();
                 return Ok(answer["name"].as_str().unwrap_or_default().to_owned());
             }
-            if status == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
-                continue; // the cached token was revoked: get a new one once
-            }
             let after = response
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok())
-                .map(Duration::from_secs);
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+                .map(|seconds| Duration::from_secs_f64(seconds.min(86_400.0)));
             let error: Value = response.json().await.unwrap_or_default();
-            return Err(classify(status.as_u16(), &error, after));
+            if status == reqwest::StatusCode::UNAUTHORIZED && fcm_code(&error).is_none() && attempt == 0 {
+                continue; // our cached Google token was refused: get a new one once
+            }
+            let failure = classify(status.as_u16(), &error, after);
+            if let FcmError::Operator(reason) = &failure {
+                tracing::error!(
+                    reason,
+                    "FCM refused a push for a reason the operator must fix; the device is kept"
+                );
+            }
+            return Err(failure);
         }
-        Err(FcmError::Retry {
-            reason: "FCM refused a fresh access token".into(),
-            after: None,
-        })
+        unreachable!("the second attempt returns")
     }
 
     async fn access_token(&self, now: DateTime<Utc>, renew: bool) -> Result<String, FcmError> {
@@ -157,7 +176,7 @@ impl FcmClient {
             "exp": (now + TimeDelta::hours(1)).timestamp(),
         });
         let assertion = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key)
-            .map_err(|e| FcmError::Rejected(format!("signing the FCM assertion failed: {e}")))?;
+            .map_err(|e| FcmError::Operator(format!("signing the FCM assertion failed: {e}")))?;
         let response = self
             .http
             .post(&self.account.token_uri)
@@ -167,35 +186,30 @@ impl FcmClient {
             ])
             .send()
             .await
-            .map_err(|_| FcmError::Retry {
-                reason: "Google's token endpoint is unreachable".into(),
-                after: None,
+            .map_err(|_| {
+                tracing::error!("Google's token endpoint is unreachable: no push can be sent until it answers");
+                FcmError::Retry {
+                    reason: "Google's token endpoint is unreachable".into(),
+                    after: None,
+                }
             })?;
         metrics::counter!("fcm_token_requests_total", "status" => response.status().as_u16().to_string()).increment(1);
         if !response.status().is_success() {
-            let status = response.status();
-            let body: Value = response.json().await.unwrap_or_default();
-            let reason = format!(
-                "Google refused the service account ({status}): {}",
-                body["error_description"]
-                    .as_str()
-                    .or(body["error"].as_str())
-                    .unwrap_or("no reason given")
-            );
-            return Err(if status.is_server_error() {
-                FcmError::Retry { reason, after: None }
-            } else {
-                FcmError::Rejected(reason)
-            });
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap_or_default();
+            return Err(token_refusal(status, &body));
         }
         #[derive(Deserialize)]
         struct Granted {
             access_token: String,
             expires_in: i64,
         }
-        let granted: Granted = response.json().await.map_err(|_| FcmError::Retry {
-            reason: "unreadable answer from Google's token endpoint".into(),
-            after: None,
+        let granted: Granted = response.json().await.map_err(|_| {
+            tracing::error!("Google's token endpoint answered unreadably: no push can be sent until it answers");
+            FcmError::Retry {
+                reason: "unreadable answer from Google's token endpoint".into(),
+                after: None,
+            }
         })?;
         *cached = Some((
             granted.access_token.clone(),
@@ -229,22 +243,93 @@ fn message(device_token: &str, push: &Push) -> Value {
     }
 }
 
-/// FCM's error body: `error.status` and `details[].errorCode`.
+/// What a refusal by Google's token endpoint means: never the person's
+/// problem. 5xx, `internal_failure` and bodies that are not JSON (Google's
+/// front-end HTML) are an outage, retried; anything else (`invalid_grant`:
+/// key deleted or clock skew; `invalid_client`, `deleted_client`,
+/// `unauthorized_client`) is the operator's: one log line names it.
+fn token_refusal(status: u16, body: &str) -> FcmError {
+    let json: Value = serde_json::from_str(body).unwrap_or_default();
+    let code = json["error"].as_str();
+    let cause = match (code, json["error_description"].as_str()) {
+        (Some(code), Some(description)) => format!("{status} {code}: {description}"),
+        (Some(code), None) => format!("{status} {code}"),
+        (None, _) => format!("{status} (no OAuth error in the body)"),
+    };
+    if status >= 500 || code.is_none() || code == Some("internal_failure") {
+        tracing::error!(
+            cause,
+            "Google's token endpoint is failing (an outage): pushes wait and are retried"
+        );
+        return FcmError::Retry {
+            reason: format!("Google's token endpoint is failing: {cause}"),
+            after: None,
+        };
+    }
+    tracing::error!(
+        cause,
+        "Google refused this server's service account: check FCM_CREDENTIALS (key deleted or rotated, \
+         account deleted, or the server's clock); no push is sent, devices are kept"
+    );
+    FcmError::Operator(format!("Google refused the service account: {cause}"))
+}
+
+/// The `FcmError` code in an error's `details`, if it has one: FCM's own
+/// code is there, not in the canonical `status`.
+fn fcm_code(error: &Value) -> Option<&str> {
+    error["error"]["details"].as_array()?.iter().find_map(|detail| {
+        let fcm = detail["@type"]
+            .as_str()
+            .is_none_or(|kind| kind.ends_with("google.firebase.fcm.v1.FcmError"));
+        if fcm { detail["errorCode"].as_str() } else { None }
+    })
+}
+
+/// Whether an `INVALID_ARGUMENT` is about the registration token itself:
+/// its message says so (FCM's documented example), or a `BadRequest`
+/// field violation names `message.token`.
+fn names_the_token(error: &Value) -> bool {
+    let message = error["error"]["message"].as_str().unwrap_or_default().to_lowercase();
+    if message.contains("registration token") {
+        return true;
+    }
+    error["error"]["details"].as_array().is_some_and(|details| {
+        details.iter().any(|detail| {
+            detail["fieldViolations"]
+                .as_array()
+                .is_some_and(|violations| violations.iter().any(|v| v["field"].as_str() == Some("message.token")))
+        })
+    })
+}
+
+/// FCM's error body: the `FcmError` code in `details`, else the canonical
+/// `status`; see `tests/fixtures/fcm/README.md` for the table.
 fn classify(status: u16, error: &Value, after: Option<Duration>) -> FcmError {
-    let code = error["error"]["details"]
-        .as_array()
-        .and_then(|details| details.iter().find_map(|d| d["errorCode"].as_str()))
+    let code = fcm_code(error)
         .or(error["error"]["status"].as_str())
         .unwrap_or("UNKNOWN")
         .to_owned();
     let message = error["error"]["message"].as_str().unwrap_or("").to_owned();
+    let reason = if error["error"].is_object() {
+        format!("{code}: {message}")
+    } else {
+        // Not FCM's JSON (an HTML page from Google's front end): the
+        // status is all the operator can be told.
+        format!("HTTP {status} without FCM's error body")
+    };
     match (status, code.as_str()) {
-        (_, "UNREGISTERED") | (404, _) => FcmError::Unregistered,
-        (429 | 500 | 503, _) | (_, "QUOTA_EXCEEDED" | "UNAVAILABLE" | "INTERNAL") => FcmError::Retry {
-            reason: format!("{code}: {message}"),
-            after,
+        (_, "UNREGISTERED") | (404, _) => FcmError::Unregistered(format!("{reason}: device removed")),
+        (_, "SENDER_ID_MISMATCH") => FcmError::Unregistered(format!("{reason}: device removed")),
+        (_, "INVALID_ARGUMENT") if names_the_token(error) => {
+            FcmError::Unregistered(format!("{reason}: device removed"))
+        }
+        (429, _) | (_, "QUOTA_EXCEEDED" | "RESOURCE_EXHAUSTED") => FcmError::Retry {
+            reason,
+            after: Some(after.unwrap_or_default().max(RATE_LIMIT_BACKOFF)),
         },
-        _ => FcmError::Rejected(format!("{code}: {message}")),
+        (500..=599, _) | (_, "UNAVAILABLE" | "INTERNAL") => FcmError::Retry { reason, after },
+        (_, "THIRD_PARTY_AUTH_ERROR") | (401 | 403, _) => FcmError::Operator(reason),
+        _ => FcmError::Rejected(reason),
     }
 }
 
@@ -260,20 +345,23 @@ mod tests {
         };
         assert!(matches!(
             classify(404, &body("NOT_FOUND", "UNREGISTERED"), None),
-            FcmError::Unregistered
+            FcmError::Unregistered(_)
         ));
-        for code in ["INVALID_ARGUMENT", "SENDER_ID_MISMATCH", "THIRD_PARTY_AUTH_ERROR"] {
-            assert!(
-                matches!(
-                    classify(400, &body("INVALID_ARGUMENT", code), None),
-                    FcmError::Rejected(_)
-                ),
-                "{code}"
-            );
-        }
         assert!(matches!(
-            classify(429, &body("RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED"), None),
-            FcmError::Retry { .. }
+            classify(400, &body("INVALID_ARGUMENT", "INVALID_ARGUMENT"), None),
+            FcmError::Rejected(_)
+        ));
+        assert!(matches!(
+            classify(401, &body("UNAUTHENTICATED", "THIRD_PARTY_AUTH_ERROR"), None),
+            FcmError::Operator(_)
+        ));
+        assert!(matches!(
+            classify(429, &body("RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED"), Some(Duration::from_secs(10))),
+            FcmError::Retry { after: Some(after), .. } if after == RATE_LIMIT_BACKOFF
+        ));
+        assert!(matches!(
+            classify(429, &json!({}), Some(Duration::from_secs(600))),
+            FcmError::Retry { after: Some(after), .. } if after == Duration::from_secs(600)
         ));
         assert!(matches!(classify(503, &json!({}), None), FcmError::Retry { .. }));
     }

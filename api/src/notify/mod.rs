@@ -3,7 +3,8 @@
 //! became of each ([`log`], the `deliveries` table), and the bot's replies
 //! ([`replies`], the `bot_replies` table), under one policy ([`outbox`]).
 //! The providers' clients: FCM ([`fcm`]); the Send API is Messenger's
-//! (`messenger::send_api`), owned here.
+//! (`messenger::send_api`), owned here. Stale push tokens are pruned
+//! ([`prune`]).
 //!
 //! [`Notifier::fan_out`] runs inside the transaction that records the
 //! event: it writes one delivery row per channel and target (each
@@ -23,6 +24,7 @@ use entity::deliveries::{self, Channel, EventKind, Status};
 pub mod fcm;
 pub mod log;
 pub mod outbox;
+pub mod prune;
 pub mod replies;
 pub mod send;
 pub mod texts;

@@ -101,11 +101,11 @@ async fn send_push(
     }
     Ok(match fcm.send(&device.token, &texts.push, now).await {
         Ok(name) => Attempt::Accepted(name),
-        Err(FcmError::Unregistered) => {
+        Err(FcmError::Unregistered(reason)) => {
             devices::remove(&notifier.db, device.id).await?;
-            Attempt::Failed(FcmError::Unregistered.to_string() + ": device removed")
+            Attempt::Failed(reason)
         }
-        Err(FcmError::Rejected(reason)) => Attempt::Failed(reason),
+        Err(FcmError::Rejected(reason) | FcmError::Operator(reason)) => Attempt::Failed(reason),
         Err(FcmError::Retry { reason, after }) => Attempt::Retry { reason, after },
     })
 }
@@ -214,6 +214,7 @@ fn compose(notifier: &Notifier, loaded: &Loaded) -> Option<Texts> {
             Some(texts::share_received(share, track, sender))
         }
         (EventKind::RelinkRequired, _, _, _) => Some(texts::relink_required(&notifier.reconnect_url)),
+        (EventKind::ConsentExpiring, _, _, _) => Some(texts::consent_expiring(&notifier.reconnect_url)),
         (EventKind::SharePlayed | EventKind::ShareReceived, _, _, _) => None,
     }
 }

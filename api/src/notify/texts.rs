@@ -86,6 +86,22 @@ pub fn relink_required(reconnect_url: &str) -> Texts {
     }
 }
 
+/// To someone whose Spotify consent runs out within two weeks: one tap on
+/// the link (in the message, and as the push's `url`) renews it.
+pub fn consent_expiring(reconnect_url: &str) -> Texts {
+    Texts {
+        message: format!(
+            "Spotify asks you to renew Send Songs' access every six months, and yours runs out in about \
+             two weeks. Tap to reconnect now and your friends keep getting listen receipts: {reconnect_url}"
+        ),
+        push: Push {
+            title: "Renew your Spotify connection".into(),
+            body: "Spotify's six-month access runs out in about two weeks. Tap to reconnect.".into(),
+            data: data("consent_expiring", None, Some(reconnect_url.to_owned())),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

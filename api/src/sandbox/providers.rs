@@ -20,11 +20,14 @@
 //!
 //! To let a demo show a stale recipient being dropped, a device token or a
 //! PSID starting with `unregistered` is refused as the real services refuse
-//! one whose app was uninstalled or whose user is gone. The Send API
-//! answers any Graph error on demand, by the recipient's PSID (see
-//! [`messenger`]): `error-<code>[-<subcode>]-…` always, `flaky-<code>[-<subcode>]-…`
-//! the first time only. Rate limits, quotas and the Messenger 24-hour
-//! window are not simulated.
+//! one whose app was uninstalled or whose user is gone; other device-token
+//! prefixes ask for FCM's other documented refusals (see [`fcm`]), and
+//! `POST /google/faults` with `{"fault": "invalid_grant" | "internal_failure",
+//! "times": n}` makes the token endpoint refuse the next `n` assertions as
+//! Google does ([`google`]). The Send API answers any Graph error on
+//! demand, by the recipient's PSID (see [`messenger`]):
+//! `error-<code>[-<subcode>]-…` always, `flaky-<code>[-<subcode>]-…` the
+//! first time only. The Messenger 24-hour window is not simulated.
 use std::{
     collections::{HashMap, VecDeque},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
@@ -90,6 +93,9 @@ struct State {
     outbox: VecDeque<OutboxEntry>,
     /// The `flaky-…` PSIDs whose one error was given already.
     flaky_answered: std::collections::HashSet<String>,
+    /// Refusals of the token endpoint queued by `POST /google/faults`, and
+    /// how many times each is left.
+    token_faults: VecDeque<(google::Fault, usize)>,
 }
 
 /// One message the sandbox accepted: what a real provider would have
@@ -182,6 +188,7 @@ impl ProviderSandbox {
 pub fn router(sandbox: Arc<ProviderSandbox>) -> Router {
     Router::new()
         .route("/google/token", post(google::token))
+        .route("/google/faults", post(google::queue_fault))
         .route("/fcm/v1/projects/{project_id}/messages:send", post(fcm::send))
         .route("/graph/me/messages", post(messenger::send))
         .route("/outbox", get(outbox))

@@ -10,10 +10,13 @@
 //!   `https://accounts.spotify.com/authorize` and `/api/token` ([`accounts`]).
 //! - `GET /api/v1/...`: stand-ins for `https://api.spotify.com/v1/...` ([`web_api`]).
 //! - `POST /play`: the sandbox's own control, recording that an account
-//!   played a track (Spotify's equivalent is someone pressing play).
-//!
-//! Rate limits and upstream failures are not simulated: tests use other
-//! fakes for those.
+//!   played a track (Spotify's equivalent is someone pressing play): a
+//!   track in any link form, a local file (`spotify:local:…`), or
+//!   `"kind": "episode"` or `"ad"` ([`items`]).
+//! - `POST /faults`: the sandbox's own control, making the next requests
+//!   fail as Spotify fails: rate limits, the daily quota, the Development
+//!   Mode allowlist, refusals and outages of the token endpoint
+//!   ([`faults`]).
 use std::{
     collections::{HashMap, VecDeque},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
@@ -30,6 +33,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::json;
+use sha2::Digest as _;
 
 use crate::{
     clock::Clock,
@@ -38,6 +42,8 @@ use crate::{
 
 mod accounts;
 mod catalog;
+mod faults;
+mod items;
 mod web_api;
 
 #[cfg(test)]
@@ -72,6 +78,8 @@ struct State {
     refresh_tokens: HashMap<String, RefreshGrant>,
     /// Web API requests answered, by path template, for [`SpotifySandbox::calls`].
     calls: HashMap<&'static str, usize>,
+    /// Failures queued by `POST /faults`, each with the times it is left.
+    faults: Vec<(faults::Fault, usize)>,
 }
 
 /// A Spotify user.
@@ -83,10 +91,10 @@ struct Account {
     plays: VecDeque<Play>,
 }
 
-/// One play of one track.
+/// One play of one track (or local file, episode or ad).
 #[derive(Clone)]
 struct Play {
-    track: TrackId,
+    item: items::Played,
     /// When it started, truncated to milliseconds: cursors are in
     /// milliseconds, so finer times would make `after=<cursor>` return the
     /// play the cursor came from.
@@ -146,11 +154,12 @@ impl SpotifySandbox {
     /// Records a play (used by `POST /play`, and callable from Rust tests),
     /// creating the account if it is new.
     pub fn record_play(&self, account: &str, track: &TrackId, played_at: DateTime<Utc>) {
+        self.record(account, items::Played::Track(track.clone()), played_at);
+    }
+
+    fn record(&self, account: &str, item: items::Played, played_at: DateTime<Utc>) {
         let played_at = DateTime::from_timestamp_millis(played_at.timestamp_millis()).unwrap_or(played_at);
-        let play = Play {
-            track: track.clone(),
-            played_at,
-        };
+        let play = Play { item, played_at };
         let mut state = self.lock();
         let plays = &mut state.account(account).plays;
         // Keep the history sorted even when tests record out of order; equal
@@ -172,6 +181,18 @@ impl SpotifySandbox {
 
     fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// The user id of the account named by its user id or its
+    /// `account_id`.
+    fn account_named(&self, name: &str) -> String {
+        let state = self.lock();
+        state
+            .accounts
+            .keys()
+            .find(|id| account_id(id) == name)
+            .cloned()
+            .unwrap_or_else(|| name.to_owned())
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -202,16 +223,23 @@ pub fn router(sandbox: Arc<SpotifySandbox>) -> Router {
         .route("/api/v1/me/player/recently-played", get(web_api::recently_played))
         .route("/api/v1/me/player/currently-playing", get(web_api::currently_playing))
         .route("/play", post(play))
+        .route("/faults", post(faults::queue))
         .with_state(sandbox)
 }
 
 /// Body of `POST /play`.
 #[derive(Deserialize)]
 struct PlayRequest {
-    /// Spotify account ID; created if unknown.
+    /// Spotify account ID (the user id, or the `account_id` `/v1/me`
+    /// gives); created if unknown.
     account: String,
-    /// Any form [`links::parse`] accepts, except short links.
-    track: String,
+    /// Any form [`links::parse`] accepts, except short links; or a local
+    /// file's `spotify:local:{artist}:{album}:{title}:{seconds}`.
+    #[serde(default)]
+    track: Option<String>,
+    /// `episode` or `ad` instead of a track.
+    #[serde(default)]
+    kind: Option<String>,
     /// RFC 3339; now when absent.
     played_at: Option<String>,
 }
@@ -228,26 +256,46 @@ async fn play(
     if request.account.trim().is_empty() {
         return play_error(StatusCode::BAD_REQUEST, "account must not be empty".into());
     }
-    let track = match links::parse(&request.track) {
-        Ok(Parsed::Track(id)) => id,
-        // Following a short link needs the network; the sandbox stays offline.
-        Ok(Parsed::ShortLink(_)) => {
-            return play_error(
-                StatusCode::BAD_REQUEST,
-                "short links are not resolved here: paste the full track link".into(),
-            );
-        }
-        Err(e) => return play_error(StatusCode::BAD_REQUEST, e.to_string()),
+    let item = match (request.kind.as_deref(), request.track.as_deref()) {
+        (Some("episode"), _) => items::Played::Episode,
+        (Some("ad"), _) => items::Played::Ad,
+        (Some(other), _) => return play_error(StatusCode::BAD_REQUEST, format!("kind `{other}`: episode or ad")),
+        (None, None) => return play_error(StatusCode::BAD_REQUEST, "track (or kind) is required".into()),
+        (None, Some(local)) if local.trim().starts_with("spotify:local:") => match items::LocalFile::parse(local) {
+            Some(file) => items::Played::Local(file),
+            None => {
+                return play_error(
+                    StatusCode::BAD_REQUEST,
+                    "a local file is spotify:local:{artist}:{album}:{title}:{seconds}".into(),
+                );
+            }
+        },
+        (None, Some(track)) => match links::parse(track) {
+            Ok(Parsed::Track(id)) => items::Played::Track(id),
+            // Following a short link needs the network; the sandbox stays offline.
+            Ok(Parsed::ShortLink(_)) => {
+                return play_error(
+                    StatusCode::BAD_REQUEST,
+                    "short links are not resolved here: paste the full track link".into(),
+                );
+            }
+            Err(e) => return play_error(StatusCode::BAD_REQUEST, e.to_string()),
+        },
     };
     let played_at = match request.played_at.as_deref().map(DateTime::parse_from_rfc3339) {
         None => sandbox.now(),
         Some(Ok(at)) => at.with_timezone(&Utc),
         Some(Err(_)) => return play_error(StatusCode::BAD_REQUEST, "played_at must be an RFC 3339 time".into()),
     };
-    sandbox.record_play(&request.account, &track, played_at);
+    let account = sandbox.account_named(&request.account);
+    let track = match &item {
+        items::Played::Track(id) => json!(id.as_str()),
+        _ => json!(request.track.as_deref().or(request.kind.as_deref())),
+    };
+    sandbox.record(&account, item, played_at);
     let body = json!({
-        "account": request.account,
-        "track": track.as_str(),
+        "account": account,
+        "track": track,
         "playedAt": spotify_time(played_at),
     });
     (StatusCode::CREATED, Json(body)).into_response()
@@ -265,6 +313,18 @@ fn spotify_time(at: DateTime<Utc>) -> String {
 /// An unguessable token (codes, access and refresh tokens): 32 random bytes, base64url.
 fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+/// The `account_id` `/v1/me` gives an account: opaque and immutable, ten
+/// base-62 characters derived from the user id (Spotify's example has this
+/// form; the real format is not documented).
+fn account_id(user_id: &str) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    sha2::Sha256::digest(format!("account:{user_id}").as_bytes())
+        .iter()
+        .take(10)
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect()
 }
 
 fn capitalized(id: &str) -> String {

@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use super::{
     Spotify,
-    client::{Profile, SpotifyError, TokenGrant},
+    answers::{ErrorBody, Profile, TokenGrant},
+    client::SpotifyError,
 };
 use crate::{
     crypto::{random_token, sha256_hex},
@@ -51,8 +52,30 @@ pub struct Authorization {
 pub enum ExchangeError {
     /// Spotify refused the code (`invalid_grant`): start again.
     Refused,
-    /// Spotify did not answer; try again.
+    /// Spotify did not answer, or refused this server; try again.
     Unavailable,
+    /// The consent went through, but Spotify refuses every call for this
+    /// person: the app is in Development Mode and they are not on its
+    /// allowlist (Users and Access, in Spotify's developer dashboard).
+    NotOnAllowlist,
+}
+
+/// What Spotify has said, over the years, when a person who is not on a
+/// Development Mode app's allowlist calls the Web API (403, as JSON or
+/// plain text; see `tests/fixtures/spotify/README.md`), in lower case.
+const ALLOWLIST_WORDS: &[&str] = &[
+    "not registered",
+    "not approved",
+    "user may not be registered",
+    "users and access",
+    "developer dashboard",
+    "check settings on developer.spotify.com",
+];
+
+/// A 403 that means "this person is not on the app's allowlist".
+fn not_on_allowlist(body: &ErrorBody) -> bool {
+    let message = body.message.to_lowercase();
+    ALLOWLIST_WORDS.iter().any(|words| message.contains(words))
 }
 
 impl Spotify {
@@ -138,7 +161,8 @@ impl Spotify {
     }
 
     /// Exchanges the code Spotify sent back for tokens, and reads whose
-    /// they are.
+    /// they are: `/v1/me` is also the probe that tells whether Spotify lets
+    /// this person's calls through at all.
     ///
     /// # Errors
     /// `Internal` when the stored verifier does not open; Spotify's refusal
@@ -155,6 +179,10 @@ impl Spotify {
         let grant = match self.client.exchange_code(code, &verifier, &self.redirect_uri).await {
             Ok(grant) => grant,
             Err(SpotifyError::InvalidGrant(_)) => return Ok(Err(ExchangeError::Refused)),
+            Err(err @ (SpotifyError::Credentials(_) | SpotifyError::AccountsUnavailable(_))) => {
+                tracing::debug!(error = %err, "spotify code exchange failed");
+                return Ok(Err(ExchangeError::Unavailable));
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "spotify code exchange failed");
                 return Ok(Err(ExchangeError::Unavailable));
@@ -162,6 +190,13 @@ impl Spotify {
         };
         Ok(match self.client.me(&grant.access_token).await {
             Ok(profile) => Ok((grant, profile)),
+            Err(SpotifyError::Rejected { status: 403, body }) if not_on_allowlist(&body) => {
+                tracing::info!(
+                    message = body.message,
+                    "a person finished the spotify consent but is not on the app's allowlist"
+                );
+                Err(ExchangeError::NotOnAllowlist)
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "reading the spotify profile failed");
                 Err(ExchangeError::Unavailable)

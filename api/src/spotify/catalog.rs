@@ -28,7 +28,9 @@ impl Spotify {
             return Ok(found);
         }
         let mut fetched = self.client.track(id).await.map_err(|err| match err {
-            SpotifyError::Unexpected(message) if message.starts_with("404") || message.starts_with("400") => {
+            // Only the Web API's own answer about this track: never a
+            // refusal of our credentials at the token endpoint.
+            SpotifyError::Rejected { status: 400 | 404, .. } => {
                 Error::bad_input("track", "Spotify has no track with this link")
             }
             other => upstream(other),
@@ -80,15 +82,31 @@ pub fn to_model(track: &ApiTrack, now: DateTime<Utc>) -> tracks::Model {
     }
 }
 
+/// What a person is told when Spotify fails us: `RATE_LIMITED` while
+/// Spotify has paused this server's calls, else `UPSTREAM_UNAVAILABLE`
+/// (also when Spotify refused this server's own credentials: that is the
+/// operator's to fix, and was logged for them).
 pub fn upstream(err: SpotifyError) -> Error {
     match err {
         SpotifyError::RateLimited(wait) => Error::RateLimited {
-            message: "Spotify is busy: try again in a moment".into(),
+            message: if wait > std::time::Duration::from_secs(120) {
+                format!(
+                    "Spotify has paused this server's calls for about {}: try again then",
+                    crate::notify::texts::elapsed(chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::MAX))
+                )
+            } else {
+                "Spotify is busy: try again in a moment".into()
+            },
             retry_after: Some(wait),
         },
+        SpotifyError::Credentials(_) | SpotifyError::AccountsUnavailable(_) => unavailable(),
         other => {
             tracing::warn!(error = %other, "spotify call failed");
-            Error::UpstreamUnavailable("Spotify is not answering right now: try again in a moment".into())
+            unavailable()
         }
     }
+}
+
+fn unavailable() -> Error {
+    Error::UpstreamUnavailable("Spotify is not answering right now: try again in a moment".into())
 }

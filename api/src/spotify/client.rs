@@ -1,25 +1,37 @@
-//! The one Spotify HTTP client: accounts service (token exchange, refresh,
-//! app tokens) and the Web API endpoints Send Songs reads.
+//! The one Spotify HTTP client: the accounts service (code exchange,
+//! refresh, the app's own client-credentials token) and the Web API
+//! endpoints Send Songs reads.
 //!
 //! Every call has a timeout; 5xx and network errors are retried with
-//! exponential backoff; a 429 pauses *every* call in the process until its
-//! `Retry-After` has passed (Spotify's limit is per app, not per request).
-//! Calls are counted by endpoint and outcome on `/metrics`.
+//! exponential backoff. A 429 pauses *every* call of this Spotify app, on
+//! every replica ([`Pauses`]), counts as one of the call's
+//! [`ATTEMPTS`], and is waited out in the call when the pause is short;
+//! longer pauses are answered as [`SpotifyError::RateLimited`] (a job
+//! reschedules, a request answers `RATE_LIMITED`). A refusal by the token
+//! endpoint of the app's own credentials, or its outage, is the
+//! operator's problem: one log line names the cause, and callers answer
+//! `UPSTREAM_UNAVAILABLE`, never that the person's input was wrong. Calls
+//! are counted by endpoint and outcome on `/metrics`. Answers are read as
+//! [`answers`](super::answers) describes.
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret as _, SecretString};
-use serde::Deserialize;
-use tokio::sync::Mutex;
 
-use super::links::TrackId;
+pub use super::answers::{ApiTrack, TokenGrant};
+use super::{
+    answers::{self, CurrentlyPlaying, CurrentlyPlayingBody, ErrorBody, PlayHistory, Profile, RecentlyPlayedPage},
+    links::TrackId,
+    pause::{self, Pause, Pauses},
+};
+use entity::spotify_clients::PauseReason;
 
-/// Attempts for a call that meets 5xx or network trouble.
-const ATTEMPTS: u32 = 3;
+/// Tries of one call: 5xx, network trouble and 429s each use one.
+pub const ATTEMPTS: u32 = 3;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-/// A caller waits at most this long for a rate-limit pause; longer pauses
-/// are reported to it instead (a job reschedules, a request answers 429).
-const MAX_WAIT: Duration = Duration::from_secs(10);
+/// A caller waits at most this long for a pause inside the call; longer
+/// pauses are reported to it instead.
+pub const MAX_WAIT: Duration = Duration::from_secs(10);
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What went wrong talking to Spotify, in the terms callers act on.
@@ -28,96 +40,48 @@ pub enum SpotifyError {
     /// 401: the access token is expired or revoked; refresh and retry once.
     #[error("spotify rejected the access token")]
     Unauthorized,
-    /// `invalid_grant` on refresh: the person must link again.
+    /// `invalid_grant` on a person's refresh token or authorization code.
     #[error("spotify refused the grant: {0}")]
     InvalidGrant(String),
-    /// 429 whose pause is longer than a caller should wait.
+    /// Spotify paused this app's calls for this long from now (a 429).
     #[error("spotify asked us to wait {0:?}")]
     RateLimited(Duration),
+    /// The Web API refused the request (4xx other than 401 and 429): the
+    /// status and what its body says.
+    #[error("spotify answered {status}: {}", .body.message)]
+    Rejected { status: u16, body: ErrorBody },
+    /// The token endpoint refused the app's own credentials or our request
+    /// (`invalid_client`, a wrong redirect URI, …): the operator must act.
+    /// Already logged.
+    #[error("spotify refused this server's credentials: {0}")]
+    Credentials(String),
+    /// The token endpoint is down. Already logged.
+    #[error("spotify's accounts service is unavailable: {0}")]
+    AccountsUnavailable(String),
     /// 5xx, timeouts and network errors that outlived the retries.
     #[error("spotify is unavailable: {0}")]
     Unavailable(String),
-    /// A 4xx we did not expect, or a body we could not read.
+    /// A body we could not read.
     #[error("unexpected answer from spotify: {0}")]
     Unexpected(String),
 }
 
-/// Tokens from the accounts service.
-#[derive(Deserialize)]
-pub struct TokenGrant {
-    pub access_token: String,
-    pub expires_in: i64,
-    /// Present on code exchange; on refresh only when Spotify rotates it.
-    pub refresh_token: Option<String>,
-    #[serde(default)]
-    pub scope: Option<String>,
+/// The grants of the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grant {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
 }
 
-impl std::fmt::Debug for TokenGrant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenGrant")
-            .field("expires_in", &self.expires_in)
-            .finish_non_exhaustive()
+impl Grant {
+    fn endpoint(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "token:authorization_code",
+            Self::RefreshToken => "token:refresh_token",
+            Self::ClientCredentials => "token:client_credentials",
+        }
     }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Profile {
-    pub id: String,
-    pub display_name: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ApiTrack {
-    pub id: String,
-    pub name: String,
-    pub duration_ms: i64,
-    #[serde(default)]
-    pub artists: Vec<ApiArtist>,
-    pub album: Option<ApiAlbum>,
-    /// Set when Spotify relinked the requested track to another id.
-    pub linked_from: Option<LinkedFrom>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ApiArtist {
-    pub name: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ApiAlbum {
-    pub name: String,
-    #[serde(default)]
-    pub images: Vec<ApiImage>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ApiImage {
-    pub url: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct LinkedFrom {
-    pub id: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct PlayHistory {
-    pub track: ApiTrack,
-    pub played_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Deserialize)]
-struct RecentlyPlayedPage {
-    items: Vec<PlayHistory>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct CurrentlyPlaying {
-    pub is_playing: bool,
-    pub item: Option<ApiTrack>,
-    #[serde(default)]
-    pub currently_playing_type: Option<String>,
 }
 
 pub struct SpotifyClient {
@@ -128,15 +92,21 @@ pub struct SpotifyClient {
     api_url: String,
     client_id: String,
     client_secret: Option<SecretString>,
-    /// Until when every call waits: Spotify answered 429 with `Retry-After`.
-    paused_until: std::sync::Mutex<Option<Instant>>,
+    /// Until when every call of this app waits, on every replica.
+    pauses: Pauses,
     /// The app's own token (client credentials) for catalogue reads, with
     /// its expiry; the lock makes concurrent callers share one fetch.
-    app_token: Mutex<Option<(String, Instant)>>,
+    app_token: tokio::sync::Mutex<Option<(String, Instant)>>,
 }
 
 impl SpotifyClient {
-    pub fn new(accounts_url: String, api_url: String, client_id: String, client_secret: Option<SecretString>) -> Self {
+    pub fn new(
+        accounts_url: String,
+        api_url: String,
+        client_id: String,
+        client_secret: Option<SecretString>,
+        pauses: Pauses,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
@@ -148,13 +118,29 @@ impl SpotifyClient {
             api_url,
             client_id,
             client_secret,
-            paused_until: std::sync::Mutex::new(None),
-            app_token: Mutex::new(None),
+            pauses,
+            app_token: tokio::sync::Mutex::new(None),
         }
     }
 
     pub fn client_id(&self) -> &str {
         &self.client_id
+    }
+
+    /// The pause in force now, if any (`None` too when it cannot be read).
+    pub async fn pause(&self) -> Option<Pause> {
+        self.pauses.current().await.unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "reading the spotify pause failed");
+            None
+        })
+    }
+
+    /// The latest pause, over or not.
+    ///
+    /// # Errors
+    /// The database's.
+    pub async fn latest_pause(&self) -> Result<Option<Pause>, sea_orm::DbErr> {
+        self.pauses.latest().await
     }
 
     #[tracing::instrument(skip_all)]
@@ -165,7 +151,7 @@ impl SpotifyClient {
         redirect_uri: &str,
     ) -> Result<TokenGrant, SpotifyError> {
         self.token_request(
-            "token:authorization_code",
+            Grant::AuthorizationCode,
             &[
                 ("grant_type", "authorization_code"),
                 ("code", code),
@@ -179,7 +165,7 @@ impl SpotifyClient {
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenGrant, SpotifyError> {
         self.token_request(
-            "token:refresh_token",
+            Grant::RefreshToken,
             &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)],
         )
         .await
@@ -189,7 +175,7 @@ impl SpotifyClient {
     pub async fn me(&self, access_token: &str) -> Result<Profile, SpotifyError> {
         let url = format!("{}/v1/me", self.api_url);
         let response = self
-            .send("me", || self.http.get(&url).bearer_auth(access_token))
+            .web_api("me", || self.http.get(&url).bearer_auth(access_token))
             .await?;
         read_json(response).await
     }
@@ -200,7 +186,7 @@ impl SpotifyClient {
         let url = format!("{}/v1/tracks/{}", self.api_url, id);
         for attempt in 0..2 {
             let token = self.app_token(attempt > 0).await?;
-            match self.send("tracks", || self.http.get(&url).bearer_auth(&token)).await {
+            match self.web_api("tracks", || self.http.get(&url).bearer_auth(&token)).await {
                 Err(SpotifyError::Unauthorized) if attempt == 0 => continue,
                 Err(err) => return Err(err),
                 Ok(response) => return read_json(response).await,
@@ -209,7 +195,8 @@ impl SpotifyClient {
         Err(SpotifyError::Unauthorized)
     }
 
-    /// Plays after `after` (exclusive), newest first, at most 50.
+    /// Plays after `after` (exclusive), newest first, at most 50; items of
+    /// any kind (local files, unreadable items are skipped).
     #[tracing::instrument(skip(self, access_token))]
     pub async fn recently_played(
         &self,
@@ -226,27 +213,38 @@ impl SpotifyClient {
             url.push_str(&format!("&after={}", after.timestamp_millis()));
         }
         let response = self
-            .send("recently-played", || self.http.get(&url).bearer_auth(access_token))
+            .web_api("recently-played", || self.http.get(&url).bearer_auth(access_token))
             .await?;
-        Ok(read_json::<RecentlyPlayedPage>(response).await?.items)
+        Ok(read_json::<RecentlyPlayedPage>(response).await?.plays())
     }
 
-    /// What is playing now; `None` when nothing is (204, or 404 for no device).
+    /// What is playing now; `None` when nothing is (204, or 404 for no
+    /// active device) or when Spotify closes the player to this account
+    /// (403 with the reason `PREMIUM_REQUIRED`, which Spotify gives for
+    /// player endpoints; the listening history stays open).
     #[tracing::instrument(skip_all)]
     pub async fn currently_playing(&self, access_token: &str) -> Result<Option<CurrentlyPlaying>, SpotifyError> {
         let url = format!("{}/v1/me/player/currently-playing", self.api_url);
         let response = self
-            .send("currently-playing", || self.http.get(&url).bearer_auth(access_token))
+            .web_api("currently-playing", || self.http.get(&url).bearer_auth(access_token))
             .await;
         let response = match response {
-            Err(SpotifyError::Unexpected(message)) if message.starts_with("404") => return Ok(None),
+            Err(SpotifyError::Rejected { status: 404, .. }) => return Ok(None),
+            Err(SpotifyError::Rejected { status: 403, body }) if body.code.as_deref() == Some("PREMIUM_REQUIRED") => {
+                return Ok(None);
+            }
             other => other?,
         };
         if response.status() == reqwest::StatusCode::NO_CONTENT {
             return Ok(None);
         }
-        let playing: CurrentlyPlaying = read_json(response).await?;
-        Ok(playing.item.is_some().then_some(playing))
+        let bytes = body(response).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None); // "a 204 NO CONTENT with an empty payload", sometimes as 200
+        }
+        let playing: CurrentlyPlayingBody =
+            answers::json(&bytes).map_err(|e| SpotifyError::Unexpected(format!("unreadable body: {e}")))?;
+        Ok(Some(playing.read()))
     }
 
     async fn app_token(&self, renew: bool) -> Result<String, SpotifyError> {
@@ -258,17 +256,17 @@ impl SpotifyClient {
             return Ok(token.clone());
         }
         let grant = self
-            .token_request("token:client_credentials", &[("grant_type", "client_credentials")])
+            .token_request(Grant::ClientCredentials, &[("grant_type", "client_credentials")])
             .await?;
         let lifetime = Duration::from_secs(grant.expires_in.max(60) as u64 - 30);
         *cached = Some((grant.access_token.clone(), Instant::now() + lifetime));
         Ok(grant.access_token)
     }
 
-    async fn token_request(&self, endpoint: &'static str, form: &[(&str, &str)]) -> Result<TokenGrant, SpotifyError> {
+    async fn token_request(&self, grant: Grant, form: &[(&str, &str)]) -> Result<TokenGrant, SpotifyError> {
         let url = format!("{}/api/token", self.accounts_url);
         let response = self
-            .send(endpoint, || {
+            .send(grant.endpoint(), || {
                 let request = self.http.post(&url).form(form);
                 match &self.client_secret {
                     Some(secret) => request.basic_auth(&self.client_id, Some(secret.expose_secret())),
@@ -280,25 +278,61 @@ impl SpotifyClient {
                 }
             })
             .await;
-        match response {
-            Err(SpotifyError::Unexpected(body)) if body.contains("invalid_grant") => {
-                Err(SpotifyError::InvalidGrant(oauth_error_description(&body)))
+        let response = match response {
+            Ok(response) => response,
+            Err(SpotifyError::Unavailable(reason)) => {
+                tracing::error!(
+                    grant = grant.endpoint(),
+                    reason,
+                    "spotify's token endpoint is failing (an outage at Spotify): people are told to try again"
+                );
+                return Err(SpotifyError::AccountsUnavailable(reason));
             }
-            other => read_json(other?).await,
+            Err(err) => return Err(err),
+        };
+        let status = response.status();
+        if status.is_success() {
+            return read_json(response).await.map_err(|err| {
+                tracing::error!(grant = grant.endpoint(), error = %err, "spotify's token endpoint answered unreadably");
+                SpotifyError::AccountsUnavailable(err.to_string())
+            });
         }
+        let text = response.text().await.unwrap_or_default();
+        Err(token_refusal(grant, status.as_u16(), &ErrorBody::parse(&text)))
     }
 
-    /// Sends with the process-wide 429 pause, retries and metrics.
+    /// A Web API call: [`send`](Self::send), then 401 and other 4xx as
+    /// errors.
+    async fn web_api(
+        &self,
+        endpoint: &'static str,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, SpotifyError> {
+        let response = self.send(endpoint, build).await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(SpotifyError::Unauthorized);
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err(SpotifyError::Rejected {
+            status: status.as_u16(),
+            body: ErrorBody::parse(&text),
+        })
+    }
+
+    /// Sends with the shared pause, retries and metrics. Answers any
+    /// response but a 429 or a 5xx.
     async fn send(
         &self,
         endpoint: &'static str,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, SpotifyError> {
         let mut backoff = FIRST_BACKOFF;
-        let mut attempt = 0;
-        loop {
-            self.wait_for_pause()?.await;
-            attempt += 1;
+        for attempt in 1..=ATTEMPTS {
+            self.wait_out_pause().await?;
             let started = Instant::now();
             let result = build().send().await;
             let outcome = match &result {
@@ -309,81 +343,136 @@ impl SpotifyClient {
             metrics::counter!("spotify_requests_total", "endpoint" => endpoint, "outcome" => outcome).increment(1);
             metrics::histogram!("spotify_request_duration_seconds", "endpoint" => endpoint)
                 .record(started.elapsed().as_secs_f64());
-            let retryable = match result {
-                Ok(response) if response.status().is_success() => return Ok(response),
+            let failure = match result {
                 Ok(response) if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
-                    let wait = retry_after(&response).unwrap_or(Duration::from_secs(1));
-                    tracing::warn!(
-                        endpoint,
-                        wait_secs = wait.as_secs(),
-                        "spotify rate limit: pausing all calls"
-                    );
-                    self.pause_for(wait);
-                    // The pause is honoured at the top of the loop; it does not use up an attempt.
-                    attempt -= 1;
-                    continue;
+                    let pause = self.pause_for(endpoint, response).await;
+                    let remaining = (pause.until - self.pauses.now()).to_std().unwrap_or_default();
+                    if pause.reason == PauseReason::Quota || attempt == ATTEMPTS || remaining > MAX_WAIT {
+                        return Err(SpotifyError::RateLimited(remaining + pause::jitter(remaining)));
+                    }
+                    continue; // the next try waits the pause out first
                 }
-                Ok(response) if response.status() == reqwest::StatusCode::UNAUTHORIZED => {
-                    return Err(SpotifyError::Unauthorized);
-                }
-                Ok(response) if response.status().is_server_error() => format!("{}", response.status()),
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let body = response.text().await.unwrap_or_default();
-                    return Err(SpotifyError::Unexpected(format!("{status} {}", truncate(&body))));
-                }
+                Ok(response) if response.status().is_server_error() => response.status().to_string(),
+                Ok(response) => return Ok(response),
                 Err(err) if err.is_timeout() => "timed out".to_owned(),
                 Err(err) => format!("network error: {}", without_url(&err)),
             };
-            if attempt >= ATTEMPTS {
-                return Err(SpotifyError::Unavailable(retryable));
+            if attempt == ATTEMPTS {
+                return Err(SpotifyError::Unavailable(failure));
             }
             tokio::time::sleep(backoff).await;
             backoff *= 2;
         }
+        unreachable!("the last attempt returns")
     }
 
-    /// A future that ends when the process-wide pause is over, or an error
-    /// when the pause is longer than a caller should wait.
-    fn wait_for_pause(&self) -> Result<tokio::time::Sleep, SpotifyError> {
-        let until = *self.paused_until.lock().expect("pause lock");
-        let remaining = until
-            .map(|u| u.saturating_duration_since(Instant::now()))
-            .unwrap_or_default();
+    /// Waits until the pause in force is over (plus a little jitter), or
+    /// answers `RateLimited` when it is longer than a caller should wait.
+    async fn wait_out_pause(&self) -> Result<(), SpotifyError> {
+        let Some(pause) = self.pause().await else {
+            return Ok(());
+        };
+        let remaining = (pause.until - self.pauses.now()).to_std().unwrap_or_default();
+        let wait = remaining + pause::jitter(remaining);
         if remaining > MAX_WAIT {
-            return Err(SpotifyError::RateLimited(remaining));
+            return Err(SpotifyError::RateLimited(wait));
         }
-        Ok(tokio::time::sleep(remaining))
+        tokio::time::sleep(wait).await;
+        Ok(())
     }
 
-    fn pause_for(&self, wait: Duration) {
-        let mut until = self.paused_until.lock().expect("pause lock");
-        let proposed = Instant::now() + wait;
-        if until.is_none_or(|u| u < proposed) {
-            *until = Some(proposed);
+    /// Orders the pause a 429 asks for; tells the operator once when the
+    /// app's quota ran out.
+    async fn pause_for(&self, endpoint: &'static str, response: reqwest::Response) -> Pause {
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let text = response.text().await.unwrap_or_default();
+        let quota = ErrorBody::parse(&text).code.as_deref() == Some("QUOTA_EXCEEDED");
+        let wait = self.pauses.wait_for(retry_after.as_deref(), quota);
+        let reason = if quota {
+            PauseReason::Quota
+        } else {
+            PauseReason::RateLimit
+        };
+        match self.pauses.order(wait, reason).await {
+            Ok((pause, began_quota)) => {
+                if began_quota {
+                    metrics::counter!("spotify_quota_exceeded_total").increment(1);
+                    tracing::error!(
+                        client_id = %self.client_id,
+                        resume_at = %pause.until,
+                        "spotify's daily quota for this app is used up (429 QUOTA_EXCEEDED): every spotify call \
+                         waits until resume_at; ask Spotify for extended quota mode to lift it"
+                    );
+                } else {
+                    tracing::warn!(
+                        endpoint,
+                        wait_secs = wait.as_secs_f64(),
+                        "spotify rate limit: pausing all calls"
+                    );
+                }
+                pause
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "storing the spotify pause failed: pausing this call only");
+                let now = self.pauses.now();
+                Pause {
+                    since: now,
+                    until: now + chrono::TimeDelta::from_std(wait).unwrap_or_default(),
+                    reason,
+                }
+            }
         }
     }
 }
 
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+/// What a refusal of the token endpoint means, logged once when it is the
+/// operator's to fix: only `invalid_grant` on a person's grant (not about
+/// the redirect URI) is the person's.
+fn token_refusal(grant: Grant, status: u16, body: &ErrorBody) -> SpotifyError {
+    let code = body.code.as_deref().unwrap_or("no error code");
+    let cause = if body.message.is_empty() {
+        format!("{status} {code}")
+    } else {
+        format!("{status} {code}: {}", body.message)
+    };
+    let persons = grant != Grant::ClientCredentials
+        && code == "invalid_grant"
+        && !body.message.to_ascii_lowercase().contains("redirect");
+    if persons {
+        return SpotifyError::InvalidGrant(if body.message.is_empty() {
+            code.to_owned()
+        } else {
+            body.message.clone()
+        });
+    }
+    let hint = match code {
+        "invalid_client" | "unauthorized_client" => "check SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET",
+        "invalid_grant" => "check PUBLIC_URL: the redirect URI must be registered for the Spotify app",
+        _ => "this server's request was refused",
+    };
+    tracing::error!(
+        grant = grant.endpoint(),
+        cause,
+        "spotify's token endpoint refused this server: {hint}"
+    );
+    SpotifyError::Credentials(cause)
+}
+
+async fn body(response: reqwest::Response) -> Result<Vec<u8>, SpotifyError> {
+    response
+        .bytes()
+        .await
+        .map(|bytes| bytes.to_vec())
+        .map_err(|e| SpotifyError::Unavailable(format!("reading the body: {}", without_url(&e))))
 }
 
 async fn read_json<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> Result<T, SpotifyError> {
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| SpotifyError::Unavailable(format!("reading the body: {}", without_url(&e))))?;
-    serde_json::from_slice(&bytes).map_err(|e| SpotifyError::Unexpected(format!("unreadable body: {e}")))
-}
-
-fn oauth_error_description(body: &str) -> String {
-    let json = body.split_once(' ').map_or(body, |(_, rest)| rest);
-    serde_json::from_str::<serde_json::Value>(json)
-        .ok()
-        .and_then(|v| v["error_description"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| "invalid_grant".into())
+    let bytes = body(response).await?;
+    answers::json(&bytes).map_err(|e| SpotifyError::Unexpected(format!("unreadable body: {e}")))
 }
 
 /// reqwest errors print the URL; ours carry no secrets in URLs, but keep
@@ -396,7 +485,38 @@ fn without_url(err: &reqwest::Error) -> String {
     text
 }
 
-fn truncate(body: &str) -> &str {
-    let end = body.char_indices().nth(300).map_or(body.len(), |(i, _)| i);
-    &body[..end]
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_invalid_grant_on_a_persons_grant_is_the_persons() {
+        let body = |code: &str, message: &str| ErrorBody {
+            code: Some(code.into()),
+            message: message.into(),
+        };
+        assert!(matches!(
+            token_refusal(
+                Grant::RefreshToken,
+                400,
+                &body("invalid_grant", "Refresh token revoked")
+            ),
+            SpotifyError::InvalidGrant(_)
+        ));
+        for (grant, refusal) in [
+            (
+                Grant::ClientCredentials,
+                body("invalid_client", "Invalid client secret"),
+            ),
+            (Grant::ClientCredentials, body("invalid_grant", "")),
+            (Grant::RefreshToken, body("invalid_client", "")),
+            (Grant::AuthorizationCode, body("invalid_grant", "Invalid redirect URI")),
+            (Grant::AuthorizationCode, ErrorBody::parse("<html>503</html>")),
+        ] {
+            assert!(
+                matches!(token_refusal(grant, 400, &refusal), SpotifyError::Credentials(_)),
+                "{grant:?} {refusal:?}"
+            );
+        }
+    }
 }

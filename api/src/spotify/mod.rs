@@ -1,8 +1,10 @@
-//! The Spotify service: the one HTTP client ([`client`]), the token vault
+//! The Spotify service: the one HTTP client ([`client`]) and how it reads
+//! Spotify's answers ([`answers`]), the pause Spotify orders with a 429
+//! ([`pause`], the `spotify_clients` table), the token vault
 //! ([`vault`], the `spotify_links` table), authorization's protocol side
 //! ([`authorize`], the `oauth_states` table), track links ([`links`]), the
-//! track catalogue ([`catalog`], the `tracks` table) and "now playing"
-//! ([`now_playing`]).
+//! track catalogue ([`catalog`], the `tracks` table), "now playing"
+//! ([`now_playing`]) and the consent-expiry warning ([`expiry`]).
 //!
 //! [`Spotify`] holds what the service keeps in the process: the client,
 //! the sealing key, the per-person refresh locks, the now-playing cache
@@ -13,11 +15,14 @@ use sea_orm::DatabaseConnection;
 
 use crate::{clock::Clock, crypto::Sealer, jobs::Jobs, notify::Notifier};
 
+pub mod answers;
 pub mod authorize;
 pub mod catalog;
 pub mod client;
+pub mod expiry;
 pub mod links;
 pub mod now_playing;
+pub mod pause;
 pub mod vault;
 
 pub use client::SpotifyClient;
@@ -86,6 +91,13 @@ impl Spotify {
     /// The client, for calls with a token from the vault.
     pub fn client(&self) -> &SpotifyClient {
         &self.client
+    }
+
+    /// Until when Spotify paused this server's calls (a 429: its rate
+    /// limit, or the app's daily quota), if it did; listen receipts resume
+    /// then.
+    pub async fn paused_until(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.client.pause().await.map(|pause| pause.until)
     }
 
     /// The track a link of any form names (short links followed).

@@ -1,5 +1,7 @@
 //! "Now playing": the current track, else the last played one, with a
-//! sentence people can read.
+//! sentence people can read. A local file is named by its tags ("a local
+//! file: “929” by Halsey"); an episode, an ad or an item Spotify does not
+//! describe counts as nothing playing.
 //!
 //! Cached per person for 15 seconds, and concurrent requests for the same
 //! person wait for one fetch: however many requests arrive, Spotify sees at
@@ -10,8 +12,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
 use super::{
-    Spotify, catalog,
-    client::{ApiTrack, SpotifyError},
+    Spotify,
+    answers::{ApiTrack, Item},
+    catalog,
+    client::SpotifyError,
     vault::TokenError,
 };
 use crate::error::Result;
@@ -92,19 +96,18 @@ impl Spotify {
             )
             .await?;
         if let Some(playing) = current
-            && let Some(item) = playing.item
+            && let Some((track, what)) = self.named(&playing.item).await?
         {
-            let track = self.stored(&item).await?;
-            let text = if playing.is_playing {
-                format!("{name} is listening to {}", track.describe())
+            let verb = if playing.is_playing {
+                "is listening to"
             } else {
-                format!("{name} paused {}", track.describe())
+                "paused"
             };
             return Ok(NowPlaying {
                 is_playing: playing.is_playing,
-                track: Some(track),
+                track,
                 at: Some(self.clock.now()),
-                text,
+                text: format!("{name} {verb} {what}"),
             });
         }
         let (recent, _) = self
@@ -112,18 +115,18 @@ impl Spotify {
                 self.client.recently_played(&t, None, 1).await
             })
             .await?;
-        match recent.into_iter().next() {
-            Some(play) => {
-                let track = self.stored(&play.track).await?;
-                Ok(NowPlaying {
-                    is_playing: false,
-                    text: format!("{name} last listened to {}", track.describe()),
-                    track: Some(track),
-                    at: Some(play.played_at),
-                })
-            }
-            None => Ok(quiet(format!("{name} hasn't played anything lately"))),
-        }
+        let Some(play) = recent.into_iter().next() else {
+            return Ok(quiet(format!("{name} hasn't played anything lately")));
+        };
+        let Some((track, what)) = self.named(&play.item).await? else {
+            return Ok(quiet(format!("{name} hasn't played anything lately")));
+        };
+        Ok(NowPlaying {
+            is_playing: false,
+            text: format!("{name} last listened to {what}"),
+            track,
+            at: Some(play.played_at),
+        })
     }
 
     /// Runs `call`; on a 401 refreshes the token once and runs it again.
@@ -144,6 +147,20 @@ impl Spotify {
             }
             Err(err) => Err(catalog::upstream(err)),
         }
+    }
+
+    /// The track an item is (stored in the catalogue) and how people see it
+    /// named; `None` for what has no name (an episode, an ad, …).
+    async fn named(&self, item: &Item) -> Result<Option<(Option<tracks::Model>, String)>> {
+        Ok(match item {
+            Item::Track(item) => {
+                let track = self.stored(item).await?;
+                let what = track.describe();
+                Some((Some(track), what))
+            }
+            Item::Local(file) => Some((None, file.describe())),
+            Item::Other => None,
+        })
     }
 
     async fn stored(&self, track: &ApiTrack) -> Result<tracks::Model> {

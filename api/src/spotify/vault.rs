@@ -1,29 +1,45 @@
 //! The token vault: Spotify tokens sealed at rest, refreshed shortly before
 //! they expire (one refresh at a time per person), and the relink state.
 //!
-//! A refresh token Spotify returns replaces the stored one. `invalid_grant`,
-//! or the six-month consent running out, marks the link `RELINK_REQUIRED`;
-//! from then on no call is made for that person until they link again.
+//! A refresh token Spotify returns replaces the stored one. `invalid_grant`
+//! — confirmed by a second refresh a moment later, since Spotify has
+//! answered it falsely during outages — or the six-month consent running
+//! out, marks the link `RELINK_REQUIRED`; from then on no call is made for
+//! that person until they link again. About two weeks before the consent
+//! runs out its owner is warned once ([`Spotify::warn_expiring`]).
+//!
+//! Links are keyed by Spotify's immutable `account_id`; a link made before
+//! Spotify returned it is keyed by the user id until its next refresh,
+//! which reads `/v1/me` once and moves it to the `account_id`.
 use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Set,
-    TransactionTrait as _, sea_query::Expr,
+    ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, EntityTrait as _, QueryFilter as _,
+    QuerySelect as _, Set, TransactionTrait as _, sea_query::Expr,
 };
 use uuid::Uuid;
 
 use super::{
     Spotify,
-    client::{Profile, SpotifyError, TokenGrant},
+    answers::{Profile, TokenGrant},
+    client::SpotifyError,
 };
 use crate::notify::Notice;
 use entity::{deliveries::EventKind, spotify_links, spotify_links::Status};
 
 /// Refresh this long before the access token expires.
 const REFRESH_MARGIN: TimeDelta = TimeDelta::seconds(120);
-/// Spotify refresh tokens stop working this long after consent.
+/// Spotify refresh tokens stop working this long after consent ("a refresh
+/// token expires 6 months after the original authorization", Spotify's
+/// blog, 2026-06-18).
 pub const CONSENT_LIFETIME: TimeDelta = TimeDelta::days(182);
+/// People are warned this long before their consent runs out.
+pub const EXPIRY_WARNING: TimeDelta = TimeDelta::days(14);
+/// At most this many people are warned per run of the job.
+pub const WARN_BATCH: usize = 500;
+/// A first `invalid_grant` is confirmed by a second refresh this much later.
+pub const CONFIRM_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Why no access token could be had.
 #[derive(Debug, thiserror::Error)]
@@ -69,13 +85,21 @@ pub async fn find(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Option<spo
     spotify_links::Entity::find_by_id(user_id).one(db).await
 }
 
-/// The link of a Spotify account, if any.
+/// The link of the Spotify account `profile` describes, if any: by its
+/// `account_id`, or a link made before `account_id` existed, by user id.
 pub async fn find_by_account(
     db: &impl ConnectionTrait,
-    account_id: &str,
+    profile: &Profile,
 ) -> Result<Option<spotify_links::Model>, sea_orm::DbErr> {
+    let legacy = Condition::all()
+        .add(spotify_links::Column::AccountId.eq(profile.id.as_str()))
+        .add(spotify_links::Column::SpotifyUserId.is_null());
     spotify_links::Entity::find()
-        .filter(spotify_links::Column::AccountId.eq(account_id))
+        .filter(
+            Condition::any()
+                .add(spotify_links::Column::AccountId.eq(profile.link_key()))
+                .add(legacy),
+        )
         .one(db)
         .await
 }
@@ -100,7 +124,8 @@ impl Spotify {
             .ok_or_else(|| anyhow::anyhow!("spotify sent no refresh token with the code exchange"))?;
         let row = spotify_links::ActiveModel {
             user_id: Set(user_id),
-            account_id: Set(profile.id.clone()),
+            account_id: Set(profile.link_key().to_owned()),
+            spotify_user_id: Set(Some(profile.id.clone())),
             display_name: Set(profile.display_name.clone()),
             access_token: Set(self.sealer.seal(&grant.access_token, &access_context(user_id))),
             refresh_token: Set(self.sealer.seal(refresh, &refresh_context(user_id))),
@@ -108,6 +133,7 @@ impl Spotify {
             consented_at: Set(now),
             consent_expires_at: Set(now + CONSENT_LIFETIME),
             status: Set(Status::Active),
+            expiry_warned_at: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         };
@@ -173,9 +199,17 @@ impl Spotify {
         let refresh_token = self.sealer.open(&link.refresh_token, &refresh_context(user_id))?;
         let grant = match self.client.refresh(&refresh_token).await {
             Ok(grant) => grant,
-            Err(SpotifyError::InvalidGrant(reason)) => {
-                self.mark_relink_required(user_id, &reason).await?;
-                return Err(TokenError::RelinkRequired);
+            Err(SpotifyError::InvalidGrant(first)) => {
+                tracing::info!(%user_id, reason = first, "spotify refused a refresh token: confirming");
+                tokio::time::sleep(CONFIRM_AFTER).await;
+                match self.client.refresh(&refresh_token).await {
+                    Ok(grant) => grant,
+                    Err(SpotifyError::InvalidGrant(reason)) => {
+                        self.mark_relink_required(user_id, &reason).await?;
+                        return Err(TokenError::RelinkRequired);
+                    }
+                    Err(err) => return Err(err.into()),
+                }
             }
             Err(err) => return Err(err.into()),
         };
@@ -201,7 +235,38 @@ impl Spotify {
             .exec(&self.db)
             .await?;
         tracing::debug!(%user_id, rotated = grant.refresh_token.is_some(), "spotify token refreshed");
+        if link.spotify_user_id.is_none() {
+            self.key_by_account_id(user_id, &grant.access_token).await;
+        }
         Ok(grant.access_token)
+    }
+
+    /// Moves a link made before Spotify returned `account_id` to it (and
+    /// keeps the user id for display). Best effort: on failure it is tried
+    /// again at the next refresh.
+    async fn key_by_account_id(&self, user_id: Uuid, access_token: &str) {
+        let profile = match self.client.me(access_token).await {
+            Ok(profile) => profile,
+            Err(err) => {
+                tracing::info!(%user_id, error = %err, "reading the spotify account id failed: next refresh");
+                return;
+            }
+        };
+        let moved = spotify_links::Entity::update_many()
+            .col_expr(spotify_links::Column::AccountId, Expr::value(profile.link_key()))
+            .col_expr(
+                spotify_links::Column::SpotifyUserId,
+                Expr::value(Some(profile.id.clone())),
+            )
+            .col_expr(spotify_links::Column::UpdatedAt, Expr::value(self.clock.now()))
+            .filter(spotify_links::Column::UserId.eq(user_id))
+            .filter(spotify_links::Column::SpotifyUserId.is_null())
+            .exec(&self.db)
+            .await;
+        match moved {
+            Ok(_) => tracing::info!(%user_id, "spotify link keyed by account_id"),
+            Err(err) => tracing::warn!(%user_id, error = %err, "keying the spotify link by account_id failed"),
+        }
     }
 
     /// Marks the link as needing a relink and, the first time, tells its owner
@@ -232,6 +297,53 @@ impl Spotify {
             tracing::info!(%user_id, reason, "spotify link needs relinking");
         }
         Ok(())
+    }
+
+    /// Warns, once per consent, everyone whose consent runs out within
+    /// [`EXPIRY_WARNING`] (push and Messenger, with the link that
+    /// reconnects in one tap). Answers how many were warned.
+    ///
+    /// # Errors
+    /// The database's.
+    pub async fn warn_expiring(&self) -> Result<usize, sea_orm::DbErr> {
+        let now = self.clock.now();
+        let due: Vec<Uuid> = spotify_links::Entity::find()
+            .select_only()
+            .column(spotify_links::Column::UserId)
+            .filter(spotify_links::Column::Status.eq(Status::Active))
+            .filter(spotify_links::Column::ExpiryWarnedAt.is_null())
+            .filter(spotify_links::Column::ConsentExpiresAt.gt(now))
+            .filter(spotify_links::Column::ConsentExpiresAt.lte(now + EXPIRY_WARNING))
+            .limit(WARN_BATCH as u64)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut warned = 0;
+        for user_id in due {
+            let txn = self.db.begin().await?;
+            let marked = spotify_links::Entity::update_many()
+                .col_expr(spotify_links::Column::ExpiryWarnedAt, Expr::value(Some(now)))
+                .filter(spotify_links::Column::UserId.eq(user_id))
+                .filter(spotify_links::Column::ExpiryWarnedAt.is_null())
+                .exec(&txn)
+                .await?;
+            if marked.rows_affected == 0 {
+                continue; // another replica warned them
+            }
+            let notice = Notice {
+                user_id,
+                kind: EventKind::ConsentExpiring,
+                event_id: Uuid::now_v7(),
+                share_id: None,
+            };
+            self.notify.fan_out(&txn, notice, now).await?;
+            self.jobs.commit(txn).await?;
+            warned += 1;
+        }
+        if warned > 0 {
+            tracing::info!(count = warned, "warned people whose spotify consent runs out soon");
+        }
+        Ok(warned)
     }
 
     /// Forgets `user_id`'s tokens. Answers whether there was a link.

@@ -58,9 +58,8 @@ pub(super) async fn send(
         );
         return invalid(&Invalid::at("message", reason));
     }
-    if send.token.starts_with(UNREGISTERED_PREFIX) {
-        let details = vec![fcm_error("UNREGISTERED")];
-        return error(StatusCode::NOT_FOUND, "Requested entity was not found.", details);
+    if let Some(refusal) = scripted_refusal(&send.token) {
+        return refusal;
     }
     let id = if send.validate_only {
         DRY_RUN_ID.to_owned()
@@ -69,6 +68,40 @@ pub(super) async fn send(
         rand::random_range(1_000_000_000_000_000u64..10_000_000_000_000_000_000).to_string()
     };
     Json(json!({ "name": format!("projects/{PROJECT_ID}/messages/{id}") })).into_response()
+}
+
+/// Device tokens that ask for FCM's documented refusals, by prefix, so
+/// that a demo can show each: `unregistered…` (404 `UNREGISTERED`),
+/// `invalid-token…` (400 `INVALID_ARGUMENT` naming the token),
+/// `mismatch…` (403 `SENDER_ID_MISMATCH`), `thirdparty…` (401
+/// `THIRD_PARTY_AUTH_ERROR`), `quota…` (429 `QUOTA_EXCEEDED`,
+/// `Retry-After: 10`).
+fn scripted_refusal(token: &str) -> Option<Response> {
+    let (status, message, code) = if token.starts_with(UNREGISTERED_PREFIX) {
+        (StatusCode::NOT_FOUND, "Requested entity was not found.", "UNREGISTERED")
+    } else if token.starts_with("invalid-token") {
+        let message = "The registration token is not a valid FCM registration token";
+        (StatusCode::BAD_REQUEST, message, "INVALID_ARGUMENT")
+    } else if token.starts_with("mismatch") {
+        let message = "SenderId mismatch";
+        (StatusCode::FORBIDDEN, message, "SENDER_ID_MISMATCH")
+    } else if token.starts_with("thirdparty") {
+        let message = "Auth error from APNS or Web Push Service";
+        (StatusCode::UNAUTHORIZED, message, "THIRD_PARTY_AUTH_ERROR")
+    } else if token.starts_with("quota") {
+        let mut response = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Device message rate exceeded.",
+            vec![fcm_error("QUOTA_EXCEEDED")],
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("10"));
+        return Some(response);
+    } else {
+        return None;
+    };
+    Some(error(status, message, vec![fcm_error(code)]))
 }
 
 /// A well-formed send.
@@ -263,6 +296,7 @@ fn error(status: StatusCode, message: &str, details: Vec<Value>) -> Response {
         StatusCode::UNAUTHORIZED => "UNAUTHENTICATED",
         StatusCode::FORBIDDEN => "PERMISSION_DENIED",
         StatusCode::NOT_FOUND => "NOT_FOUND",
+        StatusCode::TOO_MANY_REQUESTS => "RESOURCE_EXHAUSTED",
         _ => "INTERNAL",
     };
     let mut error = json!({ "code": status.as_u16(), "message": message, "status": status_name });

@@ -45,6 +45,9 @@ pub(super) async fn token(
     // A body that is not a form has no grant_type: Google says so rather than
     // complaining about the encoding.
     let form = form.map(|Form(form)| form).unwrap_or_default();
+    if let Some(fault) = sandbox.take_token_fault() {
+        return fault.response();
+    }
     let grant_type = form.get("grant_type").map(String::as_str).unwrap_or_default();
     if grant_type != JWT_BEARER {
         return error("unsupported_grant_type", &format!("Invalid grant_type: {grant_type}"));
@@ -64,7 +67,64 @@ pub(super) async fn token(
     (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
+/// A refusal the token endpoint can be told to answer.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Fault {
+    /// 400 `invalid_grant` "Invalid JWT Signature.": a deleted or rotated key.
+    InvalidGrant,
+    /// 500 `{"error": "internal_failure"}`: Google's passing outage.
+    InternalFailure,
+}
+
+impl Fault {
+    fn response(self) -> Response {
+        match self {
+            Self::InvalidGrant => error("invalid_grant", BAD_SIGNATURE),
+            Self::InternalFailure => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({ "error": "internal_failure" })),
+            )
+                .into_response(),
+        }
+    }
+}
+
+/// `POST /google/faults`: `{"fault": "invalid_grant" | "internal_failure",
+/// "times": n}` refuses the next `n` (default 1) token requests.
+pub(super) async fn queue_fault(
+    AxumState(sandbox): AxumState<Arc<ProviderSandbox>>,
+    Json(body): Json<Value>,
+) -> Response {
+    let fault = match body["fault"].as_str() {
+        Some("invalid_grant") => Fault::InvalidGrant,
+        Some("internal_failure") => Fault::InternalFailure,
+        _ => {
+            let message = "fault must be invalid_grant or internal_failure";
+            return (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response();
+        }
+    };
+    let times = body["times"].as_u64().unwrap_or(1).clamp(1, 1000) as usize;
+    sandbox.lock().token_faults.push_back((fault, times));
+    (
+        StatusCode::CREATED,
+        Json(json!({ "fault": body["fault"], "times": times })),
+    )
+        .into_response()
+}
+
 impl ProviderSandbox {
+    /// The next queued refusal, if any (using up one of its times).
+    fn take_token_fault(&self) -> Option<Fault> {
+        let mut state = self.lock();
+        let (fault, left) = state.token_faults.front_mut()?;
+        let fault = *fault;
+        *left -= 1;
+        if *left == 0 {
+            state.token_faults.pop_front();
+        }
+        Some(fault)
+    }
+
     /// Checks an assertion as Google does: signature first, then issuer,
     /// times, audience and scope. Errors are `(error, error_description)`.
     fn check_assertion(&self, assertion: &str) -> Result<(), (&'static str, &'static str)> {

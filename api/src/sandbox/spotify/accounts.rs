@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{AccessToken, AuthCode, RefreshGrant, SpotifySandbox, State, Subject, random_token};
+use super::{AccessToken, AuthCode, RefreshGrant, SpotifySandbox, State, Subject, faults::Route, random_token};
 
 /// How long an authorization code can be redeemed.
 const CODE_LIFETIME: TimeDelta = TimeDelta::minutes(10);
@@ -215,10 +215,22 @@ pub(super) async fn token(
     AxumState(sandbox): AxumState<Arc<SpotifySandbox>>,
     headers: HeaderMap,
     form: Result<Form<HashMap<String, String>>, FormRejection>,
-) -> Result<Json<Value>, TokenError> {
+) -> Response {
     // A body that is not a form (JSON, say) has no grant_type for Spotify
     // either: it answers "grant_type parameter is missing".
     let form = form.map(|Form(form)| form).unwrap_or_default();
+    let grant_type = form.get("grant_type").map(String::as_str).unwrap_or_default();
+    if let Some(fault) = sandbox.fault(Route::Token(grant_type)) {
+        return fault.response();
+    }
+    grant(&sandbox, &headers, &form).into_response()
+}
+
+fn grant(
+    sandbox: &SpotifySandbox,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<Json<Value>, TokenError> {
     let grant_type = form.get("grant_type").map(String::as_str);
     if !matches!(
         grant_type,
@@ -232,7 +244,7 @@ pub(super) async fn token(
             },
         });
     }
-    let client = client_auth(&headers, &form)?;
+    let client = client_auth(headers, form)?;
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
     match grant_type {
         Some("authorization_code") => {

@@ -11,7 +11,12 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{PLAY_HISTORY, Play, SpotifySandbox, Subject, catalog::CatalogTrack, spotify_time};
+use super::{
+    PLAY_HISTORY, Play, SpotifySandbox, Subject, account_id,
+    catalog::CatalogTrack,
+    faults::{Fault, Route},
+    spotify_time,
+};
 use crate::spotify::links::TrackId;
 
 /// Where this fake's Web API is reachable as the caller sees it, such as
@@ -46,11 +51,14 @@ pub(super) enum WebApiError {
     InvalidToken,
     ExpiredToken,
     BadRequest(&'static str),
+    /// A failure queued with `POST /faults`.
+    Fault(Fault),
 }
 
 impl IntoResponse for WebApiError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
+            Self::Fault(fault) => return fault.response(),
             Self::InvalidToken => (StatusCode::UNAUTHORIZED, "Invalid access token"),
             Self::ExpiredToken => (StatusCode::UNAUTHORIZED, "The access token expired"),
             Self::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
@@ -66,9 +74,15 @@ impl IntoResponse for WebApiError {
 }
 
 impl SpotifySandbox {
-    /// Counts a request to `endpoint` (a path template) for [`SpotifySandbox::calls`].
-    fn count_call(&self, endpoint: &'static str) {
+    /// Counts a request to `endpoint` (a path template) for
+    /// [`SpotifySandbox::calls`], and answers a queued failure if there is
+    /// one.
+    fn count_call(&self, endpoint: &'static str) -> Result<(), WebApiError> {
         *self.lock().calls.entry(endpoint).or_default() += 1;
+        match self.fault(Route::WebApi) {
+            Some(fault) => Err(WebApiError::Fault(fault)),
+            None => Ok(()),
+        }
     }
 
     /// Whom the request's bearer token speaks for.
@@ -114,10 +128,11 @@ pub(super) async fn me(
     ApiBase(base): ApiBase,
     headers: HeaderMap,
 ) -> Result<Json<Value>, WebApiError> {
-    sandbox.count_call("/v1/me");
+    sandbox.count_call("/v1/me")?;
     let id = sandbox.user(&headers)?;
     let display_name = sandbox.lock().account(&id).display_name.clone();
     Ok(Json(json!({
+        "account_id": account_id(&id),
         "id": id,
         "display_name": display_name,
         "type": "user",
@@ -136,7 +151,7 @@ pub(super) async fn track(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, WebApiError> {
-    sandbox.count_call("/v1/tracks/{id}");
+    sandbox.count_call("/v1/tracks/{id}")?;
     sandbox.subject(&headers)?;
     let id = TrackId::parse(&id).ok_or(WebApiError::BadRequest("Invalid base62 id"))?;
     Ok(Json(CatalogTrack::lookup(&id).to_json(&base)))
@@ -198,13 +213,13 @@ pub(super) async fn recently_played(
     Query(query): Query<RecentlyPlayedQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, WebApiError> {
-    sandbox.count_call("/v1/me/player/recently-played");
+    sandbox.count_call("/v1/me/player/recently-played")?;
     let account = sandbox.user(&headers)?;
     let window = PlayWindow::parse(&query)?;
     let matching: Vec<Play> = sandbox
         .plays_newest_first(&account)
         .into_iter()
-        .filter(|play| window.contains(play))
+        .filter(|play| window.contains(play) && play.item.in_history())
         .collect();
     let page = &matching[..matching.len().min(window.limit)];
     let endpoint = format!("{base}/v1/me/player/recently-played");
@@ -233,7 +248,7 @@ pub(super) async fn recently_played(
         .iter()
         .map(|play| {
             json!({
-                "track": CatalogTrack::lookup(&play.track).to_json(&base),
+                "track": play.item.history_json(&base),
                 "played_at": spotify_time(play.played_at),
                 "context": null,
             })
@@ -255,23 +270,23 @@ pub(super) async fn currently_playing(
     ApiBase(base): ApiBase,
     headers: HeaderMap,
 ) -> Result<Response, WebApiError> {
-    sandbox.count_call("/v1/me/player/currently-playing");
+    sandbox.count_call("/v1/me/player/currently-playing")?;
     let account = sandbox.user(&headers)?;
     let Some(latest) = sandbox.plays_newest_first(&account).into_iter().next() else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    let track = CatalogTrack::lookup(&latest.track);
     let progress_ms = (sandbox.now() - latest.played_at).num_milliseconds();
-    if !(0..track.duration_ms).contains(&progress_ms) {
+    if !(0..latest.item.duration_ms()).contains(&progress_ms) {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
+    let (item, kind) = latest.item.current_json(&base);
     let body = json!({
         // When playback last changed state: when this play started.
         "timestamp": latest.played_at.timestamp_millis(),
         "progress_ms": progress_ms,
         "is_playing": true,
-        "currently_playing_type": "track",
-        "item": track.to_json(&base),
+        "currently_playing_type": kind,
+        "item": item,
         "context": null,
         "actions": { "disallows": {} },
     });
