@@ -10,6 +10,8 @@
 //! - Each table has one door ([`TABLE_DOORS`]): only its owner names its
 //!   `Entity`, `Column` or `ActiveModel`.
 //! - `api/src/lib.rs` maps every module under its layer.
+//! - Transactions start through `db::begin` (a writer on SQLite), never a
+//!   bare `begin()`.
 //!
 //! Imports are read from `crate::` paths (in `use` and in code); comments
 //! are left out. `super::super` is not allowed, so that every way out of a
@@ -35,6 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "jobs",
             "paging",
             "telemetry",
+            "throttle",
         ],
     ),
     (
@@ -75,17 +78,18 @@ const TABLE_DOORS: &[(&str, &[&str])] = &[
     ("devices", &["api/src/devices/"]),
     ("friendships", &["api/src/friends/"]),
     ("jobs", &["api/src/jobs/"]),
-    ("link_code_failures", &["api/src/accounts/link_codes.rs"]),
     ("link_codes", &["api/src/accounts/link_codes.rs"]),
     ("messenger_inbox", &["api/src/messenger/inbox/"]),
     ("messenger_links", &["api/src/messenger/links.rs"]),
     ("oauth_states", &["api/src/spotify/authorize.rs"]),
     ("play_events", &["api/src/shares/"]),
     ("refresh_tokens", &["api/src/accounts/sessions.rs"]),
+    ("sandbox_secrets", &["api/src/sandbox/secrets.rs"]),
     ("sessions", &["api/src/accounts/sessions.rs"]),
     ("shares", &["api/src/shares/"]),
     ("spotify_clients", &["api/src/spotify/pause.rs"]),
     ("spotify_links", &["api/src/spotify/vault.rs"]),
+    ("throttles", &["api/src/throttle.rs"]),
     ("tracks", &["api/src/spotify/catalog.rs"]),
     ("users", &["api/src/accounts/"]),
 ];
@@ -383,6 +387,29 @@ fn adapters_do_not_use_sea_orm() {
     assert!(
         wrong.is_empty(),
         "adapters translate and call domain functions; these use SeaORM:\n  {}",
+        wrong.join("\n  ")
+    );
+}
+
+/// A transaction begun with sea-orm's own `begin()` starts as a reader on
+/// SQLite and is refused ("database is locked") when it writes after
+/// another connection committed; `db::begin` starts it as a writer.
+#[test]
+fn transactions_start_through_db_begin() {
+    let mut wrong = Vec::new();
+    for file in rust_files("api/src") {
+        if file == "api/src/db.rs" {
+            continue;
+        }
+        for (line, code) in code_lines(&read(&file)) {
+            if code.contains(".begin()") || code.contains(".begin_with_") {
+                wrong.push(format!("{file}:{line}: {}", code.trim()));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "start transactions with `crate::db::begin`, which starts them as writers on SQLite:\n  {}",
         wrong.join("\n  ")
     );
 }

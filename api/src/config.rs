@@ -71,12 +71,12 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         name: "JWT_SECRET",
-        unset: Unset::Described("random per process in sandbox mode; else required"),
+        unset: Unset::Described("sandbox: made once and kept in the database; else required"),
         meaning: "HMAC key for access tokens, at least 32 characters.",
     },
     Setting {
         name: "ENCRYPTION_KEY",
-        unset: Unset::Described("random per process in sandbox mode; else required"),
+        unset: Unset::Described("sandbox: made once and kept in the database; else required"),
         meaning: "Base64 of 32 random bytes (openssl rand -base64 32); encrypts Spotify tokens at rest.",
     },
     Setting {
@@ -191,7 +191,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "RUST_LOG",
         unset: Unset::Value(DEFAULT_LOG_FILTER),
-        meaning: "Which logs to write: tracing filter directives, like debug or api=debug,info.",
+        meaning: "Which logs to write: tracing filter directives, like debug or api=debug,info. At every level requests are logged by method and path, never the query string, and no secret is written.",
     },
     Setting {
         name: "GRAPHQL_INTROSPECTION",
@@ -303,8 +303,8 @@ impl Vars {
     }
 }
 
-#[derive(Debug)]
 pub struct Settings {
+    /// May hold a password: printed only through [`crate::db::redact_url`].
     pub database_url: String,
     pub listen_addr: SocketAddr,
     /// External base URL, without a trailing slash. When not set, the
@@ -314,6 +314,9 @@ pub struct Settings {
     pub jwt_secret: SecretString,
     /// 32-byte key for tokens stored at rest.
     pub encryption_key: SecretBox<[u8; 32]>,
+    /// Secrets made up at random because they were not set (sandbox mode);
+    /// start-up swaps them for the ones kept in the database.
+    pub made_up: MadeUp,
     pub spotify: SpotifySettings,
     pub messenger: MessengerSettings,
     pub fcm: FcmSettings,
@@ -326,6 +329,38 @@ pub struct Settings {
     pub job_poll_interval: Duration,
     pub log_format: LogFormat,
     pub graphql: GraphqlSettings,
+}
+
+/// Which secrets [`Settings`] made up because none was set (sandbox mode
+/// only): random values that last one process unless start-up keeps them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MadeUp {
+    pub jwt_secret: bool,
+    pub encryption_key: bool,
+}
+
+impl std::fmt::Debug for Settings {
+    /// Every field, secrets shown as `[REDACTED]` and the database URL
+    /// without its password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &crate::db::redact_url(&self.database_url))
+            .field("listen_addr", &self.listen_addr)
+            .field("public_url", &self.public_url)
+            .field("jwt_secret", &self.jwt_secret)
+            .field("encryption_key", &self.encryption_key)
+            .field("made_up", &self.made_up)
+            .field("spotify", &self.spotify)
+            .field("messenger", &self.messenger)
+            .field("fcm", &self.fcm)
+            .field("sandbox", &self.sandbox)
+            .field("play_check", &self.play_check)
+            .field("job_workers", &self.job_workers)
+            .field("job_poll_interval", &self.job_poll_interval)
+            .field("log_format", &self.log_format)
+            .field("graphql", &self.graphql)
+            .finish()
+    }
 }
 
 /// How `/graphql` meets its clients: introspection, WebSockets, browsers
@@ -445,10 +480,14 @@ impl Settings {
                 "is required unless SANDBOX is on (the Spotify app's credentials, from its dashboard)",
             ));
         }
+        let mut made_up = MadeUp::default();
         let jwt_secret = match vars.get("JWT_SECRET") {
             Some(v) if v.len() < 32 => return Err(bad("JWT_SECRET", "must be at least 32 characters")),
             Some(v) => SecretString::from(v),
-            None if sandbox => SecretString::from(random_base64(48)),
+            None if sandbox => {
+                made_up.jwt_secret = true;
+                SecretString::from(random_base64(48))
+            }
             None => {
                 return Err(bad(
                     "JWT_SECRET",
@@ -459,6 +498,7 @@ impl Settings {
         let encryption_key = match vars.get("ENCRYPTION_KEY") {
             Some(v) => parse_key(&v)?,
             None if sandbox => {
+                made_up.encryption_key = true;
                 let mut key = [0u8; 32];
                 rand::rng().fill_bytes(&mut key);
                 SecretBox::new(Box::new(key))
@@ -498,6 +538,7 @@ impl Settings {
             public_url: public_url(vars.get("PUBLIC_URL"))?,
             jwt_secret,
             encryption_key,
+            made_up,
             spotify: SpotifySettings {
                 client_id: spotify_client_id,
                 client_secret: spotify_client_secret.map(SecretString::from),
@@ -775,6 +816,37 @@ mod tests {
         let settings = Settings::from_vars(vars(&[])).unwrap();
         assert!(settings.sandbox);
         assert_eq!(settings.database_url, "sqlite://sendsongs.db?mode=rwc");
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let settings = Settings::from_vars(vars(&[
+            ("DATABASE_URL", "postgres://app:hunter2-db@127.0.0.1:5432/songs"),
+            ("JWT_SECRET", "jwt-secret-jwt-secret-jwt-secret-42"),
+            ("ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+            ("SPOTIFY_CLIENT_ID", "client-id"),
+            ("SPOTIFY_CLIENT_SECRET", "spotify-client-secret"),
+            ("MESSENGER_APP_SECRET", "messenger-app-secret"),
+            ("MESSENGER_VERIFY_TOKEN", "messenger-verify-token"),
+            ("MESSENGER_PAGE_TOKEN", "messenger-page-token"),
+        ]))
+        .unwrap();
+        let printed = format!("{settings:?} {settings:#?}");
+        for secret in [
+            "hunter2-db",
+            "jwt-secret-jwt-secret",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+            "spotify-client-secret",
+            "messenger-app-secret",
+            "messenger-verify-token",
+            "messenger-page-token",
+        ] {
+            assert!(!printed.contains(secret), "{secret} printed: {printed}");
+        }
+        assert!(printed.contains("postgres://app:***@127.0.0.1:5432/songs"), "{printed}");
+        assert_eq!(settings.made_up, MadeUp::default());
+        let sandbox = Settings::from_vars(vars(&[])).unwrap();
+        assert!(sandbox.made_up.jwt_secret && sandbox.made_up.encryption_key);
     }
 
     #[test]

@@ -1,8 +1,17 @@
-//! Connecting to the database and migrating it.
+//! Connecting to the database, migrating it, and starting transactions.
 //!
 //! SQLite is the zero-set-up default: WAL (readers never wait for the writer),
-//! foreign keys on, and a busy timeout so concurrent writers queue instead of
+//! foreign keys on, and a busy handler so concurrent writers queue instead of
 //! failing. PostgreSQL is used as is.
+//!
+//! Every transaction starts through [`begin`]: on SQLite it takes the write
+//! lock at once (`BEGIN IMMEDIATE`). A transaction that starts as a reader
+//! and writes later cannot wait for the lock: if another connection
+//! committed since it read, SQLite answers `SQLITE_BUSY` ("database is
+//! locked") at once, without calling the busy handler, because its reads
+//! are stale. Started as a writer, it waits in the busy handler instead.
+//! [`serialize_on`] makes transactions about the same thing take turns on
+//! PostgreSQL too (a check then a write, such as a limit).
 use std::{
     collections::HashMap,
     hash::Hash,
@@ -14,7 +23,7 @@ use anyhow::Context as _;
 use migration::{Migrator, MigratorTrait as _};
 use sea_orm::{
     ColumnTrait as _, ConnAcquireErr, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, QueryFilter as _, RuntimeErr, Statement,
+    EntityTrait, QueryFilter as _, RuntimeErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
     sqlx::{
         self, Connection as _,
         postgres::{PgConnectOptions, PgConnection},
@@ -255,6 +264,49 @@ pub(crate) mod sqlite_busy {
             sqlite3_busy_handler(handle.as_ptr(), Some(busy), std::ptr::null_mut());
         }
     }
+}
+
+/// Starts a transaction that may write: on SQLite `BEGIN IMMEDIATE`, which
+/// waits (in the busy handler) for the write lock before anything is read,
+/// so the transaction can never be refused halfway for stale reads; on
+/// PostgreSQL a plain `BEGIN`. Inside a transaction, a savepoint.
+///
+/// The one way this crate starts a transaction (`tests/tidy.rs` checks).
+pub async fn begin<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}
+
+/// Makes the transactions that call this with the same `key` take turns
+/// until each ends: a check followed by a write (a limit, "answer the
+/// existing one instead of a duplicate") then holds across processes.
+/// PostgreSQL: a transaction-scoped advisory lock on a 64-bit hash of
+/// `key`. SQLite: nothing to do, a transaction from [`begin`] already holds
+/// the database's only write lock.
+///
+/// # Errors
+/// The database's, on PostgreSQL.
+pub async fn serialize_on(txn: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> {
+    if txn.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [lock_key(key).into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// A stable 64-bit key for an advisory lock: the first 8 bytes of SHA-256.
+fn lock_key(key: &str) -> i64 {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    i64::from_be_bytes(digest[..8].try_into().expect("SHA-256 has 32 bytes"))
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {

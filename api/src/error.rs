@@ -65,6 +65,28 @@ impl Error {
         Self::Unauthenticated("sign in first: this needs an access token".into())
     }
 
+    /// A copy of an error several askers share (a data loader answers a
+    /// whole batch with one): the same variant and words; an internal
+    /// error keeps its chain as text.
+    pub fn duplicate(&self) -> Self {
+        match self {
+            Self::Unauthenticated(m) => Self::Unauthenticated(m.clone()),
+            Self::Forbidden(m) => Self::Forbidden(m.clone()),
+            Self::NotFound(m) => Self::NotFound(m.clone()),
+            Self::BadUserInput { field, message } => Self::BadUserInput {
+                field: *field,
+                message: message.clone(),
+            },
+            Self::Conflict(m) => Self::Conflict(m.clone()),
+            Self::RateLimited { message, retry_after } => Self::RateLimited {
+                message: message.clone(),
+                retry_after: *retry_after,
+            },
+            Self::UpstreamUnavailable(m) => Self::UpstreamUnavailable(m.clone()),
+            Self::Internal(err) => Self::Internal(anyhow::anyhow!("{err:#}")),
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthenticated(_) => "UNAUTHENTICATED",

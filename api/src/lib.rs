@@ -34,6 +34,8 @@
 //!   the [`Jobs`](jobs::Jobs) handle whose commit wakes them.
 //! - [`events`]: live events for subscriptions, in-process or through
 //!   PostgreSQL `LISTEN`/`NOTIFY`.
+//! - [`throttle`]: limits counted in the database (attempts per key and
+//!   window), exact under bursts on any number of replicas.
 //!
 //! ## Services
 //! Each owns its tables (its module is their only door) and talks to at
@@ -132,6 +134,7 @@ pub mod sharing;
 pub mod spotify;
 pub mod startup;
 pub mod telemetry;
+pub mod throttle;
 pub mod webhook;
 
 pub use app::{App, AppState};

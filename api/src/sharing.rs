@@ -18,9 +18,9 @@ use crate::{
     notify::Notice,
     shares::{self, Draft},
 };
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use entity::{deliveries::EventKind, shares as share};
-use sea_orm::TransactionTrait as _;
+use sea_orm::ConnectionTrait;
 
 /// Shares one sender may create per hour.
 pub const HOURLY_LIMIT: u64 = 50;
@@ -68,14 +68,10 @@ pub async fn create(app: &App, sender: Uuid, input: NewShare) -> Result<(share::
         )));
     }
     let now = app.clock.now();
-    if shares::sent_since(&app.db, sender, now - TimeDelta::hours(1)).await? >= HOURLY_LIMIT {
-        return Err(Error::RateLimited {
-            message: format!("you can share {HOURLY_LIMIT} songs an hour: try again a little later"),
-            retry_after: Some(std::time::Duration::from_secs(600)),
-        });
-    }
+    // Checked before Spotify is asked, and again in the transaction.
+    over_hourly_limit(&app.db, sender, now).await?;
     let track_id = app.spotify.resolve(&input.track).await?;
-    let track = app.spotify.track(&track_id).await?;
+    let track = app.spotify.track_for(sender, &track_id).await?;
     if let Some(existing) = shares::pending_between(&app.db, sender, recipient.id, &track.id).await? {
         return Ok((existing, false));
     }
@@ -89,7 +85,15 @@ pub async fn create(app: &App, sender: Uuid, input: NewShare) -> Result<(share::
         expires_at: now + schedule::to_delta(app.settings.play_check.share_ttl),
         first_check,
     };
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin(&app.db).await?;
+    // One sender's shares are made one at a time (on every replica), so the
+    // limit and "the same pending share answers the existing one" hold
+    // however many requests arrive at once.
+    crate::db::serialize_on(&txn, &format!("shares-from:{sender}")).await?;
+    over_hourly_limit(&txn, sender, now).await?;
+    if let Some(existing) = shares::pending_between(&txn, sender, recipient.id, &track.id).await? {
+        return Ok((existing, false));
+    }
     let share = shares::insert(&txn, draft, now).await?;
     CheckRecipient {
         recipient_id: recipient.id,
@@ -113,4 +117,16 @@ pub async fn create(app: &App, sender: Uuid, input: NewShare) -> Result<(share::
         })
         .await;
     Ok((share, true))
+}
+
+/// `RateLimited` once `sender` made [`HOURLY_LIMIT`] shares in the hour
+/// before `now`.
+async fn over_hourly_limit(db: &impl ConnectionTrait, sender: Uuid, now: DateTime<Utc>) -> Result<()> {
+    if shares::sent_since(db, sender, now - TimeDelta::hours(1)).await? >= HOURLY_LIMIT {
+        return Err(Error::RateLimited {
+            message: format!("you can share {HOURLY_LIMIT} songs an hour: try again a little later"),
+            retry_after: Some(std::time::Duration::from_secs(600)),
+        });
+    }
+    Ok(())
 }

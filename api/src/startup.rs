@@ -103,8 +103,15 @@ impl Application {
     }
 
     /// Builds with a given clock; tests pass one they can move forward.
-    pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    pub async fn build_with_clock(mut settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let (db, statements) = database(&settings).await?;
+        // Sandbox mode: the secrets it made up become the ones kept in the
+        // database, so what it stored opens after a restart.
+        let spotify_key = if settings.sandbox {
+            Some(crate::sandbox::secrets::keep(&db, &mut settings, clock.now()).await?)
+        } else {
+            None
+        };
         // The hourly safety net for shares (one for all replicas).
         let now = clock.now();
         SweepShares::default()
@@ -121,10 +128,9 @@ impl Application {
         // Server-to-server calls to our own stand-ins go to the bound port.
         let own = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
         let public_url = settings.public_url.clone().unwrap_or_else(|| own.clone());
-        let providers = if settings.sandbox {
-            Providers::sandboxed(&own, &public_url, &clock, &db, &settings)?
-        } else {
-            Providers::configured(&settings, &clock, &db)?
+        let providers = match spotify_key {
+            Some(key) => Providers::sandboxed(&own, &public_url, &clock, &db, &settings, &key)?,
+            None => Providers::configured(&settings, &clock, &db)?,
         };
         let webhook_secrets = WebhookSecrets::of(&settings);
         let (state, sandboxes) = assemble(settings, clock, db, statements, public_url, providers);
@@ -255,10 +261,11 @@ impl Providers {
         clock: &Arc<dyn Clock>,
         db: &DatabaseConnection,
         settings: &Settings,
+        spotify_key: &[u8; 32],
     ) -> anyhow::Result<Self> {
         tracing::warn!(
             "sandbox mode: Spotify, the Send API, Google and FCM are served by stand-ins under /sandbox; \
-             JWT_SECRET and ENCRYPTION_KEY, when not set, are random for this process"
+             JWT_SECRET and ENCRYPTION_KEY, when not set, are made once and kept in the database"
         );
         let client_id = "sendsongs-sandbox".to_owned();
         let spotify = SpotifyClient::new(
@@ -279,7 +286,7 @@ impl Providers {
                 SecretString::from(PAGE_TOKEN),
             )),
             sandboxes: Some(Sandboxes {
-                spotify: SpotifySandbox::new(clock.clone()),
+                spotify: SpotifySandbox::with_key(clock.clone(), spotify_key),
                 providers,
             }),
         })

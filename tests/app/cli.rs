@@ -1,50 +1,17 @@
 //! The binary as an operator meets it: `--help`, unknown commands, and
 //! start-up failures as one line on standard error naming the setting or
 //! the resource; stopped by a signal, it closes its WebSockets with 1001.
-use std::{
-    io::{BufRead as _, BufReader},
-    net::TcpListener,
-    path::PathBuf,
-    process::{Child, Command, Output, Stdio},
-    sync::mpsc,
-    time::Duration,
-};
+use std::{net::TcpListener, process::Output, time::Duration};
 
 use api::config::{SETTINGS, Unset};
 use futures_util::StreamExt as _;
-use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
 
-use crate::helpers::{PASSWORD, Subscription, fresh_database};
-
-/// A folder of its own for one run: no `.env` from the checkout is read.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("sendsongs-cli-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The binary with only the given variables, in a folder of its own.
-fn sendsongs(dir: &Scratch, args: &[&str], vars: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sendsongs"));
-    command
-        .args(args)
-        .env_clear()
-        .envs(vars.iter().copied())
-        .current_dir(&dir.0);
-    command
-}
+use crate::{
+    binary::{Scratch, Server, sendsongs},
+    helpers::{Subscription, fresh_database},
+};
 
 fn run(args: &[&str], vars: &[(&str, &str)]) -> Output {
     let dir = Scratch::new();
@@ -235,87 +202,6 @@ fn a_port_in_use_is_named_with_the_setting_and_the_address() {
     assert!(line.contains("127.0.0.1:8081"), "what a valid value looks like: {line}");
 }
 
-/// The binary serving in sandbox mode on a free port, its logs in JSON.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    async fn start(dir: &Scratch, database_url: &str) -> Self {
-        let mut child = sendsongs(
-            dir,
-            &["serve"],
-            &[
-                ("DATABASE_URL", database_url),
-                ("LISTEN_ADDR", "127.0.0.1:0"),
-                ("LOG_FORMAT", "json"),
-            ],
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-        let stdout = child.stdout.take().unwrap();
-        let (found, port) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let log: Value = serde_json::from_str(&line).unwrap_or_default();
-                if log["fields"]["message"] == "listening" {
-                    let address = log["fields"]["address"].as_str().unwrap_or_default();
-                    let _ = found.send(address.rsplit(':').next().unwrap_or_default().parse::<u16>());
-                }
-            }
-        });
-        let port = tokio::task::spawn_blocking(move || port.recv_timeout(Duration::from_secs(60)))
-            .await
-            .unwrap()
-            .expect("the server says where it listens")
-            .expect("a port");
-        Self { child, port }
-    }
-
-    async fn sign_up(&self, handle: &str) -> String {
-        let body: Value = reqwest::Client::new()
-            .post(format!("http://127.0.0.1:{}/graphql", self.port))
-            .json(&json!({
-                "query": "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }",
-                "variables": { "i": { "email": format!("{handle}@example.com"), "password": PASSWORD,
-                                      "handle": handle, "displayName": handle } },
-            }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        body["data"]["signUp"]["accessToken"]
-            .as_str()
-            .unwrap_or_else(|| panic!("signed up: {body}"))
-            .to_owned()
-    }
-
-    fn signal(&self, name: &str) {
-        let sent = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-    }
-
-    /// Waits for the process to end; answers its exit code and standard error.
-    async fn ended(mut self) -> (Option<i32>, String) {
-        tokio::task::spawn_blocking(move || {
-            let status = self.child.wait().unwrap();
-            let mut stderr = String::new();
-            std::io::Read::read_to_string(&mut self.child.stderr.take().unwrap(), &mut stderr).unwrap();
-            (status.code(), stderr)
-        })
-        .await
-        .unwrap()
-    }
-}
-
 /// How long a socket waits for its close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
 
@@ -339,8 +225,8 @@ async fn a_signal_stops_the_server_after_each_websocket_got_a_1001_close_frame()
     for signal in ["TERM", "INT", "TERM", "INT"] {
         let dir = Scratch::new();
         let (database_url, _database) = fresh_database().await;
-        let server = Server::start(&dir, &database_url).await;
-        let token = server.sign_up("sam").await;
+        let server = Server::start(&dir, &[("DATABASE_URL", &database_url)]).await;
+        let (token, _) = server.sign_up("sam").await;
         let query = "subscription { friendshipChanged { status } }";
         let mut current = Subscription::open(server.port, "graphql-transport-ws", Some(&token), query).await;
         let mut legacy = Subscription::open(server.port, "graphql-ws", Some(&token), query).await;

@@ -434,13 +434,28 @@ pub struct Subscription {
 
 impl Subscription {
     pub async fn open(port: u16, protocol: &'static str, token: Option<&str>, query: &str) -> Self {
+        Self::open_on(port, protocol, token, json!({ "query": query })).await
+    }
+
+    /// A `graphql-transport-ws` subscription with variables.
+    pub async fn open_with(port: u16, token: Option<&str>, query: &str, variables: Value) -> Self {
+        Self::open_on(
+            port,
+            "graphql-transport-ws",
+            token,
+            json!({ "query": query, "variables": variables }),
+        )
+        .await
+    }
+
+    async fn open_on(port: u16, protocol: &'static str, token: Option<&str>, payload: Value) -> Self {
         let mut socket = Self::connect(port, protocol, token)
             .await
             .expect("connection acknowledged");
         let start = if protocol == "graphql-ws" { "start" } else { "subscribe" };
         socket
             .send(Message::text(
-                json!({ "id": "1", "type": start, "payload": { "query": query } }).to_string(),
+                json!({ "id": "1", "type": start, "payload": payload }).to_string(),
             ))
             .await
             .unwrap();

@@ -24,6 +24,8 @@ const PAGE_ID: &str = "1234567890";
 pub struct Bot {
     pub app: TestApp,
     pub fakes: Shared,
+    /// The fake Send API's base (`MESSENGER_GRAPH_URL`), for replicas.
+    pub graph: String,
     /// Meta timestamps, increasing.
     clock_ms: AtomicI64,
 }
@@ -49,6 +51,7 @@ pub async fn bot_with(extra: &[(&str, &str)]) -> Bot {
     Bot {
         app,
         fakes,
+        graph,
         clock_ms: AtomicI64::new(start),
     }
 }

@@ -517,3 +517,50 @@ async fn the_delivery_log_pages_newest_first() {
         "Alex sees none of Sam's"
     );
 }
+
+/// The identity a push carries on each platform: Android's tag, APNs'
+/// collapse id and Web Push's topic, which must be one value.
+fn identity(message: &Value) -> String {
+    let tag = message["android"]["notification"]["tag"].as_str().unwrap_or_default();
+    let collapse = message["apns"]["headers"]["apns-collapse-id"]
+        .as_str()
+        .unwrap_or_default();
+    let topic = message["webpush"]["headers"]["Topic"].as_str().unwrap_or_default();
+    assert!(
+        tag == collapse && tag == topic,
+        "one identity on every platform: {message}"
+    );
+    assert!(
+        !tag.is_empty() && tag.len() <= 32 && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "at most 32 URL-safe characters (Web Push's Topic): {tag:?}"
+    );
+    assert!(message["android"].get("collapse_key").is_none(), "{message}");
+    tag.to_owned()
+}
+
+#[tokio::test]
+async fn a_push_sent_again_carries_the_same_identity_so_the_phone_shows_it_once() {
+    // The phone is busy the first time: the receipt goes to it twice.
+    let world = world(&["busy-phone", "ok-tablet"], None).await;
+    receipt(&world).await;
+    world.app.advance(Duration::from_secs(60));
+    world.app.run_due_jobs().await;
+    share(&world.app, &world.alex, "sam", TRACK).await;
+    world.app.run_due_jobs().await;
+
+    let rec = world.fakes.lock().unwrap();
+    let sent = |token: &str, kind: &str| -> Vec<String> {
+        rec.pushes
+            .iter()
+            .filter(|(t, body)| t == token && body["message"]["data"]["type"] == kind)
+            .map(|(_, body)| identity(&body["message"]))
+            .collect()
+    };
+    let phone = sent("busy-phone", "share_played");
+    assert_eq!(phone.len(), 2, "refused once, then accepted: {phone:?}");
+    assert_eq!(phone[0], phone[1], "the second replaces the first on the phone");
+    assert_eq!(sent("ok-tablet", "share_played"), vec![phone[0].clone()]);
+    let received = sent("ok-tablet", "share_received");
+    assert_eq!(received.len(), 1);
+    assert_ne!(received[0], phone[0], "another notification has another identity");
+}

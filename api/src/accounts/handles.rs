@@ -19,9 +19,12 @@ pub fn base_from(name: &str) -> String {
     if handle.len() < 3 { "listener".into() } else { handle }
 }
 
-/// The first free handle among `base`, `base2`, `base3`, …
+/// The first free handle among `base`, `base2`, `base3`, … Inside a
+/// transaction, accounts made from the same base take turns until it ends,
+/// so two at once do not pick the same handle.
 pub async fn unique_from(db: &impl ConnectionTrait, name: &str) -> Result<String> {
     let base = base_from(name);
+    crate::db::serialize_on(db, &format!("handle:{base}")).await?;
     for n in 1..1000u32 {
         let candidate = if n == 1 { base.clone() } else { format!("{base}{n}") };
         if users::find_by_handle(db, &candidate).await?.is_none() {

@@ -1,19 +1,26 @@
 //! 16-digit link codes: a person proves to the Messenger bot that an
 //! account is theirs by sending a code the account made. Single use, 30
-//! minutes; only a hash is stored. Wrong codes are counted per sender
-//! (the `link_code_failures` table), to stop guessing.
+//! minutes; only a hash is stored. A sender may try [`TRIES_PER_HOUR`]
+//! codes that do not work in an hour: each try is counted before the code
+//! is looked up ([`crate::throttle`]), so a burst of guesses is cut off
+//! exactly, and a code that works gives its try back.
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng as _;
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, EntityTrait as _, PaginatorTrait as _, QueryFilter as _,
-    Set, sea_query::Expr,
+    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Set, sea_query::Expr,
 };
 use uuid::Uuid;
 
-use crate::{crypto::sha256_hex, error::Result};
-use entity::{link_code_failures, link_codes};
+use crate::{
+    crypto::sha256_hex,
+    error::Result,
+    throttle::{self, Limit, Verdict},
+};
+use entity::link_codes;
 
 pub const LIFETIME: TimeDelta = TimeDelta::minutes(30);
+/// Codes that do not work one sender may try in an hour.
+pub const TRIES_PER_HOUR: i32 = 5;
 
 /// A new code for `user_id`: its 16 digits and expiry.
 pub async fn create(db: &impl ConnectionTrait, user_id: Uuid, now: DateTime<Utc>) -> Result<(String, DateTime<Utc>)> {
@@ -60,25 +67,37 @@ pub async fn redeem(db: &impl ConnectionTrait, code: &str, now: DateTime<Utc>) -
     Ok(row.map(|r| r.user_id))
 }
 
-/// How many wrong codes `psid` sent in the hour before `now`.
-pub async fn recent_failures(db: &impl ConnectionTrait, psid: &str, now: DateTime<Utc>) -> Result<u64> {
-    Ok(link_code_failures::Entity::find()
-        .filter(link_code_failures::Column::Psid.eq(psid))
-        .filter(link_code_failures::Column::FailedAt.gt(now - TimeDelta::hours(1)))
-        .count(db)
-        .await?)
+/// What a code a sender typed came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tried {
+    /// It worked: the account it belongs to (the code is spent).
+    Redeemed(Uuid),
+    /// Unknown, used, expired or mistyped: counted.
+    Wrong,
+    /// Too many tries in the last hour: this one was not looked up.
+    TooMany,
 }
 
-/// Counts a wrong code from `psid`.
-pub async fn record_failure(db: &impl ConnectionTrait, psid: &str, now: DateTime<Utc>) -> Result<()> {
-    link_code_failures::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        psid: Set(psid.to_owned()),
-        failed_at: Set(now),
+/// Redeems `code` for the Messenger sender `psid`, if they have tries left.
+///
+/// # Errors
+/// The database's.
+pub async fn try_from_sender(db: &impl ConnectionTrait, psid: &str, code: &str, now: DateTime<Utc>) -> Result<Tried> {
+    let key = format!("link-code:{psid}");
+    let limit = Limit {
+        max: TRIES_PER_HOUR,
+        window: TimeDelta::hours(1),
+    };
+    if let Verdict::Refused { .. } = throttle::attempt(db, &key, limit, 1, now).await? {
+        return Ok(Tried::TooMany);
     }
-    .insert(db)
-    .await?;
-    Ok(())
+    Ok(match redeem(db, code, now).await? {
+        Some(user_id) => {
+            throttle::refund(db, &key, 1).await?;
+            Tried::Redeemed(user_id)
+        }
+        None => Tried::Wrong,
+    })
 }
 
 /// `1234 5678 9012 3456`, for people to read.

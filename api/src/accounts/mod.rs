@@ -1,10 +1,11 @@
 //! Accounts: users, sign-up and log-in, sessions with rotating refresh
 //! tokens, personal settings, link codes, and handles for accounts made
 //! from Spotify or Messenger. Owns the `users`, `sessions`,
-//! `refresh_tokens`, `link_codes` and `link_code_failures` tables.
+//! `refresh_tokens` and `link_codes` tables (its throttles are counted in
+//! [`crate::throttle`]).
 //!
 //! [`Accounts`] holds what signing in needs from the process (the token
-//! key, the log-in throttle, the session cache); reading and creating user
+//! key, the session cache); reading and creating user
 //! rows ([`users`], [`handles`], [`link_codes`]) are functions over a
 //! connection, so they join a caller's transaction.
 use std::sync::Arc;
@@ -34,8 +35,6 @@ pub struct Accounts {
     caches: Arc<Caches>,
     /// Signs and checks access tokens with `JWT_SECRET`.
     tokens: tokens::AccessTokens,
-    /// Failed log-ins by email and address, to slow down guessing.
-    throttle: throttle::LoginThrottle,
 }
 
 impl Accounts {
@@ -50,7 +49,6 @@ impl Accounts {
             clock,
             caches,
             tokens,
-            throttle: throttle::LoginThrottle::default(),
         }
     }
 

@@ -4,15 +4,14 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Set,
-    TransactionTrait as _, sea_query::Expr,
+    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Set, sea_query::Expr,
 };
 use uuid::Uuid;
 
 use super::Accounts;
 use super::{
     passwords,
-    throttle::{self, Verdict},
+    throttle::{self, Decision},
     tokens::{AccessTokens, TokenSubject, hash_refresh_token, new_refresh_token},
     users,
     validate::{DisplayName, Email, Handle, Password},
@@ -77,7 +76,7 @@ impl Accounts {
         new_user.email_key = Set(Some(email.key));
         new_user.password_hash = Set(Some(password_hash));
 
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin(&self.db).await?;
         let created = match new_user.insert(&txn).await {
             Ok(created) => created,
             // Lost a race with an identical sign-up.
@@ -101,9 +100,9 @@ impl Accounts {
     pub async fn log_in(&self, email: &str, password: String, address: Option<IpAddr>) -> Result<Authenticated> {
         let refused = || Error::Unauthenticated("wrong email or password".into());
         let email_key = email.trim().to_lowercase();
-        let keys = throttle::keys(&email_key, address);
-        match self.throttle.check(&keys, self.clock.now()) {
-            Verdict::Refuse { retry_after } => {
+        let keys = throttle::Keys::new(&email_key, address);
+        match throttle::attempt(&self.db, &keys, self.clock.now()).await? {
+            Decision::Refuse { retry_after } => {
                 return Err(Error::RateLimited {
                     message: format!(
                         "too many failed log-ins: try again in {} minutes",
@@ -112,20 +111,19 @@ impl Accounts {
                     retry_after: Some(retry_after),
                 });
             }
-            Verdict::Proceed { delay } => tokio::time::sleep(delay).await,
+            Decision::Check { delay } => tokio::time::sleep(delay).await,
         }
 
         let found = users::find_by_email(&self.db, &email_key).await?;
         let stored = found.as_ref().and_then(|u| u.password_hash.clone());
         let ok = passwords::verify(password, stored).await?;
         let Some(found) = found.filter(|_| ok) else {
-            self.throttle.record_failure(&keys, self.clock.now());
             return Err(refused());
         };
-        self.throttle.record_success(&keys[0].0);
+        throttle::succeeded(&self.db, &keys).await?;
 
         let now = self.clock.now();
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin(&self.db).await?;
         let refresh_token = start_session(&txn, found.id, now).await?;
         txn.commit().await?;
         finish(&self.tokens, found, refresh_token, now)
@@ -142,7 +140,7 @@ impl Accounts {
         let invalid = || Error::Unauthenticated("this refresh token is not valid: log in again".into());
         let now = self.clock.now();
         let hash = hash_refresh_token(refresh_token);
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin(&self.db).await?;
         let Some(token) = refresh_tokens::Entity::find()
             .filter(refresh_tokens::Column::TokenHash.eq(hash))
             .one(&txn)
@@ -213,9 +211,10 @@ impl Accounts {
         if session.revoked_at.is_some() {
             return Ok(false);
         }
-        revoke_session(&self.db, session.id, self.clock.now()).await?;
+        // Of several log-outs at once, the one that ended the session says so.
+        let ended = revoke_session(&self.db, session.id, self.clock.now()).await?;
         self.caches.viewers.forget(&session.id);
-        Ok(true)
+        Ok(ended)
     }
 
     /// Turns a bearer token into a viewer: the signature and times must hold and
@@ -296,14 +295,15 @@ async fn insert_refresh_token(db: &impl ConnectionTrait, session_id: Uuid, now: 
     Ok(token)
 }
 
-async fn revoke_session(db: &impl ConnectionTrait, session_id: Uuid, now: DateTime<Utc>) -> Result<()> {
-    sessions::Entity::update_many()
+/// Ends a session; answers whether this call ended it (false: it had ended).
+async fn revoke_session(db: &impl ConnectionTrait, session_id: Uuid, now: DateTime<Utc>) -> Result<bool> {
+    let revoked = sessions::Entity::update_many()
         .col_expr(sessions::Column::RevokedAt, Expr::value(now))
         .filter(sessions::Column::Id.eq(session_id))
         .filter(sessions::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
-    Ok(())
+    Ok(revoked.rows_affected > 0)
 }
 
 fn finish(

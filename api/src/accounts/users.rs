@@ -5,15 +5,22 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Set};
 use uuid::Uuid;
 
+use super::validate::Handle;
 use crate::{
     db,
     error::{Error, Result},
 };
 use entity::users;
 
-/// The user with this handle (typed with or without `@`, any case).
+/// The user with this handle (typed with or without `@`, any case). Text
+/// that cannot be a handle (see [`Handle`]) finds nobody without a query,
+/// whatever it holds (NUL, which PostgreSQL refuses to compare, or a page
+/// of text).
 pub async fn find_by_handle(db: &impl ConnectionTrait, handle: &str) -> Result<Option<users::Model>> {
-    let handle = handle.trim().trim_start_matches('@').to_lowercase();
+    let Ok(handle) = Handle::parse(handle) else {
+        return Ok(None);
+    };
+    let handle = handle.into_inner();
     Ok(users::Entity::find()
         .filter(users::Column::Handle.eq(handle))
         .one(db)

@@ -3,7 +3,9 @@
 //! One job per sender at a time (deduplicated on the sender id), so a
 //! person's messages are answered in the order they wrote them, even when
 //! the webhook delivered them out of order or in separate requests. Each
-//! event is marked handled together with the replies it produced.
+//! event is marked handled together with the replies it produced; one the
+//! bot fails on is answered with an apology, so it never holds up the
+//! messages after it.
 //!
 //! The first answer to someone new, or to someone who had not written for
 //! [`SILENCE`], says that the bot is an automated assistant
@@ -58,7 +60,16 @@ impl Job for HandleInbox {
             .await?
             .is_none_or(|last| first - last > SILENCE);
         for event in &events {
-            let mut answer = super::handle(app, event).await?;
+            // A message the bot fails on is answered with an apology and
+            // left behind: retrying it would hold up everything the person
+            // writes after it.
+            let mut answer = match super::handle(app, event).await {
+                Ok(answer) => answer,
+                Err(err) => {
+                    tracing::error!(error = %err.message, mid = %event.mid, "a bot command failed: apologising");
+                    vec![super::sorry()]
+                }
+            };
             if disclose && !answer.is_empty() {
                 super::disclose(&mut answer);
                 disclose = false;

@@ -108,8 +108,13 @@ async fn dispatch(
     })
 }
 
+/// The answer to a message the bot failed on (its error is logged).
+pub fn sorry() -> Reply {
+    Reply::text("Sorry, something went wrong on my side with that message. Please try it again in a minute.")
+}
+
 /// A domain error as a reply, when it is the person's to fix; internal
-/// trouble is the job's (it retries).
+/// trouble is the inbox job's (it answers with [`sorry`]).
 fn explain(err: Error) -> Result<Reply, JobError> {
     match err {
         Error::Internal(_) => Err(err.into()),

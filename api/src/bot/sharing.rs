@@ -69,7 +69,7 @@ fn explain_link(err: Error, link: &str) -> Result<Reply, JobError> {
 }
 
 pub async fn ask_whom(app: &App, psid: &str, user: &users::Model, link: &str) -> Result<Vec<Reply>, JobError> {
-    let track = match resolve(app, link).await {
+    let track = match resolve(app, user, link).await {
         Ok(track) => track,
         Err(err) => return Ok(vec![explain_link(err, link)?]),
     };
@@ -104,7 +104,7 @@ pub async fn answer(app: &App, psid: &str, user: &users::Model, handle: &str) ->
     Ok(vec![send(app, user, handle, &track_id, None).await?])
 }
 
-async fn resolve(app: &App, link: &str) -> Result<entity::tracks::Model, Error> {
+async fn resolve(app: &App, person: &users::Model, link: &str) -> Result<entity::tracks::Model, Error> {
     let id: TrackId = app.spotify.resolve(link).await?;
-    app.spotify.track(&id).await
+    app.spotify.track_for(person.id, &id).await
 }

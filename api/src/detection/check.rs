@@ -18,7 +18,6 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::TransactionTrait as _;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -108,7 +107,7 @@ async fn check(app: &App, recipient: Uuid) -> Result<Outcome, JobError> {
             None => lifecycle::expire(&app.db, expire, now).await?,
         }
     } else if writes > 1 {
-        let txn = app.db.begin().await?;
+        let txn = crate::db::begin(&app.db).await?;
         for (at, ids) in reschedule {
             lifecycle::next_check(&txn, ids, Some(at), now).await?;
         }
@@ -186,7 +185,7 @@ pub async fn record_play(
     played_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), sea_orm::DbErr> {
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin(&app.db).await?;
     let Some(event) = lifecycle::played(&txn, share.id, played_at, now).await? else {
         return Ok(()); // someone else recorded it, or it was cancelled
     };
@@ -218,7 +217,7 @@ pub async fn record_play(
 /// the job comes back when the next share would expire.
 async fn pause(app: &App, pending: &[shares::Model], now: DateTime<Utc>) -> Result<Outcome, JobError> {
     let (ended, waiting): (Vec<_>, Vec<_>) = pending.iter().partition(|s| s.expires_at <= now);
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin(&app.db).await?;
     if !ended.is_empty() {
         lifecycle::expire(&txn, ended.iter().map(|s| s.id).collect(), now).await?;
     }

@@ -7,8 +7,8 @@
 //! token (each `registerDevice` renews it); tokens unseen for 270 days are
 //! pruned (`notify::prune`).
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait as _,
-    IntoActiveModel as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, Set, TransactionTrait as _,
+    ColumnTrait as _, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait as _, QueryFilter as _, QueryOrder as _,
+    QuerySelect as _, Set, sea_query::OnConflict,
 };
 use uuid::Uuid;
 
@@ -44,32 +44,33 @@ pub async fn register(
     now: DateTime<Utc>,
 ) -> Result<devices::Model> {
     let token = validate_token(token)?;
-    let txn = db.begin().await?;
-    let existing = devices::Entity::find()
+    let txn = crate::db::begin(db).await?;
+    // One statement, so the same token registered twice at once (or moved
+    // from another account) makes one row.
+    devices::Entity::insert(devices::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(me),
+        token: Set(token.to_owned()),
+        platform: Set(platform),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::column(devices::Column::Token)
+            .update_columns([
+                devices::Column::UserId,
+                devices::Column::Platform,
+                devices::Column::UpdatedAt,
+            ])
+            .to_owned(),
+    )
+    .exec_without_returning(&txn)
+    .await?;
+    let device = devices::Entity::find()
         .filter(devices::Column::Token.eq(token))
         .one(&txn)
-        .await?;
-    let device = match existing {
-        Some(row) => {
-            let mut active = row.into_active_model();
-            active.user_id = Set(me);
-            active.platform = Set(platform);
-            active.updated_at = Set(now);
-            active.update(&txn).await?
-        }
-        None => {
-            devices::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                user_id: Set(me),
-                token: Set(token.to_owned()),
-                platform: Set(platform),
-                created_at: Set(now),
-                updated_at: Set(now),
-            }
-            .insert(&txn)
-            .await?
-        }
-    };
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("a device row vanished inside its transaction"))?;
     // At most MAX_PER_USER + 1 rows: cheaper to skip here than to teach
     // every database an OFFSET without LIMIT.
     let newest_first: Vec<Uuid> = devices::Entity::find()

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, FromQueryResult as _,
-    IntoActiveModel as _, QueryFilter as _, Set, Statement,
+    QueryFilter as _, Set, Statement, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -111,18 +111,25 @@ impl Friends {
             return Err(Error::bad_input("handle", "you cannot add yourself as a friend"));
         }
         let now = self.clock.now();
-        // Two attempts: a concurrent request for the same pair can win the insert.
-        for _ in 0..2 {
+        // A few passes: a concurrent request for the same pair can win the
+        // insert, and an accept reads back the row it changed.
+        for _ in 0..3 {
             match find_pair(&self.db, me, other.id).await? {
                 Some(row) if row.accepted || row.requester_id == me => return Ok(Friendship::seen_by(&row, me)),
                 Some(row) => {
-                    let mut active = row.into_active_model();
-                    active.accepted = Set(true);
-                    active.updated_at = Set(now);
-                    let accepted = active.update(&self.db).await?;
-                    self.forget_lists(me, other.id);
-                    self.publish(other.id, accepted.id).await;
-                    return Ok(Friendship::seen_by(&accepted, me));
+                    // Conditional, so of several accepts at once one tells them.
+                    let accepted = friendships::Entity::update_many()
+                        .col_expr(friendships::Column::Accepted, Expr::value(true))
+                        .col_expr(friendships::Column::UpdatedAt, Expr::value(now))
+                        .filter(friendships::Column::Id.eq(row.id))
+                        .filter(friendships::Column::Accepted.eq(false))
+                        .exec(&self.db)
+                        .await?;
+                    if accepted.rows_affected > 0 {
+                        self.forget_lists(me, other.id);
+                        self.publish(other.id, row.id).await;
+                    }
+                    continue; // read back what is stored now
                 }
                 None => {
                     let (low, high) = pair(me, other.id);

@@ -6,47 +6,27 @@
 //! that suits the data; with async-graphql's own `limit_depth` GraphiQL
 //! had no schema and no documentation. Introspection reads only the
 //! schema, and the complexity limit still bounds its size.
-use std::{collections::HashMap, sync::Arc};
+use std::collections::HashMap;
 
 use async_graphql::{
-    ServerError, ServerResult, Variables,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery},
+    ServerError, ServerResult,
     parser::types::{ExecutableDocument, Selection, SelectionSet},
 };
 
-/// Refuses operations whose fields nest deeper than this many levels.
-pub struct DepthLimit(pub usize);
-
-impl ExtensionFactory for DepthLimit {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DepthLimitExtension(self.0))
-    }
-}
-
-struct DepthLimitExtension(usize);
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for DepthLimitExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let mut walk = Walk {
-            document: &document,
-            fragments: HashMap::new(),
-            path: Vec::new(),
-        };
-        for (_, operation) in document.operations.iter() {
-            if walk.depth(&operation.node.selection_set.node) > self.0 {
-                return Err(ServerError::new("Query is nested too deep.", Some(operation.pos)));
-            }
+/// Refuses a document whose operations nest fields deeper than `max`
+/// levels.
+pub fn check(document: &ExecutableDocument, max: usize) -> ServerResult<()> {
+    let mut walk = Walk {
+        document,
+        fragments: HashMap::new(),
+        path: Vec::new(),
+    };
+    for (_, operation) in document.operations.iter() {
+        if walk.depth(&operation.node.selection_set.node) > max {
+            return Err(ServerError::new("Query is nested too deep.", Some(operation.pos)));
         }
-        Ok(document)
     }
+    Ok(())
 }
 
 struct Walk<'a> {

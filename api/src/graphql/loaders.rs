@@ -6,7 +6,13 @@ use std::{collections::HashMap, sync::Arc};
 use async_graphql::dataloader::{DataLoader, Loader};
 use uuid::Uuid;
 
-use crate::{accounts::users, app::AppState, error::Error, friends, shares, spotify::catalog};
+use crate::{
+    accounts::users,
+    app::AppState,
+    error::Error,
+    friends, shares,
+    spotify::{catalog, links::TrackId},
+};
 use entity::{friendships, play_events, shares as share, tracks, users as user};
 
 /// Users by id.
@@ -32,6 +38,31 @@ impl Loader<String> for TrackLoader {
         catalog::load_many(&self.0.db, keys)
             .await
             .map_err(|e| Arc::new(e.into()))
+    }
+}
+
+/// Tracks looked up for a person (the `track` query), by person and
+/// Spotify id: the fields of one request cost one read of the catalogue
+/// and one Spotify call per track missing from it, counted against that
+/// person's lookups. Each track answers for itself (found, not on Spotify,
+/// lookups used up).
+pub struct TrackLookups(pub AppState);
+
+impl Loader<(Uuid, TrackId)> for TrackLookups {
+    type Value = catalog::Lookup;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[(Uuid, TrackId)]) -> Result<HashMap<(Uuid, TrackId), Self::Value>, Self::Error> {
+        let mut by_person: HashMap<Uuid, Vec<TrackId>> = HashMap::new();
+        for (person, id) in keys {
+            by_person.entry(*person).or_default().push(id.clone());
+        }
+        let mut found = HashMap::new();
+        for (person, ids) in by_person {
+            let looked_up = self.0.spotify.tracks_for(person, &ids).await.map_err(Arc::new)?;
+            found.extend(looked_up.into_iter().map(|(id, lookup)| ((person, id), lookup)));
+        }
+        Ok(found)
     }
 }
 

@@ -9,12 +9,16 @@ use async_graphql::{MergedObject, MergedSubscription, Schema, dataloader::DataLo
 use crate::app::AppState;
 
 mod accounts;
+mod arguments;
+mod budget;
+mod checks;
 pub mod context;
 mod deliveries;
 mod depth;
 mod devices;
 mod errors;
 mod friends;
+mod inputs;
 mod loaders;
 mod shares;
 mod spotify;
@@ -58,6 +62,7 @@ pub fn build_schema(state: AppState) -> AppSchema {
     builder
         .data(DataLoader::new(loaders::UserLoader(state.clone()), tokio::spawn))
         .data(DataLoader::new(loaders::TrackLoader(state.clone()), tokio::spawn))
+        .data(DataLoader::new(loaders::TrackLookups(state.clone()), tokio::spawn))
         .data(std::sync::Arc::new(loaders::Subjects::new(&state)))
         .data(state)
         .finish()
@@ -65,7 +70,7 @@ pub fn build_schema(state: AppState) -> AppSchema {
 
 fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query::default(), Mutation::default(), Subscription::default())
-        .extension(depth::DepthLimit(MAX_DEPTH))
+        .extension(checks::BeforeRunning { max_depth: MAX_DEPTH })
         .limit_complexity(MAX_COMPLEXITY)
         .extension(errors::ErrorCodes)
 }

@@ -1,8 +1,11 @@
 //! Spotify over GraphQL: linking, link codes, tracks and "now playing".
-use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject, dataloader::DataLoader};
 use chrono::{DateTime, Utc};
 
-use super::context::{app, viewer};
+use super::{
+    context::{app, viewer},
+    loaders::TrackLookups,
+};
 use crate::{
     accounts::link_codes,
     error::Error,
@@ -145,10 +148,18 @@ impl SpotifyQuery {
     /// A track from any link form people paste (open.spotify.com, spotify:
     /// URIs, short links, bare ids): to preview before sharing.
     async fn track(&self, ctx: &Context<'_>, link: String) -> Result<Track> {
-        viewer(ctx)?;
-        let app = app(ctx);
-        let id = app.spotify.resolve(&link).await?;
-        Ok(Track(app.spotify.track(&id).await?))
+        let viewer = viewer(ctx)?;
+        let id = app(ctx).spotify.resolve(&link).await?;
+        let found = ctx
+            .data_unchecked::<DataLoader<TrackLookups>>()
+            .load_one((viewer.user_id, id))
+            .await
+            .map_err(|err| err.duplicate())?;
+        match found {
+            Some(Ok(track)) => Ok(Track(track)),
+            Some(Err(err)) => Err(err.duplicate().into()),
+            None => Err(Error::bad_input("track", "Spotify has no track with this link").into()),
+        }
     }
 
     /// What someone is playing: yourself, or an accepted friend.

@@ -41,6 +41,18 @@ pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
     })
 }
 
+/// The span every request is logged in: its method and path, never its
+/// query string (the webhook's `hub.verify_token`, the Spotify callback's
+/// `code` and `state`, the signed sign-up link's signature travel there).
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        version = ?request.version(),
+    )
+}
+
 /// Largest request body accepted on every route but the webhook's: a
 /// GraphQL query is a few KiB.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -100,6 +112,6 @@ pub fn router(state: AppState, schema: AppSchema, webhook: Arc<Webhook>, sandbox
             Duration::from_secs(30),
         ))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }

@@ -4,7 +4,10 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::{
-    accounts::{link_codes, users},
+    accounts::{
+        link_codes::{self, Tried},
+        users,
+    },
     app::App,
     error::Result,
     messenger::links,
@@ -14,8 +17,6 @@ use entity::users as user;
 
 /// How long a personal link from the bot stays valid.
 pub const PERSONAL_LINK_LIFETIME: TimeDelta = TimeDelta::minutes(15);
-/// Wrong codes one sender may send in an hour.
-pub const WRONG_CODES_PER_HOUR: u64 = 5;
 
 /// The signed personal link the bot sends to a Messenger sender.
 pub fn personal_link(app: &App, psid: &str) -> String {
@@ -58,12 +59,10 @@ pub enum Redeemed {
 /// `Internal` for the database; `NotFound` if the account went away.
 pub async fn redeem_code(app: &App, psid: &str, code: &str, sent_at: DateTime<Utc>) -> Result<Redeemed> {
     let now = app.clock.now();
-    if link_codes::recent_failures(&app.db, psid, now).await? >= WRONG_CODES_PER_HOUR {
-        return Ok(Redeemed::TooManyWrongCodes);
-    }
-    let Some(user_id) = link_codes::redeem(&app.db, code, now).await? else {
-        link_codes::record_failure(&app.db, psid, now).await?;
-        return Ok(Redeemed::WrongCode);
+    let user_id = match link_codes::try_from_sender(&app.db, psid, code, now).await? {
+        Tried::Redeemed(user_id) => user_id,
+        Tried::Wrong => return Ok(Redeemed::WrongCode),
+        Tried::TooMany => return Ok(Redeemed::TooManyWrongCodes),
     };
     links::link(&app.db, psid, user_id, now).await?;
     links::linked_by_message(&app.db, psid, sent_at.min(now)).await?;

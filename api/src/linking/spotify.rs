@@ -3,7 +3,7 @@
 //! no account yet) and a signed personal link the Messenger bot sends
 //! (carries the sender id). [`finish`] handles the callback for all three.
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait as _, ConnectionTrait, TransactionTrait as _};
+use sea_orm::{ActiveModelTrait as _, ConnectionTrait};
 
 use crate::{
     accounts::{handles, link_codes, users},
@@ -113,7 +113,7 @@ async fn try_finish(
         Err(ExchangeError::Unavailable) => return Ok(Outcome::Failed(Failure::Unavailable)),
         Err(ExchangeError::NotOnAllowlist) => {
             if let Origin::Messenger(psid) = &authorization.origin {
-                let txn = app.db.begin().await?;
+                let txn = crate::db::begin(&app.db).await?;
                 replies::queue(&txn, psid, &[(words.not_on_allowlist)()], app.clock.now()).await?;
                 app.jobs.commit(txn).await?;
             }
@@ -122,7 +122,9 @@ async fn try_finish(
     };
 
     let now = app.clock.now();
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin(&app.db).await?;
+    // Two consents of one Spotify account at once find or make one account.
+    crate::db::serialize_on(&txn, &format!("spotify-account:{}", profile.link_key())).await?;
     let owner = vault::find_by_account(&txn, &profile).await?.map(|l| l.user_id);
     let (user, created) = match &authorization.origin {
         Origin::Account(user_id) => (users::get(&txn, *user_id).await?, false),

@@ -4,12 +4,19 @@
 //! exchanged at the account's `token_uri` for an access token; the token is
 //! cached until shortly before it expires, and one refresh happens at a
 //! time. Each device gets its own `messages:send` request.
+//!
+//! Every message carries the notification's identity ([`notification_id`])
+//! on each platform, so a message sent twice (a retry, or a resend after a
+//! crash between FCM's answer and our record of it) replaces the first on
+//! the device instead of showing twice.
 use std::time::Duration;
 
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, TimeDelta, Utc};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 use tokio::sync::Mutex;
 
 const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
@@ -55,6 +62,23 @@ pub struct Push {
     pub body: String,
     /// String values only (FCM's rule): `type`, `shareId`, `url`.
     pub data: std::collections::BTreeMap<String, String>,
+}
+
+/// The identity of one notification, from what it is about (`seed`: its
+/// kind and event): 32 characters of URL-safe base64 (the SHA-256 of
+/// `seed`, first 24 bytes), the same however often it is sent.
+///
+/// It goes in each platform's "replace the earlier one" field, and fits all
+/// three: Android's `notification.tag` (a notification with the same tag
+/// replaces the one shown; any string), APNs' `apns-collapse-id` header (at
+/// most 64 bytes) and Web Push's `Topic` header (at most 32 characters of
+/// the URL-safe base64 alphabet, RFC 8030 §5.4). Not Android's
+/// `collapse_key`, of which a device keeps only 4 at a time. Sources: FCM
+/// v1 `AndroidNotification.tag`, Apple's "Sending notification requests to
+/// APNs", RFC 8030.
+pub fn notification_id(seed: &str) -> String {
+    let digest = Sha256::digest(seed.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..24])
 }
 
 /// How a send ended, in the terms the delivery log acts on.
@@ -109,10 +133,17 @@ impl FcmClient {
         })
     }
 
-    /// Sends one push to one device; answers FCM's message name.
+    /// Sends one push to one device, as the notification `identity` (see
+    /// [`notification_id`]); answers FCM's message name.
     #[tracing::instrument(skip_all)]
-    pub async fn send(&self, device_token: &str, push: &Push, now: DateTime<Utc>) -> Result<String, FcmError> {
-        let body = message(device_token, push);
+    pub async fn send(
+        &self,
+        device_token: &str,
+        push: &Push,
+        identity: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, FcmError> {
+        let body = message(device_token, push, identity);
         for attempt in 0..2 {
             let access = self.access_token(now, attempt > 0).await?;
             let url = format!("{}/v1/projects/{}/messages:send", self.api_url, self.account.project_id);
@@ -219,17 +250,18 @@ impl FcmClient {
     }
 }
 
-/// The v1 message: notification, data, and the platforms' priority settings.
-fn message(device_token: &str, push: &Push) -> Value {
+/// The v1 message: notification, data, and the platforms' priority and
+/// replace-the-earlier-one settings.
+fn message(device_token: &str, push: &Push, identity: &str) -> Value {
     let mut body = push.body.clone();
     loop {
         let message = json!({ "message": {
             "token": device_token,
             "notification": { "title": push.title, "body": body },
             "data": push.data,
-            "android": { "priority": "HIGH", "notification": { "channel_id": "receipts" } },
-            "apns": { "headers": { "apns-priority": "10", "apns-push-type": "alert" } },
-            "webpush": { "headers": { "Urgency": "high" } },
+            "android": { "priority": "HIGH", "notification": { "channel_id": "receipts", "tag": identity } },
+            "apns": { "headers": { "apns-priority": "10", "apns-push-type": "alert", "apns-collapse-id": identity } },
+            "webpush": { "headers": { "Urgency": "high", "Topic": identity } },
         }});
         if message.to_string().len() <= MAX_PAYLOAD || body.is_empty() {
             return message;
@@ -367,13 +399,25 @@ mod tests {
     }
 
     #[test]
+    fn a_notification_id_fits_every_platform() {
+        let id = notification_id("share_played:0192a1b2-0000-7000-8000-000000000000");
+        assert_eq!(id.len(), 32);
+        assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert_eq!(id, notification_id("share_played:0192a1b2-0000-7000-8000-000000000000"));
+        assert_ne!(
+            id,
+            notification_id("share_received:0192a1b2-0000-7000-8000-000000000000")
+        );
+    }
+
+    #[test]
     fn long_bodies_are_cut_to_fit() {
         let push = Push {
             title: "t".into(),
             body: "x".repeat(10_000),
             data: [("type".to_owned(), "share_played".to_owned())].into(),
         };
-        let message = message("token", &push);
+        let message = message("token", &push, &notification_id("share_played:x"));
         assert!(message.to_string().len() <= MAX_PAYLOAD);
         assert_eq!(message["message"]["data"]["type"], "share_played");
     }

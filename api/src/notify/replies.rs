@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveEnum as _, ColumnTrait as _, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait as _, QueryFilter as _,
-    QueryOrder as _, Set, TransactionTrait as _, sea_query::Expr,
+    QueryOrder as _, Set, sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -122,7 +122,7 @@ pub async fn answered(
     replies: &[Reply],
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin(db).await?;
     inbox::mark_handled(&txn, event.id, now).await?;
     queue(&txn, &event.psid, replies, now).await?;
     txn.commit().await

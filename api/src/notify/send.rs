@@ -8,14 +8,15 @@
 //! written to the delivery row ([`log::record`]).
 use chrono::{DateTime, TimeDelta, Timelike as _, Utc};
 use sea_orm::{
-    ConnectionTrait as _, DbBackend, EntityTrait, FromQueryResult as _, IdenStatic as _, Iterable as _, Statement,
+    ActiveEnum as _, ConnectionTrait as _, DbBackend, EntityTrait, FromQueryResult as _, IdenStatic as _,
+    Iterable as _, Statement,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
     Notifier,
-    fcm::FcmError,
+    fcm::{self, FcmError},
     log,
     outbox::{self, Attempt},
     texts::{self, Texts},
@@ -99,7 +100,9 @@ async fn send_push(
     if device.user_id != delivery.user_id {
         return Ok(Attempt::Skipped("the device now belongs to another account"));
     }
-    Ok(match fcm.send(&device.token, &texts.push, now).await {
+    // The same for every send of this notification, to every device.
+    let identity = fcm::notification_id(&format!("{}:{}", delivery.event_kind.to_value(), delivery.event_id));
+    Ok(match fcm.send(&device.token, &texts.push, &identity, now).await {
         Ok(name) => Attempt::Accepted(name),
         Err(FcmError::Unregistered(reason)) => {
             devices::remove(&notifier.db, device.id).await?;

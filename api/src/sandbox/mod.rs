@@ -1,7 +1,9 @@
 //! Wire-compatible stand-ins for the outside services, served under
 //! `/sandbox` in sandbox mode so the whole story runs with no outside
-//! account. Tests also serve them on ports of their own.
+//! account, and the secrets sandbox mode keeps ([`secrets`]). Tests also
+//! serve the stand-ins on ports of their own.
 pub mod providers;
+pub mod secrets;
 pub mod spotify;
 
 use std::sync::Arc;

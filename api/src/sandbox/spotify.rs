@@ -1,5 +1,7 @@
 //! A wire-compatible, in-memory Spotify: the Accounts service (authorize and
-//! token) and the few Web API endpoints the server calls.
+//! token) and the few Web API endpoints the server calls. Its tokens are
+//! signed rather than remembered ([`tokens`]), so with the same key they
+//! work across restarts; accounts and plays are in memory.
 //!
 //! The production client talks to it over HTTP exactly as to Spotify, so it
 //! answers with Spotify's status codes, JSON bodies and headers. Sandbox mode
@@ -44,6 +46,7 @@ mod accounts;
 mod catalog;
 mod faults;
 mod items;
+mod tokens;
 mod web_api;
 
 #[cfg(test)]
@@ -54,6 +57,8 @@ const PLAY_HISTORY: usize = 50;
 
 /// The fake Spotify. Cheap to share: every method takes `&self`.
 pub struct SpotifySandbox {
+    /// Signs the access and refresh tokens it issues, and reads them back.
+    tokens: tokens::Tokens,
     /// Everything the fake remembers. One lock for all of it, held only for
     /// short synchronous sections (never across an await), so handlers see
     /// one consistent state.
@@ -71,11 +76,6 @@ struct State {
     /// Authorization codes handed out by `/authorize` and not yet redeemed;
     /// removed when redeemed, because codes are single use.
     codes: HashMap<String, AuthCode>,
-    /// Access tokens by value: whom a bearer token speaks for, and until when.
-    access_tokens: HashMap<String, AccessToken>,
-    /// Refresh tokens by value. They never expire and are never revoked,
-    /// as with Spotify unless the user removes the app.
-    refresh_tokens: HashMap<String, RefreshGrant>,
     /// Web API requests answered, by path template, for [`SpotifySandbox::calls`].
     calls: HashMap<&'static str, usize>,
     /// Failures queued by `POST /faults`, each with the times it is left.
@@ -117,14 +117,6 @@ struct AuthCode {
     expires_at: DateTime<Utc>,
 }
 
-/// A bearer token for the Web API.
-struct AccessToken {
-    /// Whom it speaks for.
-    subject: Subject,
-    /// An hour after issue; after that the Web API answers "The access token expired".
-    expires_at: DateTime<Utc>,
-}
-
 /// Whom an access token speaks for.
 #[derive(Clone)]
 enum Subject {
@@ -134,18 +126,18 @@ enum Subject {
     App,
 }
 
-/// What a refresh token can be exchanged for.
-struct RefreshGrant {
-    /// Only the client it was issued to may use it.
-    client_id: String,
-    account: String,
-    /// The scopes granted at sign-in, kept across refreshes.
-    scope: String,
-}
-
 impl SpotifySandbox {
+    /// A fake whose tokens are signed with a key of its own (they last as
+    /// long as it does).
     pub fn new(clock: Arc<dyn Clock>) -> Arc<Self> {
+        Self::with_key(clock, &rand::random())
+    }
+
+    /// A fake whose tokens are signed with `key`: another fake with the same
+    /// key (the same server, restarted) accepts them.
+    pub fn with_key(clock: Arc<dyn Clock>, key: &[u8; 32]) -> Arc<Self> {
         Arc::new(Self {
+            tokens: tokens::Tokens::new(key),
             state: Mutex::new(State::default()),
             clock,
         })

@@ -93,13 +93,8 @@ pub async fn cancel(db: &impl ConnectionTrait, me: Uuid, id: Uuid, now: DateTime
             "only the person who shared a song can cancel it".into(),
         ));
     }
-    if share.status != Status::Pending {
-        return Err(Error::Conflict(format!(
-            "this share is already {}: only pending shares can be cancelled",
-            share.status.to_value().to_lowercase()
-        )));
-    }
-    lifecycle::end(Status::Cancelled, now)
+    // Only a pending share changes: of several cancels at once, one does it.
+    let ended = lifecycle::end(Status::Cancelled, now)
         .filter(shares::Column::Id.eq(id))
         .filter(shares::Column::Status.eq(Status::Pending))
         .exec(db)
@@ -107,8 +102,11 @@ pub async fn cancel(db: &impl ConnectionTrait, me: Uuid, id: Uuid, now: DateTime
     let updated = get(db, me, id)
         .await?
         .ok_or_else(|| Error::not_found("no such share"))?;
-    if updated.status != Status::Cancelled {
-        return Err(Error::Conflict("this share was played or expired a moment ago".into()));
+    if ended.rows_affected == 0 {
+        return Err(Error::Conflict(format!(
+            "this share is already {}: only pending shares can be cancelled",
+            updated.status.to_value().to_lowercase()
+        )));
     }
     Ok(updated)
 }

@@ -1,7 +1,14 @@
 //! The track catalogue: metadata fetched from Spotify once per track and
 //! kept in the database.
-use chrono::{DateTime, Utc};
+//!
+//! Looking up tracks that are not in the catalogue costs calls on the
+//! app's one Spotify client, whose rate limit everyone shares (play
+//! detection too): each person may cause [`LOOKUPS_PER_HOUR`] of them,
+//! counted before any call is made ([`crate::throttle`]).
+use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::{StreamExt as _, stream};
 use sea_orm::{ConnectionTrait, EntityTrait as _, IntoActiveModel as _, sea_query::OnConflict};
+use uuid::Uuid;
 
 use super::{
     Spotify,
@@ -13,32 +20,109 @@ use std::collections::HashMap;
 use crate::{
     db,
     error::{Error, Result},
+    throttle::{self, Limit, Verdict},
 };
 use entity::tracks;
 
+/// Tracks missing from the catalogue one person may have looked up on
+/// Spotify in an hour.
+pub const LOOKUPS_PER_HOUR: i32 = 100;
+/// Calls to Spotify at once for one batch of lookups.
+const FETCHES_AT_ONCE: usize = 8;
+
+/// What a lookup of one track came to: the track, or why not (not on
+/// Spotify, the person's lookups are used up, Spotify failed us).
+pub type Lookup = std::result::Result<tracks::Model, std::sync::Arc<Error>>;
+
 impl Spotify {
-    /// The track's metadata: from the database, or fetched once and stored.
+    /// The track's metadata, looked up for `person`: from the database, or
+    /// fetched once and stored.
     ///
     /// # Errors
     /// `BadUserInput` (field `track`) when Spotify has no such track;
-    /// `RateLimited` or `UpstreamUnavailable` when Spotify fails us.
+    /// `RateLimited` when `person` used up their lookups (or Spotify asks us
+    /// to wait); `UpstreamUnavailable` when Spotify fails us.
     #[tracing::instrument(skip(self), fields(track = %id))]
-    pub async fn track(&self, id: &TrackId) -> Result<tracks::Model> {
-        if let Some(found) = find(&self.db, id.as_str()).await? {
+    pub async fn track_for(&self, person: Uuid, id: &TrackId) -> Result<tracks::Model> {
+        let mut found = self.tracks_for(person, std::slice::from_ref(id)).await?;
+        match found.remove(id) {
+            Some(Ok(track)) => Ok(track),
+            Some(Err(err)) => Err(std::sync::Arc::try_unwrap(err).unwrap_or_else(|shared| shared.duplicate())),
+            None => Err(no_such_track()),
+        }
+    }
+
+    /// Many tracks looked up for `person` at once (a data loader's batch):
+    /// one read of the catalogue, then one Spotify call per missing track,
+    /// a few at a time, once `person`'s hourly lookups allow them all.
+    ///
+    /// # Errors
+    /// `Internal` for the database; each track's own trouble is its
+    /// [`Lookup`] (as [`track_for`](Self::track_for)).
+    pub async fn tracks_for(&self, person: Uuid, ids: &[TrackId]) -> Result<HashMap<TrackId, Lookup>> {
+        let keys: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+        let stored = load_many(&self.db, &keys).await?;
+        let mut found: HashMap<TrackId, Lookup> = HashMap::new();
+        let mut missing = Vec::new();
+        for id in ids {
+            match stored.get(id.as_str()) {
+                Some(track) => {
+                    found.insert(id.clone(), Ok(track.clone()));
+                }
+                None if !missing.contains(id) => missing.push(id.clone()),
+                None => {}
+            }
+        }
+        if missing.is_empty() {
             return Ok(found);
         }
+        let limit = Limit {
+            max: LOOKUPS_PER_HOUR,
+            window: TimeDelta::hours(1),
+        };
+        let cost = i32::try_from(missing.len()).unwrap_or(i32::MAX);
+        let key = format!("spotify-lookups:{person}");
+        if let Verdict::Refused { retry_after } =
+            throttle::attempt(&self.db, &key, limit, cost, self.clock.now()).await?
+        {
+            let refused = std::sync::Arc::new(Error::RateLimited {
+                message: format!(
+                    "you looked up {LOOKUPS_PER_HOUR} new tracks in the last hour: try again in {} minutes",
+                    retry_after.as_secs().div_ceil(60)
+                ),
+                retry_after: Some(retry_after),
+            });
+            found.extend(missing.into_iter().map(|id| (id, Err(refused.clone()))));
+            return Ok(found);
+        }
+        let fetched: Vec<(TrackId, Lookup)> = stream::iter(missing)
+            .map(|id| async move {
+                let lookup = self.fetch_track(&id).await.map_err(std::sync::Arc::new);
+                (id, lookup)
+            })
+            .buffer_unordered(FETCHES_AT_ONCE)
+            .collect()
+            .await;
+        found.extend(fetched);
+        Ok(found)
+    }
+
+    /// One track from Spotify, stored in the catalogue.
+    async fn fetch_track(&self, id: &TrackId) -> Result<tracks::Model> {
         let mut fetched = self.client.track(id).await.map_err(|err| match err {
             // Only the Web API's own answer about this track: never a
             // refusal of our credentials at the token endpoint.
-            SpotifyError::Rejected { status: 400 | 404, .. } => {
-                Error::bad_input("track", "Spotify has no track with this link")
-            }
+            SpotifyError::Rejected { status: 400 | 404, .. } => no_such_track(),
             other => upstream(other),
         })?;
         // Spotify may answer with a relinked track; keep it under the id asked for.
         fetched.id = id.to_string();
         remember(&self.db, &fetched, self.clock.now()).await
     }
+}
+
+fn no_such_track() -> Error {
+    Error::bad_input("track", "Spotify has no track with this link")
 }
 
 /// Tracks by id, many at once (the data loader).

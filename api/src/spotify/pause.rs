@@ -22,8 +22,7 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng as _;
 use sea_orm::{
-    ActiveModelTrait as _, DatabaseConnection, DbErr, EntityTrait as _, QuerySelect as _, Set, TransactionTrait as _,
-    sea_query::OnConflict,
+    ActiveModelTrait as _, DatabaseConnection, DbErr, EntityTrait as _, QuerySelect as _, Set, sea_query::OnConflict,
 };
 
 use crate::{clock::Clock, db};
@@ -134,7 +133,7 @@ impl Pauses {
                 Ok((merged, began))
             }
             Store::Database(db) => {
-                let txn = db.begin().await?;
+                let txn = crate::db::begin(db).await?;
                 let blank = spotify_clients::ActiveModel {
                     client_id: Set(self.client_id.clone()),
                     paused_since: Set(None),

@@ -4,7 +4,8 @@
 //! A refresh token Spotify returns replaces the stored one. `invalid_grant`
 //! — confirmed by a second refresh a moment later, since Spotify has
 //! answered it falsely during outages — or the six-month consent running
-//! out, marks the link `RELINK_REQUIRED`; from then on no call is made for
+//! out, or stored tokens that no longer open (a changed `ENCRYPTION_KEY`),
+//! marks the link `RELINK_REQUIRED`; from then on no call is made for
 //! that person until they link again. About two weeks before the consent
 //! runs out its owner is warned once ([`Spotify::warn_expiring`]).
 //!
@@ -16,7 +17,7 @@ use std::{collections::HashMap, sync::Arc};
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, EntityTrait as _, QueryFilter as _,
-    QuerySelect as _, Set, TransactionTrait as _, sea_query::Expr,
+    QuerySelect as _, Set, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -153,12 +154,13 @@ impl Spotify {
     /// to expire.
     ///
     /// # Errors
-    /// `NotLinked`, `RelinkRequired` (no call is made), `Spotify` when a refresh
-    /// failed, `Internal` for the database or a seal that does not open.
+    /// `NotLinked`, `RelinkRequired` (no call is made; also when the stored
+    /// tokens do not open), `Spotify` when a refresh failed, `Internal` for
+    /// the database.
     pub async fn access_token(&self, user_id: Uuid) -> Result<String, TokenError> {
         let link = self.usable_link(user_id).await?;
         if link.access_expires_at > self.clock.now() + REFRESH_MARGIN {
-            return Ok(self.sealer.open(&link.access_token, &access_context(user_id))?);
+            return self.unseal(user_id, &link.access_token, &access_context(user_id)).await;
         }
         self.refresh(user_id, Some(link.access_expires_at)).await
     }
@@ -169,7 +171,9 @@ impl Spotify {
     /// As [`access_token`](Self::access_token).
     pub async fn refresh_after_rejection(&self, user_id: Uuid, rejected: &str) -> Result<String, TokenError> {
         let link = self.usable_link(user_id).await?;
-        let stored = self.sealer.open(&link.access_token, &access_context(user_id))?;
+        let stored = self
+            .unseal(user_id, &link.access_token, &access_context(user_id))
+            .await?;
         if stored != rejected {
             return Ok(stored); // someone refreshed meanwhile
         }
@@ -194,9 +198,11 @@ impl Spotify {
         let _guard = lock.lock().await;
         let link = self.usable_link(user_id).await?;
         if Some(link.access_expires_at) != seen_expiry && link.access_expires_at > self.clock.now() + REFRESH_MARGIN {
-            return Ok(self.sealer.open(&link.access_token, &access_context(user_id))?);
+            return self.unseal(user_id, &link.access_token, &access_context(user_id)).await;
         }
-        let refresh_token = self.sealer.open(&link.refresh_token, &refresh_context(user_id))?;
+        let refresh_token = self
+            .unseal(user_id, &link.refresh_token, &refresh_context(user_id))
+            .await?;
         let grant = match self.client.refresh(&refresh_token).await {
             Ok(grant) => grant,
             Err(SpotifyError::InvalidGrant(first)) => {
@@ -241,6 +247,21 @@ impl Spotify {
         Ok(grant.access_token)
     }
 
+    /// Opens one of `user_id`'s sealed tokens. One that does not open (the
+    /// `ENCRYPTION_KEY` changed since it was sealed) is of no use to anyone:
+    /// the link needs relinking, and its owner is told.
+    async fn unseal(&self, user_id: Uuid, sealed: &str, context: &str) -> Result<String, TokenError> {
+        match self.sealer.open(sealed, context) {
+            Ok(token) => Ok(token),
+            Err(err) => {
+                tracing::warn!(%user_id, error = %err, "stored spotify tokens do not open: asking for a relink");
+                self.mark_relink_required(user_id, "the stored tokens no longer open")
+                    .await?;
+                Err(TokenError::RelinkRequired)
+            }
+        }
+    }
+
     /// Moves a link made before Spotify returned `account_id` to it (and
     /// keeps the user id for display). Best effort: on failure it is tried
     /// again at the next refresh.
@@ -273,7 +294,7 @@ impl Spotify {
     /// (in the same transaction).
     async fn mark_relink_required(&self, user_id: Uuid, reason: &str) -> Result<(), TokenError> {
         let now = self.clock.now();
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin(&self.db).await?;
         let changed = spotify_links::Entity::update_many()
             .col_expr(spotify_links::Column::Status, Expr::value(Status::RelinkRequired))
             .col_expr(spotify_links::Column::UpdatedAt, Expr::value(now))
@@ -320,7 +341,7 @@ impl Spotify {
             .await?;
         let mut warned = 0;
         for user_id in due {
-            let txn = self.db.begin().await?;
+            let txn = crate::db::begin(&self.db).await?;
             let marked = spotify_links::Entity::update_many()
                 .col_expr(spotify_links::Column::ExpiryWarnedAt, Expr::value(Some(now)))
                 .filter(spotify_links::Column::UserId.eq(user_id))

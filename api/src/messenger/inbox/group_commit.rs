@@ -3,7 +3,7 @@
 use std::{ops::Range, sync::Arc};
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait as _, DbBackend, DbErr, QueryTrait as _, Statement, TransactionTrait as _};
+use sea_orm::{ConnectionTrait as _, DbBackend, DbErr, QueryTrait as _, Statement};
 use tokio::sync::oneshot;
 
 use super::{Shared, rejected, store_new};
@@ -190,7 +190,7 @@ impl GroupCommit {
 /// One transaction (see [`statements`]). Answers how many events were new.
 async fn write(shared: &Shared, rows: &[messenger_inbox::ActiveModel], now: DateTime<Utc>) -> Result<u64, DbErr> {
     let statements = statements(shared, rows, now, shared.db.get_database_backend());
-    let txn = shared.db.begin().await?;
+    let txn = crate::db::begin(&shared.db).await?;
     let mut new = 0;
     for statement in statements.events {
         new += txn.execute_raw(statement).await?.rows_affected();

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{AccessToken, AuthCode, RefreshGrant, SpotifySandbox, State, Subject, faults::Route, random_token};
+use super::{AuthCode, SpotifySandbox, State, Subject, faults::Route, random_token};
 
 /// How long an authorization code can be redeemed.
 const CODE_LIFETIME: TimeDelta = TimeDelta::minutes(10);
@@ -145,32 +145,6 @@ impl State {
                 return id;
             }
         }
-    }
-
-    /// A new access token, valid for an hour from `now`.
-    fn issue_access_token(&mut self, subject: Subject, now: DateTime<Utc>) -> String {
-        // Expired tokens stay an hour longer so they are answered "The access
-        // token expired", as a client that slept through expiry would see;
-        // then they go, so a long sandbox session does not grow without bound.
-        self.access_tokens
-            .retain(|_, t| t.expires_at + TimeDelta::seconds(TOKEN_LIFETIME_SECS) > now);
-        let token = random_token();
-        let expires_at = now + TimeDelta::seconds(TOKEN_LIFETIME_SECS);
-        self.access_tokens
-            .insert(token.clone(), AccessToken { subject, expires_at });
-        token
-    }
-
-    /// A new refresh token for `account`, issued to `client_id`.
-    fn issue_refresh_token(&mut self, client_id: &str, account: &str, scope: &str) -> String {
-        let token = random_token();
-        let grant = RefreshGrant {
-            client_id: client_id.to_owned(),
-            account: account.to_owned(),
-            scope: scope.to_owned(),
-        };
-        self.refresh_tokens.insert(token.clone(), grant);
-        token
     }
 }
 
@@ -314,8 +288,9 @@ impl SpotifySandbox {
             None if !client.has_secret => return Err(TokenError::invalid_client()),
             _ => {}
         }
-        let access_token = state.issue_access_token(Subject::User(grant.account.clone()), now);
-        let refresh_token = state.issue_refresh_token(&client.id, &grant.account, &grant.scope);
+        drop(state);
+        let access_token = self.access_token(&Subject::User(grant.account.clone()), now);
+        let refresh_token = self.tokens.refresh(&client.id, &grant.account, &grant.scope);
         Ok(user_token_response(access_token, &grant.scope, refresh_token))
     }
 
@@ -323,17 +298,20 @@ impl SpotifySandbox {
     /// old one keeps working: clients must cope with both behaviours, which
     /// Spotify shows at different times.
     fn refresh(&self, client: &Client, refresh_token: &str) -> Result<Value, TokenError> {
-        let now = self.now();
-        let mut state = self.lock();
-        let (account, scope) = state
-            .refresh_tokens
-            .get(refresh_token)
+        let grant = self
+            .tokens
+            .grant(refresh_token)
             .filter(|grant| grant.client_id == client.id)
-            .map(|grant| (grant.account.clone(), grant.scope.clone()))
             .ok_or(TokenError::invalid_grant("Invalid refresh token"))?;
-        let access_token = state.issue_access_token(Subject::User(account.clone()), now);
-        let refresh_token = state.issue_refresh_token(&client.id, &account, &scope);
-        Ok(user_token_response(access_token, &scope, refresh_token))
+        let access_token = self.access_token(&Subject::User(grant.account.clone()), self.now());
+        let refresh_token = self.tokens.refresh(&client.id, &grant.account, &grant.scope);
+        Ok(user_token_response(access_token, &grant.scope, refresh_token))
+    }
+
+    /// A new access token, valid for an hour from `now`.
+    fn access_token(&self, subject: &Subject, now: DateTime<Utc>) -> String {
+        self.tokens
+            .access(subject, now + TimeDelta::seconds(TOKEN_LIFETIME_SECS))
     }
 
     /// The `client_credentials` grant: a token for the app itself, which
@@ -342,8 +320,7 @@ impl SpotifySandbox {
         if !client.has_secret {
             return Err(TokenError::invalid_client());
         }
-        let now = self.now();
-        let access_token = self.lock().issue_access_token(Subject::App, now);
+        let access_token = self.access_token(&Subject::App, self.now());
         Ok(json!({ "access_token": access_token, "token_type": "Bearer", "expires_in": TOKEN_LIFETIME_SECS }))
     }
 }

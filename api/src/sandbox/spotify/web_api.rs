@@ -16,6 +16,7 @@ use super::{
     catalog::CatalogTrack,
     faults::{Fault, Route},
     spotify_time,
+    tokens::Refused,
 };
 use crate::spotify::links::TrackId;
 
@@ -94,13 +95,10 @@ impl SpotifySandbox {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim())
             .ok_or(WebApiError::InvalidToken)?;
-        let now = self.now();
-        let state = self.lock();
-        let access = state.access_tokens.get(token).ok_or(WebApiError::InvalidToken)?;
-        if access.expires_at <= now {
-            return Err(WebApiError::ExpiredToken);
-        }
-        Ok(access.subject.clone())
+        self.tokens.subject(token, self.now()).map_err(|refused| match refused {
+            Refused::Invalid => WebApiError::InvalidToken,
+            Refused::Expired => WebApiError::ExpiredToken,
+        })
     }
 
     /// The account the request's bearer token speaks for; app tokens have none.
