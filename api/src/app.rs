@@ -13,7 +13,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     accounts::Accounts, cache::Caches, clock::Clock, config::Settings, crypto::Signer, events::EventBus,
-    friends::Friends, jobs::Jobs, notify::Notifier, spotify::Spotify, telemetry::Telemetry,
+    friends::Friends, jobs::Jobs, notify::Notifier, persisted_queries::PersistedQueries, spotify::Spotify,
+    telemetry::Telemetry,
 };
 
 /// Everything a request handler, resolver or worker needs, built once.
@@ -33,6 +34,9 @@ pub struct App {
     /// Every short-lived cache of people (sessions, friends lists, public
     /// handles).
     pub caches: Arc<Caches>,
+    /// GraphQL documents by hash, for clients that send hashes instead
+    /// (automatic persisted queries).
+    pub persisted_queries: PersistedQueries,
     /// The metrics registry and the statement counter.
     pub telemetry: Telemetry,
     /// Cancelled when the server stops: WebSocket connections and workers

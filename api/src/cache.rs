@@ -8,6 +8,7 @@ use std::{collections::HashMap, hash::Hash, sync::Mutex};
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
+use crate::events::{Event, Topic};
 use entity::{friendships, users};
 
 /// Every cache that shows a person, in one place, so that a change to a
@@ -18,8 +19,10 @@ pub struct Caches {
     /// the session (is it still open?) and most need the user row; both are
     /// read in one statement and kept here, so a busy app's requests cost no
     /// statement for them. This process forgets a session the moment it
-    /// revokes it; another replica may accept a revoked session for at most
-    /// [`VIEWERS_FOR`].
+    /// revokes it; other replicas when the session's end reaches them as
+    /// an event ([`after`](Self::after)), and at the latest after
+    /// [`VIEWERS_FOR`] (an event can be lost while a replica's listener
+    /// reconnects).
     pub viewers: TtlCache<Uuid, users::Model>,
     /// By person: their friendships with the other person's row, newest
     /// change first. On the hottest signed-in path; forgotten when a
@@ -51,10 +54,28 @@ impl Caches {
     /// re-reads it, friends' lists that show them are read again, and the
     /// public route looks them up again.
     pub fn forget_person(&self, person: &users::Model) {
-        self.viewers.forget_where(|_, user| user.id == person.id);
-        self.friend_lists
-            .forget_where(|_, list| list.iter().any(|(_, user)| user.id == person.id));
+        self.forget_person_by_id(person.id);
         self.public_people.forget(&person.handle);
+    }
+
+    /// After an event this process received (from any replica): an ended
+    /// session is forgotten, and once every session of a person ended
+    /// (logged out everywhere, or the account deleted), the person too.
+    pub fn after(&self, event: &Event) {
+        match event.topic {
+            Topic::SessionEnded => self.viewers.forget(&event.subject_id),
+            Topic::AllSessionsEnded => self.forget_person_by_id(event.user_id),
+            Topic::FriendshipChanged | Topic::ShareReceived | Topic::SharePlayed => {}
+        }
+    }
+
+    fn forget_person_by_id(&self, id: Uuid) {
+        self.viewers.forget_where(|_, user| user.id == id);
+        self.friend_lists.forget(&id);
+        self.friend_lists
+            .forget_where(|_, list| list.iter().any(|(_, user)| user.id == id));
+        self.public_people
+            .forget_where(|_, user| user.as_ref().is_some_and(|user| user.id == id));
     }
 }
 

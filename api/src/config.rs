@@ -215,6 +215,12 @@ pub const SETTINGS: &[Setting] = &[
         unset: Unset::Value("15s"),
         meaning: "How often each WebSocket gets a ping (graphql-transport-ws) or ka (graphql-ws); longer than 0s.",
     },
+    Setting {
+        name: "PERSISTED_QUERIES_MAX",
+        unset: Unset::Value("10000"),
+        meaning: "How many automatic persisted queries (GraphQL documents clients send once, then by hash) the \
+                  database keeps for every replica; past it the least recently used go (at least 1).",
+    },
 ];
 
 /// The settings for `--help`: each name with what unset means, then its
@@ -292,6 +298,12 @@ impl Vars {
     fn duration(&self, name: &'static str) -> Result<Duration, SettingError> {
         let value = self.or_default(name);
         parse_duration(&value).ok_or_else(|| bad(name, format!("`{value}` is not a duration like 30s, 5m, 2h or 7d")))
+    }
+
+    /// A number; `what` says what a valid one looks like.
+    fn number<T: std::str::FromStr>(&self, name: &'static str, what: &str) -> Result<T, SettingError> {
+        let value = self.or_default(name);
+        value.parse().map_err(|_| bad(name, format!("`{value}` is not {what}")))
     }
 
     fn flag(&self, name: &'static str) -> Result<bool, SettingError> {
@@ -379,6 +391,9 @@ pub struct GraphqlSettings {
     /// `CORS_ALLOWED_ORIGINS`: which web pages on other origins may call
     /// `/graphql` from a browser.
     pub cors_allowed_origins: CorsOrigins,
+    /// `PERSISTED_QUERIES_MAX`: how many persisted queries the database
+    /// keeps; the least recently used go first.
+    pub persisted_queries_max: std::num::NonZeroUsize,
 }
 
 /// The origins allowed to call `/graphql` from a browser.
@@ -578,15 +593,7 @@ impl Settings {
                 slow_interval: vars.duration("PLAY_CHECK_SLOW_INTERVAL")?,
                 share_ttl: vars.duration("SHARE_TTL")?,
             },
-            job_workers: {
-                let value = vars.or_default("JOB_WORKERS");
-                value.parse().map_err(|_| {
-                    bad(
-                        "JOB_WORKERS",
-                        format!("`{value}` is not a number of workers like 8 (0: none)"),
-                    )
-                })?
-            },
+            job_workers: vars.number("JOB_WORKERS", "a number of workers like 8 (0: none)")?,
             job_poll_interval: vars.duration("JOB_POLL_INTERVAL")?,
             log_format,
             graphql: GraphqlSettings {
@@ -597,6 +604,8 @@ impl Settings {
                     every => every,
                 },
                 cors_allowed_origins: cors_origins(vars.get("CORS_ALLOWED_ORIGINS"))?,
+                persisted_queries_max: vars
+                    .number("PERSISTED_QUERIES_MAX", "a number of queries like 10000 (at least 1)")?,
             },
         })
     }
@@ -908,6 +917,7 @@ mod tests {
         assert_eq!(defaults.ws_init_timeout, Duration::from_secs(10));
         assert_eq!(defaults.ws_keepalive_interval, Duration::from_secs(15));
         assert_eq!(defaults.cors_allowed_origins, CorsOrigins::List(vec![]));
+        assert_eq!(defaults.persisted_queries_max.get(), 10_000);
 
         let set = Settings::from_vars(vars(&[
             ("GRAPHQL_INTROSPECTION", "false"),
@@ -932,6 +942,8 @@ mod tests {
             ("WS_KEEPALIVE_INTERVAL", "0s"),
             ("WS_INIT_TIMEOUT", "soon"),
             ("GRAPHQL_INTROSPECTION", "maybe"),
+            ("PERSISTED_QUERIES_MAX", "0"),
+            ("PERSISTED_QUERIES_MAX", "lots"),
         ] {
             let err = Settings::from_vars(vars(&[(name, value)])).unwrap_err();
             assert_eq!(err.name, name, "{value}: {err}");

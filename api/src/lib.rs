@@ -32,8 +32,10 @@
 //! - [`jobs`]: the job engine: the durable queue, the [`Job`](jobs::Job)
 //!   trait (the payload struct is the job), the registry, the workers, and
 //!   the [`Jobs`](jobs::Jobs) handle whose commit wakes them.
-//! - [`events`]: live events for subscriptions, in-process or through
-//!   PostgreSQL `LISTEN`/`NOTIFY`.
+//! - [`events`]: live events for subscriptions and ended sessions,
+//!   in-process or through PostgreSQL `LISTEN`/`NOTIFY`.
+//! - [`persisted_queries`]: GraphQL documents by their hash (automatic
+//!   persisted queries), shared by every replica, bounded.
 //! - [`throttle`]: limits counted in the database (attempts per key and
 //!   window), exact under bursts on any number of replicas.
 //!
@@ -75,8 +77,9 @@
 //!   (introspection left out) and the error codes (the only place, with the
 //!   GraphQL transport in `http/`, that knows async-graphql).
 //! - [`http`]: the router, middleware, health, metrics, the OAuth pages,
-//!   the public now-playing route, the GraphQL transport (HTTP, GraphiQL
-//!   served from the binary, WebSocket, CORS, fields in selection order),
+//!   the public now-playing route, the GraphQL transport (HTTP, persisted
+//!   queries, GraphiQL served from the binary, WebSocket with its sessions,
+//!   CORS, fields in selection order),
 //!   and binding the server's socket.
 //! - [`bot`]: the Messenger commands, and every word the bot says.
 //! - [`webhook`]: Meta's webhook: the handshake, signatures, and events
@@ -128,6 +131,7 @@ pub mod listening;
 pub mod messenger;
 pub mod notify;
 pub mod paging;
+pub mod persisted_queries;
 pub mod sandbox;
 pub mod shares;
 pub mod sharing;

@@ -41,6 +41,7 @@ use crate::{
         replies::SendBotReply,
         send::SendDelivery,
     },
+    persisted_queries::PersistedQueries,
     sandbox::{
         Sandboxes,
         providers::{PAGE_TOKEN, ProviderSandbox},
@@ -361,8 +362,12 @@ fn assemble(
     providers: Providers,
 ) -> (AppState, Option<Sandboxes>) {
     let jobs = Jobs::default();
-    let events = Arc::new(EventBus::new(&db));
     let caches = Arc::new(Caches::new(now_playing::FRESH_FOR));
+    let events = {
+        let caches = caches.clone();
+        // An ended session is forgotten on every replica as soon as it hears.
+        Arc::new(EventBus::new(&db).observed_by(move |event| caches.after(event)))
+    };
     let notify = Arc::new(Notifier::new(
         db.clone(),
         clock.clone(),
@@ -388,9 +393,12 @@ fn assemble(
         clock.clone(),
         caches.clone(),
         AccessTokens::new(settings.jwt_secret_bytes()),
+        events.clone(),
     );
     let friends = Friends::new(db.clone(), clock.clone(), events.clone(), caches.clone());
+    let persisted_queries = PersistedQueries::new(db.clone(), clock.clone(), settings.graphql.persisted_queries_max);
     let app = App {
+        persisted_queries,
         personal_links: Signer::new(settings.jwt_secret_bytes(), "messenger-personal-link"),
         accounts,
         friends,

@@ -14,6 +14,7 @@ pub mod link_codes;
 pub mod messenger_inbox;
 pub mod messenger_links;
 pub mod oauth_states;
+pub mod persisted_queries;
 pub mod play_events;
 pub mod refresh_tokens;
 pub mod sandbox_secrets;

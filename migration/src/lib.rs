@@ -16,6 +16,7 @@ mod m20261130_000010_extend_messenger_inbox;
 mod m20261130_000020_create_spotify_clients;
 mod m20261130_000021_spotify_links_account_id;
 mod m20261130_000022_index_devices_registered;
+mod m20261130_000030_create_persisted_queries;
 mod m20261130_000040_create_throttles;
 mod m20261130_000041_create_sandbox_secrets;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000020_create_spotify_clients::Migration),
             Box::new(m20261130_000021_spotify_links_account_id::Migration),
             Box::new(m20261130_000022_index_devices_registered::Migration),
+            Box::new(m20261130_000030_create_persisted_queries::Migration),
             Box::new(m20261130_000040_create_throttles::Migration),
             Box::new(m20261130_000041_create_sandbox_secrets::Migration),
         ]

@@ -206,6 +206,52 @@ async fn case(servers: &Servers, mutation: &str) {
                 .await;
             one_true("logOut", &bodies);
         }
+        "logOutEverywhere" => {
+            let who = person(servers, "everywhereburst").await;
+            let bodies = servers
+                .burst("mutation { logOutEverywhere }", json!({}), Some(&who.access))
+                .await;
+            // One copy ended the session; the others found nothing open, or
+            // came after it ended and were refused.
+            let answers = answers("logOutEverywhere", &bodies);
+            let values = data(&answers);
+            assert_eq!(values.iter().filter(|v| ***v == json!(true)).count(), 1, "{answers:?}");
+            assert!(
+                values.iter().all(|v| **v == json!(true) || **v == json!(false)),
+                "{answers:?}"
+            );
+            let (_, codes) = tally(&answers);
+            assert!(codes.keys().all(|c| c == "UNAUTHENTICATED"), "{answers:?}");
+            let me = app.graphql("{ me { handle } }", json!({}), Some(&who.access)).await;
+            assert_eq!(error_code(&me), Some("UNAUTHENTICATED"), "{me}");
+        }
+        "deleteAccount" => {
+            let who = person(servers, "deleteburst").await;
+            let bodies = servers
+                .burst(
+                    "mutation($p: String!) { deleteAccount(password: $p) }",
+                    json!({ "p": PASSWORD }),
+                    Some(&who.access),
+                )
+                .await;
+            // One copy deleted it; the others found it gone, or were told to
+            // wait by the password throttle.
+            let answers = answers("deleteAccount", &bodies);
+            let (won, codes) = tally(&answers);
+            assert_eq!(won, 1, "{answers:?}");
+            assert!(
+                codes.keys().all(|c| c == "UNAUTHENTICATED" || c == "RATE_LIMITED"),
+                "{answers:?}"
+            );
+            let found = app
+                .graphql(
+                    "query($h: String!) { user(handle: $h) { handle } }",
+                    json!({ "h": who.handle }),
+                    None,
+                )
+                .await;
+            assert_eq!(found["data"]["user"], Value::Null, "{found}");
+        }
         "updateSettings" => {
             let who = person(servers, "settingsburst").await;
             let bodies = servers

@@ -9,12 +9,28 @@ use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
 const APP: &str = "https://app.example.com";
 
+/// What a web app's GraphQL client asks for: Apollo Client names itself,
+/// and a tracer (Sentry, OpenTelemetry) adds its own headers.
+const ASKED: [&str; 7] = [
+    "authorization",
+    "content-type",
+    "apollographql-client-name",
+    "apollographql-client-version",
+    "sentry-trace",
+    "baggage",
+    "traceparent",
+];
+
 async fn preflight(app: &TestApp, origin: &str, method: &str) -> reqwest::Response {
+    preflight_asking(app, origin, method, &ASKED).await
+}
+
+async fn preflight_asking(app: &TestApp, origin: &str, method: &str, headers: &[&str]) -> reqwest::Response {
     app.client
         .request(Method::OPTIONS, format!("{}/graphql", app.address))
         .header(header::ORIGIN, origin)
         .header(header::ACCESS_CONTROL_REQUEST_METHOD, method)
-        .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "authorization,content-type")
+        .header(header::ACCESS_CONTROL_REQUEST_HEADERS, headers.join(","))
         .send()
         .await
         .unwrap()
@@ -61,11 +77,26 @@ async fn listed_origins_pass_the_preflight_and_read_the_answers() {
         let methods = header_list(&answer, header::ACCESS_CONTROL_ALLOW_METHODS);
         assert!(methods.contains(&method.to_ascii_lowercase()), "{methods:?}");
         let allowed = header_list(&answer, header::ACCESS_CONTROL_ALLOW_HEADERS);
-        for needed in ["authorization", "content-type", "apollographql-client-name"] {
+        for needed in ASKED {
             assert!(allowed.iter().any(|h| h == needed), "{needed} in {allowed:?}");
         }
         assert!(answer.headers().contains_key(header::ACCESS_CONTROL_MAX_AGE));
     }
+    // A header of the page's own is allowed too, and the answer says it
+    // depends on what was asked (a shared cache keeps one per request).
+    let own = preflight_asking(&app, APP, "POST", &["content-type", "x-checkout-step"]).await;
+    assert!(own.status().is_success());
+    let allowed = header_list(&own, header::ACCESS_CONTROL_ALLOW_HEADERS);
+    assert!(allowed.contains(&"x-checkout-step".to_owned()), "{allowed:?}");
+    assert!(
+        !allowed.contains(&"sentry-trace".to_owned()),
+        "only what was asked: {allowed:?}"
+    );
+    assert!(
+        header_list(&own, header::VARY).contains(&"access-control-request-headers".to_owned()),
+        "{:?}",
+        own.headers()
+    );
 
     let answer = post(&app, APP).await;
     assert_eq!(answer.status(), StatusCode::OK);
@@ -133,6 +164,8 @@ async fn a_star_allows_any_origin_without_credentials() {
     assert!(answer.status().is_success());
     assert_eq!(answer.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
     assert!(!answer.headers().contains_key(header::ACCESS_CONTROL_ALLOW_CREDENTIALS));
+    let allowed = header_list(&answer, header::ACCESS_CONTROL_ALLOW_HEADERS);
+    assert!(ASKED.iter().all(|h| allowed.contains(&(*h).to_owned())), "{allowed:?}");
     let answer = post(&app, "https://anywhere.example").await;
     assert_eq!(answer.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
 }

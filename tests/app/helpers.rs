@@ -213,6 +213,12 @@ pub async fn fresh_database() -> (String, Option<Scratch>) {
     }
 }
 
+/// True when the tests run on PostgreSQL (`TEST_DATABASE_URL`), where
+/// replicas can share a database.
+pub fn on_postgres() -> bool {
+    std::env::var("TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres"))
+}
+
 impl TestApp {
     /// POSTs an operation; answers the JSON body.
     pub async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
@@ -426,6 +432,15 @@ pub fn error_message(body: &Value) -> &str {
     body["errors"][0]["message"].as_str().unwrap_or("")
 }
 
+/// How the server closed a socket, and what it sent before.
+#[derive(Debug)]
+pub struct Closed {
+    pub code: u16,
+    pub reason: String,
+    /// The text messages before the close frame, keep-alives left out.
+    pub before: Vec<Value>,
+}
+
 /// A live GraphQL subscription over WebSocket.
 pub struct Subscription {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -520,15 +535,38 @@ impl Subscription {
     /// close frame's code (1005 for a frame without one), or `None` when
     /// the connection ended with no close frame or stayed open.
     pub async fn close_code(&mut self, wait: Duration) -> Option<u16> {
+        self.closing(wait).await.map(|closed| closed.code)
+    }
+
+    /// Waits up to `wait` for the server to close the socket; answers the
+    /// close frame and the messages that came before it (keep-alives left
+    /// out), or `None` when it ended with no close frame or stayed open.
+    pub async fn closing(&mut self, wait: Duration) -> Option<Closed> {
         let deadline = tokio::time::Instant::now() + wait;
+        let mut before = Vec::new();
         loop {
             match tokio::time::timeout_at(deadline, self.socket.next()).await.ok()?? {
-                Ok(Message::Close(Some(frame))) => return Some(u16::from(frame.code)),
-                Ok(Message::Close(None)) => return Some(1005),
+                Ok(Message::Text(text)) => {
+                    let value: Value = serde_json::from_str(&text).unwrap();
+                    if !matches!(value["type"].as_str(), Some("ka" | "ping" | "pong")) {
+                        before.push(value);
+                    }
+                }
+                Ok(Message::Close(frame)) => {
+                    let (code, reason) =
+                        frame.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.to_string()));
+                    return Some(Closed { code, reason, before });
+                }
                 Ok(_) => {}
                 Err(_) => return None,
             }
         }
+    }
+
+    /// Sends a raw message (`subscribe`, `ping`…) on the socket; a socket
+    /// the server closed already takes nothing.
+    pub async fn send(&mut self, message: Value) {
+        let _ = self.socket.send(Message::text(message.to_string())).await;
     }
 
     pub async fn next_within(&mut self, wait: Duration) -> Option<Value> {

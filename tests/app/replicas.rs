@@ -8,13 +8,9 @@ use chrono::TimeDelta;
 use serde_json::json;
 
 use crate::{
-    helpers::{TestApp, relog, spawn_app, spawn_app_with, spawn_replica},
+    helpers::{TestApp, on_postgres, relog, spawn_app, spawn_app_with, spawn_replica},
     shares::{TRACK, TRACK_ID, pair, share},
 };
-
-fn on_postgres() -> bool {
-    std::env::var("TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres"))
-}
 
 fn later(app: &TestApp, minutes: i64) {
     app.advance((TimeDelta::minutes(minutes)).to_std().unwrap());

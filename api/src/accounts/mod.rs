@@ -5,15 +5,17 @@
 //! [`crate::throttle`]).
 //!
 //! [`Accounts`] holds what signing in needs from the process (the token
-//! key, the session cache); reading and creating user
+//! key, the session cache, the events that tell every replica a session
+//! ended); reading and creating user
 //! rows ([`users`], [`handles`], [`link_codes`]) are functions over a
 //! connection, so they join a caller's transaction.
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::{cache::Caches, clock::Clock};
+use crate::{cache::Caches, clock::Clock, events::EventBus};
 
+pub mod deletion;
 pub mod handles;
 pub mod link_codes;
 pub mod passwords;
@@ -35,6 +37,9 @@ pub struct Accounts {
     caches: Arc<Caches>,
     /// Signs and checks access tokens with `JWT_SECRET`.
     tokens: tokens::AccessTokens,
+    /// Ended sessions are published here, so that every replica closes
+    /// the WebSockets signed in with them.
+    events: Arc<EventBus>,
 }
 
 impl Accounts {
@@ -43,12 +48,14 @@ impl Accounts {
         clock: Arc<dyn Clock>,
         caches: Arc<Caches>,
         tokens: tokens::AccessTokens,
+        events: Arc<EventBus>,
     ) -> Self {
         Self {
             db,
             clock,
             caches,
             tokens,
+            events,
         }
     }
 

@@ -1,5 +1,9 @@
-//! Sign-up, log-in, refresh rotation, log-out, and turning a bearer token
-//! into a signed-in [`Viewer`].
+//! Sign-up, log-in, refresh rotation, log-out (of one session, or of every
+//! one), and turning a bearer token into a signed-in [`Viewer`].
+//!
+//! An ended session is published ([`Topic::SessionEnded`],
+//! [`Topic::AllSessionsEnded`]) after its change commits: every replica
+//! forgets it from its cache and closes the WebSockets signed in with it.
 use std::net::IpAddr;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -16,7 +20,10 @@ use super::{
     users,
     validate::{DisplayName, Email, Handle, Password},
 };
-use crate::error::{Error, Result, is_unique_violation};
+use crate::{
+    error::{Error, Result, is_unique_violation},
+    events::{Event, Topic},
+};
 use entity::{refresh_tokens, sessions, users as user};
 
 /// How long an unused refresh token stays valid.
@@ -165,7 +172,7 @@ impl Accounts {
         if spent.rows_affected == 0 {
             revoke_session(&txn, session.id, now).await?;
             txn.commit().await?;
-            self.caches.viewers.forget(&session.id);
+            self.ended(session.user_id, Topic::SessionEnded, session.id).await;
             tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reused: session revoked");
             return Err(Error::Unauthenticated(
                 "this refresh token was already used, so the session has been ended for safety: log in again".into(),
@@ -213,8 +220,41 @@ impl Accounts {
         }
         // Of several log-outs at once, the one that ended the session says so.
         let ended = revoke_session(&self.db, session.id, self.clock.now()).await?;
-        self.caches.viewers.forget(&session.id);
+        if ended {
+            self.ended(session.user_id, Topic::SessionEnded, session.id).await;
+        }
         Ok(ended)
+    }
+
+    /// Ends every session of the viewer's (this one included): every
+    /// refresh token and access token of theirs stops working, on every
+    /// device. Answers whether any session was open.
+    #[tracing::instrument(skip_all, fields(user_id = %viewer.user_id))]
+    pub async fn log_out_everywhere(&self, viewer: Viewer) -> Result<bool> {
+        let revoked = sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, Expr::value(self.clock.now()))
+            .filter(sessions::Column::UserId.eq(viewer.user_id))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        self.ended(viewer.user_id, Topic::AllSessionsEnded, viewer.user_id)
+            .await;
+        tracing::info!(sessions = revoked.rows_affected, "logged out everywhere");
+        Ok(revoked.rows_affected > 0)
+    }
+
+    /// After a session's end committed (`topic` [`Topic::SessionEnded`],
+    /// `subject` the session; or [`Topic::AllSessionsEnded`], `subject`
+    /// the person): this process forgets it at once, and every replica
+    /// hears of it.
+    pub(super) async fn ended(&self, user_id: Uuid, topic: Topic, subject_id: Uuid) {
+        let event = Event {
+            user_id,
+            topic,
+            subject_id,
+        };
+        self.caches.after(&event);
+        self.events.publish(event).await;
     }
 
     /// Turns a bearer token into a viewer: the signature and times must hold and
@@ -226,6 +266,17 @@ impl Accounts {
     /// `Unauthenticated`, saying why: a bad or expired token, an ended session.
     pub async fn authenticate(&self, bearer: &str) -> Result<Viewer> {
         Ok(self.authenticate_with_user(bearer).await?.0)
+    }
+
+    /// Like [`authenticate`](Self::authenticate), also answering the last
+    /// moment the token is accepted (a WebSocket signed in with it closes
+    /// then).
+    ///
+    /// # Errors
+    /// As [`authenticate`](Self::authenticate).
+    pub async fn authenticate_until(&self, bearer: &str) -> Result<(Viewer, DateTime<Utc>)> {
+        let viewer = self.authenticate(bearer).await?;
+        Ok((viewer, self.tokens.accepted_until(bearer)?))
     }
 
     /// Like [`authenticate`](Self::authenticate), also answering the user row.

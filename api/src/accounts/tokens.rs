@@ -76,9 +76,7 @@ impl AccessTokens {
     /// # Errors
     /// `Unauthenticated`, saying whether the token is invalid or expired.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<TokenSubject, Error> {
-        let invalid = || Error::Unauthenticated("the access token is not valid: sign in again".into());
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| invalid())?;
-        let claims = data.claims;
+        let claims = self.claims(token)?;
         let now = now.timestamp();
         if claims.exp + LEEWAY_SECONDS <= now {
             return Err(Error::Unauthenticated(
@@ -93,6 +91,28 @@ impl AccessTokens {
             session_id: claims.sid,
         })
     }
+
+    /// The last moment [`verify`](Self::verify) accepts `token`: its expiry
+    /// plus the tolerated skew. A WebSocket signed in with it is closed
+    /// then.
+    ///
+    /// # Errors
+    /// `Unauthenticated` for a token that is not one of ours.
+    pub fn accepted_until(&self, token: &str) -> Result<DateTime<Utc>, Error> {
+        let claims = self.claims(token)?;
+        DateTime::from_timestamp(claims.exp + LEEWAY_SECONDS, 0).ok_or_else(invalid)
+    }
+
+    /// The claims of a token signed with our key, whatever its times.
+    fn claims(&self, token: &str) -> Result<Claims, Error> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|_| invalid())
+    }
+}
+
+fn invalid() -> Error {
+    Error::Unauthenticated("the access token is not valid: sign in again".into())
 }
 
 /// A new refresh token: 32 random bytes, base64url. Only its hash is stored.
@@ -127,6 +147,10 @@ mod tests {
         assert_eq!(tokens.verify(&token, now).unwrap(), s);
         let err = tokens.verify(&token, now + TimeDelta::minutes(16)).unwrap_err();
         assert!(err.to_string().contains("expired"));
+        // Accepted up to the moment `accepted_until` names, not after.
+        let until = tokens.accepted_until(&token).unwrap();
+        assert!(tokens.verify(&token, until - TimeDelta::seconds(1)).is_ok());
+        assert!(tokens.verify(&token, until).is_err());
     }
 
     #[test]

@@ -10,12 +10,18 @@
 //! leaves). On PostgreSQL, publishing goes through `NOTIFY` and every
 //! replica `LISTEN`s, so a subscriber on any replica gets every event meant
 //! for it; on SQLite (one process) delivery is direct.
+//!
+//! Besides the subscriptions' topics, the end of a session travels here
+//! ([`Topic::SessionEnded`], [`Topic::AllSessionsEnded`]), so that every
+//! replica closes the WebSockets signed in with it at once; an observer
+//! set at start-up ([`EventBus::observed_by`]) sees every event this
+//! process receives, before the subscribers do.
 use std::{collections::HashMap, sync::Mutex};
 
 use futures_util::{Stream, StreamExt as _, stream};
 use sea_orm::{ConnectionTrait as _, DatabaseConnection, DbBackend, Statement};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -32,6 +38,19 @@ pub enum Topic {
     ShareReceived,
     /// A song the user shared, or was sent, was played (subject: the play event).
     SharePlayed,
+    /// One session of the user ended: logged out, or revoked because its
+    /// refresh token was used twice (subject: the session).
+    SessionEnded,
+    /// Every session the user had ended: logged out everywhere, or the
+    /// account was deleted (subject: the user).
+    AllSessionsEnded,
+}
+
+impl Topic {
+    /// True for the topics that end sessions rather than tell news.
+    pub fn ends_sessions(self) -> bool {
+        matches!(self, Self::SessionEnded | Self::AllSessionsEnded)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,21 +62,59 @@ pub struct Event {
     pub subject_id: Uuid,
 }
 
-#[derive(Default)]
+/// What sees every event this process receives, before its subscribers.
+pub type Observer = Box<dyn Fn(&Event) + Send + Sync>;
+
 pub struct EventBus {
     /// One broadcast channel per user with at least one live subscription.
     channels: Mutex<HashMap<Uuid, broadcast::Sender<Event>>>,
     /// Set on PostgreSQL: events go out through `NOTIFY` and come back in
     /// through [`listen`], to this process and every other replica alike.
     notify: Option<DatabaseConnection>,
+    /// Sees every event first (the caches forget an ended session).
+    observer: Option<Observer>,
+    /// Counts the times events may have been missed (the listener lost its
+    /// connection): whoever depends on hearing every event checks again.
+    gaps: watch::Sender<u64>,
+}
+
+/// In-process delivery only (one process, no database to notify through).
+impl Default for EventBus {
+    fn default() -> Self {
+        Self {
+            channels: Mutex::default(),
+            notify: None,
+            observer: None,
+            gaps: watch::Sender::new(0),
+        }
+    }
 }
 
 impl EventBus {
     pub fn new(db: &DatabaseConnection) -> Self {
         Self {
-            channels: Mutex::default(),
             notify: (db.get_database_backend() == DbBackend::Postgres).then(|| db.clone()),
+            ..Self::default()
         }
+    }
+
+    /// Changes each time this process may have missed events (its
+    /// PostgreSQL listener lost its connection and is listening again):
+    /// what cannot afford to miss one (an ended session) checks again.
+    pub fn gaps(&self) -> watch::Receiver<u64> {
+        self.gaps.subscribe()
+    }
+
+    fn missed_some(&self) {
+        self.gaps.send_modify(|count| *count += 1);
+    }
+
+    /// Hands every event this process receives (its own and, on
+    /// PostgreSQL, every replica's) to `observer` before the subscribers.
+    #[must_use]
+    pub fn observed_by(mut self, observer: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Box::new(observer));
+        self
     }
 
     pub async fn publish(&self, event: Event) {
@@ -81,8 +138,12 @@ impl EventBus {
         }
     }
 
-    /// Hands an event to this process's subscribers of its user.
+    /// Hands an event to the observer, then to this process's subscribers
+    /// of its user.
     pub fn deliver_locally(&self, event: Event) {
+        if let Some(observer) = &self.observer {
+            observer(&event);
+        }
         let mut channels = self.channels.lock().expect("event channels lock");
         if let Some(sender) = channels.get(&event.user_id)
             && sender.send(event.clone()).is_err()
@@ -94,6 +155,14 @@ impl EventBus {
 
     /// The events of `topic` for `user_id`, from now on.
     pub fn subscribe(&self, user_id: Uuid, topic: Topic) -> impl Stream<Item = Event> + Send + use<> {
+        self.subscribe_where(user_id, move |event| event.topic == topic)
+    }
+
+    /// The events for `user_id` that `keep` keeps, from now on.
+    pub fn subscribe_where<K>(&self, user_id: Uuid, keep: K) -> impl Stream<Item = Event> + Send + use<K>
+    where
+        K: Fn(&Event) -> bool + Send + 'static,
+    {
         let receiver = {
             let mut channels = self.channels.lock().expect("event channels lock");
             channels.retain(|_, sender| sender.receiver_count() > 0);
@@ -113,7 +182,7 @@ impl EventBus {
                 }
             }
         })
-        .filter(move |event| std::future::ready(event.topic == topic))
+        .filter(move |event| std::future::ready(keep(event)))
     }
 }
 
@@ -125,9 +194,9 @@ pub async fn connect_listener(database_url: &str) -> Result<sea_orm::sqlx::postg
 }
 
 /// Hands every notification to this process's subscribers until `stop`.
-/// Reconnects after a lost connection (events published meanwhile are
-/// missed: subscriptions are live nudges, the data itself is in the
-/// database).
+/// Reconnects after a lost connection; events published meanwhile are
+/// missed (subscriptions are live nudges, the data itself is in the
+/// database), and once listening again it says so ([`EventBus::gaps`]).
 pub async fn listen(
     mut listener: sea_orm::sqlx::postgres::PgListener,
     database_url: String,
@@ -137,13 +206,18 @@ pub async fn listen(
     loop {
         let notification = tokio::select! {
             () = stop.cancelled() => return,
-            n = listener.recv() => n,
+            n = listener.try_recv() => n,
         };
         match notification {
-            Ok(n) => match serde_json::from_str::<Event>(n.payload()) {
+            Ok(Some(n)) => match serde_json::from_str::<Event>(n.payload()) {
                 Ok(event) => bus.deliver_locally(event),
                 Err(err) => tracing::warn!(error = %err, "unreadable event notification"),
             },
+            // The connection was lost and sqlx listens again on a new one.
+            Ok(None) => {
+                tracing::warn!("event listener reconnected; events published meanwhile were missed");
+                bus.missed_some();
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "event listener lost its connection; reconnecting");
                 listener = loop {
@@ -156,6 +230,7 @@ pub async fn listen(
                         Err(err) => tracing::warn!(error = %err, "cannot LISTEN for events; retrying"),
                     }
                 };
+                bus.missed_some();
             }
         }
     }

@@ -20,16 +20,22 @@ use entity::users as user;
 /// The signed-in person, with what only they may see.
 pub struct User(pub user::Model);
 
+/// The signed-in person, with what only they may see: their email,
+/// settings, linked accounts, friends, statistics and devices.
 #[Object]
 impl User {
+    /// Never changes, even when the handle does.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
+    /// Unique, 3–30 characters of `a-z`, `0-9`, `_` and `.`: how friends
+    /// find each other (`user`, `addFriend`, the bot's `add @handle`).
     async fn handle(&self) -> &str {
         &self.0.handle
     }
 
+    /// The name others see (1–64 characters).
     async fn display_name(&self) -> &str {
         &self.0.display_name
     }
@@ -39,6 +45,7 @@ impl User {
         self.0.email.as_deref().unwrap_or_default()
     }
 
+    /// How Send Songs notifies me, and what it shows of me.
     async fn settings(&self) -> Settings {
         Settings::from(&self.0)
     }
@@ -78,25 +85,35 @@ impl User {
 /// What anyone may see of a person.
 pub struct PublicUser(pub user::Model);
 
+/// What anyone may see of a person: who they are, not what they do.
 #[Object]
 impl PublicUser {
+    /// Never changes, even when the handle does.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
+    /// Unique, 3–30 characters of `a-z`, `0-9`, `_` and `.`.
     async fn handle(&self) -> &str {
         &self.0.handle
     }
 
+    /// The name they chose to be shown (1–64 characters).
     async fn display_name(&self) -> &str {
         &self.0.display_name
     }
 }
 
+/// How Send Songs notifies me, and what it shows of me (`updateSettings`
+/// changes them).
 #[derive(SimpleObject)]
 pub struct Settings {
+    /// Notify me by push on my registered devices.
     notify_push: bool,
+    /// Notify me on Messenger, once a conversation is linked.
     notify_messenger: bool,
+    /// Anyone may see what I am playing, without signing in
+    /// (`/v1/users/{handle}/now-playing`); accepted friends always may.
     now_playing_public: bool,
     /// IANA time zone name, used for quiet hours.
     timezone: String,
@@ -119,6 +136,7 @@ impl From<&user::Model> for Settings {
     }
 }
 
+/// A new session: what `signUp`, `logIn` and `refreshSession` answer.
 #[derive(SimpleObject)]
 pub struct AuthPayload {
     /// Short-lived (15 minutes): send as `Authorization: Bearer …`.
@@ -127,6 +145,7 @@ pub struct AuthPayload {
     refresh_token: String,
     /// When the access token expires.
     expires_at: DateTime<Utc>,
+    /// Who signed in.
     user: User,
 }
 
@@ -141,29 +160,48 @@ impl From<Authenticated> for AuthPayload {
     }
 }
 
+/// A new account.
 #[derive(InputObject)]
 pub struct SignUpInput {
+    /// An email address no other account uses (compared without case).
     email: String,
+    /// 8 to 128 characters.
     password: String,
+    /// 3–30 characters of `a-z`, `0-9`, `_` and `.` (stored lower-case, a
+    /// leading `@` dropped), unique.
     handle: String,
+    /// 1–64 characters, no control characters.
     display_name: String,
 }
 
+/// An email and password to sign in with.
 #[derive(InputObject)]
 pub struct LogInInput {
+    /// The account's email (any case).
     email: String,
+    /// The account's password. Too many wrong ones in a row are refused for
+    /// a while (`RATE_LIMITED`).
     password: String,
 }
 
 /// Only the fields given change. Send `null` for quiet hours to clear them.
 #[derive(InputObject)]
 pub struct SettingsInput {
+    /// 1–64 characters, no control characters.
     display_name: Option<String>,
+    /// Notify me by push on my registered devices.
     notify_push: Option<bool>,
+    /// Notify me on Messenger, once a conversation is linked.
     notify_messenger: Option<bool>,
+    /// Anyone may see what I am playing, without signing in.
     now_playing_public: Option<bool>,
+    /// An IANA time zone name, like `Europe/Paris`.
     timezone: Option<String>,
+    /// Hour (0–23, in `timezone`) when push notifications start waiting;
+    /// `null` clears quiet hours.
     quiet_hours_start: MaybeUndefined<i32>,
+    /// Hour (0–23, in `timezone`) when they resume; `null` clears quiet
+    /// hours.
     quiet_hours_end: MaybeUndefined<i32>,
 }
 
@@ -178,6 +216,7 @@ fn maybe(value: MaybeUndefined<i32>) -> Option<Option<i32>> {
 #[derive(Default)]
 pub struct AccountsQuery;
 
+/// Reading accounts.
 #[Object]
 impl AccountsQuery {
     /// The signed-in person; null when not signed in.
@@ -193,7 +232,13 @@ impl AccountsQuery {
         Ok(Some(User(accounts::users::get(&app(ctx).db, viewer.user_id).await?)))
     }
 
-    async fn user(&self, ctx: &Context<'_>, handle: String) -> Result<Option<PublicUser>> {
+    /// Someone by handle (a leading `@` and case do not matter); null when
+    /// nobody has it.
+    async fn user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Their handle, like `sam` or `@Sam`.")] handle: String,
+    ) -> Result<Option<PublicUser>> {
         let found = accounts::users::find_by_handle(&app(ctx).db, &handle).await?;
         Ok(found.map(PublicUser))
     }
@@ -202,9 +247,16 @@ impl AccountsQuery {
 #[derive(Default)]
 pub struct AccountsMutation;
 
+/// Accounts and their sessions.
 #[Object]
 impl AccountsMutation {
-    async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<AuthPayload> {
+    /// Creates an account and signs it in. A malformed field is
+    /// `BAD_USER_INPUT` naming it; a taken email or handle is `CONFLICT`.
+    async fn sign_up(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The new account.")] input: SignUpInput,
+    ) -> Result<AuthPayload> {
         let input = SignUp {
             email: input.email,
             password: input.password,
@@ -214,7 +266,13 @@ impl AccountsMutation {
         Ok(app(ctx).accounts.sign_up(input).await?.into())
     }
 
-    async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> Result<AuthPayload> {
+    /// Starts a session with an email and password. A wrong pair is
+    /// `UNAUTHENTICATED`.
+    async fn log_in(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The email and password.")] input: LogInInput,
+    ) -> Result<AuthPayload> {
         let authenticated = app(ctx)
             .accounts
             .log_in(&input.email, input.password, client_address(ctx))
@@ -222,18 +280,58 @@ impl AccountsMutation {
         Ok(authenticated.into())
     }
 
-    /// Rotates the refresh token: the one sent is spent.
-    async fn refresh_session(&self, ctx: &Context<'_>, refresh_token: String) -> Result<AuthPayload> {
+    /// Rotates the refresh token: the one sent is spent. Sent again, it is
+    /// taken as stolen and its session ends (on every device and socket).
+    async fn refresh_session(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The refresh token of the last `AuthPayload`.")] refresh_token: String,
+    ) -> Result<AuthPayload> {
         Ok(app(ctx).accounts.refresh(&refresh_token).await?.into())
     }
 
-    /// Ends the session of this refresh token (and its access tokens).
-    async fn log_out(&self, ctx: &Context<'_>, refresh_token: String) -> Result<bool> {
+    /// Ends the session of this refresh token (and its access tokens, and
+    /// the WebSockets signed in with them). False when it had already ended
+    /// or the token is unknown; `FORBIDDEN` for another account's token.
+    async fn log_out(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The session's refresh token (one of mine when signed in).")] refresh_token: String,
+    ) -> Result<bool> {
         let viewer = optional_viewer(ctx)?;
         Ok(app(ctx).accounts.log_out(viewer, &refresh_token).await?)
     }
 
-    async fn update_settings(&self, ctx: &Context<'_>, input: SettingsInput) -> Result<User> {
+    /// Ends every session of mine, this one included (a lost phone): every
+    /// token stops working and every WebSocket closes. False when none was
+    /// open.
+    async fn log_out_everywhere(&self, ctx: &Context<'_>) -> Result<bool> {
+        let viewer = viewer(ctx)?;
+        Ok(app(ctx).accounts.log_out_everywhere(viewer).await?)
+    }
+
+    /// Deletes my account and everything that names me, for good; every
+    /// session ends. A wrong password is `BAD_USER_INPUT` and changes
+    /// nothing.
+    async fn delete_account(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "My password, to confirm.")] password: String,
+    ) -> Result<bool> {
+        let viewer = viewer(ctx)?;
+        app(ctx)
+            .accounts
+            .delete_account(viewer, password, client_address(ctx))
+            .await?;
+        Ok(true)
+    }
+
+    /// Changes the settings given, and answers me as I am now.
+    async fn update_settings(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only the fields given change.")] input: SettingsInput,
+    ) -> Result<User> {
         let viewer = viewer(ctx)?;
         let update = SettingsUpdate {
             display_name: input.display_name,

@@ -16,12 +16,16 @@ use entity::deliveries::{self, Channel as StoredChannel, Status as Stored};
 
 pub struct Delivery(pub deliveries::Model);
 
+/// How a notification reaches a person.
 #[derive(Enum, Copy, Clone, PartialEq, Eq)]
 pub enum Channel {
+    /// A message from the Send Songs page in their Messenger conversation.
     Messenger,
+    /// A push notification to their registered devices (FCM).
     Push,
 }
 
+/// Where a notification stands.
 #[derive(Enum, Copy, Clone, PartialEq, Eq)]
 pub enum DeliveryStatus {
     /// Waiting to be sent (or to be retried).
@@ -34,12 +38,15 @@ pub enum DeliveryStatus {
     Skipped,
 }
 
+/// One notification to me on one channel, and what became of it.
 #[Object]
 impl Delivery {
+    /// Unique among deliveries.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
+    /// Where it went.
     async fn channel(&self) -> Channel {
         match self.0.channel {
             StoredChannel::Messenger => Channel::Messenger,
@@ -47,6 +54,7 @@ impl Delivery {
         }
     }
 
+    /// Where it stands.
     async fn status(&self) -> DeliveryStatus {
         match self.0.status {
             Stored::Pending => DeliveryStatus::Pending,
@@ -61,6 +69,7 @@ impl Delivery {
         self.0.event_kind.to_string()
     }
 
+    /// How many times sending it was tried.
     async fn attempts(&self) -> i32 {
         self.0.attempts
     }
@@ -70,6 +79,7 @@ impl Delivery {
         self.0.last_error.as_deref()
     }
 
+    /// When it was queued.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -91,14 +101,15 @@ pub async fn for_share(ctx: &Context<'_>, share_id: Uuid, user_id: Uuid) -> Resu
 #[derive(Default)]
 pub struct DeliveriesQuery;
 
+/// Reading the delivery log.
 #[Object]
 impl DeliveriesQuery {
     /// My notifications, newest first.
     async fn deliveries(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: Option<i32>,
-        after: Option<String>,
+        #[graphql(default = 20, desc = "How many (1–100).")] first: Option<i32>,
+        #[graphql(desc = "The `cursor` (or `endCursor`) to continue after.")] after: Option<String>,
     ) -> Result<Connection<String, Delivery>> {
         let viewer = viewer(ctx)?;
         let page = Page::parse(first, after.as_deref())?;

@@ -8,10 +8,14 @@ use entity::devices as device;
 
 pub struct Device(pub device::Model);
 
+/// What kind of install a device is.
 #[derive(Enum, Copy, Clone, PartialEq, Eq)]
 pub enum Platform {
+    /// An Android app.
     Android,
+    /// An iOS app.
     Ios,
+    /// A web app (browser push).
     Web,
 }
 
@@ -25,12 +29,15 @@ impl From<Platform> for Stored {
     }
 }
 
+/// An install of an app of mine that receives push notifications.
 #[Object]
 impl Device {
+    /// Unique among devices.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
+    /// What kind of install it is.
     async fn platform(&self) -> Platform {
         match self.0.platform {
             Stored::Android => Platform::Android,
@@ -39,6 +46,7 @@ impl Device {
         }
     }
 
+    /// When it was first registered.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -49,21 +57,28 @@ impl Device {
     }
 }
 
+/// An install to notify by push.
 #[derive(InputObject)]
 pub struct RegisterDeviceInput {
     /// The FCM registration token of this install.
     token: String,
+    /// What kind of install it is.
     platform: Platform,
 }
 
 #[derive(Default)]
 pub struct DevicesMutation;
 
+/// Push devices.
 #[Object]
 impl DevicesMutation {
     /// Adds this install's push token to my account (moving it from another
     /// account if it was there). At most 20 devices; the oldest go first.
-    async fn register_device(&self, ctx: &Context<'_>, input: RegisterDeviceInput) -> Result<Device> {
+    async fn register_device(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The install's token and platform.")] input: RegisterDeviceInput,
+    ) -> Result<Device> {
         let viewer = viewer(ctx)?;
         let app = app(ctx);
         let device = devices::register(
@@ -78,7 +93,11 @@ impl DevicesMutation {
     }
 
     /// Removes one of my devices; false when I have no device with this token.
-    async fn unregister_device(&self, ctx: &Context<'_>, token: String) -> Result<bool> {
+    async fn unregister_device(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The FCM registration token it was registered with.")] token: String,
+    ) -> Result<bool> {
         let viewer = viewer(ctx)?;
         Ok(devices::unregister(&app(ctx).db, viewer.user_id, &token).await?)
     }

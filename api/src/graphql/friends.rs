@@ -20,15 +20,18 @@ use crate::{
 /// loaded.
 pub struct Friendship(pub friends::Friendship, pub Option<entity::users::Model>);
 
+/// Where a friendship stands, as I see it.
 #[derive(Enum, Copy, Clone, PartialEq, Eq)]
 pub enum FriendshipStatus {
     /// You asked; they have not accepted yet.
     Requested,
     /// They asked you: `addFriend` accepts.
     Incoming,
+    /// Friends: you may share songs and see what each other plays.
     Accepted,
 }
 
+/// A friendship or a friend request, as I see it.
 #[Object]
 impl Friendship {
     /// The other person.
@@ -46,6 +49,7 @@ impl Friendship {
         ))
     }
 
+    /// Where it stands.
     async fn status(&self) -> FriendshipStatus {
         match self.0.status {
             Status::Requested => FriendshipStatus::Requested,
@@ -63,16 +67,25 @@ impl Friendship {
 #[derive(Default)]
 pub struct FriendsMutation;
 
+/// Friends and friend requests.
 #[Object]
 impl FriendsMutation {
     /// Sends a friend request, or accepts theirs. Repeating it changes nothing.
-    async fn add_friend(&self, ctx: &Context<'_>, handle: String) -> Result<Friendship> {
+    async fn add_friend(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Their handle, like `sam` or `@Sam`.")] handle: String,
+    ) -> Result<Friendship> {
         let viewer = viewer(ctx)?;
         Ok(Friendship(app(ctx).friends.add(viewer.user_id, &handle).await?, None))
     }
 
     /// Ends a friendship, or withdraws or declines a request.
-    async fn remove_friend(&self, ctx: &Context<'_>, handle: String) -> Result<bool> {
+    async fn remove_friend(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Their handle, like `sam` or `@Sam`.")] handle: String,
+    ) -> Result<bool> {
         let viewer = viewer(ctx)?;
         Ok(app(ctx).friends.remove(viewer.user_id, &handle).await?)
     }
@@ -81,6 +94,7 @@ impl FriendsMutation {
 #[derive(Default)]
 pub struct FriendsSubscription;
 
+/// Live friendship changes.
 #[Subscription]
 impl FriendsSubscription {
     /// A friend request to me, or my request accepted.

@@ -4,7 +4,7 @@
 //! Per-request data: [`context::Auth`] (who is asking) and
 //! [`context::ClientAddress`]. Schema-wide data: the [`AppState`] and the
 //! data loaders.
-use async_graphql::{MergedObject, MergedSubscription, Schema, dataloader::DataLoader};
+use async_graphql::{MergedObject, MergedSubscription, Schema, connection::Connection, dataloader::DataLoader};
 
 use crate::app::AppState;
 
@@ -32,6 +32,8 @@ const MAX_DEPTH: usize = 12;
 /// Total field count a query may select, weighted by list sizes.
 const MAX_COMPLEXITY: usize = 2_000;
 
+/// What can be read. Most fields need a signed-in person (`Authorization:
+/// Bearer <accessToken>`); `me` answers null without one.
 #[derive(MergedObject, Default)]
 pub struct Query(
     accounts::AccountsQuery,
@@ -40,6 +42,8 @@ pub struct Query(
     deliveries::DeliveriesQuery,
 );
 
+/// What can be changed. All but `signUp`, `logIn`, `refreshSession` and
+/// `logOut` need a signed-in person.
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     accounts::AccountsMutation,
@@ -49,6 +53,9 @@ pub struct Mutation(
     shares::SharesMutation,
 );
 
+/// Live events for the signed-in person, over a WebSocket
+/// (`graphql-transport-ws`, or the older `graphql-ws`) at `/graphql`. They
+/// end when the session does.
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(friends::FriendsSubscription, shares::SharesSubscription);
 
@@ -73,6 +80,13 @@ fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, Subscriptio
         .extension(checks::BeforeRunning { max_depth: MAX_DEPTH })
         .limit_complexity(MAX_COMPLEXITY)
         .extension(errors::ErrorCodes)
+        // The library's connection type has no description of its own.
+        .override_output_type_description::<Connection<String, deliveries::Delivery>>(
+            "A page of my notifications, newest first: follow `pageInfo.endCursor` with `after` for the next.",
+        )
+        .override_output_type_description::<Connection<String, shares::Share>>(
+            "A page of my shares, newest first: follow `pageInfo.endCursor` with `after` for the next.",
+        )
 }
 
 /// The schema in SDL, as committed in `schema.graphql`.

@@ -28,13 +28,16 @@ use entity::{play_events, shares as share, shares::Status as Stored};
 
 pub struct Share(pub share::Model);
 
+/// Where a share stands.
 #[derive(Enum, Copy, Clone, PartialEq, Eq)]
 pub enum ShareStatus {
     /// Waiting for the recipient to play it.
     Pending,
+    /// The recipient played it: `playEvent` is the listen receipt.
     Played,
     /// Not played before it expired.
     Expired,
+    /// Withdrawn by its sender (`cancelShare`) before it was played.
     Cancelled,
 }
 
@@ -49,9 +52,12 @@ impl From<ShareStatus> for Stored {
     }
 }
 
+/// Which of my shares to list.
 #[derive(Enum, Copy, Clone, PartialEq, Eq)]
 pub enum ShareBox {
+    /// The shares I sent.
     Sent,
+    /// The shares sent to me.
     Received,
 }
 
@@ -71,20 +77,26 @@ async fn load_user(ctx: &Context<'_>, id: Uuid) -> Result<PublicUser> {
     ))
 }
 
+/// A song one friend sent another; Send Songs watches the recipient's
+/// Spotify listening and tells the sender when they play it.
 #[Object]
 impl Share {
+    /// Unique among shares.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
+    /// Who shared it.
     async fn sender(&self, ctx: &Context<'_>) -> Result<PublicUser> {
         load_user(ctx, self.0.sender_id).await
     }
 
+    /// Who it was shared with.
     async fn recipient(&self, ctx: &Context<'_>) -> Result<PublicUser> {
         load_user(ctx, self.0.recipient_id).await
     }
 
+    /// The song.
     async fn track(&self, ctx: &Context<'_>) -> Result<Track> {
         let found = ctx
             .data_unchecked::<DataLoader<TrackLoader>>()
@@ -96,10 +108,12 @@ impl Share {
         })?))
     }
 
+    /// What the sender wrote with it (up to 280 characters).
     async fn note(&self) -> Option<&str> {
         self.0.note.as_deref()
     }
 
+    /// Where it stands.
     async fn status(&self) -> ShareStatus {
         match self.0.status {
             Stored::Pending => ShareStatus::Pending,
@@ -109,6 +123,7 @@ impl Share {
         }
     }
 
+    /// When it was shared.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -156,12 +171,15 @@ pub struct PlayEvent {
     share: Option<share::Model>,
 }
 
+/// A listen receipt: the recipient played a shared song.
 #[Object]
 impl PlayEvent {
+    /// Unique among plays.
     async fn id(&self) -> ID {
         ID(self.event.id.to_string())
     }
 
+    /// The share that was played.
     async fn share(&self, ctx: &Context<'_>) -> Result<Share> {
         if let Some(share) = &self.share {
             return Ok(Share(share.clone()));
@@ -185,10 +203,13 @@ impl PlayEvent {
     }
 }
 
+/// My sharing statistics, over all my shares.
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct Stats {
+    /// Shares I sent.
     shares_sent: i32,
+    /// Shares sent to me.
     shares_received: i32,
     /// Sent shares the recipient played.
     sent_played: i32,
@@ -218,6 +239,7 @@ pub async fn stats_for(ctx: &Context<'_>, user_id: Uuid) -> Result<Stats> {
     })
 }
 
+/// A song to share with a friend.
 #[derive(InputObject)]
 pub struct ShareSongInput {
     /// The friend's handle.
@@ -231,16 +253,17 @@ pub struct ShareSongInput {
 #[derive(Default)]
 pub struct SharesQuery;
 
+/// Reading shares.
 #[Object]
 impl SharesQuery {
     /// My shares, newest first.
     async fn shares(
         &self,
         ctx: &Context<'_>,
-        #[graphql(name = "box")] which: ShareBox,
-        status: Option<ShareStatus>,
-        #[graphql(default = 20)] first: Option<i32>,
-        after: Option<String>,
+        #[graphql(name = "box", desc = "Sent or received.")] which: ShareBox,
+        #[graphql(desc = "Only the shares in this status; all when not given.")] status: Option<ShareStatus>,
+        #[graphql(default = 20, desc = "How many (1–100).")] first: Option<i32>,
+        #[graphql(desc = "The `cursor` (or `endCursor`) to continue after.")] after: Option<String>,
     ) -> Result<Connection<String, Share>> {
         let viewer = viewer(ctx)?;
         let page = Page::parse(first, after.as_deref())?;
@@ -257,7 +280,7 @@ impl SharesQuery {
     }
 
     /// One share; only its sender or recipient may see it.
-    async fn share(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Share>> {
+    async fn share(&self, ctx: &Context<'_>, #[graphql(desc = "The share's `id`.")] id: ID) -> Result<Option<Share>> {
         let viewer = viewer(ctx)?;
         let Ok(id) = id.parse::<Uuid>() else { return Ok(None) };
         Ok(shares::get(&app(ctx).db, viewer.user_id, id).await?.map(Share))
@@ -267,11 +290,16 @@ impl SharesQuery {
 #[derive(Default)]
 pub struct SharesMutation;
 
+/// Sharing songs.
 #[Object]
 impl SharesMutation {
     /// Shares a track with a friend. The same pending share twice answers
     /// the existing one.
-    async fn share_song(&self, ctx: &Context<'_>, input: ShareSongInput) -> Result<Share> {
+    async fn share_song(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The friend, the track and a note.")] input: ShareSongInput,
+    ) -> Result<Share> {
         let viewer = viewer(ctx)?;
         let new = NewShare {
             to: input.to,
@@ -283,7 +311,7 @@ impl SharesMutation {
     }
 
     /// Withdraws a pending share I sent.
-    async fn cancel_share(&self, ctx: &Context<'_>, id: ID) -> Result<Share> {
+    async fn cancel_share(&self, ctx: &Context<'_>, #[graphql(desc = "The share's `id`.")] id: ID) -> Result<Share> {
         let viewer = viewer(ctx)?;
         let id = parse_id(&id, "id")?;
         let app = app(ctx);
@@ -296,6 +324,7 @@ impl SharesMutation {
 #[derive(Default)]
 pub struct SharesSubscription;
 
+/// Live share events.
 #[Subscription]
 impl SharesSubscription {
     /// A friend shared a song with me.

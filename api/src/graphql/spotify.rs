@@ -18,6 +18,7 @@ use entity::{spotify_links, spotify_links::Status as Stored, tracks};
 /// A Spotify track.
 pub struct Track(pub tracks::Model);
 
+/// A Spotify track, as Spotify's catalogue describes it.
 #[Object]
 impl Track {
     /// The Spotify track id.
@@ -25,37 +26,46 @@ impl Track {
         ID(self.0.id.clone())
     }
 
+    /// The Spotify URI (`spotify:track:…`), which opens the Spotify app.
     async fn uri(&self) -> String {
         format!("spotify:track:{}", self.0.id)
     }
 
+    /// The web link (`https://open.spotify.com/track/…`).
     async fn url(&self) -> String {
         format!("https://open.spotify.com/track/{}", self.0.id)
     }
 
+    /// The track's title.
     async fn name(&self) -> &str {
         &self.0.name
     }
 
+    /// The artists' names, in Spotify's order.
     async fn artists(&self) -> Vec<String> {
         self.0.artist_names()
     }
 
+    /// The album's name, when Spotify gives one.
     async fn album(&self) -> Option<&str> {
         self.0.album.as_deref()
     }
 
+    /// Length in milliseconds.
     async fn duration_ms(&self) -> i32 {
         self.0.duration_ms
     }
 
+    /// The album cover's URL, when Spotify gives one.
     async fn image_url(&self) -> Option<&str> {
         self.0.image_url.as_deref()
     }
 }
 
+/// Whether Send Songs can still read a linked Spotify account.
 #[derive(Enum, Copy, Clone, PartialEq, Eq)]
 pub enum SpotifyLinkStatus {
+    /// Working: plays are being watched.
     Active,
     /// Spotify no longer accepts our access: connect again.
     RelinkRequired,
@@ -63,6 +73,7 @@ pub enum SpotifyLinkStatus {
 
 pub struct SpotifyLink(pub spotify_links::Model);
 
+/// My linked Spotify account, whose listening Send Songs watches.
 #[Object]
 impl SpotifyLink {
     /// Spotify's immutable `account_id` for the linked account, the key of
@@ -77,10 +88,12 @@ impl SpotifyLink {
         self.0.spotify_user_id.as_deref().unwrap_or(&self.0.account_id)
     }
 
+    /// The Spotify profile's name, when it has one.
     async fn display_name(&self) -> Option<&str> {
         self.0.display_name.as_deref()
     }
 
+    /// Whether it still works.
     async fn status(&self) -> SpotifyLinkStatus {
         match self.0.status {
             Stored::Active => SpotifyLinkStatus::Active,
@@ -104,8 +117,10 @@ impl SpotifyLink {
 
 pub struct NowPlaying(pub now_playing::NowPlaying);
 
+/// What someone is listening to on Spotify, or last listened to.
 #[Object]
 impl NowPlaying {
+    /// True while a track is playing.
     async fn is_playing(&self) -> bool {
         self.0.is_playing
     }
@@ -126,28 +141,37 @@ impl NowPlaying {
     }
 }
 
+/// A code that links a Messenger conversation to my account.
 #[derive(SimpleObject)]
 pub struct LinkCode {
     /// 16 digits; send them to Send Songs on Messenger.
     code: String,
+    /// After this (30 minutes) the code no longer works.
     expires_at: DateTime<Utc>,
 }
 
+/// Where to give Send Songs access to a Spotify account.
 #[derive(SimpleObject)]
 pub struct SpotifyConnect {
     /// Open this in a browser to give Send Songs access.
     url: String,
+    /// After this (10 minutes) the link no longer works.
     expires_at: DateTime<Utc>,
 }
 
 #[derive(Default)]
 pub struct SpotifyQuery;
 
+/// Reading Spotify.
 #[Object]
 impl SpotifyQuery {
     /// A track from any link form people paste (open.spotify.com, spotify:
     /// URIs, short links, bare ids): to preview before sharing.
-    async fn track(&self, ctx: &Context<'_>, link: String) -> Result<Track> {
+    async fn track(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A Spotify track link, URI or id, as pasted.")] link: String,
+    ) -> Result<Track> {
         let viewer = viewer(ctx)?;
         let id = app(ctx).spotify.resolve(&link).await?;
         let found = ctx
@@ -163,7 +187,11 @@ impl SpotifyQuery {
     }
 
     /// What someone is playing: yourself, or an accepted friend.
-    async fn now_playing(&self, ctx: &Context<'_>, handle: String) -> Result<Option<NowPlaying>> {
+    async fn now_playing(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Their handle (or mine), like `sam` or `@Sam`.")] handle: String,
+    ) -> Result<Option<NowPlaying>> {
         let viewer = viewer(ctx)?;
         match listening::now_playing(app(ctx), Asker::Person(viewer.user_id), &handle).await? {
             Seen::Playing(playing) => Ok(Some(NowPlaying(playing))),
@@ -178,6 +206,7 @@ impl SpotifyQuery {
 #[derive(Default)]
 pub struct SpotifyMutation;
 
+/// Linking Spotify and Messenger.
 #[Object]
 impl SpotifyMutation {
     /// A Spotify authorization link for the signed-in person (10 minutes).

@@ -10,6 +10,14 @@
 //! Listed origins may send credentials (the API uses none, but stock
 //! clients set `credentials: 'include'` freely); `*` allows any origin
 //! without them, as the Fetch standard requires.
+//!
+//! A preflight from an allowed origin is allowed whatever request headers
+//! it names: besides `Authorization` and `Content-Type`, stock clients and
+//! the libraries around them add their own (`apollographql-client-name`,
+//! `apollo-require-preflight`, Sentry's `sentry-trace` and `baggage`, W3C
+//! `traceparent`), and a fixed list breaks a page the day it adds a
+//! tracer, while protecting nothing: the origin is already trusted, and
+//! the server reads no header it does not know.
 use std::{sync::Arc, time::Duration};
 
 use axum::{
@@ -22,18 +30,6 @@ use tower::{Layer as _, ServiceExt as _};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 use crate::config::CorsOrigins;
-
-/// The request headers a browser may send from another origin: what
-/// GraphQL clients send (Apollo Client names itself and its operation).
-const ALLOWED_HEADERS: [HeaderName; 7] = [
-    header::AUTHORIZATION,
-    header::CONTENT_TYPE,
-    header::ACCEPT,
-    HeaderName::from_static("apollo-require-preflight"),
-    HeaderName::from_static("x-apollo-operation-name"),
-    HeaderName::from_static("apollographql-client-name"),
-    HeaderName::from_static("apollographql-client-version"),
-];
 
 /// The response headers scripts may read besides the safelisted ones:
 /// the request id to quote in a support request, and when to retry.
@@ -72,7 +68,7 @@ impl Cors {
     pub fn new(origins: &CorsOrigins) -> Self {
         let layer = CorsLayer::new()
             .allow_methods([Method::GET, Method::POST])
-            .allow_headers(ALLOWED_HEADERS)
+            .allow_headers(AllowHeaders::mirror_request())
             .expose_headers(EXPOSED_HEADERS)
             .max_age(PREFLIGHT_MAX_AGE);
         let layer = match origins {

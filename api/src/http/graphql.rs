@@ -1,17 +1,20 @@
 //! GraphQL over HTTP (POST and GET, as the GraphQL-over-HTTP specification
-//! describes); `GET /graphql` also leads to GraphiQL ([`super::graphiql`])
-//! and to WebSocket subscriptions ([`super::ws`]).
+//! describes, with Apollo's automatic persisted queries: [`super::persisted`]);
+//! `GET /graphql` also leads to GraphiQL ([`super::graphiql`]) and to
+//! WebSocket subscriptions ([`super::ws`]).
 use std::net::SocketAddr;
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use axum::{
     body::Bytes,
-    extract::{ConnectInfo, Request, State},
+    extract::{ConnectInfo, Query, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 
-use super::order::SelectionOrder;
+use serde::Deserialize;
+
+use super::{order::SelectionOrder, persisted};
 use crate::{
     app::AppState,
     graphql::{AppSchema, Auth, ClientAddress, CurrentUser, is_request_error},
@@ -99,11 +102,54 @@ pub async fn post(
             return problem(
                 StatusCode::BAD_REQUEST,
                 media,
-                "the body is not a GraphQL request: expected JSON with `query`, and optionally `variables` and `operationName`",
+                "the body is not a GraphQL request: expected JSON with `query`, and optionally `variables`, \
+                 `operationName` and `extensions`",
             );
         }
     };
+    let request = match persisted::resolve(&state.app.persisted_queries, request).await {
+        Ok(request) => request,
+        Err(refusal) => return refused(refusal, media),
+    };
     execute(&state, peer, &headers, request, media).await
+}
+
+/// The parameters of a GET: the specification's, each a string (variables
+/// and extensions as JSON), as Apollo's `HttpLink` writes them.
+#[derive(Deserialize)]
+struct GetParameters {
+    #[serde(default)]
+    query: String,
+    #[serde(rename = "operationName")]
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+impl GetParameters {
+    fn into_request(self) -> Result<async_graphql::Request, &'static str> {
+        let variables = match self.variables.as_deref().map(serde_json::from_str) {
+            Some(Ok(variables)) => async_graphql::Variables::from_json(variables),
+            Some(Err(_)) => return Err("`variables` must be a JSON object"),
+            None => async_graphql::Variables::default(),
+        };
+        let extensions = match self.extensions.as_deref().map(serde_json::from_str) {
+            Some(Ok(extensions)) => extensions,
+            Some(Err(_)) => return Err("`extensions` must be a JSON object"),
+            None => async_graphql::Extensions::default(),
+        };
+        let mut request = async_graphql::Request::new(self.query).variables(variables);
+        request.operation_name = self.operation_name;
+        request.extensions = extensions;
+        Ok(request)
+    }
+}
+
+fn refused(refusal: persisted::Refusal, media: Media) -> Response {
+    match refusal {
+        persisted::Refusal::NotFound => persisted::not_found(media.content_type()),
+        persisted::Refusal::Bad(why) => problem(StatusCode::BAD_REQUEST, media, why),
+    }
 }
 
 pub async fn get(State(state): State<GraphqlState>, request: Request) -> Response {
@@ -133,10 +179,24 @@ pub async fn get(State(state): State<GraphqlState>, request: Request) -> Respons
     let Some(media) = negotiate(headers) else {
         return StatusCode::NOT_ACCEPTABLE.into_response();
     };
-    let gql_request = match async_graphql::http::parse_query_string(query) {
-        Ok(r) => r,
-        Err(_) => return problem(StatusCode::BAD_REQUEST, media, "pass the operation as ?query=…"),
+    let parsed = Query::<GetParameters>::try_from_uri(&parts.uri)
+        .map_err(|_| "pass the operation as ?query=…")
+        .and_then(|Query(parameters)| parameters.into_request());
+    let gql_request = match parsed {
+        Ok(request) => request,
+        Err(why) => return problem(StatusCode::BAD_REQUEST, media, why),
     };
+    let gql_request = match persisted::resolve(&state.app.persisted_queries, gql_request).await {
+        Ok(request) => request,
+        Err(refusal) => return refused(refusal, media),
+    };
+    if gql_request.query.is_empty() {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            media,
+            "pass the operation as ?query=… (or a persisted query's hash in ?extensions=…)",
+        );
+    }
     if is_mutation(&gql_request) {
         let mut response = problem(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -1,6 +1,7 @@
 //! HTTP: the router, middleware, and the routes. The GraphQL transport:
-//! `graphql.rs` (POST, GET), `ws.rs` (WebSocket), `graphiql.rs` (the page and
-//! its files), `cors.rs` (other origins), `order.rs` (fields in selection order).
+//! `graphql.rs` (POST, GET), `persisted.rs` (automatic persisted queries),
+//! `ws.rs` (WebSocket), `graphiql.rs` (the page and its files), `cors.rs`
+//! (other origins), `order.rs` (fields in selection order).
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{Router, extract::DefaultBodyLimit, middleware, routing::get};
@@ -24,6 +25,7 @@ mod messenger;
 mod metrics;
 mod now_playing;
 mod order;
+mod persisted;
 mod sandbox;
 mod ws;
 

@@ -22,7 +22,12 @@
 //! | the operation ends | `complete` | `complete` |
 //! | the client's `complete` / `stop` | the operation stops, nothing more is sent for it | the operation stops, then `complete` |
 //! | keep-alive, every `WS_KEEPALIVE_INTERVAL` | `ping` (the client answers `pong`); a client's `ping` gets `pong` | `ka`, also right after the ack |
+//! | the session ends (log-out, revoked, logged out everywhere, account deleted) or its access token expires | `error` (`UNAUTHENTICATED`) for each running operation, close 4403 | `error` for each, `connection_error`, close 4403 |
 //! | the server stops | close 1001 | close 1001 |
+//!
+//! A session's end reaches the socket as an event, on whichever replica it
+//! is ([`session`]); the socket closes at once, so the client reconnects
+//! with a fresh token from its `connectionParams`.
 //!
 //! Auth needs no origin check here: the token travels in `connection_init`,
 //! never in a cookie a foreign page could ride on.
@@ -45,21 +50,18 @@ use futures_util::{
     StreamExt as _,
     stream::{self, AbortHandle, Abortable, BoxStream, SelectAll},
 };
-use serde_json::{Map, Value};
 
-use super::{
-    graphql::{GraphqlState, strip_bearer},
-    order::SelectionOrder,
-};
+use super::{graphql::GraphqlState, order::SelectionOrder};
 use crate::{
     app::{App, AppState},
-    error::Error,
     graphql::{AppSchema, Auth, ClientAddress, is_request_error},
 };
 
 mod messages;
+mod session;
 
 use messages::{ClientMessage, ServerMessage, truncate};
+use session::{Ended, Session};
 
 /// Answers a WebSocket upgrade on `/graphql`.
 pub async fn upgrade(state: GraphqlState, peer: SocketAddr, mut parts: Parts) -> HttpResponse {
@@ -171,11 +173,11 @@ impl Connection {
 
     /// `Ok` when the client left; `Err` says how to close the socket.
     async fn run(&mut self, app: &AppState, schema: &AppSchema, peer: SocketAddr) -> Result<(), Fatal> {
-        let Some(auth) = self.handshake(app).await? else {
+        let Some(session) = self.handshake(app).await? else {
             return Ok(());
         };
         let mut data = Data::default();
-        data.insert(auth);
+        data.insert(Auth::Signed(session.viewer));
         data.insert(ClientAddress(Some(peer.ip())));
         let data = Arc::new(data);
 
@@ -184,8 +186,16 @@ impl Connection {
         let first_beat = if self.legacy() { Duration::ZERO } else { every };
         let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + first_beat, every);
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let expired = app.clock.sleep_until(session.until);
+        tokio::pin!(expired);
+        let mut ends = Box::pin(session.ends(app));
+        let mut gaps = app.events.gaps();
         loop {
             tokio::select! {
+                // What an operation produced goes out before the session's
+                // end is looked at: `logOut` sent over this socket gets its
+                // answer, then the socket closes.
+                biased;
                 frame = self.socket.recv() => {
                     let message = match self.read(frame).await? {
                         Incoming::Message(message) => message,
@@ -193,7 +203,12 @@ impl Connection {
                         Incoming::Gone => return Ok(()),
                     };
                     match message {
-                        ClientMessage::Subscribe { id, request } => self.start(schema, &data, id, *request).await?,
+                        ClientMessage::Subscribe { id, request } => {
+                            if let Err(ended) = session.check(app).await {
+                                return Err(self.end(ended, Some(id)).await);
+                            }
+                            self.start(schema, &data, id, *request).await?;
+                        }
                         ClientMessage::Complete { id } => self.stop(&id).await?,
                         ClientMessage::Init(_) => return Err(Fatal(4429, "Too many initialisation requests".into())),
                         ClientMessage::Ping => self.send(&ServerMessage::bare("pong")).await?,
@@ -202,6 +217,20 @@ impl Connection {
                     }
                 }
                 Some((id, event)) = self.operations.next() => self.deliver(id, event).await?,
+                Some(_) = ends.next() => {
+                    if let Err(ended) = session.check(app).await {
+                        return Err(self.end(ended, None).await);
+                    }
+                }
+                Ok(()) = gaps.changed() => {
+                    if let Err(ended) = session.check_afresh(app).await {
+                        return Err(self.end(ended, None).await);
+                    }
+                }
+                () = &mut expired => {
+                    let ended = session.check(app).await.err().unwrap_or_else(Ended::expired);
+                    return Err(self.end(ended, None).await);
+                }
                 _ = keepalive.tick() => {
                     let beat = if self.legacy() { "ka" } else { "ping" };
                     self.send(&ServerMessage::bare(beat)).await?;
@@ -212,10 +241,10 @@ impl Connection {
 
     /// Waits for `connection_init` and checks its token, answering `ping`
     /// meanwhile; `None` when the client left first.
-    async fn handshake(&mut self, app: &AppState) -> Result<Option<Auth>, Fatal> {
+    async fn handshake(&mut self, app: &AppState) -> Result<Option<Session>, Fatal> {
         let deadline = tokio::time::sleep(app.settings.graphql.ws_init_timeout);
         tokio::pin!(deadline);
-        let mut checking: Option<BoxFuture<'static, Result<Auth, Fatal>>> = None;
+        let mut checking: Option<BoxFuture<'static, Result<Session, Fatal>>> = None;
         loop {
             tokio::select! {
                 () = &mut deadline, if checking.is_none() => {
@@ -234,7 +263,7 @@ impl Connection {
                         ClientMessage::Init(_) if checking.is_some() => {
                             return Err(Fatal(4429, "Too many initialisation requests".into()));
                         }
-                        ClientMessage::Init(payload) => checking = Some(Box::pin(authenticate(app.clone(), payload))),
+                        ClientMessage::Init(payload) => checking = Some(Box::pin(Session::open(app.clone(), payload))),
                         ClientMessage::Ping => self.send(&ServerMessage::bare("pong")).await?,
                         ClientMessage::Terminate => return Ok(None),
                         _ => return Err(Fatal::unauthorized()),
@@ -332,6 +361,33 @@ impl Connection {
         }
     }
 
+    /// The session ended: each running operation (and `refused`, the one
+    /// just asked for) gets an `error` saying why; then the socket closes
+    /// with 4403.
+    async fn end(&mut self, ended: Ended, refused: Option<String>) -> Fatal {
+        let error = ended.error();
+        let mut ids: Vec<String> = self
+            .running
+            .drain()
+            .map(|(id, handle)| {
+                handle.abort();
+                id
+            })
+            .collect();
+        ids.extend(refused);
+        for id in &ids {
+            let sent = if self.legacy() {
+                self.send(&ServerMessage::about(id, "error", &error)).await
+            } else {
+                self.send(&ServerMessage::about(id, "error", [&error])).await
+            };
+            if sent.is_err() {
+                break;
+            }
+        }
+        Fatal(4403, format!("Forbidden: {}", ended.0))
+    }
+
     async fn send<P: serde::Serialize>(&mut self, message: &ServerMessage<'_, P>) -> Result<(), Fatal> {
         self.socket
             .send(Message::text(message.to_text()))
@@ -354,27 +410,5 @@ impl Connection {
             reason: truncate(reason, 123).into(),
         };
         let _ = self.socket.send(Message::Close(Some(frame))).await;
-    }
-}
-
-/// Checks the token a `connection_init` carries: `{"authorization": "Bearer …"}`
-/// (`Authorization` too, as GraphiQL sends its Headers tab).
-async fn authenticate(app: AppState, payload: Map<String, Value>) -> Result<Auth, Fatal> {
-    let forbidden = |why: &str| Fatal(4403, format!("Forbidden: {why}"));
-    let value = ["authorization", "Authorization"]
-        .iter()
-        .filter_map(|key| payload.get(*key).and_then(Value::as_str))
-        .map(str::trim)
-        .find(|value| !value.is_empty())
-        .ok_or_else(|| forbidden("connection_init needs {\"authorization\": \"Bearer <accessToken>\"}"))?;
-    let token = strip_bearer(value).unwrap_or(value);
-    match app.accounts.authenticate(token).await {
-        Ok(viewer) => Ok(Auth::Signed(viewer)),
-        Err(err @ Error::Internal(_)) => {
-            err.log();
-            // Not the client's fault: stock clients retry after 1013.
-            Err(Fatal(1013, "Try again later".into()))
-        }
-        Err(err) => Err(forbidden(&err.to_string())),
     }
 }
