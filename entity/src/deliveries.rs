@@ -19,6 +19,8 @@ pub struct Model {
     /// A device id (push) or a Messenger sender id.
     pub target: String,
     pub status: Status,
+    /// Tries that reached the provider (or may have: an interrupted one
+    /// counts).
     pub attempts: i32,
     pub last_error: Option<String>,
     /// The provider's id for the accepted message.
@@ -26,6 +28,12 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,
+    /// When the latest try began: the `Sending` mark, committed before the
+    /// provider is asked.
+    pub tried_at: Option<DateTimeUtc>,
+    /// Tries cut short between that mark and the provider's answer (the
+    /// process stopped): each was sent again, as the same notification.
+    pub interruptions: i32,
 }
 
 /// What became of a message sent to a person: a delivery, or a bot reply
@@ -36,6 +44,11 @@ pub enum Status {
     /// Waiting to be sent, or to be retried.
     #[sea_orm(string_value = "PENDING")]
     Pending,
+    /// Handed to the provider, its answer not yet recorded (deliveries
+    /// only). Found so by a later try, it may have gone out: it is sent
+    /// again as the same notification.
+    #[sea_orm(string_value = "SENDING")]
+    Sending,
     /// Accepted by the provider.
     #[sea_orm(string_value = "SENT")]
     Sent,

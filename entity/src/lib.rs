@@ -44,7 +44,7 @@ mod tests {
         );
         assert_eq!(
             stored::<crate::deliveries::Status>(),
-            ["PENDING", "SENT", "FAILED", "SKIPPED"]
+            ["PENDING", "SENDING", "SENT", "FAILED", "SKIPPED"]
         );
         assert_eq!(stored::<crate::deliveries::Channel>(), ["MESSENGER", "PUSH"]);
         assert_eq!(

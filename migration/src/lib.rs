@@ -19,6 +19,7 @@ mod m20261130_000022_index_devices_registered;
 mod m20261130_000030_create_persisted_queries;
 mod m20261130_000040_create_throttles;
 mod m20261130_000041_create_sandbox_secrets;
+mod m20261130_000042_deliveries_sending_mark;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000030_create_persisted_queries::Migration),
             Box::new(m20261130_000040_create_throttles::Migration),
             Box::new(m20261130_000041_create_sandbox_secrets::Migration),
+            Box::new(m20261130_000042_deliveries_sending_mark::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@ mod browser_harness;
 mod cli;
 mod concurrency;
 mod cors;
+mod crashes;
 mod detection;
 mod devices;
 mod fixtures;

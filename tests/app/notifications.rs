@@ -520,7 +520,7 @@ async fn the_delivery_log_pages_newest_first() {
 
 /// The identity a push carries on each platform: Android's tag, APNs'
 /// collapse id and Web Push's topic, which must be one value.
-fn identity(message: &Value) -> String {
+pub fn identity(message: &Value) -> String {
     let tag = message["android"]["notification"]["tag"].as_str().unwrap_or_default();
     let collapse = message["apns"]["headers"]["apns-collapse-id"]
         .as_str()

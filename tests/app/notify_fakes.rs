@@ -2,7 +2,9 @@
 //! Send API, answering with the status codes and error bodies the real
 //! services document. Device tokens and sender ids script the answers:
 //! `unregistered…`, `invalid…`, `mismatch…`, `thirdparty…`, `busy…` (429
-//! once, with `Retry-After`), `down…` (503 always); psid `gone` (551),
+//! once, with `Retry-After`), `down…` (503 always), `hold…` (the first
+//! request is recorded and never answered, as when the sender dies before
+//! FCM's answer reaches it; accepted after); psid `gone` (551),
 //! `limited` (613 on its second message), `badtoken` (190). Any psid can
 //! also be given a scripted answer ([`script`]): a status and a body (the
 //! fixtures under `tests/fixtures/messenger/send_api/`) for its next
@@ -146,6 +148,9 @@ async fn fcm_send(
         return fcm_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "UNAUTHENTICATED");
     }
     let token = body["message"]["token"].as_str().unwrap_or("").to_owned();
+    if token.starts_with("hold") && hold_first(&rec, &token, &body, bearer) {
+        return std::future::pending().await;
+    }
     let mut rec = rec.lock().unwrap();
     rec.pushes.push((token.clone(), body));
     rec.bearers.push(bearer.trim_start_matches("Bearer ").to_owned());
@@ -196,6 +201,17 @@ async fn fcm_send(
         t if t.starts_with("down") => fcm_error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "UNAVAILABLE"),
         _ => Json(json!({ "name": format!("projects/{project}/messages/{}", rec.pushes.len()) })).into_response(),
     }
+}
+
+/// Records a `hold…` device's first push; answers whether it was the first.
+fn hold_first(rec: &Shared, token: &str, body: &Value, bearer: &str) -> bool {
+    let mut rec = rec.lock().unwrap();
+    let first = rec.once.insert(token.to_owned());
+    if first {
+        rec.pushes.push((token.to_owned(), body.clone()));
+        rec.bearers.push(bearer.trim_start_matches("Bearer ").to_owned());
+    }
+    first
 }
 
 fn graph_error(code: i64, message: &str) -> Response {

@@ -30,6 +30,10 @@ pub enum Channel {
 pub enum DeliveryStatus {
     /// Waiting to be sent (or to be retried).
     Pending,
+    /// Handed to the provider, its answer not yet recorded. If the server
+    /// stops meanwhile, it is sent again after the restart, as the same
+    /// notification (a device shows it once); `interruptions` counts that.
+    Sending,
     /// Accepted by the provider.
     Sent,
     /// Given up: `lastError` says why.
@@ -58,6 +62,7 @@ impl Delivery {
     async fn status(&self) -> DeliveryStatus {
         match self.0.status {
             Stored::Pending => DeliveryStatus::Pending,
+            Stored::Sending => DeliveryStatus::Sending,
             Stored::Sent => DeliveryStatus::Sent,
             Stored::Failed => DeliveryStatus::Failed,
             Stored::Skipped => DeliveryStatus::Skipped,
@@ -69,9 +74,23 @@ impl Delivery {
         self.0.event_kind.to_string()
     }
 
-    /// How many times sending it was tried.
+    /// How many times sending it was tried: tries that reached the provider,
+    /// or may have (an interrupted one counts).
     async fn attempts(&self) -> i32 {
         self.0.attempts
+    }
+
+    /// Tries cut short by a stop of the server between asking the provider
+    /// and recording its answer. Each was sent again after the restart with
+    /// the same identity (push: Android `tag`, APNs `apns-collapse-id`, Web
+    /// Push `Topic`), so a device that got both shows it once.
+    async fn interruptions(&self) -> i32 {
+        self.0.interruptions
+    }
+
+    /// When the latest try began (marked before the provider was asked).
+    async fn tried_at(&self) -> Option<DateTime<Utc>> {
+        self.0.tried_at
     }
 
     /// Why it failed or was skipped, or the last error before a retry.

@@ -13,9 +13,50 @@ use super::outbox::Settled;
 use crate::{clock::Clock, paging::Page};
 use entity::deliveries::{self, Status};
 
+/// Marks `delivery` as being sent (`Sending`, `tried_at` = `now`), in a
+/// write of its own that the caller commits before asking the provider, so
+/// that a stop before the answer is recorded leaves a trace. A delivery
+/// already `Sending` was interrupted so (its try may have gone out): the
+/// mark counts that try and the interruption. Answers the row as marked, or
+/// `None` when another try changed it since it was read (this one stops).
+pub async fn mark_sending(
+    db: &impl ConnectionTrait,
+    delivery: &deliveries::Model,
+    now: DateTime<Utc>,
+) -> Result<Option<deliveries::Model>, DbErr> {
+    let mut mark = deliveries::Entity::update_many()
+        .col_expr(deliveries::Column::Status, Expr::value(Status::Sending))
+        .col_expr(deliveries::Column::TriedAt, Expr::value(now))
+        .col_expr(deliveries::Column::UpdatedAt, Expr::value(now))
+        .filter(deliveries::Column::Id.eq(delivery.id))
+        .filter(deliveries::Column::Status.eq(delivery.status))
+        .filter(deliveries::Column::Interruptions.eq(delivery.interruptions));
+    let mut marked = deliveries::Model {
+        status: Status::Sending,
+        tried_at: Some(now),
+        updated_at: now,
+        ..delivery.clone()
+    };
+    if delivery.status == Status::Sending {
+        marked.attempts += 1;
+        marked.interruptions += 1;
+        mark = mark
+            .col_expr(
+                deliveries::Column::Attempts,
+                sea_orm::sea_query::ExprTrait::add(Expr::col(deliveries::Column::Attempts), 1),
+            )
+            .col_expr(
+                deliveries::Column::Interruptions,
+                sea_orm::sea_query::ExprTrait::add(Expr::col(deliveries::Column::Interruptions), 1),
+            );
+    }
+    Ok((mark.exec(db).await?.rows_affected == 1).then_some(marked))
+}
+
 /// Writes what a try of `delivery` came to. A finished delivery is written
-/// only if it is still pending (a second worker's try changes nothing), with
-/// `sent_at` the moment the provider answered; a retry keeps its error.
+/// only if it is still pending or being sent (a second worker's try changes
+/// nothing), with `sent_at` the moment the provider answered; a retry keeps
+/// its error and waits as pending.
 pub async fn record(
     db: &impl ConnectionTrait,
     delivery: &deliveries::Model,
@@ -40,7 +81,7 @@ pub async fn record(
                 .col_expr(deliveries::Column::SentAt, Expr::value(sent.then_some(now)))
                 .col_expr(deliveries::Column::UpdatedAt, Expr::value(now))
                 .filter(deliveries::Column::Id.eq(delivery.id))
-                .filter(deliveries::Column::Status.eq(Status::Pending))
+                .filter(deliveries::Column::Status.is_in([Status::Pending, Status::Sending]))
                 .exec(db)
                 .await?;
             metrics::counter!(
@@ -56,10 +97,12 @@ pub async fn record(
         }
         Settled::Retry { attempts, reason, .. } => {
             deliveries::Entity::update_many()
+                .col_expr(deliveries::Column::Status, Expr::value(Status::Pending))
                 .col_expr(deliveries::Column::Attempts, Expr::value(*attempts))
                 .col_expr(deliveries::Column::LastError, Expr::value(reason.clone()))
                 .col_expr(deliveries::Column::UpdatedAt, Expr::value(tried_at))
                 .filter(deliveries::Column::Id.eq(delivery.id))
+                .filter(deliveries::Column::Status.is_in([Status::Pending, Status::Sending]))
                 .exec(db)
                 .await?;
         }

@@ -142,6 +142,8 @@ async fn fan_out(
             created_at: Set(now),
             sent_at: Set(None),
             updated_at: Set(now),
+            tried_at: Set(None),
+            interruptions: Set(0),
         };
         let inserted = deliveries::Entity::insert(row)
             .on_conflict(

@@ -26,7 +26,7 @@ use crate::{
     jobs::{Job, JobError, Outcome},
     messenger::{
         links::{self, Reach},
-        send_api::MessagingType,
+        send_api::{MessagingType, SendApi},
     },
 };
 use entity::{
@@ -59,90 +59,122 @@ async fn send(notifier: &Notifier, delivery_id: Uuid) -> Result<Outcome, JobErro
         return Ok(Outcome::Done);
     };
     let delivery = &loaded.delivery;
-    if delivery.status != Status::Pending {
+    // `Sending`: a try was cut short after its mark; it is tried again.
+    if !matches!(delivery.status, Status::Pending | Status::Sending) {
         return Ok(Outcome::Done);
     }
     let now = notifier.clock.now();
-    let attempt = match compose(notifier, &loaded) {
-        None => Attempt::Skipped("what it was about no longer exists"),
-        Some(texts) => match delivery.channel {
-            Channel::Push => {
-                if let Some(end) = quiet_hours_end(&loaded.user, now) {
-                    return Ok(Outcome::RunAt(end));
-                }
-                send_push(notifier, delivery, &texts, now).await?
+    let (tried, attempt) = match compose(notifier, &loaded) {
+        None => (delivery.clone(), Attempt::Skipped("what it was about no longer exists")),
+        Some(texts) => {
+            if delivery.channel == Channel::Push
+                && let Some(end) = quiet_hours_end(&loaded.user, now)
+            {
+                return Ok(Outcome::RunAt(end));
             }
-            Channel::Messenger => send_messenger(notifier, delivery, &texts, now).await?,
-        },
+            match reach(notifier, delivery, now).await? {
+                Err(skipped) => (delivery.clone(), skipped),
+                Ok(target) => {
+                    // Committed before the provider is asked: a stop before
+                    // its answer is recorded leaves the delivery `Sending`,
+                    // and the next try sends it again as the same notification.
+                    let Some(marked) = log::mark_sending(&notifier.db, delivery, now).await? else {
+                        return Ok(Outcome::Done);
+                    };
+                    let attempt = transmit(notifier, &marked, target, &texts, now).await?;
+                    (marked, attempt)
+                }
+            }
+        }
     };
-    let settled = outbox::settle(delivery.attempts, delivery.created_at, now, attempt);
-    log::record(&notifier.db, delivery, &settled, notifier.clock.as_ref(), now).await?;
+    let settled = outbox::settle(tried.attempts, tried.created_at, now, attempt);
+    log::record(&notifier.db, &tried, &settled, notifier.clock.as_ref(), now).await?;
     settled.into_job_result()?;
     Ok(Outcome::Done)
 }
 
-async fn send_push(
-    notifier: &Notifier,
-    delivery: &deliveries::Model,
-    texts: &Texts,
-    now: DateTime<Utc>,
-) -> Result<Attempt, JobError> {
-    let Some(fcm) = &notifier.fcm else {
-        return Ok(Attempt::Skipped("push is not set up on this server"));
-    };
-    let device_id: Uuid = delivery
-        .target
-        .parse()
-        .map_err(|_| JobError::permanent("bad device target"))?;
-    let Some(device) = devices::find(&notifier.db, device_id).await? else {
-        return Ok(Attempt::Skipped("the device was removed"));
-    };
-    if device.user_id != delivery.user_id {
-        return Ok(Attempt::Skipped("the device now belongs to another account"));
-    }
-    // The same for every send of this notification, to every device.
-    let identity = fcm::notification_id(&format!("{}:{}", delivery.event_kind.to_value(), delivery.event_id));
-    Ok(match fcm.send(&device.token, &texts.push, &identity, now).await {
-        Ok(name) => Attempt::Accepted(name),
-        Err(FcmError::Unregistered(reason)) => {
-            devices::remove(&notifier.db, device.id).await?;
-            Attempt::Failed(reason)
-        }
-        Err(FcmError::Rejected(reason) | FcmError::Operator(reason)) => Attempt::Failed(reason),
-        Err(FcmError::Retry { reason, after }) => Attempt::Retry { reason, after },
-    })
+/// Where a delivery goes, once it is known that it can go.
+enum Target<'a> {
+    /// A device, through FCM.
+    Push(&'a fcm::FcmClient, entity::devices::Model),
+    /// A Messenger sender (its page-scoped id), through the Send API.
+    Messenger(&'a SendApi, String),
 }
 
-async fn send_messenger(
+/// Where `delivery` can go now, or why it is skipped.
+async fn reach<'a>(
+    notifier: &'a Notifier,
+    delivery: &deliveries::Model,
+    now: DateTime<Utc>,
+) -> Result<Result<Target<'a>, Attempt>, JobError> {
+    match delivery.channel {
+        Channel::Push => {
+            let Some(fcm) = &notifier.fcm else {
+                return Ok(Err(Attempt::Skipped("push is not set up on this server")));
+            };
+            let device_id: Uuid = delivery
+                .target
+                .parse()
+                .map_err(|_| JobError::permanent("bad device target"))?;
+            let Some(device) = devices::find(&notifier.db, device_id).await? else {
+                return Ok(Err(Attempt::Skipped("the device was removed")));
+            };
+            if device.user_id != delivery.user_id {
+                return Ok(Err(Attempt::Skipped("the device now belongs to another account")));
+            }
+            Ok(Ok(Target::Push(fcm, device)))
+        }
+        Channel::Messenger => {
+            let Some(messenger) = &notifier.messenger else {
+                return Ok(Err(Attempt::Skipped("Messenger is not set up on this server")));
+            };
+            Ok(
+                match links::reach(&notifier.db, &delivery.target, delivery.user_id, now).await? {
+                    Reach::Open(psid) => Ok(Target::Messenger(messenger, psid)),
+                    Reach::Unlinked => Err(Attempt::Skipped("Messenger was unlinked")),
+                    Reach::Unreachable => Err(Attempt::Skipped("the person cannot be reached on Messenger")),
+                    Reach::OutsideWindow => Err(Attempt::Skipped(
+                        "outside Messenger's 24-hour window: they have not written to the page in the last 24 hours",
+                    )),
+                },
+            )
+        }
+    }
+}
+
+/// Asks the provider to deliver; answers how that try ended.
+async fn transmit(
     notifier: &Notifier,
     delivery: &deliveries::Model,
+    target: Target<'_>,
     texts: &Texts,
     now: DateTime<Utc>,
 ) -> Result<Attempt, JobError> {
-    let Some(messenger) = &notifier.messenger else {
-        return Ok(Attempt::Skipped("Messenger is not set up on this server"));
-    };
-    let psid = match links::reach(&notifier.db, &delivery.target, delivery.user_id, now).await? {
-        Reach::Open(psid) => psid,
-        Reach::Unlinked => return Ok(Attempt::Skipped("Messenger was unlinked")),
-        Reach::Unreachable => return Ok(Attempt::Skipped("the person cannot be reached on Messenger")),
-        Reach::OutsideWindow => {
-            return Ok(Attempt::Skipped(
-                "outside Messenger's 24-hour window: they have not written to the page in the last 24 hours",
-            ));
+    match target {
+        Target::Push(fcm, device) => {
+            // The same for every send of this notification, to every device.
+            let identity = fcm::notification_id(&format!("{}:{}", delivery.event_kind.to_value(), delivery.event_id));
+            Ok(match fcm.send(&device.token, &texts.push, &identity, now).await {
+                Ok(name) => Attempt::Accepted(name),
+                Err(FcmError::Unregistered(reason)) => {
+                    devices::remove(&notifier.db, device.id).await?;
+                    Attempt::Failed(reason)
+                }
+                Err(FcmError::Rejected(reason) | FcmError::Operator(reason)) => Attempt::Failed(reason),
+                Err(FcmError::Retry { reason, after }) => Attempt::Retry { reason, after },
+            })
         }
-    };
-    let sent = outbox::to_messenger(
-        &notifier.db,
-        messenger,
-        &psid,
-        MessagingType::Update,
-        &texts.message,
-        &[],
-        now,
-    )
-    .await?;
-    Ok(sent)
+        Target::Messenger(messenger, psid) => Ok(outbox::to_messenger(
+            &notifier.db,
+            messenger,
+            &psid,
+            MessagingType::Update,
+            &texts.message,
+            &[],
+            now,
+        )
+        .await?),
+    }
 }
 
 /// A delivery with everything its texts need, read in one query.
