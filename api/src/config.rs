@@ -132,6 +132,12 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "Base of the Messenger Send API (/me/messages).",
     },
     Setting {
+        name: "MESSENGER_PAGE_ID",
+        unset: Unset::Off,
+        meaning: "The Messenger page's id or username (104872931258841, sendsongs): the Spotify page then offers \
+                  a button that opens the page in Messenger with the link code as the m.me link's ref.",
+    },
+    Setting {
         name: "FCM_CREDENTIALS",
         unset: Unset::Described("sandbox: the stand-in's; else no pushes are sent"),
         meaning: "Path of a Google service-account JSON file (project_id, client_email, private_key, token_uri).",
@@ -431,6 +437,9 @@ pub struct MessengerSettings {
     pub verify_token: Option<SecretString>,
     pub page_token: Option<SecretString>,
     pub graph_url: String,
+    /// `MESSENGER_PAGE_ID`: the page's id or username, for
+    /// `https://m.me/<page>?ref=<link code>` links.
+    pub page_id: Option<String>,
 }
 
 #[derive(Debug)]
@@ -588,6 +597,7 @@ impl Settings {
                 verify_token: vars.get("MESSENGER_VERIFY_TOKEN").map(SecretString::from),
                 page_token: vars.get("MESSENGER_PAGE_TOKEN").map(SecretString::from),
                 graph_url: vars.url("MESSENGER_GRAPH_URL")?,
+                page_id: page_id(vars.get("MESSENGER_PAGE_ID"))?,
             },
             fcm: FcmSettings {
                 credentials: fcm_credentials(vars.get("FCM_CREDENTIALS"))?,
@@ -625,6 +635,23 @@ impl Settings {
     pub fn jwt_secret_bytes(&self) -> &[u8] {
         self.jwt_secret.expose_secret().as_bytes()
     }
+}
+
+/// A page id (digits) or username (letters, digits and periods, as
+/// Facebook allows them), which goes into `m.me` links as it is.
+fn page_id(value: Option<String>) -> Result<Option<String>, SettingError> {
+    let Some(value) = value else { return Ok(None) };
+    let value = value.trim_start_matches('@').to_owned();
+    if value.len() > 100 || !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') {
+        return Err(bad(
+            "MESSENGER_PAGE_ID",
+            format!(
+                "`{value}` is not a page id or username: use the digits of the page's id (104872931258841) or \
+                 its username (sendsongs), as in https://m.me/sendsongs"
+            ),
+        ));
+    }
+    Ok(Some(value))
 }
 
 fn random_base64(len: usize) -> String {
@@ -888,6 +915,23 @@ mod tests {
         let play_check = Settings::from_vars(vars(&[])).unwrap().play_check;
         assert_eq!(play_check.live_window, Duration::from_secs(600));
         assert_eq!(play_check.live_interval, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn the_page_id_is_an_id_or_a_username() {
+        let page = |value: &str| Settings::from_vars(vars(&[("MESSENGER_PAGE_ID", value)]));
+        assert_eq!(
+            page("104872931258841").unwrap().messenger.page_id.as_deref(),
+            Some("104872931258841")
+        );
+        assert_eq!(
+            page("@send.songs").unwrap().messenger.page_id.as_deref(),
+            Some("send.songs")
+        );
+        assert_eq!(Settings::from_vars(vars(&[])).unwrap().messenger.page_id, None);
+        for wrong in ["send songs", "https://m.me/sendsongs", "page?ref=1", "<b>"] {
+            assert_eq!(page(wrong).unwrap_err().name, "MESSENGER_PAGE_ID", "{wrong}");
+        }
     }
 
     #[test]

@@ -345,6 +345,38 @@ pub fn is_postgres(db: &DatabaseConnection) -> bool {
     db.get_database_backend() == DbBackend::Postgres
 }
 
+/// Whether the database refused a statement for the values it carries (a
+/// value the column cannot hold, a broken constraint) rather than failing
+/// to run it (connection lost, pool exhausted, a lock): the same statement
+/// would be refused again, so trying it later is pointless. PostgreSQL:
+/// SQLSTATE classes 22 (data exception: a NUL in text, a string too long
+/// for its `varchar`) and 23 (integrity constraint violation). SQLite: see
+/// [`sqlite_refuses_the_data`].
+pub fn refuses_the_data(err: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(err)) | DbErr::Query(RuntimeErr::SqlxError(err))) = err else {
+        return false;
+    };
+    match err.as_ref() {
+        sqlx::Error::Encode(_) => true,
+        sqlx::Error::Database(err) => {
+            let Some(code) = err.code() else { return false };
+            if err.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() {
+                code.starts_with("22") || code.starts_with("23")
+            } else {
+                code.parse().is_ok_and(sqlite_refuses_the_data)
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Whether an SQLite (extended) result code says the values were refused:
+/// `SQLITE_TOOBIG` (18), `SQLITE_CONSTRAINT` (19) and `SQLITE_MISMATCH`
+/// (20), whose extended codes keep the primary one in the low byte.
+pub fn sqlite_refuses_the_data(extended_code: i32) -> bool {
+    matches!(extended_code & 0xff, 18..=20)
+}
+
 /// The URL with any password replaced, for messages and logs: the one in
 /// `user:password@` and a `password=` query parameter.
 pub fn redact_url(url: &str) -> String {
@@ -378,6 +410,36 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use sea_orm::{ConnectionTrait as _, Database};
+
+    #[tokio::test]
+    async fn values_the_database_refuses_are_told_from_other_failures() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+            .await
+            .unwrap();
+        db.execute_unprepared("INSERT INTO t VALUES (1, 'a')").await.unwrap();
+        let duplicate = db
+            .execute_unprepared("INSERT INTO t VALUES (1, 'b')")
+            .await
+            .unwrap_err();
+        assert!(super::refuses_the_data(&duplicate), "{duplicate}");
+        let missing = db
+            .execute_unprepared("INSERT INTO t VALUES (2, NULL)")
+            .await
+            .unwrap_err();
+        assert!(super::refuses_the_data(&missing), "{missing}");
+        let broken = db
+            .execute_unprepared("INSERT INTO nowhere VALUES (1)")
+            .await
+            .unwrap_err();
+        assert!(!super::refuses_the_data(&broken), "{broken}");
+        assert!(super::sqlite_refuses_the_data(1555), "SQLITE_CONSTRAINT_PRIMARYKEY");
+        assert!(super::sqlite_refuses_the_data(18), "SQLITE_TOOBIG");
+        assert!(!super::sqlite_refuses_the_data(5), "SQLITE_BUSY");
+        assert!(!super::sqlite_refuses_the_data(517), "SQLITE_BUSY_SNAPSHOT");
+    }
+
     #[test]
     fn passwords_are_redacted() {
         assert_eq!(

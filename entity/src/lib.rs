@@ -81,7 +81,7 @@ mod tests {
         assert_eq!(stored::<crate::devices::Platform>(), ["ANDROID", "IOS", "WEB"]);
         assert_eq!(
             stored::<crate::messenger_inbox::Kind>(),
-            ["message", "quick_reply", "postback"]
+            ["message", "quick_reply", "postback", "reply", "reaction", "referral"]
         );
     }
 }

@@ -12,6 +12,7 @@ mod m20261123_000005_create_spotify;
 mod m20261123_000006_create_shares_and_jobs;
 mod m20261123_000007_create_deliveries;
 mod m20261123_000008_create_messenger_bot;
+mod m20261130_000010_extend_messenger_inbox;
 mod m20261130_000020_create_spotify_clients;
 mod m20261130_000021_spotify_links_account_id;
 mod m20261130_000022_index_devices_registered;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_create_shares_and_jobs::Migration),
             Box::new(m20261123_000007_create_deliveries::Migration),
             Box::new(m20261123_000008_create_messenger_bot::Migration),
+            Box::new(m20261130_000010_extend_messenger_inbox::Migration),
             Box::new(m20261130_000020_create_spotify_clients::Migration),
             Box::new(m20261130_000021_spotify_links_account_id::Migration),
             Box::new(m20261130_000022_index_devices_registered::Migration),

@@ -31,16 +31,22 @@ pub struct Bot {
 }
 
 pub async fn bot() -> Bot {
+    bot_with(&[]).await
+}
+
+/// The bot, with extra settings.
+pub async fn bot_with(extra: &[(&str, &str)]) -> Bot {
     let fakes: Shared = Arc::new(Mutex::new(Recorded::default()));
     let base = serve(notify_fakes::router(fakes.clone())).await;
     let graph = format!("{base}/graph");
-    let app = spawn_app_with(&[
+    let mut settings = vec![
         ("MESSENGER_APP_SECRET", SECRET),
         ("MESSENGER_VERIFY_TOKEN", "verify-me"),
         ("MESSENGER_PAGE_TOKEN", "page-token"),
         ("MESSENGER_GRAPH_URL", &graph),
-    ])
-    .await;
+    ];
+    settings.extend_from_slice(extra);
+    let app = spawn_app_with(&settings).await;
     let start = api::clock::Clock::now(app.clock.as_ref()).timestamp_millis();
     Bot {
         app,
@@ -131,13 +137,31 @@ impl Bot {
             .collect()
     }
 
-    /// Links `psid` to `session` with a code from the app.
-    pub async fn link(&self, psid: &str, session: &Session) {
+    /// `psid` taps Get Started (a postback with the id `mid`).
+    pub async fn get_started(&self, psid: &str, mid: &str) {
+        let ts = self.next_ms();
+        let body = page_body(vec![vec![json!({
+            "sender": { "id": psid }, "recipient": { "id": PAGE_ID }, "timestamp": ts,
+            "postback": { "title": "Get Started", "payload": "GET_STARTED", "mid": mid }
+        })]]);
+        assert_eq!(self.post(&body, Some(&sign(&body))).await.status(), StatusCode::OK);
+    }
+
+    /// A link code `session` makes in the app.
+    pub async fn link_code(&self, session: &Session) -> String {
         let body = self
             .app
             .graphql("mutation { createLinkCode { code } }", json!({}), Some(&session.access))
             .await;
-        let code = body["data"]["createLinkCode"]["code"].as_str().unwrap().to_owned();
+        body["data"]["createLinkCode"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{body}"))
+            .to_owned()
+    }
+
+    /// Links `psid` to `session` with a code from the app.
+    pub async fn link(&self, psid: &str, session: &Session) {
+        let code = self.link_code(session).await;
         let replies = self.say(psid, &code).await;
         assert!(
             replies[0].starts_with(&format!("You're linked as @{}", session.handle)),
@@ -178,7 +202,10 @@ async fn unsigned_tampered_or_malformed_posts_are_refused_and_store_nothing() {
         bot.post(garbage, Some(&sign(garbage))).await.status(),
         StatusCode::BAD_REQUEST
     );
-    let huge = format!("{{\"object\":\"page\",\"x\":\"{}\"}}", "y".repeat(70 * 1024));
+    let huge = format!(
+        "{{\"object\":\"page\",\"x\":\"{}\"}}",
+        "y".repeat(api::webhook::BODY_LIMIT)
+    );
     assert_eq!(
         bot.post(&huge, Some(&sign(&huge))).await.status(),
         StatusCode::PAYLOAD_TOO_LARGE
@@ -317,11 +344,7 @@ async fn an_unknown_sender_gets_a_welcome_with_the_connect_link() {
 async fn linking_by_code_works_once_and_wrong_codes_are_limited() {
     let bot = bot().await;
     let sam = bot.app.sign_up("sam").await;
-    let body = bot
-        .app
-        .graphql("mutation { createLinkCode { code } }", json!({}), Some(&sam.access))
-        .await;
-    let code = body["data"]["createLinkCode"]["code"].as_str().unwrap().to_owned();
+    let code = bot.link_code(&sam).await;
     let spaced = format!("{} {}-{} {}", &code[..4], &code[4..8], &code[8..12], &code[12..]);
 
     let replies = bot.say("psam", &format!("link {spaced}")).await;
@@ -591,12 +614,34 @@ async fn every_message_refreshes_the_24_hour_window() {
 #[tokio::test]
 async fn the_get_started_postback_is_answered() {
     let bot = bot().await;
-    let ts = bot.next_ms();
-    let body = page_body(vec![vec![json!({
-        "sender": { "id": "pnew" }, "recipient": { "id": PAGE_ID }, "timestamp": ts,
-        "postback": { "title": "Get Started", "payload": "GET_STARTED", "mid": "m_pb" }
-    })]]);
-    bot.post(&body, Some(&sign(&body))).await;
+    bot.get_started("pnew", "m_pb").await;
     let replies = bot.handled("pnew").await;
     assert!(replies[0].starts_with("Hi! I'm Send Songs"), "{replies:?}");
+}
+
+#[tokio::test]
+async fn the_bot_says_it_is_automated_when_it_greets_and_after_a_month_of_silence() {
+    let bot = bot().await;
+    let automated = |replies: &[String]| replies.iter().filter(|r| r.contains("automated assistant")).count();
+    let hello = bot.say("pnew", "hey there").await;
+    assert_eq!(automated(&hello), 1, "the greeting says it: {hello:?}");
+
+    let sam = bot.app.sign_up("sam").await;
+    let code = bot.link_code(&sam).await;
+    let first = bot.say("psam", &code).await;
+    assert!(first[0].starts_with("You're linked as @sam"), "{first:?}");
+    assert_eq!(automated(&first), 1, "a first conversation starts with it: {first:?}");
+    assert_eq!(automated(&bot.say("psam", "friends").await), 0);
+    bot.app.advance(Duration::from_secs(29 * 24 * 3600));
+    assert_eq!(automated(&bot.say("psam", "friends").await), 0, "29 days is no silence");
+    bot.app.advance(Duration::from_secs(31 * 24 * 3600));
+    let after = bot.say("psam", "friends").await;
+    assert!(after[0].starts_with("No friends yet"), "{after:?}");
+    assert_eq!(automated(&after), 1, "after a month: {after:?}");
+    assert_eq!(automated(&bot.say("psam", "stats").await), 0);
+
+    bot.get_started("psam", "m_gs_again").await;
+    let welcome_back = bot.handled("psam").await;
+    assert!(welcome_back[0].starts_with("Welcome back, @sam!"), "{welcome_back:?}");
+    assert_eq!(automated(&welcome_back), 1, "{welcome_back:?}");
 }

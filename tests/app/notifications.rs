@@ -338,9 +338,19 @@ async fn messenger_is_used_only_inside_the_24_hour_window() {
 #[tokio::test]
 async fn messenger_errors_551_613_and_190() {
     for (psid, status, attempts, error) in [
-        ("gone", "FAILED", 1, "cannot be reached"),
+        (
+            "gone",
+            "FAILED",
+            1,
+            "aren't receiving messages from the page right now (Messenger error 551)",
+        ),
         ("limited", "SENT", 2, ""),
-        ("badtoken", "FAILED", 1, "(190)"),
+        (
+            "badtoken",
+            "FAILED",
+            1,
+            "set a new MESSENGER_PAGE_TOKEN (Messenger error 190)",
+        ),
     ] {
         let world = world(&[], Some(psid)).await;
         receipt(&world).await;

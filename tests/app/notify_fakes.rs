@@ -5,7 +5,12 @@
 //! once, with `Retry-After`), `down…` (503 always), `hold…` (the first
 //! request is recorded and never answered, as when the sender dies before
 //! FCM's answer reaches it; accepted after); psid `gone` (551),
-//! `limited` (613 on its second message), `badtoken` (190). A device token
+//! `limited` (613 on its second message), `badtoken` (190). Any psid can
+//! also be given a scripted answer ([`script`]): a status and a body (the
+//! fixtures under `tests/fixtures/messenger/send_api/`) for its next
+//! messages. The Send API's limits are kept as Meta keeps them: a text
+//! over 2,000 characters, more than 13 quick replies or a title over 20
+//! characters is refused with code 100. A device token
 //! `fixture-<file>` is answered with `tests/fixtures/fcm/<file>.json` (or
 //! `.html`) as its manifest gives it; a device token `entry-<n>` is
 //! answered with entry `n` of that manifest (status, headers and body) the
@@ -43,6 +48,44 @@ pub struct Recorded {
     pub token_fixture: Option<String>,
     /// Scripted failures already given once.
     once: HashSet<String>,
+    /// Scripted answers by psid.
+    scripts: HashMap<String, Script>,
+}
+
+/// What the fake Send API answers a psid's next `times` messages.
+#[derive(Debug, Clone)]
+pub struct Script {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+    pub times: usize,
+}
+
+/// From now on, the next `script.times` messages to `psid` get its answer.
+pub fn script(recorded: &Shared, psid: &str, script: Script) {
+    recorded.lock().unwrap().scripts.insert(psid.to_owned(), script);
+}
+
+/// A text the Send API refuses for its limits (length, quick replies).
+fn over_the_limits(message: &Value) -> Option<&'static str> {
+    let text = message["text"].as_str().unwrap_or_default();
+    if text.chars().count() > 2000 || text.encode_utf16().count() > 2000 {
+        return Some("(#100) Length of param message[text] must be less than or equal to 2000");
+    }
+    let replies = message["quick_replies"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if replies.len() > 13 {
+        return Some("(#100) param message[quick_replies] must have at most 13 elements");
+    }
+    if replies
+        .iter()
+        .any(|reply| reply["title"].as_str().unwrap_or_default().chars().count() > 20)
+    {
+        return Some("(#100) param message[quick_replies][title] must be at most 20 characters");
+    }
+    None
 }
 
 pub type Shared = Arc<Mutex<Recorded>>;
@@ -189,7 +232,21 @@ async fn send_api(State(rec): State<Shared>, headers: HeaderMap, Json(body): Jso
     }
     let psid = body["recipient"]["id"].as_str().unwrap_or("").to_owned();
     let mut rec = rec.lock().unwrap();
+    let refused = over_the_limits(&body["message"]);
     rec.messages.push((psid.clone(), body));
+    if let Some(message) = refused {
+        return graph_error(100, message);
+    }
+    if let Some(script) = rec.scripts.get_mut(&psid).filter(|script| script.times > 0) {
+        script.times -= 1;
+        let status = StatusCode::from_u16(script.status).unwrap();
+        return (
+            status,
+            [(header::CONTENT_TYPE, script.content_type.clone())],
+            script.body.clone(),
+        )
+            .into_response();
+    }
     let first_time = rec.once.insert(psid.clone());
     let count = rec.messages.iter().filter(|(p, _)| *p == psid).count();
     match psid.as_str() {

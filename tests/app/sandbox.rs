@@ -331,3 +331,86 @@ async fn the_sandbox_fcm_refuses_tokens_as_fcm_does() {
         "the invalid token is forgotten, the third-party auth error keeps the device: {devices}"
     );
 }
+
+/// What the sandbox's Send API accepted for `psid`, oldest first.
+async fn outbox_texts(app: &crate::helpers::TestApp, psid: &str) -> Vec<String> {
+    let outbox: serde_json::Value = app.get("/sandbox/outbox").await.json().await.unwrap();
+    let mut texts: Vec<String> = outbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["channel"] == "messenger" && e["to"] == psid)
+        .map(|e| e["text"].as_str().unwrap().to_owned())
+        .collect();
+    texts.reverse();
+    texts
+}
+
+async fn say(app: &crate::helpers::TestApp, what: serde_json::Value) {
+    let said = app
+        .client
+        .post(format!("{}/sandbox/messenger/send", app.address))
+        .json(&what)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(said.status(), reqwest::StatusCode::ACCEPTED, "{what}");
+    app.run_due_jobs().await;
+}
+
+#[tokio::test]
+async fn the_sandbox_send_api_answers_documented_errors_on_demand() {
+    let app = spawn_app_with(&[("SANDBOX", "on")]).await;
+    // flaky-…: the first message meets the error (1200, with HTTP 400), is
+    // retried, and goes through.
+    say(&app, json!({ "psid": "flaky-1200-2018024-ana", "text": "hello" })).await;
+    assert!(outbox_texts(&app, "flaky-1200-2018024-ana").await.is_empty());
+    app.advance(std::time::Duration::from_secs(600));
+    app.run_due_jobs().await;
+    let texts = outbox_texts(&app, "flaky-1200-2018024-ana").await;
+    assert_eq!(texts.len(), 2, "the help, then the welcome, each once: {texts:?}");
+    assert!(texts[0].starts_with("Here's what I can do"), "{texts:?}");
+    assert!(texts[1].starts_with("Hi! I'm Send Songs"), "{texts:?}");
+
+    // error-…: every message meets it; 551 is never retried.
+    say(&app, json!({ "psid": "error-551-ben", "text": "hello" })).await;
+    app.advance(std::time::Duration::from_secs(3 * 3600));
+    app.run_due_jobs().await;
+    assert!(outbox_texts(&app, "error-551-ben").await.is_empty());
+    let refused = app
+        .client
+        .post(format!("{}/sandbox/graph/me/messages", app.address))
+        .bearer_auth(api::sandbox::providers::PAGE_TOKEN)
+        .json(&json!({ "recipient": { "id": "error-10-1893063-x" }, "message": { "text": "hi" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], 10);
+    assert_eq!(body["error"]["error_subcode"], 1_893_063);
+    assert_eq!(
+        body["error"]["message"],
+        "You are temporarily restricted from sending messages."
+    );
+}
+
+#[tokio::test]
+async fn the_sandbox_shares_links_and_opens_m_me_links_as_messenger_does() {
+    let app = spawn_app_with(&[("SANDBOX", "on")]).await;
+    let sam = app.sign_up("sam").await;
+    let body = app
+        .graphql("mutation { createLinkCode { code } }", json!({}), Some(&sam.access))
+        .await;
+    let code = body["data"]["createLinkCode"]["code"].as_str().unwrap();
+    say(&app, json!({ "psid": "demo", "ref": code })).await;
+    let linked = outbox_texts(&app, "demo").await;
+    assert!(linked[0].starts_with("You're linked as @sam"), "{linked:?}");
+
+    say(&app, json!({ "psid": "demo", "link": crate::shares::TRACK })).await;
+    let texts = outbox_texts(&app, "demo").await;
+    assert_eq!(
+        texts.last().unwrap(),
+        "You haven't added any friends yet: send `add <handle>` first, then the link again."
+    );
+}

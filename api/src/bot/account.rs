@@ -24,13 +24,22 @@ pub fn help() -> Reply {
     )
 }
 
+/// How the bot says what it is: greetings, and the first answer after a
+/// long silence, say it (some jurisdictions require it; Meta asks for it).
+pub const AUTOMATED: &str = "an automated assistant";
+
 pub fn welcome(app: &App, psid: &str) -> Reply {
     Reply::text(format!(
-        "Hi! I'm Send Songs 🎵 I tell you when friends actually play the songs you send them.\n\
+        "Hi! I'm Send Songs 🎵, {AUTOMATED}: I tell you when friends actually play the songs you send them.\n\
          Connect your Spotify to start: {}\n\
          Already using the app? Make a link code there and send me its 16 digits.",
         messenger::personal_link(app, psid)
     ))
+}
+
+/// Get Started from someone linked already.
+pub fn welcome_back(user: &user::Model) -> Reply {
+    Reply::text(format!("Welcome back, @{}! I'm Send Songs, {AUTOMATED}.", user.handle))
 }
 
 pub fn connect(app: &App, psid: &str, user: Option<&user::Model>) -> Reply {

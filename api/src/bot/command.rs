@@ -22,6 +22,23 @@ pub enum Command {
     Unknown,
 }
 
+/// What a message says, as the commands read it: its text; or, when the
+/// person shared a Spotify link as an attachment (the Spotify app's share
+/// to Messenger) and the text holds no link of its own, the link as if it
+/// had been pasted before the text: alone, it asks "to whom?"; with
+/// `@handle` or `to <handle>` after it, it is sent.
+pub fn text_of(text: Option<&str>, shared_url: Option<&str>) -> String {
+    let text = text.unwrap_or("").trim();
+    match shared_url {
+        Some(link) if !looks_like_a_track(text) => match text {
+            "" => link.to_owned(),
+            to if to.starts_with('@') => format!("send {link} to {to}"),
+            words => format!("send {link} {words}"),
+        },
+        _ => text.to_owned(),
+    }
+}
+
 pub fn parse(text: &str) -> Command {
     let text = text.trim();
     if link_codes::normalize(text).is_some() {
@@ -103,6 +120,37 @@ mod tests {
         assert_eq!(parse("add @Sam"), Command::Add("@Sam".into()));
         assert_eq!(parse("now sam"), Command::Now("sam".into()));
         assert_eq!(parse("what is this"), Command::Unknown);
+    }
+
+    #[test]
+    fn a_shared_link_reads_as_if_pasted() {
+        let shared = |text: Option<&str>| parse(&text_of(text, Some(LINK)));
+        let bare = Command::Send {
+            track: LINK.into(),
+            to: None,
+            note: None,
+        };
+        assert_eq!(shared(None), bare);
+        assert_eq!(shared(Some("  ")), bare);
+        assert_eq!(shared(Some("7/11")), bare, "the title Messenger gives");
+        assert_eq!(shared(Some(LINK)), bare, "the link as text too");
+        assert_eq!(
+            shared(Some("@ben for the drive")),
+            Command::Send {
+                track: LINK.into(),
+                to: Some("ben".into()),
+                note: Some("for the drive".into())
+            }
+        );
+        assert_eq!(
+            shared(Some("to ben")),
+            Command::Send {
+                track: LINK.into(),
+                to: Some("ben".into()),
+                note: None
+            }
+        );
+        assert_eq!(parse(&text_of(Some("help"), None)), Command::Help);
     }
 
     #[test]

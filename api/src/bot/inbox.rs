@@ -6,7 +6,11 @@
 //! event is marked handled together with the replies it produced; one the
 //! bot fails on is answered with an apology, so it never holds up the
 //! messages after it.
-use chrono::{DateTime, Utc};
+//!
+//! The first answer to someone new, or to someone who had not written for
+//! [`SILENCE`], says that the bot is an automated assistant
+//! ([`disclose`](super::disclose)).
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -15,6 +19,13 @@ use crate::{
     messenger::{inbox, links},
     notify::replies,
 };
+
+/// After this long without a message from someone, the bot's next answer
+/// says again that it is an automated assistant (Meta asks automated
+/// experiences to say so "after a significant lapse of time"; a month is
+/// long enough for a person to have forgotten who they were talking to,
+/// and the page cannot write first in between: the 24-hour window).
+pub const SILENCE: TimeDelta = TimeDelta::days(30);
 
 /// Handles one sender's unhandled events, oldest first. The webhook queues
 /// one per sender with each batch it stores.
@@ -39,17 +50,30 @@ impl Job for HandleInbox {
         };
         // Every message opens the 24-hour window again.
         links::heard_from(&app.db, &self.psid, inbox::sent_at(latest, app.clock.now())).await?;
+        let now = app.clock.now();
+        let first = events
+            .iter()
+            .map(|event| inbox::sent_at(event, now))
+            .min()
+            .unwrap_or(now);
+        let mut disclose = inbox::last_handled_at(&app.db, &self.psid, now)
+            .await?
+            .is_none_or(|last| first - last > SILENCE);
         for event in &events {
             // A message the bot fails on is answered with an apology and
             // left behind: retrying it would hold up everything the person
             // writes after it.
-            let answer = match super::handle(app, event).await {
+            let mut answer = match super::handle(app, event).await {
                 Ok(answer) => answer,
                 Err(err) => {
                     tracing::error!(error = %err.message, mid = %event.mid, "a bot command failed: apologising");
                     vec![super::sorry()]
                 }
             };
+            if disclose && !answer.is_empty() {
+                super::disclose(&mut answer);
+                disclose = false;
+            }
             replies::answered(&app.db, event, &answer, app.clock.now()).await?;
         }
         // One wake for all the replies this run queued.

@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::{
+    accounts::link_codes,
     app::App,
     error::Error,
     jobs::JobError,
@@ -32,10 +33,20 @@ pub async fn handle(app: &App, event: &messenger_inbox::Model) -> Result<Vec<Rep
     let psid = event.psid.as_str();
     let sent_at = stored::sent_at(event, app.clock.now());
     let user = links::linked_user(&app.db, psid).await?;
+    // A link code carried as the `ref` of an m.me link (the button on the
+    // Spotify page) counts as if it had been typed.
+    let code = event.referral.as_deref().and_then(link_codes::normalize);
     let replies = match event.kind {
-        Kind::Postback if event.payload.as_deref() == Some(GET_STARTED) => match &user {
-            Some(user) => vec![Reply::text(format!("Welcome back, @{}!", user.handle)), account::help()],
-            None => vec![account::welcome(app, psid)],
+        // Kept for what comes later; nothing to say to them yet.
+        Kind::Reply | Kind::Reaction => Vec::new(),
+        Kind::Referral => match code {
+            Some(code) => account::link_code(app, psid, &code, sent_at).await?,
+            None => Vec::new(),
+        },
+        Kind::Postback if event.payload.as_deref() == Some(GET_STARTED) => match (code, &user) {
+            (Some(code), _) => account::link_code(app, psid, &code, sent_at).await?,
+            (None, Some(user)) => vec![account::welcome_back(user), account::help()],
+            (None, None) => vec![account::welcome(app, psid)],
         },
         Kind::QuickReply => match (event.payload.as_deref().and_then(|p| p.strip_prefix("SEND:")), &user) {
             (Some(handle), Some(user)) => sharing::answer(app, psid, user, handle).await?,
@@ -43,11 +54,24 @@ pub async fn handle(app: &App, event: &messenger_inbox::Model) -> Result<Vec<Rep
             _ => vec![account::help()],
         },
         Kind::Message | Kind::Postback => {
-            let command = command::parse(event.text.as_deref().unwrap_or(""));
+            let command = command::parse(&command::text_of(event.text.as_deref(), event.shared_url.as_deref()));
             dispatch(app, psid, user, command, sent_at).await?
         }
     };
     Ok(replies)
+}
+
+/// Says that the bot is an automated assistant, at the end of the first of
+/// `replies`, unless one of them says so already (the greetings do).
+pub fn disclose(replies: &mut [Reply]) {
+    if replies.iter().any(|reply| reply.text.contains(account::AUTOMATED)) {
+        return;
+    }
+    if let Some(first) = replies.first_mut() {
+        first
+            .text
+            .push_str(&format!("\n\n(Send Songs is {}.)", account::AUTOMATED));
+    }
 }
 
 async fn dispatch(

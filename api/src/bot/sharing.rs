@@ -6,15 +6,15 @@ use crate::{
     error::Error,
     friends::{self, Status},
     jobs::JobError,
-    messenger::questions,
+    messenger::{questions, send_api::limits},
     notify::replies::Reply,
     sharing::{self, NewShare},
-    spotify::{catalog, links::TrackId},
+    spotify::{
+        catalog,
+        links::{self, Parsed, TrackId},
+    },
 };
 use entity::users;
-
-/// Messenger shows at most 13 quick replies.
-const MAX_CHOICES: usize = 13;
 
 pub async fn send(
     app: &App,
@@ -52,21 +52,33 @@ pub async fn send(
             "I don't know anyone called @{}. Check the handle?",
             to.trim_start_matches('@')
         ))),
-        Err(err) => explain(err),
+        Err(err) => explain_link(err, track),
+    }
+}
+
+/// A short link (spotify.link, what the Spotify app shares) that could
+/// not be opened is the person's to replace; anything else as usual.
+fn explain_link(err: Error, link: &str) -> Result<Reply, JobError> {
+    match err {
+        Error::UpstreamUnavailable(_) if matches!(links::parse(link), Ok(Parsed::ShortLink(_))) => Ok(Reply::text(
+            "I couldn't open that short link. Paste the song's open.spotify.com/track/… link instead \
+             (in Spotify: Share → Copy link to song).",
+        )),
+        other => explain(other),
     }
 }
 
 pub async fn ask_whom(app: &App, psid: &str, user: &users::Model, link: &str) -> Result<Vec<Reply>, JobError> {
     let track = match resolve(app, user, link).await {
         Ok(track) => track,
-        Err(err) => return Ok(vec![explain(err)?]),
+        Err(err) => return Ok(vec![explain_link(err, link)?]),
     };
     let friends: Vec<String> = friends::list_with_users(&app.db, user.id)
         .await?
         .into_iter()
         .filter(|(f, _)| f.status == Status::Accepted)
         .map(|(_, u)| u.handle)
-        .take(MAX_CHOICES)
+        .take(limits::MAX_QUICK_REPLIES)
         .collect();
     if friends.is_empty() {
         return Ok(vec![Reply::text(

@@ -8,6 +8,7 @@ use crate::{
     friends::{self, Status},
     jobs::JobError,
     listening::{self, Asker, Seen},
+    messenger::send_api::limits,
     notify::texts::elapsed,
     paging::Page,
     shares::{self, Mailbox, stats},
@@ -65,35 +66,48 @@ pub async fn add(app: &App, me: &user::Model, handle: &str) -> Result<Reply, Job
     }
 }
 
+/// How much of the `inbox` answer is written before "…and N more in the
+/// app": three messages' worth (the Send API takes 2,000 characters a
+/// message; a longer answer is split between lines).
+const INBOX_CHARS: usize = 3 * limits::MAX_TEXT;
+/// The pending shares `inbox` looks at.
+const INBOX_PAGE: u64 = 50;
+
 pub async fn inbox(app: &App, me: &user::Model) -> Result<Reply, JobError> {
-    let page = Page { first: 10, after: None };
-    let (pending, more) = shares::list(
-        &app.db,
-        me.id,
-        Mailbox::Received,
-        Some(entity::shares::Status::Pending),
-        page,
-    )
-    .await?;
+    let pending_only = Some(entity::shares::Status::Pending);
+    let page = Page {
+        first: INBOX_PAGE,
+        after: None,
+    };
+    let (pending, more) = shares::list(&app.db, me.id, Mailbox::Received, pending_only, page).await?;
     if pending.is_empty() {
         return Ok(Reply::text(
             "Nothing waiting: you've played everything friends sent you.",
         ));
     }
+    let total = match more {
+        true => shares::count(&app.db, me.id, Mailbox::Received, pending_only).await? as usize,
+        false => pending.len(),
+    };
     let mut lines = vec!["Songs waiting for you:".to_owned()];
+    // Room for the last line, "…and N more in the app."
+    let mut room = INBOX_CHARS - 40 - lines[0].chars().count();
     for share in &pending {
         let track = catalog::find(&app.db, &share.track_id).await?;
         let sender = users::get(&app.db, share.sender_id).await?;
         let song = track.as_ref().map(entity::tracks::Model::describe).unwrap_or_default();
         // Their own link: tapping it tells the sender they opened it.
-        lines.push(format!(
-            "• {song} from @{} {}",
-            sender.handle,
-            app.tracked_links.link(share)
-        ));
+        let line = format!("• {song} from @{} {}", sender.handle, app.tracked_links.link(share));
+        let length = line.chars().count() + 1;
+        if length > room {
+            break;
+        }
+        room -= length;
+        lines.push(line);
     }
-    if more {
-        lines.push("…and more in the app.".into());
+    let left = total - (lines.len() - 1);
+    if left > 0 {
+        lines.push(format!("…and {left} more in the app."));
     }
     Ok(Reply::text(lines.join("\n")))
 }

@@ -1,10 +1,18 @@
 //! `/auth/spotify/start` and `/auth/spotify/callback`: the browser side of
 //! linking Spotify, answered with small, plain HTML pages.
+//!
+//! The page that shows a link code also offers, when `MESSENGER_PAGE_ID`
+//! is set, a button that opens the page in Messenger with the code as the
+//! m.me link's `ref` (Messenger hands it to the bot, which links the
+//! person as if they had typed it), and a button that copies the code.
+//! Every page is served under a Content-Security-Policy that allows only
+//! its own inline style and script, by a nonce made for that response.
 use axum::{
     extract::{Query, State},
-    http::StatusCode,
+    http::{StatusCode, header},
     response::{Html, IntoResponse, Redirect, Response},
 };
+use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::{
@@ -93,12 +101,22 @@ pub async fn callback(State(app): State<AppState>, Query(params): Query<Callback
                 format!("Welcome back, <b>@{}</b>.", escape(&handle))
             };
             let minutes = (expires_at - app.clock.now()).num_minutes().max(1);
+            let code = link_codes::normalize(&code).unwrap_or(code);
+            let open = match &app.settings.messenger.page_id {
+                Some(page) => format!(
+                    "<p><a class=\"button\" href=\"https://m.me/{}?ref={code}\">Open Send Songs in Messenger</a></p>\
+                     <p>It links this account in one tap. Or send this code to Send Songs on Messenger:</p>",
+                    escape(page)
+                ),
+                None => "<p>Send this code to Send Songs on Messenger to finish:</p>".to_owned(),
+            };
             page(
                 StatusCode::OK,
                 "Spotify connected",
                 &format!(
-                    "<p>{greeting}</p><p>Your link code:</p><p class=\"code\">{}</p>\
-                     <p>Send this code to Send Songs on Messenger to finish. It works once, for the next {minutes} minutes.</p>",
+                    "<p>{greeting}</p>{open}<p id=\"code\" class=\"code\">{}</p>\
+                     <p><button type=\"button\" id=\"copy\" data-code=\"{code}\" hidden>Copy the code</button></p>\
+                     <p>It works once, for the next {minutes} minutes.</p>{COPY_SCRIPT}",
                     link_codes::grouped(&code)
                 ),
             )
@@ -146,18 +164,40 @@ pub async fn callback(State(app): State<AppState>, Query(params): Query<Callback
     }
 }
 
-/// A small, plain HTML page (`body` is HTML the caller escaped); the
-/// tracked links' pages use it too.
+/// Shows the copy button where the browser can copy (the clipboard API
+/// needs https, or 127.0.0.1), and copies the code when it is pressed.
+/// `{nonce}` is filled in by [`page`].
+const COPY_SCRIPT: &str = "<script nonce=\"{nonce}\">\
+    const copy = document.getElementById('copy');\
+    if (navigator.clipboard && window.isSecureContext) {\
+      copy.hidden = false;\
+      copy.addEventListener('click', () => navigator.clipboard.writeText(copy.dataset.code).then(\
+        () => { copy.textContent = 'Copied'; },\
+        () => { copy.textContent = 'Could not copy: select the code instead'; }));\
+    }\
+    </script>";
+
+/// A page, with a nonce of its own that its inline style and script carry
+/// and its Content-Security-Policy allows: nothing else runs or loads
+/// (`body` is HTML the caller escaped); the tracked links' pages use it too.
 pub(super) fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let nonce = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>());
+    let body = body.replace("{nonce}", &nonce);
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} · Send Songs</title><style>\
+         <title>{title} · Send Songs</title><style nonce=\"{nonce}\">\
          body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;line-height:1.5;color:#222}}\
          h1{{font-size:1.4rem}}.code{{font:600 1.8rem ui-monospace,monospace;letter-spacing:.1em}}\
+         .button{{display:inline-block;padding:.7rem 1.2rem;border-radius:.5rem;background:#0866ff;color:#fff;\
+         text-decoration:none;font-weight:600}}button{{font:inherit;padding:.4rem .9rem}}\
          </style></head><body><h1>{title}</h1>{body}</body></html>"
     );
-    (status, Html(html)).into_response()
+    let policy = format!(
+        "default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; base-uri 'none'; \
+         form-action 'none'; frame-ancestors 'none'"
+    );
+    (status, [(header::CONTENT_SECURITY_POLICY, policy)], Html(html)).into_response()
 }
 
 fn escape(text: &str) -> String {

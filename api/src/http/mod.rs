@@ -56,8 +56,15 @@ fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
     )
 }
 
-/// Largest request body accepted anywhere: a GraphQL query is a few KiB.
+/// Largest request body accepted on every route but the webhook's: a
+/// GraphQL query is a few KiB.
 pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Refuses a body over `limit` bytes with 413: at once when its
+/// `Content-Length` says so, else as soon as that many bytes arrived.
+fn body_limit(limit: usize) -> tower::layer::util::Stack<RequestBodyLimitLayer, DefaultBodyLimit> {
+    tower::layer::util::Stack::new(RequestBodyLimitLayer::new(limit), DefaultBodyLimit::max(limit))
+}
 
 /// Every route: `state` for most, the edges' own state for theirs, and the
 /// stand-ins under `/sandbox` when there are any.
@@ -84,25 +91,26 @@ pub fn router(state: AppState, schema: AppSchema, webhook: Arc<Webhook>, sandbox
         .route("/s/{token}", get(tracked::open))
         .merge(public_api)
         .with_state(state)
-        .merge(graphql_routes)
-        .merge(
-            Router::new()
-                .route("/webhooks/messenger", get(messenger::verify).post(messenger::receive))
-                .with_state(webhook.clone()),
-        );
+        .merge(graphql_routes);
     if let Some(Sandboxes { spotify, providers }) = sandboxes {
         let demo = Router::new()
             .route("/messenger/send", axum::routing::post(sandbox::messenger_send))
-            .with_state(webhook);
+            .with_state(webhook.clone());
         let sandbox = crate::sandbox::providers::router(providers)
             .nest("/spotify", crate::sandbox::spotify::router(spotify))
             .merge(demo);
         router = router.nest("/sandbox", sandbox);
     }
+    // Meta batches up to 1,000 events in one POST: the webhook has a limit
+    // of its own, sized for that (`webhook::BODY_LIMIT`).
+    let webhook_route = Router::new()
+        .route("/webhooks/messenger", get(messenger::verify).post(messenger::receive))
+        .with_state(webhook)
+        .layer(body_limit(crate::webhook::BODY_LIMIT));
     router
+        .layer(body_limit(BODY_LIMIT))
+        .merge(webhook_route)
         .layer(middleware::from_fn(metrics::track))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),

@@ -1,7 +1,10 @@
 //! Sandbox-only demo routes of our own: `POST /sandbox/messenger/send`
 //! writes to the bot as a Messenger user would (a Meta-shaped, signed
 //! webhook event through the real webhook path); the bot's answers appear
-//! in `GET /sandbox/outbox`.
+//! in `GET /sandbox/outbox`. Besides text it can share a Spotify link the
+//! way the Spotify app does (a `fallback` attachment behind Facebook's
+//! `l.facebook.com` redirector) and open the conversation through an m.me
+//! link with a `ref` (a `referral` event), as the link-code button does.
 use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret as _;
@@ -17,22 +20,29 @@ use crate::webhook::Webhook;
 pub struct Say {
     /// The pretend Messenger user.
     psid: String,
-    text: String,
+    /// What they write.
+    text: Option<String>,
+    /// A Spotify link they share from the Spotify app (with `text` or not).
+    link: Option<String>,
+    /// The `ref` of an m.me link they open (a link code, say).
+    #[serde(rename = "ref")]
+    reference: Option<String>,
 }
 
 pub async fn messenger_send(State(webhook): State<Arc<Webhook>>, Json(say): Json<Say>) -> impl IntoResponse {
-    if say.psid.trim().is_empty() || say.text.is_empty() {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "give a psid and a text" })),
-        );
-    }
     let now = webhook.now().timestamp_millis();
     let mid = format!("m_sandbox_{}", uuid::Uuid::now_v7().simple());
-    let body = json!({ "object": "page", "entry": [{ "id": "sandbox-page", "time": now, "messaging": [{
-        "sender": { "id": say.psid }, "recipient": { "id": "sandbox-page" }, "timestamp": now,
-        "message": { "mid": mid, "text": say.text } }] }] })
-    .to_string();
+    let Some(mut event) = event(&say, &mid).filter(|_| !say.psid.trim().is_empty()) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "give a psid, and a text, a link or a ref" })),
+        );
+    };
+    event["sender"] = json!({ "id": say.psid });
+    event["recipient"] = json!({ "id": "sandbox-page" });
+    event["timestamp"] = json!(now);
+    let body =
+        json!({ "object": "page", "entry": [{ "id": "sandbox-page", "time": now, "messaging": [event] }] }).to_string();
     let secret = webhook
         .app_secret()
         .map(|s| s.expose_secret().to_owned())
@@ -54,4 +64,22 @@ pub async fn messenger_send(State(webhook): State<Arc<Webhook>>, Json(say): Json
             Json(json!({ "error": err.to_string() })),
         ),
     }
+}
+
+/// The Meta-shaped event for what the pretend user does (without sender,
+/// recipient and timestamp); `None` when they do nothing.
+fn event(say: &Say, mid: &str) -> Option<serde_json::Value> {
+    if let Some(reference) = &say.reference {
+        return Some(json!({ "referral": { "ref": reference, "source": "SHORTLINK", "type": "OPEN_THREAD" } }));
+    }
+    let mut message = json!({ "mid": mid });
+    if let Some(text) = &say.text {
+        message["text"] = json!(text);
+    }
+    if let Some(link) = &say.link {
+        let wrapped = reqwest::Url::parse_with_params("https://l.facebook.com/l.php", [("u", link.as_str())])
+            .map_or_else(|_| link.clone(), String::from);
+        message["attachments"] = json!([{ "type": "fallback", "payload": { "url": wrapped, "title": link } }]);
+    }
+    (say.text.is_some() || say.link.is_some()).then_some(json!({ "message": message }))
 }

@@ -7,7 +7,11 @@
 //! provider's wait, or the queue's backoff) while fewer than
 //! [`MAX_ATTEMPTS`] tries were made and the message is younger than
 //! [`MAX_AGE`]. [`to_messenger`] is the one way a message goes to the Send
-//! API: a 551 marks the person unreachable, for every kind of message.
+//! API, and the Send API's one table of errors
+//! (`messenger::send_api::errors`) decides for every kind of message:
+//! temporary errors are retried (the page's restrictions after an hour),
+//! permanent ones fail with their reason, and an unreachable person is
+//! marked so.
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -17,7 +21,7 @@ use crate::{
     jobs::JobError,
     messenger::{
         links,
-        send_api::{MessagingType, QuickReply, SendApi, SendError},
+        send_api::{Class, MessagingType, QuickReply, SendApi, SendError},
     },
 };
 use entity::deliveries::Status;
@@ -103,8 +107,8 @@ impl Settled {
     }
 }
 
-/// Sends a text to a Messenger sender; a 551 marks them unreachable (until
-/// they write again).
+/// Sends a text to a Messenger sender; an answer that says they cannot be
+/// reached (551 and its kin) marks them so, until they write again.
 pub async fn to_messenger(
     db: &impl ConnectionTrait,
     api: &SendApi,
@@ -116,12 +120,18 @@ pub async fn to_messenger(
 ) -> Result<Attempt, DbErr> {
     Ok(match api.send_text(psid, messaging_type, text, quick_replies).await {
         Ok(id) => Attempt::Accepted(id),
-        Err(SendError::Unreachable) => {
-            links::mark_unreachable(db, psid, now).await?;
-            Attempt::Failed(SendError::Unreachable.to_string())
-        }
-        Err(SendError::Retry(reason)) => Attempt::Retry { reason, after: None },
-        Err(err @ (SendError::BadToken | SendError::Rejected(_))) => Attempt::Failed(err.to_string()),
+        Err(SendError { class, reason }) => match class {
+            Class::Retry => Attempt::Retry { reason, after: None },
+            Class::RetryLater => Attempt::Retry {
+                reason,
+                after: Some(Class::LONG_WAIT),
+            },
+            Class::Unreachable => {
+                links::mark_unreachable(db, psid, now).await?;
+                Attempt::Failed(reason)
+            }
+            Class::Failed | Class::Operator => Attempt::Failed(reason),
+        },
     })
 }
 

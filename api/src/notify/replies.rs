@@ -1,7 +1,10 @@
 //! The bot's replies (the `bot_replies` table): written with the handling
 //! of the message they answer, sent in order by one job per sender, under
 //! the same outbox policy as notifications ([`outbox`]) with
-//! `messaging_type` RESPONSE (a reply inside the window).
+//! `messaging_type` RESPONSE (a reply inside the window). A reply longer
+//! than the Send API takes is written as several messages, split at line
+//! breaks and never inside a link (`send_api::limits::split`), its quick
+//! replies on the last.
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveEnum as _, ColumnTrait as _, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait as _, QueryFilter as _,
@@ -18,7 +21,7 @@ use crate::{
     jobs::{Job, JobError, Outcome},
     messenger::{
         inbox,
-        send_api::{MessagingType, QuickReply},
+        send_api::{MessagingType, QuickReply, limits},
     },
 };
 use entity::{bot_replies, bot_replies::Status, messenger_inbox};
@@ -67,28 +70,47 @@ pub async fn queue(db: &impl ConnectionTrait, psid: &str, replies: &[Reply], now
         return Ok(());
     }
     for reply in replies {
-        let id = Uuid::now_v7();
-        let buttons: Vec<serde_json::Value> = reply
-            .quick_replies
-            .iter()
-            .map(|(title, payload)| serde_json::json!({ "title": title, "payload": payload }))
-            .collect();
-        bot_replies::Entity::insert(bot_replies::ActiveModel {
-            id: Set(id),
-            psid: Set(psid.to_owned()),
-            text: Set(reply.text.clone()),
-            quick_replies: Set(serde_json::Value::from(buttons).to_string()),
-            status: Set(Status::Pending),
-            attempts: Set(0),
-            last_error: Set(None),
-            provider_message_id: Set(None),
-            created_at: Set(now),
-            sent_at: Set(None),
-        })
-        .exec_without_returning(db)
-        .await?;
+        let parts = limits::split(&reply.text);
+        let last = parts.len().saturating_sub(1);
+        for (index, text) in parts.into_iter().enumerate() {
+            let buttons = if index == last {
+                reply.quick_replies.as_slice()
+            } else {
+                &[]
+            };
+            insert(db, psid, text, buttons, now).await?;
+        }
     }
     SendBotReply { psid: psid.to_owned() }.enqueue(db, now).await
+}
+
+/// One message of the bot, pending.
+async fn insert(
+    db: &impl ConnectionTrait,
+    psid: &str,
+    text: String,
+    quick_replies: &[(String, String)],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let buttons: Vec<serde_json::Value> = quick_replies
+        .iter()
+        .map(|(title, payload)| serde_json::json!({ "title": title, "payload": payload }))
+        .collect();
+    bot_replies::Entity::insert(bot_replies::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        psid: Set(psid.to_owned()),
+        text: Set(text),
+        quick_replies: Set(serde_json::Value::from(buttons).to_string()),
+        status: Set(Status::Pending),
+        attempts: Set(0),
+        last_error: Set(None),
+        provider_message_id: Set(None),
+        created_at: Set(now),
+        sent_at: Set(None),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
 }
 
 /// An inbox event was handled: marks it so and queues its replies, in one

@@ -24,7 +24,10 @@
 //! prefixes ask for FCM's other documented refusals (see [`fcm`]), and
 //! `POST /google/faults` with `{"fault": "invalid_grant" | "internal_failure",
 //! "times": n}` makes the token endpoint refuse the next `n` assertions as
-//! Google does ([`google`]). The Messenger 24-hour window is not simulated.
+//! Google does ([`google`]). The Send API answers any Graph error on
+//! demand, by the recipient's PSID (see [`messenger`]):
+//! `error-<code>[-<subcode>]-…` always, `flaky-<code>[-<subcode>]-…` the
+//! first time only. The Messenger 24-hour window is not simulated.
 use std::{
     collections::{HashMap, VecDeque},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
@@ -88,6 +91,8 @@ struct State {
     access_tokens: HashMap<String, DateTime<Utc>>,
     /// Everything accepted for delivery, oldest first, at most [`OUTBOX_LIMIT`].
     outbox: VecDeque<OutboxEntry>,
+    /// The `flaky-…` PSIDs whose one error was given already.
+    flaky_answered: std::collections::HashSet<String>,
     /// Refusals of the token endpoint queued by `POST /google/faults`, and
     /// how many times each is left.
     token_faults: VecDeque<(google::Fault, usize)>,

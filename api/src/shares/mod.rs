@@ -127,6 +127,23 @@ pub enum Mailbox {
     Received,
 }
 
+/// My shares in one mailbox, with one status or any.
+fn mine(me: Uuid, which: Mailbox, status: Option<Status>) -> sea_orm::Select<shares::Entity> {
+    let query = shares::Entity::find().filter(match which {
+        Mailbox::Sent => Condition::all().add(shares::Column::SenderId.eq(me)),
+        Mailbox::Received => Condition::all().add(shares::Column::RecipientId.eq(me)),
+    });
+    match status {
+        Some(status) => query.filter(shares::Column::Status.eq(status)),
+        None => query,
+    }
+}
+
+/// How many shares of mine there are in one mailbox (with one status).
+pub async fn count(db: &impl ConnectionTrait, me: Uuid, which: Mailbox, status: Option<Status>) -> Result<u64> {
+    Ok(mine(me, which, status).count(db).await?)
+}
+
 /// A page of my shares, newest first; the extra row tells if there is more.
 pub async fn list(
     db: &impl ConnectionTrait,
@@ -135,13 +152,7 @@ pub async fn list(
     status: Option<Status>,
     page: Page,
 ) -> Result<(Vec<shares::Model>, bool)> {
-    let mut query = shares::Entity::find().filter(match which {
-        Mailbox::Sent => Condition::all().add(shares::Column::SenderId.eq(me)),
-        Mailbox::Received => Condition::all().add(shares::Column::RecipientId.eq(me)),
-    });
-    if let Some(status) = status {
-        query = query.filter(shares::Column::Status.eq(status));
-    }
+    let mut query = mine(me, which, status);
     if let Some(after) = page.after {
         query = query.filter(shares::Column::Id.lt(after));
     }

@@ -2,11 +2,17 @@
 //!
 //! A POST is checked before it is parsed: `X-Hub-Signature-256` must be the
 //! HMAC-SHA256 of the raw body under the app secret (compared in constant
-//! time). Each message or postback is then handed to the inbox
-//! (`messenger::inbox`), which stores it once per message id with a job per
-//! sender; the webhook answers as soon as that is committed and never waits
-//! for Spotify, the Send API or a command. Echoes, delivery and read
-//! receipts are ignored.
+//! time). Its events are then read one by one ([`events`]: every shape
+//! Meta documents for a page, in any mix; a body with a broken string is
+//! repaired first, [`lenient`]) and those the bot can use are handed to the
+//! inbox (`messenger::inbox`), which stores each once per message id with a
+//! job per sender; the webhook answers as soon as that is committed and
+//! never waits for Spotify, the Send API or a command. Events of no use
+//! are counted (`messenger_webhook_ignored_total{event}`) and dropped;
+//! events that cannot be stored are rejected, counted and logged without
+//! their content, and never sink the rest of the POST. Only a body that is
+//! not JSON is refused (400), and only a database that cannot be reached
+//! makes Meta deliver a POST again (503).
 //!
 //! An edge: it checks and translates Meta's events, nothing more.
 use std::sync::Arc;
@@ -14,15 +20,35 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret as _, SecretString};
-use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::{
     clock::Clock,
-    crypto::sha256_hex,
-    messenger::inbox::{Inbox, NewEvent},
+    messenger::inbox::{self, Inbox},
 };
-use entity::messenger_inbox::Kind;
+
+mod events;
+mod lenient;
+mod shared;
+
+/// The largest webhook POST read, in bytes: 1,000 events (the most Meta
+/// batches into one POST, per its Graph API webhooks guide) of the largest
+/// size its Messenger documentation allows, [`MAX_EVENT_BYTES`], plus the
+/// body's own envelope. A larger body is refused (413) as soon as its
+/// `Content-Length` says so, or once that many bytes have arrived, before
+/// it is buffered further.
+pub const BODY_LIMIT: usize = 1_000 * MAX_EVENT_BYTES + 1024;
+
+/// The largest webhook event Meta's documentation allows, as it is written
+/// in a POST: a message whose `text` has the Send API's documented 2,000
+/// characters, each written the longest way JSON allows (an emoji as a
+/// `\uD83D\uDC4B` surrogate pair: 12 bytes), is 24,000 bytes of text; the
+/// rest of the largest documented message event (sender, recipient,
+/// timestamp, an 88-character `mid`, `reply_to`, an ad's `referral` with
+/// its `ads_context_data` URLs, and its `entry` wrapper) is under 2 KiB:
+/// 26,000 bytes in all. `docs/benchmarks/webhook.md` ("One POST of 1,000 events") shows the
+/// sum, and its benchmark posts 1,000 such events.
+pub const MAX_EVENT_BYTES: usize = 26_000;
 
 /// Why a POST was refused; nothing was stored.
 #[derive(Debug, thiserror::Error)]
@@ -112,109 +138,32 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-#[derive(Deserialize)]
-struct Payload {
-    object: String,
-    #[serde(default)]
-    entry: Vec<Entry>,
-}
-
-#[derive(Deserialize)]
-struct Entry {
-    #[serde(default)]
-    messaging: Vec<Messaging>,
-}
-
-#[derive(Deserialize)]
-struct Messaging {
-    sender: Party,
-    #[serde(default)]
-    timestamp: i64,
-    message: Option<Message>,
-    postback: Option<Postback>,
-}
-
-#[derive(Deserialize)]
-struct Party {
-    id: String,
-}
-
-#[derive(Deserialize)]
-struct Message {
-    mid: String,
-    text: Option<String>,
-    quick_reply: Option<QuickReply>,
-    #[serde(default)]
-    is_echo: bool,
-}
-
-#[derive(Deserialize)]
-struct QuickReply {
-    payload: String,
-}
-
-#[derive(Deserialize)]
-struct Postback {
-    mid: Option<String>,
-    payload: Option<String>,
-    title: Option<String>,
-}
-
 impl Webhook {
     /// Stores the events of a verified body; answers once they are committed.
     ///
     /// # Errors
-    /// `Malformed` for a body that is not a page's webhook event (nothing is
-    /// stored); `Unavailable` when the events could not be stored.
-    #[tracing::instrument(skip_all)]
+    /// `Malformed` for a body that is not JSON (nothing is stored);
+    /// `Unavailable` when the events could not be stored.
+    #[tracing::instrument(skip_all, fields(bytes = body.len()))]
     pub async fn receive(&self, body: &[u8]) -> Result<(), Refused> {
-        let payload: Payload = serde_json::from_slice(body).map_err(|_| Refused::Malformed)?;
-        if payload.object != "page" {
+        let payload = lenient::parse(body).ok_or(Refused::Malformed)?;
+        if !payload.is_object() {
             return Err(Refused::Malformed);
         }
         let now = self.clock.now();
-        let events: Vec<NewEvent> = payload
-            .entry
-            .into_iter()
-            .flat_map(|entry| entry.messaging)
-            .filter_map(to_event)
-            .collect();
+        let mut events = Vec::new();
+        for read in events::read(&payload, now) {
+            match read {
+                events::Read::Event(event) => events.push(event),
+                events::Read::Ignored(event) => {
+                    metrics::counter!("messenger_webhook_ignored_total", "event" => event).increment(1);
+                }
+                events::Read::Rejected(reason, kind) => inbox::rejected(reason, kind),
+            }
+        }
         if events.is_empty() {
             return Ok(());
         }
         self.inbox.store(events, now).await.map_err(|_| Refused::Unavailable)
     }
-}
-
-fn to_event(event: Messaging) -> Option<NewEvent> {
-    let psid = event.sender.id;
-    let (mid, kind, text, payload) = match (event.message, event.postback) {
-        (Some(message), _) if message.is_echo => return None,
-        (Some(message), _) => match message.quick_reply {
-            Some(reply) => (message.mid, Kind::QuickReply, message.text, Some(reply.payload)),
-            None => (message.mid, Kind::Message, message.text, None),
-        },
-        (None, Some(postback)) => {
-            // Postbacks may come without a mid; make one that a redelivery repeats.
-            let mid = postback.mid.unwrap_or_else(|| {
-                let seed = format!(
-                    "{psid}:{}:{}",
-                    event.timestamp,
-                    postback.payload.as_deref().unwrap_or("")
-                );
-                format!("postback:{}", sha256_hex(&seed))
-            });
-            (mid, Kind::Postback, postback.title, postback.payload)
-        }
-        // Delivery and read receipts, reactions, …: nothing to do.
-        (None, None) => return None,
-    };
-    Some(NewEvent {
-        mid,
-        psid,
-        sent_at_ms: event.timestamp,
-        kind,
-        text,
-        payload,
-    })
 }

@@ -25,6 +25,7 @@ pub use api::{
     sandbox::providers::ProviderSandbox,
     startup::runner,
     telemetry::init_tracing,
+    webhook::{BODY_LIMIT as WEBHOOK_BODY_LIMIT, MAX_EVENT_BYTES},
 };
 
 /// Settings for an app on `database_url`: sandbox off, fixed bench secrets,
@@ -55,6 +56,28 @@ pub async fn state(settings: Settings, clock: Arc<dyn Clock>) -> Arc<App> {
         .await
         .expect("the app builds")
         .state()
+}
+
+/// An app built with `settings` and `clock`, serving HTTP on a loopback
+/// port: its base URL, its state, and what stops it (its task ends then).
+pub async fn serve(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+) -> (String, Arc<App>, tokio::sync::oneshot::Sender<()>, JoinHandle<()>) {
+    let application = Application::build_with_clock(settings, clock)
+        .await
+        .expect("the app builds");
+    let base = format!("http://127.0.0.1:{}", application.port());
+    let state = application.state();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let _ = application
+            .run_until_stopped(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    (base, state, stop, server)
 }
 
 /// Starts `count` of the app's own workers (every kind of job) with its

@@ -12,7 +12,9 @@
 //! transaction for all of them, one answer back to each post. The
 //! statements are the ones the pooled path runs (built by the same
 //! functions, bound as sqlx binds them), so the rows are the same whichever
-//! path wrote them. A post is answered only after its transaction commits.
+//! path wrote them, and rows SQLite refuses are isolated the same way
+//! (`group_commit::Isolate`). A post is answered only after its
+//! transaction commits.
 use std::{
     path::PathBuf,
     str::FromStr as _,
@@ -26,9 +28,9 @@ use tokio::sync::oneshot;
 
 use super::{
     Shared,
-    group_commit::{Waiting, answer, statements},
+    group_commit::{Batch, Isolate, Tried, Waiting, statements},
 };
-use crate::db::{SQLITE_PRAGMAS, sqlite_busy};
+use crate::db::{SQLITE_PRAGMAS, sqlite_busy, sqlite_refuses_the_data};
 use entity::messenger_inbox;
 
 /// Hands posts to the writer thread.
@@ -92,23 +94,29 @@ fn open(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
 }
 
 /// The thread: waits for a post, takes every other post waiting, writes
-/// them in one transaction and answers each. Ends with the inbox (when the
-/// sender of posts is dropped).
+/// them in one transaction (or, when SQLite refuses some row, in as many
+/// as it takes to isolate it) and answers each. Ends with the inbox (when
+/// the sender of posts is dropped).
 fn run(mut connection: rusqlite::Connection, waiting: &mpsc::Receiver<Waiting>, shared: &Shared) {
     while let Ok(first) = waiting.recv() {
-        let batch: Vec<Waiting> = std::iter::once(first).chain(waiting.try_iter()).collect();
-        let (rows, answers) = Waiting::split(batch);
-        let new = match write(shared, &mut connection, rows, shared.clock.now()) {
-            Ok((new, statements)) => {
-                shared.statements.fetch_add(statements, Ordering::Relaxed);
-                Some(new)
-            }
-            Err(err) => {
-                tracing::error!(error = %err, posts = answers.len(), "storing webhook events failed");
-                None
-            }
-        };
-        answer(shared, answers, new);
+        let batch = Batch::of(std::iter::once(first).chain(waiting.try_iter()).collect());
+        let now = shared.clock.now();
+        let mut isolate = Isolate::new(batch.rows.len());
+        while let Some(range) = isolate.next() {
+            let tried = match write(shared, &mut connection, &batch.rows[range.clone()], now) {
+                Ok((new, statements)) => {
+                    shared.statements.fetch_add(statements, Ordering::Relaxed);
+                    Tried::Stored(new)
+                }
+                Err(err) if err.refuses_the_data() => Tried::Refused,
+                Err(err) => {
+                    tracing::error!(error = %err, "storing webhook events failed");
+                    Tried::Failed
+                }
+            };
+            isolate.tried(range, tried);
+        }
+        batch.answer(shared, isolate);
     }
 }
 
@@ -117,7 +125,7 @@ fn run(mut connection: rusqlite::Connection, waiting: &mpsc::Receiver<Waiting>, 
 fn write(
     shared: &Shared,
     connection: &mut rusqlite::Connection,
-    rows: Vec<messenger_inbox::ActiveModel>,
+    rows: &[messenger_inbox::ActiveModel],
     now: DateTime<Utc>,
 ) -> Result<(u64, u64), WriteError> {
     let statements = statements(shared, rows, now, DbBackend::Sqlite);
@@ -139,6 +147,19 @@ enum WriteError {
     Sqlite(#[from] rusqlite::Error),
     #[error("a value of a type this writer does not bind: {0:?}")]
     Unsupported(Value),
+}
+
+impl WriteError {
+    /// Whether SQLite refused the values (see
+    /// [`sqlite_refuses_the_data`]); a value this writer cannot bind is a
+    /// fault of ours, not of the event.
+    fn refuses_the_data(&self) -> bool {
+        match self {
+            Self::Sqlite(rusqlite::Error::SqliteFailure(err, _)) => sqlite_refuses_the_data(err.extended_code),
+            Self::Sqlite(rusqlite::Error::ToSqlConversionFailure(_)) => true,
+            Self::Sqlite(_) | Self::Unsupported(_) => false,
+        }
+    }
 }
 
 fn execute(txn: &rusqlite::Transaction<'_>, statement: &Statement) -> Result<usize, WriteError> {

@@ -3,7 +3,20 @@
 //! Errors are the Graph API's: HTTP 400 with
 //! `{"error":{"message","type":"OAuthException","code",["error_subcode"],"fbtrace_id"}}`.
 //! Message tags are refused: Meta retired them, so only standard messaging
-//! (`RESPONSE`, `UPDATE`) is left.
+//! (`RESPONSE`, `UPDATE`) is left. Text is limited to 2,000 characters,
+//! quick replies to 13, their titles to 20 characters.
+//!
+//! Any documented error can be asked for by the recipient's PSID, to watch
+//! what Send Songs does with it:
+//!
+//! - `error-<code>[-<subcode>]-<anything>`: every message to it gets that
+//!   error (`error-551-ana`, `error-10-1893063-ana`);
+//! - `flaky-<code>[-<subcode>]-<anything>`: the first message gets it, the
+//!   next ones go through (`flaky-1200-2018024-ana`: a retry, then sent).
+//!
+//! The answer is shaped as Meta's: its documented message where the
+//! sandbox knows it, HTTP 500 with `is_transient` for code 2, HTTP 400
+//! for all else.
 use std::{collections::HashMap, sync::Arc};
 
 use axum::{
@@ -21,6 +34,8 @@ use super::{PAGE_TOKEN, ProviderSandbox, UNREGISTERED_PREFIX, bearer, random_bas
 const MAX_TEXT: usize = 2000;
 /// The most quick replies one message may carry.
 const MAX_QUICK_REPLIES: usize = 13;
+/// The longest title of a quick reply, in characters.
+const MAX_TITLE: usize = 20;
 /// Graph's "invalid parameter" error code.
 const INVALID_PARAMETER: u32 = 100;
 /// Graph's code for a recipient who cannot be reached (blocked the Page,
@@ -64,6 +79,9 @@ pub(super) async fn send(
     if send.psid.starts_with(UNREGISTERED_PREFIX) {
         let (code, subcode) = UNAVAILABLE;
         return graph_error("(#551) This person isn't available right now.", code, Some(subcode));
+    }
+    if let Some((code, subcode)) = asked_for_error(&sandbox, &send.psid) {
+        return documented_error(code, subcode);
     }
     let Some(text) = send.text else {
         // A sender action (typing indicator, mark seen): nothing to read.
@@ -196,6 +214,11 @@ fn check_quick_replies(replies: &Value) -> Result<(), String> {
                         ));
                     }
                 }
+                if field("title").is_some_and(|title| title.chars().count() > MAX_TITLE) {
+                    return Err(format!(
+                        "(#100) param message[quick_replies][{i}][title] must be at most {MAX_TITLE} characters"
+                    ));
+                }
             }
             Some("user_phone_number" | "user_email") => {}
             _ => {
@@ -206,6 +229,89 @@ fn check_quick_replies(replies: &Value) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Meta's messages for the errors a PSID may ask for (others get a
+/// generic one).
+const MESSAGES: &[(u32, Option<u32>, &str)] = &[
+    (1, None, "An unknown error occurred"),
+    (
+        2,
+        None,
+        "An unexpected error has occurred. Please retry your request later.",
+    ),
+    (4, None, "(#4) Application request limit reached"),
+    (10, None, "(#10) Application does not have permission for this action"),
+    (
+        10,
+        Some(1_893_063),
+        "You are temporarily restricted from sending messages.",
+    ),
+    (
+        10,
+        Some(2_018_108),
+        "(#10) This person isn't receiving messages from you right now.",
+    ),
+    (
+        10,
+        Some(2_018_278),
+        "(#10) This message is sent outside of allowed window.",
+    ),
+    (100, None, "(#100) No matching user found"),
+    (100, Some(2_018_001), "(#100) No matching user found"),
+    (190, None, "Invalid OAuth access token."),
+    (
+        200,
+        None,
+        "(#200) Cannot message users who are not admins, developers or testers of the app until pages_messaging permission is reviewed and the app is live.",
+    ),
+    (368, None, "(#368) Temporarily blocked for policies violations."),
+    (551, None, "(#551) This person isn't available right now."),
+    (613, None, "(#613) Calls to this api have exceeded the rate limit."),
+    (
+        1200,
+        None,
+        "(#1200) Temporary send message failure. Please try again later.",
+    ),
+    (2022, None, "(#2022) You have been temporarily blocked"),
+    (
+        2_018_300,
+        None,
+        "Message failed to send because another app is controlling this thread now.",
+    ),
+];
+
+/// The error a PSID asks for (`error-<code>[-<subcode>]-…`, or
+/// `flaky-…` the first time), if it asks for one.
+fn asked_for_error(sandbox: &ProviderSandbox, psid: &str) -> Option<(u32, Option<u32>)> {
+    let (always, rest) = match psid.split_once('-')? {
+        ("error", rest) => (true, rest),
+        ("flaky", rest) => (false, rest),
+        _ => return None,
+    };
+    let mut numbers = rest.split('-').map_while(|part| part.parse::<u32>().ok());
+    let code = numbers.next()?;
+    let subcode = numbers.next();
+    if !always && !sandbox.lock().flaky_answered.insert(psid.to_owned()) {
+        return None;
+    }
+    Some((code, subcode))
+}
+
+/// A Graph error as Meta sends it.
+fn documented_error(code: u32, subcode: Option<u32>) -> Response {
+    let known = |sub: Option<u32>| MESSAGES.iter().find(|(c, s, _)| *c == code && *s == sub);
+    let message = known(subcode).or_else(|| known(None)).map_or_else(
+        || format!("(#{code}) An error the sandbox was asked for"),
+        |(_, _, m)| (*m).to_owned(),
+    );
+    if code != 2 {
+        return graph_error(&message, code, subcode);
+    }
+    // Meta's code 2 comes as a 500 that says it is transient.
+    let body = json!({ "error": { "message": message, "type": "OAuthException", "code": code,
+        "is_transient": true, "fbtrace_id": random_base64(8) } });
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
 }
 
 /// A Graph API error: HTTP 400, an `OAuthException` with a fresh trace ID.
