@@ -16,8 +16,7 @@ use crate::{
 const NOW_PLAYING: &str = "query($h: String!) { nowPlaying(handle: $h) { isPlaying text } }";
 const STATUS: &str = "{ me { spotify { status } } }";
 
-/// The app talking to a scripted Spotify (nobody linked yet), whose
-/// listener plays on the app's clock.
+/// The app talking to a scripted Spotify (nobody linked yet).
 pub async fn scripted_spotify(extra: &[(&str, &str)]) -> (TestApp, Shared) {
     let script: Shared = Arc::new(Mutex::new(Script::default()));
     let url = serve(spotify_fake::router(script.clone())).await;
@@ -28,9 +27,7 @@ pub async fn scripted_spotify(extra: &[(&str, &str)]) -> (TestApp, Shared) {
         ("SPOTIFY_API_URL", api.as_str()),
     ];
     settings.extend_from_slice(extra);
-    let app = spawn_app_with(&settings).await;
-    script.lock().unwrap().clock = Some(app.clock.clone());
-    (app, script)
+    (spawn_app_with(&settings).await, script)
 }
 
 /// `session` connects Spotify from the app; answers the callback page.
@@ -42,20 +39,12 @@ pub async fn connect(app: &TestApp, session: &Session) -> (reqwest::StatusCode, 
         .await
 }
 
-/// Links `session`'s Spotify: the scripted listener.
-pub async fn link_scripted(app: &TestApp, session: &Session) {
-    let (_, page) = connect(app, session).await;
-    assert!(
-        page.contains(&format!("You're connected as <b>@{}</b>", session.handle)),
-        "{page}"
-    );
-}
-
 /// The app talking to a scripted Spotify, and Sam, who linked it.
 pub async fn app_with_scripted_spotify_and(extra: &[(&str, &str)]) -> (TestApp, Shared, Session) {
     let (app, script) = scripted_spotify(extra).await;
     let sam = app.sign_up("sam").await;
-    link_scripted(&app, &sam).await;
+    let (_, page) = connect(&app, &sam).await;
+    assert!(page.contains("You're connected as <b>@sam</b>"), "{page}");
     (app, script, sam)
 }
 
