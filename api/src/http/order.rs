@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use async_graphql::{
     Name, Value,
     indexmap::IndexMap,
-    parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet},
+    parser::types::{DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet},
 };
 
 /// The operation a request runs, parsed once, to order its results.
@@ -35,14 +35,24 @@ impl SelectionOrder {
         })
     }
 
-    /// Reorders `data` (a response's `data`) in place.
-    pub fn apply(&self, data: &mut Value) {
-        let operation = match (&self.document.operations, self.operation.as_deref()) {
+    /// Whether the operation the request runs is a subscription (`false`
+    /// for queries, mutations and an operation name the document lacks).
+    pub fn is_subscription(&self) -> bool {
+        self.operation()
+            .is_some_and(|operation| operation.node.ty == OperationType::Subscription)
+    }
+
+    fn operation(&self) -> Option<&async_graphql::Positioned<async_graphql::parser::types::OperationDefinition>> {
+        match (&self.document.operations, self.operation.as_deref()) {
             (DocumentOperations::Single(operation), _) => Some(operation),
             (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
             (DocumentOperations::Multiple(operations), None) => operations.values().next(),
-        };
-        if let Some(operation) = operation {
+        }
+    }
+
+    /// Reorders `data` (a response's `data`) in place.
+    pub fn apply(&self, data: &mut Value) {
+        if let Some(operation) = self.operation() {
             self.reorder(&[&operation.node.selection_set.node], data);
         }
     }

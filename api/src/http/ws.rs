@@ -22,7 +22,7 @@
 //! | the operation ends | `complete` | `complete` |
 //! | the client's `complete` / `stop` | the operation stops, nothing more is sent for it | the operation stops, then `complete` |
 //! | keep-alive, every `WS_KEEPALIVE_INTERVAL` | `ping` (the client answers `pong`); a client's `ping` gets `pong` | `ka`, also right after the ack |
-//! | the session ends (log-out, revoked, logged out everywhere, account deleted) or its access token expires | `error` (`UNAUTHENTICATED`) for each running operation, close 4403 | `error` for each, `connection_error`, close 4403 |
+//! | the session ends (log-out, revoked, logged out everywhere, account deleted) or its access token expires | running queries and mutations answered, `error` (`UNAUTHENTICATED`) for each subscription, close 4403 | the same, `connection_error`, close 4403 |
 //! | the server stops | close 1001 | close 1001 |
 //!
 //! A session's end reaches the socket as an event, on whichever replica it
@@ -31,7 +31,12 @@
 //!
 //! Auth needs no origin check here: the token travels in `connection_init`,
 //! never in a cookie a foreign page could ride on.
-use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    net::SocketAddr,
+    sync::Arc,
+    time::Duration,
+};
 
 use async_graphql::{
     Data, Response, ServerError,
@@ -117,6 +122,10 @@ pub fn with_small_buffers(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
         .max_frame_size(64 * 1024)
 }
 
+/// How long queries and mutations already running when the session ends
+/// may take to be answered before the socket closes without them.
+const ANSWER_GRACE: Duration = Duration::from_secs(5);
+
 /// Why a connection ends early: the close code and reason.
 struct Fatal(u16, String);
 
@@ -145,6 +154,9 @@ struct Connection {
     protocol: Protocols,
     /// Running operations by id; aborting one silences its stream at once.
     running: HashMap<String, AbortHandle>,
+    /// The running operations that are queries or mutations: when the
+    /// session ends they are answered before the socket closes.
+    answering: HashSet<String>,
     operations: SelectAll<Abortable<BoxStream<'static, OperationEvent>>>,
 }
 
@@ -154,6 +166,7 @@ async fn serve(socket: WebSocket, protocol: Protocols, state: GraphqlState, peer
         socket,
         protocol,
         running: HashMap::new(),
+        answering: HashSet::new(),
         operations: SelectAll::new(),
     };
     let shutdown = app.shutdown.clone();
@@ -313,6 +326,9 @@ impl Connection {
         let (handle, registration) = AbortHandle::new_pair();
         let (key, key_for_map) = (id.clone(), id.clone());
         let order = SelectionOrder::of(&request);
+        if !order.as_ref().is_some_and(SelectionOrder::is_subscription) {
+            self.answering.insert(id.clone());
+        }
         let events: BoxStream<'static, OperationEvent> = schema
             .execute_stream_with_session_data(request, data.clone())
             .enumerate()
@@ -332,6 +348,7 @@ impl Connection {
     /// The client stops listening to `id`.
     async fn stop(&mut self, id: &str) -> Result<(), Fatal> {
         if let Some(handle) = self.running.remove(id) {
+            self.answering.remove(id);
             handle.abort();
             if self.legacy() {
                 self.send(&ServerMessage::complete(id)).await?;
@@ -348,6 +365,7 @@ impl Connection {
                 if let Some(handle) = self.running.remove(&id) {
                     handle.abort();
                 }
+                self.answering.remove(&id);
                 self.send(&ServerMessage::about(&id, "error", &response.errors)).await
             }
             Some((_, response)) => {
@@ -356,16 +374,40 @@ impl Connection {
             }
             None => {
                 self.running.remove(&id);
+                self.answering.remove(&id);
                 self.send(&ServerMessage::complete(&id)).await
             }
         }
     }
 
-    /// The session ended: each running operation (and `refused`, the one
-    /// just asked for) gets an `error` saying why; then the socket closes
-    /// with 4403.
+    /// The session ended: queries and mutations already running are
+    /// answered first (for up to [`ANSWER_GRACE`]: `logOut` sent over this
+    /// socket learns it succeeded), each subscription (and `refused`, the
+    /// operation just asked for) gets an `error` saying why; then the
+    /// socket closes with 4403.
     async fn end(&mut self, ended: Ended, refused: Option<String>) -> Fatal {
         let error = ended.error();
+        self.running.retain(|id, handle| {
+            let answering = self.answering.contains(id);
+            if !answering {
+                handle.abort();
+            }
+            answering
+        });
+        let grace = tokio::time::sleep(ANSWER_GRACE);
+        tokio::pin!(grace);
+        while !self.answering.is_empty() {
+            let next = tokio::select! {
+                next = self.operations.next() => next,
+                () = &mut grace => break,
+            };
+            let Some((id, event)) = next else { break };
+            if self.answering.contains(&id)
+                && let Err(gone) = self.deliver(id, event).await
+            {
+                return gone;
+            }
+        }
         let mut ids: Vec<String> = self
             .running
             .drain()
