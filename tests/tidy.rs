@@ -54,7 +54,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("State", &["app"]),
-    ("Use cases", &["detection", "linking", "listening", "sharing"]),
+    (
+        "Use cases",
+        &["detection", "linking", "listening", "receipts", "sharing"],
+    ),
     ("Edges", &["bot", "graphql", "http", "sandbox", "webhook"]),
     ("Startup", &["startup"]),
 ];
@@ -88,6 +91,7 @@ const TABLE_DOORS: &[(&str, &[&str])] = &[
     ("refresh_tokens", &["api/src/accounts/sessions.rs"]),
     ("sandbox_secrets", &["api/src/sandbox/secrets.rs"]),
     ("sessions", &["api/src/accounts/sessions.rs"]),
+    ("share_activities", &["api/src/shares/"]),
     ("shares", &["api/src/shares/"]),
     ("spotify_clients", &["api/src/spotify/pause.rs"]),
     ("spotify_links", &["api/src/spotify/vault.rs"]),

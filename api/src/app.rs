@@ -13,8 +13,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     accounts::Accounts, cache::Caches, clock::Clock, config::Settings, crypto::Signer, events::EventBus,
-    friends::Friends, jobs::Jobs, notify::Notifier, persisted_queries::PersistedQueries, spotify::Spotify,
-    telemetry::Telemetry,
+    friends::Friends, jobs::Jobs, notify::Notifier, persisted_queries::PersistedQueries, shares::tracked::TrackedLinks,
+    spotify::Spotify, telemetry::Telemetry,
 };
 
 /// Everything a request handler, resolver or worker needs, built once.
@@ -57,6 +57,9 @@ pub struct App {
     /// Signs the personal links the Messenger bot sends
     /// (`linking::messenger`).
     pub personal_links: Signer,
+    /// Makes and reads the links to shared tracks that recipients get
+    /// (`/s/{token}`: they record `OPENED`); the outbox holds the same.
+    pub tracked_links: Arc<TrackedLinks>,
 }
 
 /// Cheap to clone; handed to axum and to async-graphql alike.

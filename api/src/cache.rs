@@ -65,7 +65,7 @@ impl Caches {
         match event.topic {
             Topic::SessionEnded => self.viewers.forget(&event.subject_id),
             Topic::AllSessionsEnded => self.forget_person_by_id(event.user_id),
-            Topic::FriendshipChanged | Topic::ShareReceived | Topic::SharePlayed => {}
+            Topic::FriendshipChanged | Topic::ShareReceived | Topic::SharePlayed | Topic::ShareActivity => {}
         }
     }
 

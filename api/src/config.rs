@@ -174,6 +174,18 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "How long a share waits to be played before it expires.",
     },
     Setting {
+        name: "LIVE_WINDOW",
+        unset: Unset::Value("10m"),
+        meaning: "How long after a share is opened (or made) its recipient's currently-playing is watched, for \
+                  receipts within seconds (0s: never; plays are then found by the checks above).",
+    },
+    Setting {
+        name: "LIVE_INTERVAL",
+        unset: Unset::Value("15s"),
+        meaning: "How often a watched recipient's currently-playing is asked (one call however many shares); \
+                  longer than 0s.",
+    },
+    Setting {
         name: "JOB_WORKERS",
         unset: Unset::Value("8"),
         meaning: "Background workers in this process, each running up to 16 jobs at once (0: none).",
@@ -443,6 +455,11 @@ pub struct PlayCheckSettings {
     pub fast_window: Duration,
     pub slow_interval: Duration,
     pub share_ttl: Duration,
+    /// `LIVE_WINDOW`: how long after a share is opened (or made) its
+    /// recipient's currently-playing is watched; zero: never.
+    pub live_window: Duration,
+    /// `LIVE_INTERVAL`: how often it is asked meanwhile; never zero.
+    pub live_interval: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -592,6 +609,11 @@ impl Settings {
                 fast_window: vars.duration("PLAY_CHECK_FAST_WINDOW")?,
                 slow_interval: vars.duration("PLAY_CHECK_SLOW_INTERVAL")?,
                 share_ttl: vars.duration("SHARE_TTL")?,
+                live_window: vars.duration("LIVE_WINDOW")?,
+                live_interval: match vars.duration("LIVE_INTERVAL")? {
+                    Duration::ZERO => return Err(bad("LIVE_INTERVAL", "must be longer than 0s, like 15s")),
+                    every => every,
+                },
             },
             job_workers: vars.number("JOB_WORKERS", "a number of workers like 8 (0: none)")?,
             job_poll_interval: vars.duration("JOB_POLL_INTERVAL")?,
@@ -882,6 +904,17 @@ mod tests {
         assert_eq!(err.name, "PLAY_CHECK_FAST_INTERVAL");
         let err = Settings::from_vars(vars(&[("LISTEN_ADDR", "nowhere")])).unwrap_err();
         assert_eq!(err.name, "LISTEN_ADDR");
+        let err = Settings::from_vars(vars(&[("LIVE_INTERVAL", "0s")])).unwrap_err();
+        assert_eq!(err.name, "LIVE_INTERVAL");
+        let err = Settings::from_vars(vars(&[("LIVE_WINDOW", "soon")])).unwrap_err();
+        assert_eq!(err.name, "LIVE_WINDOW");
+    }
+
+    #[test]
+    fn live_checks_have_defaults() {
+        let play_check = Settings::from_vars(vars(&[])).unwrap().play_check;
+        assert_eq!(play_check.live_window, Duration::from_secs(600));
+        assert_eq!(play_check.live_interval, Duration::from_secs(15));
     }
 
     #[test]

@@ -97,6 +97,32 @@ impl Signer {
     }
 }
 
+/// The shortest signature [`Signer::sign_short`] makes: 96 bits. Enough
+/// where each guess must be sent over the network and checked by the
+/// server (NIST SP 800-107 allows HMAC tags of 96 bits and more).
+pub const SHORT_SIGNATURE_MIN: usize = 12;
+
+impl Signer {
+    /// The signature of `message`, its first `len` bytes (at least
+    /// [`SHORT_SIGNATURE_MIN`], at most 32): for tokens that must stay short.
+    pub fn sign_short(&self, message: &[u8], len: usize) -> Vec<u8> {
+        let len = len.clamp(SHORT_SIGNATURE_MIN, 32);
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(message);
+        mac.finalize().into_bytes()[..len].to_vec()
+    }
+
+    /// Constant-time check of a signature made by [`sign_short`](Self::sign_short).
+    pub fn verify_short(&self, message: &[u8], signature: &[u8]) -> bool {
+        if signature.len() < SHORT_SIGNATURE_MIN {
+            return false;
+        }
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(message);
+        mac.verify_truncated_left(signature).is_ok()
+    }
+}
+
 /// Hex SHA-256, for values looked up by hash (states, codes, tokens).
 pub fn sha256_hex(value: &str) -> String {
     Sha256::digest(value.as_bytes())
@@ -138,5 +164,16 @@ mod tests {
         assert!(signer.verify("psid:123", &sig));
         assert!(!signer.verify("psid:124", &sig));
         assert!(!Signer::new(b"secret", "other").verify("psid:123", &sig));
+    }
+
+    #[test]
+    fn short_signatures() {
+        let signer = Signer::new(b"secret", "tracked-link");
+        let sig = signer.sign_short(b"share", 12);
+        assert_eq!(sig.len(), 12);
+        assert!(signer.verify_short(b"share", &sig));
+        assert!(!signer.verify_short(b"shard", &sig));
+        assert!(!signer.verify_short(b"share", &sig[..11]), "too short to trust");
+        assert!(!Signer::new(b"secret", "other").verify_short(b"share", &sig));
     }
 }

@@ -62,10 +62,16 @@
 //!
 //! ## Use cases
 //! Compose services; they take `&App`.
+//! - [`receipts`]: each step of a share (opened, listening, played,
+//!   expired, cancelled) recorded once, in order, pushed to its sender when
+//!   they chose it, and told live to both people.
 //! - [`sharing`]: sending a friend a track (the share, its first check and
 //!   the notice, in one transaction).
-//! - [`detection`]: watching recipients' listening, one Spotify call per
-//!   recipient; expiry; the hourly sweep.
+//! - [`detection`]: watching recipients' listening — live through
+//!   currently-playing after a share is made or opened, and through
+//!   recently-played on a schedule — one Spotify call of each kind per
+//!   recipient; matching plays (id, relink, ISRC); opening a share (the
+//!   tracked link); expiry; the hourly sweep.
 //! - [`linking`]: tying a Spotify account or a Messenger sender to an
 //!   account (OAuth callback, personal links, link codes).
 //! - [`listening`]: whose "now playing" a person may see, the one rule.
@@ -132,6 +138,7 @@ pub mod messenger;
 pub mod notify;
 pub mod paging;
 pub mod persisted_queries;
+pub mod receipts;
 pub mod sandbox;
 pub mod shares;
 pub mod sharing;

@@ -2,15 +2,16 @@
 //!
 //! [`create`] checks the note, the friendship and the hourly limit,
 //! resolves the link and the track's metadata, then writes the share, its
-//! recipient's first check and the "new song" notice in one transaction (a
-//! crash cannot leave a share nobody checks or nobody hears about), and
-//! tells the recipient's subscriptions after commit.
+//! recipient's first check (a live look soon, `detection::live`) and the
+//! "new song" notice in one transaction (a crash cannot leave a share
+//! nobody checks or nobody hears about), and tells the recipient's
+//! subscriptions after commit.
 use uuid::Uuid;
 
 use crate::{
     accounts::users,
     app::App,
-    detection::{check::CheckRecipient, schedule},
+    detection::{check::CheckRecipient, live, schedule},
     error::{Error, Result},
     events::{Event, Topic},
     friends,
@@ -95,10 +96,11 @@ pub async fn create(app: &App, sender: Uuid, input: NewShare) -> Result<(share::
         return Ok((existing, false));
     }
     let share = shares::insert(&txn, draft, now).await?;
+    let first_look = live::next_look(std::slice::from_ref(&share), now, &app.settings.play_check, None);
     CheckRecipient {
         recipient_id: recipient.id,
     }
-    .enqueue_at(&txn, first_check, now)
+    .enqueue_at(&txn, first_look.map_or(first_check, |look| look.min(first_check)), now)
     .await?;
     let notice = Notice {
         user_id: recipient.id,

@@ -47,6 +47,7 @@ use crate::{
         providers::{PAGE_TOKEN, ProviderSandbox},
         spotify::SpotifySandbox,
     },
+    shares::tracked::TrackedLinks,
     spotify::{
         self, Spotify, SpotifyClient, expiry::WarnConsentExpiry, links::LinkResolver, now_playing, pause::Pauses,
     },
@@ -363,6 +364,7 @@ fn assemble(
 ) -> (AppState, Option<Sandboxes>) {
     let jobs = Jobs::default();
     let caches = Arc::new(Caches::new(now_playing::FRESH_FOR));
+    let tracked_links = Arc::new(TrackedLinks::new(settings.jwt_secret_bytes(), &public_url));
     let events = {
         let caches = caches.clone();
         // An ended session is forgotten on every replica as soon as it hears.
@@ -374,6 +376,7 @@ fn assemble(
         providers.fcm,
         providers.messenger,
         &public_url,
+        tracked_links.clone(),
     ));
     let spotify = Arc::new(Spotify::new(
         db.clone(),
@@ -400,6 +403,7 @@ fn assemble(
     let app = App {
         persisted_queries,
         personal_links: Signer::new(settings.jwt_secret_bytes(), "messenger-personal-link"),
+        tracked_links,
         accounts,
         friends,
         spotify,

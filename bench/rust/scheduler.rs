@@ -58,7 +58,7 @@ use common::{
     db::{drop_database, fresh_postgres, fresh_sqlite, postgres_server, sqlite_wanted, vacuum},
     env_counts, env_or,
     fake::{closed_loop, serve_on_own_thread, wait_for},
-    rows::{INSERT_ROWS, track_id, track_row, user_row},
+    rows::{INSERT_ROWS, spotify_link_row, track_id, track_row, user_row},
 };
 
 /// The job kind measured (the app also keeps one hourly sweep job, not due here).
@@ -145,25 +145,10 @@ async fn seed(app: &App, recipients: usize, per_recipient: usize) -> anyhow::Res
             .enumerate()
             .map(|(k, id)| user_row(*id, &format!("bench{}", chunk_start + k), created_at));
         users::Entity::insert_many(rows).exec_without_returning(&txn).await?;
-        let links = chunk.iter().enumerate().map(|(k, id)| spotify_links::ActiveModel {
-            user_id: Set(*id),
-            account_id: Set(format!("bench-account-{}", chunk_start + k)),
-            spotify_user_id: Set(Some(format!("bench-user-{}", chunk_start + k))),
-            display_name: Set(None),
-            access_token: Set(app::seal(app, &format!("access-{id}"), &format!("spotify-access:{id}"))),
-            refresh_token: Set(app::seal(
-                app,
-                &format!("refresh-{id}"),
-                &format!("spotify-refresh:{id}"),
-            )),
-            access_expires_at: Set(now + TimeDelta::days(365)),
-            consented_at: Set(created_at),
-            consent_expires_at: Set(now + TimeDelta::days(180)),
-            status: Set(spotify_links::Status::Active),
-            expiry_warned_at: Set(None),
-            created_at: Set(created_at),
-            updated_at: Set(created_at),
-        });
+        let links = chunk
+            .iter()
+            .enumerate()
+            .map(|(k, id)| spotify_link_row(app, *id, chunk_start + k, now));
         spotify_links::Entity::insert_many(links)
             .exec_without_returning(&txn)
             .await?;
@@ -190,6 +175,8 @@ async fn seed(app: &App, recipients: usize, per_recipient: usize) -> anyhow::Res
                 status: Set(shares::Status::Pending),
                 created_at: Set(created_at),
                 played_at: Set(None),
+                opened_at: Set(None),
+                listening_at: Set(None),
                 expires_at: Set(created_at + TimeDelta::days(7)),
                 next_check_at: Set(Some(due_at)),
                 updated_at: Set(created_at),

@@ -85,6 +85,18 @@ pub enum EventKind {
     /// To someone whose Spotify link stopped working.
     #[sea_orm(string_value = "relink_required")]
     RelinkRequired,
+    /// To a sender who chose this step: the recipient opened their share
+    /// (`event_id`: the step in `share_activities`).
+    #[sea_orm(string_value = "share_opened")]
+    ShareOpened,
+    /// To a sender who chose this step: the recipient is playing it now
+    /// (`event_id`: the step).
+    #[sea_orm(string_value = "share_listening")]
+    ShareListening,
+    /// To a sender who chose this step: their share expired unplayed
+    /// (`event_id`: the step).
+    #[sea_orm(string_value = "share_expired")]
+    ShareExpired,
     /// To someone whose Spotify consent runs out soon (six months after
     /// it was given): reconnect before receipts stop (`event_id`: fresh
     /// per warning).

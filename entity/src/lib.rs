@@ -19,6 +19,7 @@ pub mod play_events;
 pub mod refresh_tokens;
 pub mod sandbox_secrets;
 pub mod sessions;
+pub mod share_activities;
 pub mod shares;
 pub mod spotify_clients;
 pub mod spotify_links;
@@ -49,7 +50,27 @@ mod tests {
         assert_eq!(stored::<crate::deliveries::Channel>(), ["MESSENGER", "PUSH"]);
         assert_eq!(
             stored::<crate::deliveries::EventKind>(),
-            ["share_played", "share_received", "relink_required", "consent_expiring"]
+            [
+                "share_played",
+                "share_received",
+                "relink_required",
+                "share_opened",
+                "share_listening",
+                "share_expired",
+                "consent_expiring"
+            ]
+        );
+        assert_eq!(
+            stored::<crate::share_activities::Kind>(),
+            [
+                "OPENED",
+                "LISTENING",
+                "PLAYED",
+                "EXPIRED",
+                "CANCELLED",
+                "REACTED",
+                "REPLIED"
+            ]
         );
         assert_eq!(stored::<crate::jobs::Status>(), ["queued", "running", "dead"]);
         assert_eq!(stored::<crate::spotify_links::Status>(), ["ACTIVE", "RELINK_REQUIRED"]);

@@ -14,7 +14,12 @@ pub struct Model {
     pub note: Option<String>,
     pub status: Status,
     pub created_at: DateTimeUtc,
+    /// When Spotify says the recipient played it (the play's start).
     pub played_at: Option<DateTimeUtc>,
+    /// When the recipient first opened it (the tracked link, or the app).
+    pub opened_at: Option<DateTimeUtc>,
+    /// When the recipient started playing it, as currently-playing showed.
+    pub listening_at: Option<DateTimeUtc>,
     pub expires_at: DateTimeUtc,
     /// When the share is next due a check; `None` while paused or ended.
     pub next_check_at: Option<DateTimeUtc>,

@@ -16,6 +16,12 @@ pub struct Model {
     pub duration_ms: i32,
     pub image_url: Option<String>,
     pub fetched_at: DateTimeUtc,
+    /// The recording's ISRC (`external_ids.isrc`): another track id with the
+    /// same ISRC is the same recording (a single and its album release).
+    pub isrc: Option<String>,
+    /// Whether `isrc` was read from Spotify; false for rows stored before
+    /// ISRCs were kept, which are read again when a check needs them.
+    pub isrc_known: bool,
 }
 
 impl Model {

@@ -24,8 +24,24 @@ pub struct Model {
     pub timezone: String,
     pub quiet_hours_start: Option<i16>,
     pub quiet_hours_end: Option<i16>,
+    /// Which steps of their shares also reach this person by push and
+    /// Messenger: comma-separated step names (`OPENED,PLAYED`); see
+    /// [`Model::notified_steps`].
+    pub notify_steps: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+}
+
+impl Model {
+    /// The steps this person hears about by push and Messenger (unknown
+    /// names, which no release writes, are left out).
+    pub fn notified_steps(&self) -> Vec<super::share_activities::Kind> {
+        use sea_orm::ActiveEnum as _;
+        self.notify_steps
+            .split(',')
+            .filter_map(|name| super::share_activities::Kind::try_from_value(&name.trim().to_owned()).ok())
+            .collect()
+    }
 }
 
 impl std::fmt::Debug for Model {

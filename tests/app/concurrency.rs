@@ -420,6 +420,34 @@ async fn case(servers: &Servers, mutation: &str) {
             let won = one_wins("cancelShare", &bodies, "CONFLICT");
             assert_eq!(won["status"], "CANCELLED");
         }
+        "markShareOpened" => {
+            let (from, to) = (
+                person(servers, "openerburst").await,
+                person(servers, "openedburst").await,
+            );
+            app.befriend(&from, &to).await;
+            let shared = crate::shares::share(app, &from, &to.handle, TRACK).await;
+            let bodies = servers
+                .burst(
+                    "mutation($id: ID!) { markShareOpened(id: $id) { openedAt } }",
+                    json!({ "id": shared["id"] }),
+                    Some(&to.access),
+                )
+                .await;
+            let opened = all_succeed("markShareOpened", &bodies);
+            assert!(
+                !opened[0]["openedAt"].is_null() && opened.iter().all(|o| o["openedAt"] == opened[0]["openedAt"]),
+                "markShareOpened: opened once, every copy answers that moment: {opened:?}"
+            );
+            let steps = app
+                .graphql(
+                    "query($id: ID!) { share(id: $id) { openedAt } }",
+                    json!({ "id": shared["id"] }),
+                    Some(&from.access),
+                )
+                .await;
+            assert_eq!(steps["data"]["share"]["openedAt"], opened[0]["openedAt"], "{steps}");
+        }
         other => panic!(
             "the mutation `{other}` has no case in the concurrency sweep (tests/app/concurrency.rs): \
              say what {N} identical copies at once must come to"

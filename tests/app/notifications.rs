@@ -246,8 +246,15 @@ async fn a_new_share_reaches_the_recipient_with_the_note_and_link() {
     .await;
     app.run_due_jobs().await;
 
-    let rec = world.fakes.lock().unwrap();
-    let (_, body) = rec.pushes.iter().find(|(t, _)| t == "ok-alex").expect("a push to Alex");
+    let (_, body) = world
+        .fakes
+        .lock()
+        .unwrap()
+        .pushes
+        .iter()
+        .find(|(t, _)| t == "ok-alex")
+        .cloned()
+        .expect("a push to Alex");
     let message = &body["message"];
     assert_eq!(message["notification"]["title"], "sam sent you a song");
     assert!(
@@ -257,8 +264,11 @@ async fn a_new_share_reaches_the_recipient_with_the_note_and_link() {
             .ends_with(": for the drive")
     );
     assert_eq!(message["data"]["type"], "share_received");
+    // Alex's own tracked link: it leads to the track on Spotify.
+    let url = message["data"]["url"].as_str().unwrap();
+    assert!(url.starts_with(&format!("{}/s/", app.address)), "{url}");
     assert_eq!(
-        message["data"]["url"],
+        app.location(url).await,
         format!("https://open.spotify.com/track/{TRACK_ID}")
     );
 }

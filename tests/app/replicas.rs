@@ -1,6 +1,7 @@
 //! Several replicas on one PostgreSQL database: jobs run once across them
-//! and subscription events reach subscribers on any replica. Also: the
-//! background workers of a single server do the same work unattended.
+//! and subscription events (plays, every step of a share) reach
+//! subscribers on any replica. Also: the background workers of a single
+//! server do the same work unattended.
 use std::time::Duration;
 
 use api::{clock::Clock as _, spotify::links::TrackId};
@@ -9,6 +10,7 @@ use serde_json::json;
 
 use crate::{
     helpers::{TestApp, on_postgres, relog, spawn_app, spawn_app_with, spawn_replica},
+    receipts::{CUT, OPEN, STEPS, step},
     shares::{TRACK, TRACK_ID, pair, share},
 };
 
@@ -94,4 +96,45 @@ async fn background_workers_detect_plays_unattended() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(status, "PLAYED");
+}
+
+#[tokio::test]
+async fn every_step_of_a_share_reaches_both_people_whichever_replica_records_it() {
+    if !on_postgres() {
+        return;
+    }
+    let first = spawn_app().await;
+    let second = spawn_replica(&first, &[]).await;
+    let (sam, alex) = pair(&first).await;
+    first.link_spotify(&alex, "alexspot").await;
+    first.run_due_jobs().await;
+    let mut sams = first.subscribe(Some(&sam.access), STEPS).await;
+    let mut alexs = second.subscribe(Some(&alex.access), STEPS).await;
+    let id = share(&first, &sam, "alex", TRACK).await["id"].clone();
+    let other = share(&first, &sam, "alex", &format!("spotify:track:{CUT}")).await["id"].clone();
+
+    second.graphql(OPEN, json!({ "id": id }), Some(&alex.access)).await;
+    let started = first.clock.now() + TimeDelta::seconds(2);
+    first
+        .spotify
+        .record_play("alexspot", &TrackId::parse(TRACK_ID).unwrap(), started);
+    first.advance(Duration::from_secs(15));
+    assert_eq!(second.run_due_jobs().await, 1, "the live look, on the second replica");
+    first.advance(Duration::from_secs(18));
+    second.run_due_jobs().await;
+    first
+        .graphql(
+            "mutation($id: ID!) { cancelShare(id: $id) { status } }",
+            json!({ "id": other }),
+            Some(&relog(&first, &sam).await),
+        )
+        .await;
+
+    for subscription in [&mut sams, &mut alexs] {
+        let mut kinds = Vec::new();
+        for _ in 0..4 {
+            kinds.push(step(subscription).await["kind"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(kinds, ["OPENED", "LISTENING", "PLAYED", "CANCELLED"]);
+    }
 }

@@ -156,6 +156,70 @@ async fn in_sandbox_mode_one_can_talk_to_the_bot() {
     );
 }
 
+/// The README's tour: Sam shares, Alex opens the link in his push and plays
+/// the song in the sandbox Spotify with a progress; Sam sees every step.
+#[tokio::test]
+async fn in_sandbox_mode_the_whole_ladder_shows_opened_listening_played() {
+    let app = spawn_app_with(&[("SANDBOX", "on")]).await;
+    let (sam, alex) = crate::shares::pair(&app).await;
+    app.link_spotify(&alex, "alex-sandbox").await;
+    app.graphql(
+        "mutation { registerDevice(input: { token: \"alexs-phone\", platform: ANDROID }) { id } }",
+        json!({}),
+        Some(&alex.access),
+    )
+    .await;
+    let mut sams = app.subscribe(Some(&sam.access), crate::receipts::STEPS).await;
+    crate::shares::share(&app, &sam, "alex", crate::shares::TRACK).await;
+    app.run_due_jobs().await;
+
+    let outbox: serde_json::Value = app.get("/sandbox/outbox").await.json().await.unwrap();
+    let push = outbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["to"] == "alexs-phone")
+        .expect("Alex's push");
+    let link = push["payload"]["message"]["data"]["url"].as_str().unwrap();
+    assert_eq!(
+        app.location(link).await,
+        "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC"
+    );
+    assert_eq!(crate::receipts::step(&mut sams).await["kind"], "OPENED");
+
+    let play = |body: serde_json::Value| {
+        app.client
+            .post(format!("{}/sandbox/spotify/play", app.address))
+            .json(&body)
+            .send()
+    };
+    let both = play(json!({ "account": "alex-sandbox", "track": crate::shares::TRACK,
+                            "progressMs": 1, "played_at": "2026-11-30T10:00:00Z" }))
+    .await
+    .unwrap();
+    assert_eq!(both.status(), reqwest::StatusCode::BAD_REQUEST);
+    let backwards = play(json!({ "account": "alex-sandbox", "track": crate::shares::TRACK, "progressMs": -5 }))
+        .await
+        .unwrap();
+    assert_eq!(backwards.status(), reqwest::StatusCode::BAD_REQUEST);
+    app.advance(std::time::Duration::from_secs(10));
+    let played = play(json!({ "account": "alex-sandbox", "track": crate::shares::TRACK, "progressMs": 4000 }))
+        .await
+        .unwrap();
+    assert_eq!(played.status(), reqwest::StatusCode::CREATED);
+    app.advance(std::time::Duration::from_secs(5));
+    app.run_due_jobs().await;
+    let listening = crate::receipts::step(&mut sams).await;
+    assert_eq!(listening["kind"], "LISTENING", "{listening}");
+    for _ in 0..30 {
+        app.advance(std::time::Duration::from_secs(1));
+        app.run_due_jobs().await;
+    }
+    let played = crate::receipts::step(&mut sams).await;
+    assert_eq!(played["kind"], "PLAYED", "{played}");
+    assert_eq!(played["share"]["status"], "PLAYED");
+}
+
 #[tokio::test]
 async fn the_sandbox_spotify_can_be_asked_for_local_files_ads_and_failures() {
     let app = spawn_app_with(&[("SANDBOX", "on")]).await;

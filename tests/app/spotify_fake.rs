@@ -1,14 +1,21 @@
-//! A scripted Spotify for failure cases: known token values, refresh
-//! rotation, `invalid_grant`, and 429s with `Retry-After`, answered with
-//! Spotify's documented status codes and bodies. Any route can be told to
-//! answer a fixture of `tests/fixtures/spotify/` instead ([`Script::answer`],
-//! [`Script::always`]). Records every request.
+//! A scripted Spotify: known token values, refresh rotation,
+//! `invalid_grant`, and 429s with `Retry-After`, answered with Spotify's
+//! documented status codes and bodies. Any route can be told to answer a
+//! fixture of `tests/fixtures/spotify/` instead ([`Script::answer`],
+//! [`Script::always`]). And one listener whose plays the test scripts on
+//! the app's moved clock: currently-playing with its progress, a
+//! recently-played that lists a play only once it counted (30 s, or a
+//! shorter track played through) and then only after a lag (Spotify's,
+//! often minutes), that keeps only the 50 newest plays (a heavy listener's
+//! older plays fall off), and catalogue tracks taken from the fixtures
+//! (relinked ones, with ISRCs). Records every request.
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
     time::Instant,
 };
 
+use api::clock::{Clock as _, ManualClock};
 use axum::{
     Form, Json, Router,
     extract::{Path, Query, State},
@@ -16,7 +23,8 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
-use serde_json::json;
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use serde_json::{Value, json};
 
 use crate::fixtures::Canned;
 
@@ -37,7 +45,30 @@ pub struct Script {
     /// Canned answers by route (`/v1/me`, `/api/token:refresh_token`, …):
     /// the first one with tries left is sent (`None`: forever).
     canned: Vec<(String, Canned, Option<usize>)>,
+    /// "Now" for the listener: the app's clock (the wall clock if unset).
+    pub clock: Option<Arc<ManualClock>>,
+    /// What the listener played, oldest first ([`Script::play`]).
+    pub plays: Vec<Play>,
+    /// How long after a play counted recently-played lists it.
+    pub lag: TimeDelta,
+    /// Tracks `/v1/tracks/{id}` answers with, by the id asked for (others:
+    /// a made-up "Scripted Song").
+    pub catalog: HashMap<String, Value>,
+    /// The ids `/v1/tracks/{id}` was asked for, in order.
+    pub tracks_asked: Vec<String>,
 }
+
+/// One play: a track object as Spotify sends it, and when it started.
+#[derive(Clone, Debug)]
+pub struct Play {
+    pub track: Value,
+    pub started_at: DateTime<Utc>,
+}
+
+/// Spotify lists a play once this much of it played (or all of a shorter track).
+const COUNTS_AFTER: TimeDelta = TimeDelta::seconds(30);
+/// Plays recently-played keeps.
+const HISTORY: usize = 50;
 
 impl Script {
     /// `route` answers `canned` for its next `times` requests.
@@ -71,11 +102,71 @@ impl Script {
         }
         Some(canned.clone())
     }
+
+    /// The listener starts `track` at `started_at` (plays stay in order).
+    pub fn play(&mut self, track: Value, started_at: DateTime<Utc>) {
+        let at = self.plays.partition_point(|p| p.started_at <= started_at);
+        self.plays.insert(at, Play { track, started_at });
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.as_ref().map_or_else(Utc::now, |clock| clock.now())
+    }
+
+    /// The play under way, and how far in it is.
+    fn current(&self) -> Option<(&Play, TimeDelta)> {
+        let now = self.now();
+        let play = self.plays.iter().rev().find(|p| p.started_at <= now)?;
+        let progress = now - play.started_at;
+        (progress < duration(&play.track)).then_some((play, progress))
+    }
+
+    /// The plays recently-played shows now, newest first: those that
+    /// counted before the next began, once `lag` has passed, the 50 newest.
+    fn listed(&self) -> Vec<&Play> {
+        let now = self.now();
+        let mut listed: Vec<&Play> = self
+            .plays
+            .iter()
+            .enumerate()
+            .filter(|(n, play)| {
+                let needed = COUNTS_AFTER.min(duration(&play.track));
+                let lasted = match self.plays.get(n + 1) {
+                    Some(next) => (next.started_at - play.started_at).min(duration(&play.track)),
+                    None => now - play.started_at,
+                };
+                lasted >= needed && play.started_at + needed + self.lag <= now
+            })
+            .map(|(_, play)| play)
+            .collect();
+        listed.reverse();
+        listed.truncate(HISTORY);
+        listed
+    }
 }
 
 /// The canned answer of `route`, if the script has one.
 fn canned(script: &Shared, route: &str) -> Option<Response> {
     script.lock().unwrap().take(route).map(IntoResponse::into_response)
+}
+
+fn duration(track: &Value) -> TimeDelta {
+    TimeDelta::milliseconds(track["duration_ms"].as_i64().unwrap_or(0))
+}
+
+fn spotify_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A track object of Spotify's shape, made up: `id`, a length, an ISRC.
+pub fn track(id: &str, duration_ms: i64, isrc: Option<&str>) -> Value {
+    json!({
+        "id": id, "name": format!("Song {id}"), "type": "track", "uri": format!("spotify:track:{id}"),
+        "duration_ms": duration_ms, "is_local": false,
+        "artists": [{ "id": "0000000000000000000000", "name": "The Scripts", "type": "artist" }],
+        "album": { "id": "1111111111111111111111", "name": "Takes", "images": [] },
+        "external_ids": isrc.map_or_else(|| json!({}), |isrc| json!({ "isrc": isrc })),
+    })
 }
 
 pub type Shared = Arc<Mutex<Script>>;
@@ -87,7 +178,7 @@ pub fn router(script: Shared) -> Router {
         .route("/api/v1/me", get(me))
         .route("/api/v1/me/player/currently-playing", get(currently_playing))
         .route("/api/v1/me/player/recently-played", get(recently_played))
-        .route("/api/v1/tracks/{id}", get(track))
+        .route("/api/v1/tracks/{id}", get(catalog_track))
         .with_state(script)
 }
 
@@ -196,8 +287,30 @@ async fn currently_playing(State(script): State<Shared>, headers: HeaderMap) -> 
     if let Some(answer) = canned(&script, "/v1/me/player/currently-playing") {
         return answer;
     }
-    if let Some(limited) = rate_limited(&script) {
-        return limited;
+    if let Some(refused) = refused_player(&script, &headers) {
+        return refused;
+    }
+    let s = script.lock().unwrap();
+    let Some((play, progress)) = s.current() else {
+        return StatusCode::NO_CONTENT.into_response();
+    };
+    Json(json!({
+        "timestamp": play.started_at.timestamp_millis(),
+        "context": null,
+        "progress_ms": progress.num_milliseconds(),
+        "item": play.track,
+        "currently_playing_type": "track",
+        "actions": { "disallows": { "resuming": true } },
+        "is_playing": true,
+    }))
+    .into_response()
+}
+
+/// A player call's refusal, if any: a rate limit, or a 401 for a token
+/// that is not the latest (or one of `reject_next`).
+fn refused_player(script: &Shared, headers: &HeaderMap) -> Option<Response> {
+    if let Some(limited) = rate_limited(script) {
+        return Some(limited);
     }
     let current = format!("A{}", script.lock().unwrap().issued);
     let rejected = {
@@ -206,17 +319,22 @@ async fn currently_playing(State(script): State<Shared>, headers: HeaderMap) -> 
         s.reject_next = s.reject_next.saturating_sub(1);
         reject
     };
-    if rejected || bearer(&headers) != current {
-        return (
+    (rejected || bearer(headers) != current).then(|| {
+        (
             StatusCode::UNAUTHORIZED,
             Json(json!({ "error": { "status": 401, "message": "The access token expired" } })),
         )
-            .into_response();
-    }
-    StatusCode::NO_CONTENT.into_response()
+            .into_response()
+    })
 }
 
-async fn recently_played(State(script): State<Shared>, headers: HeaderMap) -> Response {
+async fn recently_played(
+    State(script): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let number = |name: &str| query.get(name).and_then(|v| v.parse::<i64>().ok());
+    let (limit, after, before) = (number("limit"), number("after"), number("before"));
     record(&script, "/v1/me/player/recently-played", bearer(&headers));
     if let Some(answer) = canned(&script, "/v1/me/player/recently-played") {
         return answer;
@@ -231,16 +349,40 @@ async fn recently_played(State(script): State<Shared>, headers: HeaderMap) -> Re
     if let Some(limited) = rate_limited(&script) {
         return limited;
     }
-    Json(json!({ "items": [], "next": null, "cursors": null, "limit": 1 })).into_response()
+    let limit = limit.unwrap_or(20).clamp(1, 50) as usize;
+    let s = script.lock().unwrap();
+    let page: Vec<&Play> = s
+        .listed()
+        .into_iter()
+        .filter(|p| after.is_none_or(|after| p.started_at.timestamp_millis() > after))
+        .filter(|p| before.is_none_or(|before| p.started_at.timestamp_millis() < before))
+        .take(limit)
+        .collect();
+    let cursors = match (page.first(), page.last()) {
+        (Some(newest), Some(oldest)) => json!({
+            "after": newest.started_at.timestamp_millis().to_string(),
+            "before": oldest.started_at.timestamp_millis().to_string(),
+        }),
+        _ => Value::Null,
+    };
+    let items: Vec<Value> = page
+        .iter()
+        .map(|p| json!({ "track": p.track, "played_at": spotify_time(p.started_at), "context": null }))
+        .collect();
+    Json(json!({ "items": items, "next": null, "cursors": cursors, "limit": limit })).into_response()
 }
 
-async fn track(State(script): State<Shared>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn catalog_track(State(script): State<Shared>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     record(&script, "/v1/tracks", bearer(&headers));
+    script.lock().unwrap().tracks_asked.push(id.clone());
     if let Some(answer) = canned(&script, "/v1/tracks") {
         return answer;
     }
     if let Some(limited) = rate_limited(&script) {
         return limited;
+    }
+    if let Some(known) = script.lock().unwrap().catalog.get(&id) {
+        return Json(known.clone()).into_response();
     }
     Json(
         json!({ "id": id, "name": "Scripted Song", "duration_ms": 200000, "type": "track",

@@ -16,7 +16,8 @@ use crate::{
 const NOW_PLAYING: &str = "query($h: String!) { nowPlaying(handle: $h) { isPlaying text } }";
 const STATUS: &str = "{ me { spotify { status } } }";
 
-/// The app talking to a scripted Spotify (nobody linked yet).
+/// The app talking to a scripted Spotify (nobody linked yet), whose
+/// listener plays on the app's clock.
 pub async fn scripted_spotify(extra: &[(&str, &str)]) -> (TestApp, Shared) {
     let script: Shared = Arc::new(Mutex::new(Script::default()));
     let url = serve(spotify_fake::router(script.clone())).await;
@@ -27,7 +28,9 @@ pub async fn scripted_spotify(extra: &[(&str, &str)]) -> (TestApp, Shared) {
         ("SPOTIFY_API_URL", api.as_str()),
     ];
     settings.extend_from_slice(extra);
-    (spawn_app_with(&settings).await, script)
+    let app = spawn_app_with(&settings).await;
+    script.lock().unwrap().clock = Some(app.clock.clone());
+    (app, script)
 }
 
 /// `session` connects Spotify from the app; answers the callback page.
@@ -39,12 +42,20 @@ pub async fn connect(app: &TestApp, session: &Session) -> (reqwest::StatusCode, 
         .await
 }
 
+/// Links `session`'s Spotify: the scripted listener.
+pub async fn link_scripted(app: &TestApp, session: &Session) {
+    let (_, page) = connect(app, session).await;
+    assert!(
+        page.contains(&format!("You're connected as <b>@{}</b>", session.handle)),
+        "{page}"
+    );
+}
+
 /// The app talking to a scripted Spotify, and Sam, who linked it.
 pub async fn app_with_scripted_spotify_and(extra: &[(&str, &str)]) -> (TestApp, Shared, Session) {
     let (app, script) = scripted_spotify(extra).await;
     let sam = app.sign_up("sam").await;
-    let (_, page) = connect(&app, &sam).await;
-    assert!(page.contains("You're connected as <b>@sam</b>"), "{page}");
+    link_scripted(&app, &sam).await;
     (app, script, sam)
 }
 

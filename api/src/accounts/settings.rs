@@ -1,10 +1,11 @@
-//! A person's own settings: notifications, now-playing visibility, quiet hours.
-use sea_orm::{ActiveModelTrait as _, IntoActiveModel as _, Set};
+//! A person's own settings: notifications (channels, and which steps of
+//! their shares), now-playing visibility, quiet hours.
+use sea_orm::{ActiveEnum as _, ActiveModelTrait as _, IntoActiveModel as _, Set};
 use uuid::Uuid;
 
 use super::{Accounts, users, validate::DisplayName};
 use crate::error::{Error, Result};
-use entity::users as user;
+use entity::{share_activities::Kind as Step, users as user};
 
 /// A partial update: `None` leaves a value as it is. Quiet hours are an
 /// `Option<Option<_>>`: `Some(None)` clears them.
@@ -17,6 +18,26 @@ pub struct SettingsUpdate {
     pub timezone: Option<String>,
     pub quiet_hours_start: Option<Option<i32>>,
     pub quiet_hours_end: Option<Option<i32>>,
+    /// Which steps of my shares also push and message me.
+    pub notify_steps: Option<Vec<Step>>,
+}
+
+/// The stored form of a choice of steps: each once, in the ladder's order,
+/// comma-separated (`OPENED,PLAYED`; empty: none).
+///
+/// # Errors
+/// `BadUserInput` (field `notifySteps`) for `CANCELLED`: a sender cancels
+/// their own shares, so there is nothing to tell them.
+pub fn stored_steps(mut steps: Vec<Step>) -> Result<String> {
+    if steps.contains(&Step::Cancelled) {
+        return Err(Error::bad_input(
+            "notifySteps",
+            "CANCELLED is not a step you can be told about: only you can cancel your shares",
+        ));
+    }
+    steps.sort_unstable();
+    steps.dedup();
+    Ok(steps.iter().map(|step| step.to_value()).collect::<Vec<_>>().join(","))
 }
 
 impl Accounts {
@@ -32,6 +53,7 @@ impl Accounts {
 
         // Validate everything before writing anything.
         let display_name = update.display_name.as_deref().map(DisplayName::parse).transpose()?;
+        let notify_steps = update.notify_steps.map(stored_steps).transpose()?;
         let timezone = match update.timezone.as_deref().map(str::trim) {
             Some(tz) => Some(
                 tz.parse::<chrono_tz::Tz>()
@@ -83,6 +105,9 @@ impl Accounts {
         }
         if let Some(tz) = timezone {
             row.timezone = Set(tz);
+        }
+        if let Some(steps) = notify_steps {
+            row.notify_steps = Set(steps);
         }
         row.quiet_hours_start = Set(start);
         row.quiet_hours_end = Set(end);

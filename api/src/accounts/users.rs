@@ -68,6 +68,10 @@ pub async fn load_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashMa
     Ok(db::by_keys::<users::Entity, _>(db, users::Column::Id, ids, |row| row.id).await?)
 }
 
+/// The steps of their shares a new account hears about by push and
+/// Messenger: the listen receipt only.
+pub const DEFAULT_NOTIFY_STEPS: &str = "PLAYED";
+
 /// A user row with default settings, ready to insert. Email and password
 /// stay empty: accounts from Spotify or Messenger have neither.
 pub fn new_user(handle: String, display_name: String, now: DateTime<Utc>) -> users::ActiveModel {
@@ -84,6 +88,7 @@ pub fn new_user(handle: String, display_name: String, now: DateTime<Utc>) -> use
         timezone: Set("UTC".into()),
         quiet_hours_start: Set(None),
         quiet_hours_end: Set(None),
+        notify_steps: Set(DEFAULT_NOTIFY_STEPS.into()),
         created_at: Set(now),
         updated_at: Set(now),
     }

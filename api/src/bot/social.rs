@@ -96,10 +96,8 @@ pub async fn inbox(app: &App, me: &user::Model) -> Result<Reply, JobError> {
         let track = catalog::find(&app.db, &share.track_id).await?;
         let sender = users::get(&app.db, share.sender_id).await?;
         let song = track.as_ref().map(entity::tracks::Model::describe).unwrap_or_default();
-        let line = format!(
-            "• {song} from @{} https://open.spotify.com/track/{}",
-            sender.handle, share.track_id
-        );
+        // Their own link: tapping it tells the sender they opened it.
+        let line = format!("• {song} from @{} {}", sender.handle, app.tracked_links.link(share));
         let length = line.chars().count() + 1;
         if length > room {
             break;

@@ -1,13 +1,19 @@
-//! The `check_recipient` job: one `recently-played` call for a recipient
-//! serves every pending share they have.
+//! The `check_recipient` job: one recipient's pending shares, checked
+//! with one `currently-playing` call while they are watched live and one
+//! `recently-played` call when shares are due, however many shares.
 //!
-//! One job per recipient (deduplicated on `check:<recipient id>`) runs when
-//! the earliest of their shares is due. It reads plays after the oldest
-//! pending share, turns matches into play events, moves the due shares on
-//! to their next check (or expires them), and reschedules itself for the
-//! next due share. Without a usable Spotify link the checks pause (shares
-//! show no `nextCheckAt`) but expiry still happens on time. Plays of local
-//! files and items that are not catalogue tracks are skipped.
+//! One job per recipient (deduplicated on `check:<recipient id>`) runs at
+//! the earliest of: a live look (`live.rs`: every `LIVE_INTERVAL` while a
+//! share was opened or made in the last `LIVE_WINDOW`, sooner when a play
+//! is about to count), a share's next `recently-played` check, an expiry.
+//! The live look records listening and played steps at once; the
+//! `recently-played` check reads plays after the oldest pending share,
+//! turns matches into play events (plays the live looks missed), moves the
+//! due shares on to their next check, sooner for a heavy listener whose
+//! answer was full (or expires them), and the job reschedules itself.
+//! Without a usable Spotify link the checks pause (shares show no
+//! `nextCheckAt`) but expiry still happens on time. Plays of local files
+//! and items that are not catalogue tracks are skipped.
 //!
 //! While Spotify has paused this server's calls (a 429, or the app's daily
 //! quota), the due shares' next check moves to the end of the pause and
@@ -17,20 +23,23 @@
 //! history keeps the last 50 plays), and only then expires it.
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::schedule;
+use super::{
+    live::{self, Seen},
+    matching::SharedTracks,
+    schedule,
+};
 use crate::{
     app::App,
-    events::{Event, Topic},
     jobs::{Job, JobError, Outcome},
-    notify::Notice,
+    receipts::{self, Told},
     shares::lifecycle,
     spotify::{answers::PlayHistory, client::SpotifyError, vault::TokenError},
 };
-use entity::{deliveries::EventKind, shares};
+use entity::shares;
 
 /// Checks one recipient's pending shares. Enqueued with
 /// [`enqueue_at`](Job::enqueue_at): the recipient is then checked at that
@@ -56,28 +65,59 @@ impl Job for CheckRecipient {
 
 async fn check(app: &App, recipient: Uuid) -> Result<Outcome, JobError> {
     let now = app.clock.now();
-    let pending = lifecycle::pending_for(&app.db, recipient).await?;
+    let settings = &app.settings.play_check;
+    let mut pending = lifecycle::pending_for(&app.db, recipient).await?;
     if pending.is_empty() {
         return Ok(Outcome::Done);
     }
-    let is_due = |s: &shares::Model| s.next_check_at.is_none_or(|t| t <= now) || s.expires_at <= now;
-    if !pending.iter().any(is_due) {
-        return Ok(next_run(&pending));
+    let is_due = |s: &shares::Model| is_due(s, now);
+    let live = live::is_live(&pending, now, settings);
+    if !live && !pending.iter().any(is_due) {
+        return Ok(next_run(&pending, None));
     }
 
-    let plays = match recent_plays(app, recipient, &pending).await {
-        Ok(plays) => plays,
-        Err(Unavailable::Paused) => return pause(app, &pending, now).await,
-        Err(Unavailable::RateLimited(wait)) => {
-            let resume = now + schedule::to_delta(wait);
-            let due = pending.iter().filter(|s| is_due(s)).map(|s| s.id).collect();
-            lifecycle::next_check(&app.db, due, Some(resume), now).await?;
-            return Ok(Outcome::RunAt(resume));
+    let mut seen = Seen::default();
+    if live {
+        let current = match ask(app, recipient, |token| async move {
+            app.spotify.client().currently_playing(&token).await
+        })
+        .await
+        {
+            Ok(current) => current,
+            Err(unavailable) => return unavailable.outcome(app, &pending, now).await,
+        };
+        metrics::counter!("detection_checks_total", "endpoint" => "currently-playing").increment(1);
+        if let Some(current) = current {
+            let shared = SharedTracks::of(app, &pending).await?;
+            seen = live::observe(app, &pending, &shared, &current, now).await?;
+            pending.retain(|s| !seen.played.contains(&s.id));
         }
-        Err(Unavailable::Failed(message)) => return Err(JobError::retry(message)),
-    };
-    metrics::counter!("detection_checks_total").increment(1);
+    }
+    let live_look = live::next_look(&pending, now, settings, seen.mark);
+    if !pending.iter().any(is_due) {
+        return Ok(next_run(&pending, live_look));
+    }
 
+    let after = pending.iter().map(|s| s.created_at).min();
+    let plays = match ask(app, recipient, |token| async move {
+        app.spotify
+            .client()
+            .recently_played(&token, after, schedule::HISTORY as u8)
+            .await
+    })
+    .await
+    {
+        Ok(plays) => plays,
+        Err(unavailable) => return unavailable.outcome(app, &pending, now).await,
+    };
+    metrics::counter!("detection_checks_total", "endpoint" => "recently-played").increment(1);
+    let heavy = heavy_listener(&plays, now);
+
+    let shared = if plays.is_empty() {
+        SharedTracks::default()
+    } else {
+        SharedTracks::of(app, &pending).await?
+    };
     let mut reschedule: BTreeMap<DateTime<Utc>, Vec<Uuid>> = BTreeMap::new();
     let mut expire = Vec::new();
     // When each share still pending after this check is next due. A share
@@ -85,10 +125,10 @@ async fn check(app: &App, recipient: Uuid) -> Result<Outcome, JobError> {
     // so these are all the job needs to know.
     let mut later = Vec::new();
     for share in &pending {
-        if let Some(played_at) = first_play(share, &plays) {
-            record_play(app, share, played_at, now).await?;
+        if let Some(played_at) = first_play(share, &plays, &shared) {
+            receipts::record_play(app, share, played_at, now).await?;
         } else if is_due(share) {
-            match schedule::next_check(share.created_at, share.expires_at, now, &app.settings.play_check) {
+            match schedule::next_check(share.created_at, share.expires_at, now, settings, heavy) {
                 Some(at) => {
                     reschedule.entry(at).or_default().push(share.id);
                     later.push(due_at(Some(at), share.expires_at));
@@ -99,27 +139,55 @@ async fn check(app: &App, recipient: Uuid) -> Result<Outcome, JobError> {
             later.push(due_at(share.next_check_at, share.expires_at));
         }
     }
-    let writes = reschedule.len() + usize::from(!expire.is_empty());
-    if writes == 1 {
-        // One statement: no transaction needed.
-        match reschedule.pop_first() {
-            Some((at, ids)) => lifecycle::next_check(&app.db, ids, Some(at), now).await?,
-            None => lifecycle::expire(&app.db, expire, now).await?,
-        }
-    } else if writes > 1 {
-        let txn = crate::db::begin(&app.db).await?;
-        for (at, ids) in reschedule {
-            lifecycle::next_check(&txn, ids, Some(at), now).await?;
-        }
-        if !expire.is_empty() {
-            lifecycle::expire(&txn, expire, now).await?;
-        }
-        txn.commit().await?;
-    }
-    Ok(later.into_iter().min().map_or(Outcome::Done, Outcome::RunAt))
+    move_on(app, reschedule, expire, now).await?;
+    let next = later.into_iter().chain(live_look).min();
+    Ok(next.map_or(Outcome::Done, Outcome::RunAt))
 }
 
-/// Why there are no plays to look at.
+/// Moves the due shares to their next checks and ends the expired ones.
+async fn move_on(
+    app: &App,
+    mut reschedule: BTreeMap<DateTime<Utc>, Vec<Uuid>>,
+    expire: Vec<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<(), JobError> {
+    if reschedule.len() == 1 && expire.is_empty() {
+        // One statement: no transaction needed.
+        if let Some((at, ids)) = reschedule.pop_first() {
+            lifecycle::next_check(&app.db, ids, Some(at), now).await?;
+        }
+        return Ok(());
+    }
+    if reschedule.is_empty() && expire.is_empty() {
+        return Ok(());
+    }
+    let txn = crate::db::begin(&app.db).await?;
+    for (at, ids) in reschedule {
+        lifecycle::next_check(&txn, ids, Some(at), now).await?;
+    }
+    let told = receipts::expired(app, &txn, expire, now).await?;
+    app.jobs.commit(txn).await?;
+    told.publish(app).await;
+    Ok(())
+}
+
+/// A full answer means a heavy listener whose older plays may have fallen
+/// off Spotify's history: their interval, from how long the 50 took.
+fn heavy_listener(plays: &[PlayHistory], now: DateTime<Utc>) -> Option<TimeDelta> {
+    if plays.len() < schedule::HISTORY {
+        return None;
+    }
+    let oldest = plays.iter().map(|p| p.played_at).min()?;
+    let interval = schedule::heavy_interval(oldest, now);
+    metrics::counter!("detection_full_answers_total").increment(1);
+    tracing::info!(
+        interval_secs = interval.num_seconds(),
+        "a full recently-played answer: checking sooner"
+    );
+    Some(interval)
+}
+
+/// Why there is nothing to look at.
 enum Unavailable {
     /// Not linked, or must relink: wait for them.
     Paused,
@@ -127,22 +195,40 @@ enum Unavailable {
     Failed(String),
 }
 
-/// One `recently-played` call (refreshing the token once on a 401).
-async fn recent_plays(app: &App, recipient: Uuid, pending: &[shares::Model]) -> Result<Vec<PlayHistory>, Unavailable> {
-    let after = pending.iter().map(|s| s.created_at).min();
+impl Unavailable {
+    /// What the job does about it. While Spotify has paused our calls, the
+    /// due shares' next check moves to the end of the pause, and the job
+    /// comes back then.
+    async fn outcome(self, app: &App, pending: &[shares::Model], now: DateTime<Utc>) -> Result<Outcome, JobError> {
+        match self {
+            Self::Paused => pause(app, pending, now).await,
+            Self::RateLimited(wait) => {
+                let resume = now + schedule::to_delta(wait);
+                let due = pending.iter().filter(|s| is_due(s, now)).map(|s| s.id).collect();
+                lifecycle::next_check(&app.db, due, Some(resume), now).await?;
+                Ok(Outcome::RunAt(resume))
+            }
+            Self::Failed(message) => Err(JobError::retry(message)),
+        }
+    }
+}
+
+/// One call with the recipient's token, through the one Spotify client
+/// (refreshing the token once on a 401).
+async fn ask<T, F, Fut>(app: &App, recipient: Uuid, call: F) -> Result<T, Unavailable>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<T, SpotifyError>>,
+{
     let token = app.spotify.access_token(recipient).await.map_err(unavailable)?;
-    match app.spotify.client().recently_played(&token, after, 50).await {
+    match call(token.clone()).await {
         Err(SpotifyError::Unauthorized) => {
             let fresh = app
                 .spotify
                 .refresh_after_rejection(recipient, &token)
                 .await
                 .map_err(unavailable)?;
-            app.spotify
-                .client()
-                .recently_played(&fresh, after, 50)
-                .await
-                .map_err(|e| unavailable(TokenError::Spotify(e)))
+            call(fresh).await.map_err(|e| unavailable(TokenError::Spotify(e)))
         }
         other => other.map_err(|e| unavailable(TokenError::Spotify(e))),
     }
@@ -159,58 +245,14 @@ fn unavailable(err: TokenError) -> Unavailable {
     }
 }
 
-/// The earliest play of the shared track after the share was made (Spotify
-/// may report a relinked track under another id, with `linked_from`).
-/// Local files and other items without a catalogue id never match.
-fn first_play(share: &shares::Model, plays: &[PlayHistory]) -> Option<DateTime<Utc>> {
+/// The earliest play of the shared track after the share was made. Local
+/// files and other items without a catalogue id never match.
+fn first_play(share: &shares::Model, plays: &[PlayHistory], shared: &SharedTracks) -> Option<DateTime<Utc>> {
     plays
         .iter()
-        .filter(|p| {
-            p.track().is_some_and(|track| {
-                track.id == share.track_id
-                    || track.linked_from.as_ref().and_then(|l| l.id.as_deref()) == Some(share.track_id.as_str())
-            })
-        })
+        .filter(|p| p.played_at > share.created_at && p.track().is_some_and(|t| shared.matches(share, t)))
         .map(|p| p.played_at)
-        .filter(|played_at| *played_at > share.created_at)
         .min()
-}
-
-/// Writes the play event and marks the share played, in one transaction,
-/// once: a second worker finds the share no longer pending and writes
-/// nothing. Then tells the sender and the recipient.
-pub async fn record_play(
-    app: &App,
-    share: &shares::Model,
-    played_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<(), sea_orm::DbErr> {
-    let txn = crate::db::begin(&app.db).await?;
-    let Some(event) = lifecycle::played(&txn, share.id, played_at, now).await? else {
-        return Ok(()); // someone else recorded it, or it was cancelled
-    };
-    let notice = Notice {
-        user_id: share.sender_id,
-        kind: EventKind::SharePlayed,
-        event_id: event.id,
-        share_id: Some(share.id),
-    };
-    app.notify.fan_out(&txn, notice, now).await?;
-    app.jobs.commit(txn).await?;
-    metrics::counter!("plays_detected_total").increment(1);
-    metrics::histogram!("play_detection_delay_seconds")
-        .record((now - played_at).num_milliseconds().max(0) as f64 / 1000.0);
-    tracing::info!(share_id = %share.id, "share played");
-    for user_id in [share.sender_id, share.recipient_id] {
-        app.events
-            .publish(Event {
-                user_id,
-                topic: Topic::SharePlayed,
-                subject_id: event.id,
-            })
-            .await;
-    }
-    Ok(())
 }
 
 /// No usable link: shares wait (no `nextCheckAt`), expired ones end, and
@@ -218,21 +260,29 @@ pub async fn record_play(
 async fn pause(app: &App, pending: &[shares::Model], now: DateTime<Utc>) -> Result<Outcome, JobError> {
     let (ended, waiting): (Vec<_>, Vec<_>) = pending.iter().partition(|s| s.expires_at <= now);
     let txn = crate::db::begin(&app.db).await?;
-    if !ended.is_empty() {
-        lifecycle::expire(&txn, ended.iter().map(|s| s.id).collect(), now).await?;
-    }
+    let told: Told = receipts::expired(app, &txn, ended.iter().map(|s| s.id).collect(), now).await?;
     lifecycle::next_check(&txn, waiting.iter().map(|s| s.id).collect(), None, now).await?;
-    txn.commit().await?;
+    app.jobs.commit(txn).await?;
+    told.publish(app).await;
     Ok(match waiting.iter().map(|s| s.expires_at).min() {
         Some(at) => Outcome::RunAt(at),
         None => Outcome::Done,
     })
 }
 
+/// Whether `share` needs a `recently-played` check (or its expiry) at `now`.
+fn is_due(share: &shares::Model, now: DateTime<Utc>) -> bool {
+    share.next_check_at.is_none_or(|t| t <= now) || share.expires_at <= now
+}
+
 /// When the job should run next: the earliest check or expiry among the
-/// recipient's pending shares.
-fn next_run(pending: &[shares::Model]) -> Outcome {
-    let next = pending.iter().map(|s| due_at(s.next_check_at, s.expires_at)).min();
+/// recipient's pending shares, or the next live look if sooner.
+fn next_run(pending: &[shares::Model], live_look: Option<DateTime<Utc>>) -> Outcome {
+    let next = pending
+        .iter()
+        .map(|s| due_at(s.next_check_at, s.expires_at))
+        .chain(live_look)
+        .min();
     next.map_or(Outcome::Done, Outcome::RunAt)
 }
 

@@ -8,13 +8,13 @@
 //! (and the hour after it) are left to their first check after the pause
 //! (see `check`).
 use chrono::TimeDelta;
-
 use serde::{Deserialize, Serialize};
 
 use super::check::CheckRecipient;
 use crate::{
     app::App,
     jobs::{self, Job, JobError, Outcome},
+    receipts,
     shares::lifecycle,
 };
 
@@ -49,10 +49,13 @@ async fn sweep(app: &App) -> Result<Outcome, JobError> {
     {
         before = before.min(pause.since);
     }
-    let expired = lifecycle::expire_overdue(&app.db, before, now).await?;
-    if expired > 0 {
-        tracing::warn!(count = expired, "expired shares whose checks had stopped");
+    let txn = crate::db::begin(&app.db).await?;
+    let expired = receipts::expired_overdue(app, &txn, before, now).await?;
+    app.jobs.commit(txn).await?;
+    if !expired.is_empty() {
+        tracing::warn!("expired shares whose checks had stopped");
     }
+    expired.publish(app).await;
     for check in jobs::dead::<CheckRecipient>(&app.db).await? {
         if lifecycle::has_pending(&app.db, check.recipient_id).await? {
             check.enqueue(&app.db, now).await?;

@@ -38,6 +38,9 @@ pub enum Topic {
     ShareReceived,
     /// A song the user shared, or was sent, was played (subject: the play event).
     SharePlayed,
+    /// A share the user sent or received took a step: opened, listening,
+    /// played, expired, cancelled (subject: the step, a `share_activities` row).
+    ShareActivity,
     /// One session of the user ended: logged out, or revoked because its
     /// refresh token was used twice (subject: the session).
     SessionEnded,

@@ -112,6 +112,11 @@ pub struct Settings {
     notify_push: bool,
     /// Notify me on Messenger, once a conversation is linked.
     notify_messenger: bool,
+    /// Which steps of the shares I send also reach me by push and on
+    /// Messenger (each channel as `notifyPush` and `notifyMessenger` allow);
+    /// every step reaches my `shareActivity` subscription regardless.
+    /// Default: PLAYED only, the listen receipt.
+    notify_steps: Vec<super::shares::ShareActivityKind>,
     /// Anyone may see what I am playing, without signing in
     /// (`/v1/users/{handle}/now-playing`); accepted friends always may.
     now_playing_public: bool,
@@ -128,6 +133,7 @@ impl From<&user::Model> for Settings {
         Self {
             notify_push: u.notify_push,
             notify_messenger: u.notify_messenger,
+            notify_steps: u.notified_steps().into_iter().map(Into::into).collect(),
             now_playing_public: u.now_playing_public,
             timezone: u.timezone.clone(),
             quiet_hours_start: u.quiet_hours_start.map(i32::from),
@@ -203,6 +209,10 @@ pub struct SettingsInput {
     /// Hour (0–23, in `timezone`) when they resume; `null` clears quiet
     /// hours.
     quiet_hours_end: MaybeUndefined<i32>,
+    /// Which steps of my shares also push and message me: any of OPENED,
+    /// LISTENING, PLAYED, EXPIRED (and REACTED, REPLIED); `[]` for none.
+    /// CANCELLED is refused: only I cancel my shares.
+    notify_steps: Option<Vec<super::shares::ShareActivityKind>>,
 }
 
 fn maybe(value: MaybeUndefined<i32>) -> Option<Option<i32>> {
@@ -341,6 +351,9 @@ impl AccountsMutation {
             timezone: input.timezone,
             quiet_hours_start: maybe(input.quiet_hours_start),
             quiet_hours_end: maybe(input.quiet_hours_end),
+            notify_steps: input
+                .notify_steps
+                .map(|steps| steps.into_iter().map(Into::into).collect()),
         };
         Ok(User(app(ctx).accounts.update_settings(viewer.user_id, update).await?))
     }

@@ -69,7 +69,9 @@ impl Delivery {
         }
     }
 
-    /// What it was about: `share_played`, `share_received` or `relink_required`.
+    /// What it was about: `share_received` (to a recipient), `share_opened`,
+    /// `share_listening`, `share_played` or `share_expired` (to a sender, for
+    /// the steps they chose in `notifySteps`), or `relink_required`.
     async fn kind(&self) -> String {
         self.0.event_kind.to_string()
     }

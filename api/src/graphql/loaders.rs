@@ -13,7 +13,7 @@ use crate::{
     friends, shares,
     spotify::{catalog, links::TrackId},
 };
-use entity::{friendships, play_events, shares as share, tracks, users as user};
+use entity::{friendships, play_events, share_activities, shares as share, tracks, users as user};
 
 /// Users by id.
 pub struct UserLoader(pub AppState);
@@ -74,6 +74,7 @@ pub struct Subjects {
     pub friendships: DataLoader<Friendships>,
     pub shares: DataLoader<Shares>,
     pub plays: DataLoader<Plays>,
+    pub steps: DataLoader<Steps>,
 }
 
 impl Subjects {
@@ -82,6 +83,7 @@ impl Subjects {
             friendships: DataLoader::new(Friendships(state.clone()), tokio::spawn),
             shares: DataLoader::new(Shares(state.clone()), tokio::spawn),
             plays: DataLoader::new(Plays(state.clone()), tokio::spawn),
+            steps: DataLoader::new(Steps(state.clone()), tokio::spawn),
         }
     }
 }
@@ -121,6 +123,20 @@ impl Loader<Uuid> for Plays {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         shares::plays_with_shares(&self.0.db, keys)
+            .await
+            .map_err(|e| Arc::new(e.into()))
+    }
+}
+
+/// Steps of shares with their shares: one joined `IN` query for a batch.
+pub struct Steps(AppState);
+
+impl Loader<Uuid> for Steps {
+    type Value = (share_activities::Model, share::Model);
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        shares::activity::with_shares(&self.0.db, keys)
             .await
             .map_err(|e| Arc::new(e.into()))
     }

@@ -1,4 +1,5 @@
-//! Shares over GraphQL: share, cancel, list, the live events, stats.
+//! Shares over GraphQL: share, open, cancel, list, the live events (the
+//! steps of each share, and plays), stats.
 use std::sync::Arc;
 
 use async_graphql::{
@@ -18,13 +19,17 @@ use super::{
 };
 use crate::{
     app::AppState,
+    detection::live,
     error::Error,
     events::Topic,
     paging::{Page, encode_cursor},
+    receipts,
     shares::{self, Mailbox},
     sharing::{self, NewShare},
 };
-use entity::{play_events, shares as share, shares::Status as Stored};
+use entity::{
+    play_events, share_activities, share_activities::Kind as StoredKind, shares as share, shares::Status as Stored,
+};
 
 pub struct Share(pub share::Model);
 
@@ -128,9 +133,25 @@ impl Share {
         self.0.created_at
     }
 
-    /// When the recipient played it.
+    /// When the recipient played it: the start of the play that counted
+    /// (at least 30 seconds of it, or all of a shorter track).
     async fn played_at(&self) -> Option<DateTime<Utc>> {
         self.0.played_at
+    }
+
+    /// When the recipient first opened it: the link in their notification,
+    /// or their app (`markShareOpened`). Null if they went straight to
+    /// listening, or never opened it.
+    async fn opened_at(&self) -> Option<DateTime<Utc>> {
+        self.0.opened_at
+    }
+
+    /// When the recipient started playing it, as Spotify's currently
+    /// playing showed while Send Songs watched live (in the first
+    /// `LIVE_WINDOW` after the share was made or opened). Null when no live
+    /// look saw it playing.
+    async fn listening_at(&self) -> Option<DateTime<Utc>> {
+        self.0.listening_at
     }
 
     /// Pending shares stop being watched then.
@@ -200,6 +221,87 @@ impl PlayEvent {
     /// When Send Songs noticed.
     async fn detected_at(&self) -> DateTime<Utc> {
         self.event.detected_at
+    }
+}
+
+/// A step of a share: what happened, when, and the share as it stands now.
+pub struct ShareActivity {
+    step: share_activities::Model,
+    share: share::Model,
+}
+
+/// What happened to a share. A pending share climbs OPENED → LISTENING →
+/// PLAYED (a step may be skipped, never undone: a played share is not
+/// moved back); EXPIRED and CANCELLED end it; each of these happens at most
+/// once. REACTED and REPLIED may come at any time, as often as people
+/// react or reply.
+#[derive(Enum, Copy, Clone, PartialEq, Eq)]
+pub enum ShareActivityKind {
+    /// The recipient opened the share: the link in their notification, or
+    /// their app called `markShareOpened`.
+    Opened,
+    /// Spotify shows the recipient playing the shared track.
+    Listening,
+    /// The recipient played at least 30 seconds of it (or all of a shorter
+    /// track): the listen receipt.
+    Played,
+    /// Not played before `expiresAt`.
+    Expired,
+    /// Withdrawn by its sender.
+    Cancelled,
+    /// Someone reacted to the share.
+    Reacted,
+    /// Someone replied to the share.
+    Replied,
+}
+
+impl From<StoredKind> for ShareActivityKind {
+    fn from(kind: StoredKind) -> Self {
+        match kind {
+            StoredKind::Opened => Self::Opened,
+            StoredKind::Listening => Self::Listening,
+            StoredKind::Played => Self::Played,
+            StoredKind::Expired => Self::Expired,
+            StoredKind::Cancelled => Self::Cancelled,
+            StoredKind::Reacted => Self::Reacted,
+            StoredKind::Replied => Self::Replied,
+        }
+    }
+}
+
+impl From<ShareActivityKind> for StoredKind {
+    fn from(kind: ShareActivityKind) -> Self {
+        match kind {
+            ShareActivityKind::Opened => Self::Opened,
+            ShareActivityKind::Listening => Self::Listening,
+            ShareActivityKind::Played => Self::Played,
+            ShareActivityKind::Expired => Self::Expired,
+            ShareActivityKind::Cancelled => Self::Cancelled,
+            ShareActivityKind::Reacted => Self::Reacted,
+            ShareActivityKind::Replied => Self::Replied,
+        }
+    }
+}
+
+/// A step of one of my shares, sent or received: what happened, when, and
+/// the share as it stands.
+#[Object]
+impl ShareActivity {
+    /// What happened.
+    async fn kind(&self) -> ShareActivityKind {
+        self.step.kind.into()
+    }
+
+    /// When it happened: the share's `openedAt`, `listeningAt` or
+    /// `playedAt` for those steps, its `expiresAt` when it expired, the
+    /// moment it was cancelled.
+    async fn at(&self) -> DateTime<Utc> {
+        self.step.at
+    }
+
+    /// The share, as it stands when the event is delivered.
+    async fn share(&self) -> Share {
+        Share(self.share.clone())
     }
 }
 
@@ -310,14 +412,28 @@ impl SharesMutation {
         Ok(Share(share))
     }
 
-    /// Withdraws a pending share I sent.
+    /// Withdraws a pending share I sent. Its sender and recipient get a
+    /// CANCELLED `shareActivity`.
     async fn cancel_share(&self, ctx: &Context<'_>, #[graphql(desc = "The share's `id`.")] id: ID) -> Result<Share> {
         let viewer = viewer(ctx)?;
         let id = parse_id(&id, "id")?;
-        let app = app(ctx);
-        Ok(Share(
-            shares::cancel(&app.db, viewer.user_id, id, app.clock.now()).await?,
-        ))
+        Ok(Share(receipts::cancel(app(ctx), viewer.user_id, id).await?))
+    }
+
+    /// Says that I, its recipient, opened a share (the link in the
+    /// notification does the same): its first OPENED step, told to its
+    /// sender, and Send Songs watches my Spotify closely for the next
+    /// `LIVE_WINDOW`, to tell them within seconds when I play it. Opening a
+    /// share again, or one already seen playing, played, expired or
+    /// cancelled, changes nothing and answers it as it stands.
+    async fn mark_share_opened(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The share's `id`.")] id: ID,
+    ) -> Result<Share> {
+        let viewer = viewer(ctx)?;
+        let id = parse_id(&id, "id")?;
+        Ok(Share(live::open(app(ctx), viewer.user_id, id).await?))
     }
 }
 
@@ -340,6 +456,25 @@ impl SharesSubscription {
                 async move {
                     let found = subjects.shares.load_one(event.subject_id).await.ok()??;
                     (found.recipient_id == me).then_some(Share(found))
+                }
+            }))
+    }
+
+    /// Every step of my shares, sent or received: opened, listening,
+    /// played, expired, cancelled (and reactions and replies), each once,
+    /// in order, whichever server instance I am connected to.
+    async fn share_activity(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = ShareActivity> + use<>> {
+        let me = viewer(ctx)?.user_id;
+        let subjects = ctx.data_unchecked::<Arc<Subjects>>().clone();
+        Ok(ctx
+            .data_unchecked::<AppState>()
+            .events
+            .subscribe(me, Topic::ShareActivity)
+            .filter_map(move |event| {
+                let subjects = subjects.clone();
+                async move {
+                    let (step, share) = subjects.steps.load_one(event.subject_id).await.ok()??;
+                    (share.sender_id == me || share.recipient_id == me).then_some(ShareActivity { step, share })
                 }
             }))
     }

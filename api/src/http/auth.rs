@@ -178,8 +178,9 @@ const COPY_SCRIPT: &str = "<script nonce=\"{nonce}\">\
     </script>";
 
 /// A page, with a nonce of its own that its inline style and script carry
-/// and its Content-Security-Policy allows: nothing else runs or loads.
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+/// and its Content-Security-Policy allows: nothing else runs or loads
+/// (`body` is HTML the caller escaped); the tracked links' pages use it too.
+pub(super) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let nonce = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>());
     let body = body.replace("{nonce}", &nonce);
     let html = format!(

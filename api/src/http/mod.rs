@@ -27,6 +27,7 @@ mod now_playing;
 mod order;
 mod persisted;
 mod sandbox;
+mod tracked;
 mod ws;
 
 pub use ws::{closed as websockets_closed, with_small_buffers};
@@ -87,6 +88,7 @@ pub fn router(state: AppState, schema: AppSchema, webhook: Arc<Webhook>, sandbox
         .route("/metrics", get(metrics::render))
         .route("/auth/spotify/start", get(auth::start))
         .route("/auth/spotify/callback", get(auth::callback))
+        .route("/s/{token}", get(tracked::open))
         .merge(public_api)
         .with_state(state)
         .merge(graphql_routes);

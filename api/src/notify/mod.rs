@@ -11,15 +11,23 @@
 //! registered device, the linked Messenger conversation), unique per
 //! (event, channel, target), and a `send_delivery` job for each. A crash
 //! between commit and send loses nothing; the same event twice writes
-//! nothing new.
+//! nothing new. A step of a share (opened, listening, played, expired)
+//! reaches its sender only when they chose that step
+//! (`users.notify_steps`), on both channels alike.
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveEnum as _, ConnectionTrait, DatabaseConnection, EntityTrait as _, Set, sea_query::OnConflict};
 use uuid::Uuid;
 
-use crate::{accounts::users, clock::Clock, devices, jobs::Job as _, messenger::links, messenger::send_api::SendApi};
-use entity::deliveries::{self, Channel, EventKind, Status};
+use crate::{
+    accounts::users, clock::Clock, devices, jobs::Job as _, messenger::links, messenger::send_api::SendApi,
+    shares::tracked::TrackedLinks,
+};
+use entity::{
+    deliveries::{self, Channel, EventKind, Status},
+    share_activities::Kind as Step,
+};
 
 pub mod fcm;
 pub mod log;
@@ -49,6 +57,9 @@ pub struct Notifier {
     messenger: Option<SendApi>,
     /// Where a relink notice sends people: `{public URL}/auth/spotify/start`.
     reconnect_url: String,
+    /// The links to shared tracks that recipients get (they record
+    /// `OPENED` on the way to Spotify).
+    tracked_links: Arc<TrackedLinks>,
 }
 
 impl Notifier {
@@ -58,6 +69,7 @@ impl Notifier {
         fcm: Option<fcm::FcmClient>,
         messenger: Option<SendApi>,
         public_url: &str,
+        tracked_links: Arc<TrackedLinks>,
     ) -> Self {
         Self {
             db,
@@ -65,6 +77,7 @@ impl Notifier {
             fcm,
             messenger,
             reconnect_url: format!("{public_url}/auth/spotify/start"),
+            tracked_links,
         }
     }
 
@@ -88,6 +101,17 @@ impl Notifier {
     }
 }
 
+/// The step of a share a notice is about, if it is one a sender chooses.
+fn step_of(kind: EventKind) -> Option<Step> {
+    match kind {
+        EventKind::ShareOpened => Some(Step::Opened),
+        EventKind::ShareListening => Some(Step::Listening),
+        EventKind::SharePlayed => Some(Step::Played),
+        EventKind::ShareExpired => Some(Step::Expired),
+        EventKind::ShareReceived | EventKind::RelinkRequired | EventKind::ConsentExpiring => None,
+    }
+}
+
 async fn fan_out(
     db: &impl ConnectionTrait,
     notice: Notice,
@@ -98,6 +122,11 @@ async fn fan_out(
     let Some(user) = users::find(db, notice.user_id).await? else {
         return Ok(0);
     };
+    if let Some(step) = step_of(notice.kind)
+        && !user.notified_steps().contains(&step)
+    {
+        return Ok(0); // they did not ask to hear about this step
+    }
     let mut planned: Vec<(Channel, String, Option<&'static str>)> = Vec::new();
     for device in devices::of_user(db, user.id).await? {
         let skip = if !user.notify_push {

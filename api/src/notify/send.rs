@@ -184,7 +184,8 @@ struct Loaded {
     user: users::Model,
     share: Option<shares::Model>,
     track: Option<tracks::Model>,
-    /// The share's other person: who played it, or who sent it.
+    /// The share's other person: who sent it (for the recipient's notice),
+    /// else its recipient (for the sender's).
     other: Option<users::Model>,
     /// When the play event it is about happened (if it is about one).
     played_at: Option<DateTime<Utc>>,
@@ -212,7 +213,7 @@ async fn load(notifier: &Notifier, delivery_id: Uuid) -> Result<Option<Loaded>, 
          JOIN users u ON u.id = d.user_id \
          LEFT JOIN shares s ON s.id = d.share_id \
          LEFT JOIN tracks t ON t.id = s.track_id \
-         LEFT JOIN users o ON o.id = CASE WHEN d.event_kind = 'share_played' THEN s.recipient_id ELSE s.sender_id END \
+         LEFT JOIN users o ON o.id = CASE WHEN d.event_kind = 'share_received' THEN s.sender_id ELSE s.recipient_id END \
          LEFT JOIN play_events pe ON pe.id = d.event_id \
          WHERE d.id = {placeholder}",
         columns::<deliveries::Entity>("d"),
@@ -245,12 +246,33 @@ fn compose(notifier: &Notifier, loaded: &Loaded) -> Option<Texts> {
             }
             Some(texts::share_played(&share, track, recipient))
         }
-        (EventKind::ShareReceived, Some(share), Some(track), Some(sender)) => {
-            Some(texts::share_received(share, track, sender))
+        (EventKind::ShareReceived, Some(share), Some(track), Some(sender)) => Some(texts::share_received(
+            share,
+            track,
+            sender,
+            notifier.tracked_links.link(share),
+        )),
+        (EventKind::ShareOpened, Some(share), Some(track), Some(recipient)) => {
+            Some(texts::share_opened(share, track, recipient))
+        }
+        (EventKind::ShareListening, Some(share), Some(track), Some(recipient)) => {
+            Some(texts::share_listening(share, track, recipient))
+        }
+        (EventKind::ShareExpired, Some(share), Some(track), Some(recipient)) => {
+            Some(texts::share_expired(share, track, recipient))
         }
         (EventKind::RelinkRequired, _, _, _) => Some(texts::relink_required(&notifier.reconnect_url)),
         (EventKind::ConsentExpiring, _, _, _) => Some(texts::consent_expiring(&notifier.reconnect_url)),
-        (EventKind::SharePlayed | EventKind::ShareReceived, _, _, _) => None,
+        (
+            EventKind::SharePlayed
+            | EventKind::ShareReceived
+            | EventKind::ShareOpened
+            | EventKind::ShareListening
+            | EventKind::ShareExpired,
+            _,
+            _,
+            _,
+        ) => None,
     }
 }
 
@@ -299,6 +321,7 @@ mod tests {
             timezone: tz.into(),
             quiet_hours_start: Some(start),
             quiet_hours_end: Some(end),
+            notify_steps: "PLAYED".into(),
             created_at: now,
             updated_at: now,
         }

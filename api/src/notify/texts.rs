@@ -1,4 +1,6 @@
-//! What people read: short, human, with the track link.
+//! What people read: short, human, with the track link. A recipient's link
+//! is their tracked link (it records that they opened the share); a
+//! sender's is the plain Spotify link.
 use chrono::TimeDelta;
 
 use super::fcm::Push;
@@ -56,11 +58,57 @@ pub fn share_played(share: &shares::Model, track: &tracks::Model, recipient: &us
     }
 }
 
-/// To the recipient: a friend sent a song.
-pub fn share_received(share: &shares::Model, track: &tracks::Model, sender: &users::Model) -> Texts {
+/// To the sender: the recipient opened their share.
+pub fn share_opened(share: &shares::Model, track: &tracks::Model, recipient: &users::Model) -> Texts {
+    let song = track.describe();
+    let name = &recipient.display_name;
+    let url = track_url(track);
+    Texts {
+        message: format!("{name} opened {song}, the song you shared 👀 {url}"),
+        push: Push {
+            title: format!("{name} opened your song"),
+            body: song,
+            data: data("share_opened", Some(share), Some(url)),
+        },
+    }
+}
+
+/// To the sender: the recipient is playing their share now.
+pub fn share_listening(share: &shares::Model, track: &tracks::Model, recipient: &users::Model) -> Texts {
+    let song = track.describe();
+    let name = &recipient.display_name;
+    let url = track_url(track);
+    Texts {
+        message: format!("{name} is listening to {song}, the song you shared, right now 🎶 {url}"),
+        push: Push {
+            title: format!("{name} is listening to your song"),
+            body: format!("{song}, right now"),
+            data: data("share_listening", Some(share), Some(url)),
+        },
+    }
+}
+
+/// To the sender: their share expired before the recipient played it.
+pub fn share_expired(share: &shares::Model, track: &tracks::Model, recipient: &users::Model) -> Texts {
+    let song = track.describe();
+    let name = &recipient.display_name;
+    let url = track_url(track);
+    let waited = elapsed(share.expires_at - share.created_at);
+    Texts {
+        message: format!("{name} didn't play {song} in the {waited} after you shared it. {url}"),
+        push: Push {
+            title: format!("{name} didn't get to your song"),
+            body: format!("{song}, shared {waited} ago"),
+            data: data("share_expired", Some(share), Some(url)),
+        },
+    }
+}
+
+/// To the recipient: a friend sent a song. `link` is their tracked link.
+pub fn share_received(share: &shares::Model, track: &tracks::Model, sender: &users::Model, link: String) -> Texts {
     let song = track.describe();
     let name = &sender.display_name;
-    let url = track_url(track);
+    let url = link;
     let note = share.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
     Texts {
         message: format!("{name} sent you {song}{note} {url}"),

@@ -14,7 +14,9 @@
 //! - `POST /play`: the sandbox's own control, recording that an account
 //!   played a track (Spotify's equivalent is someone pressing play): a
 //!   track in any link form, a local file (`spotify:local:…`), or
-//!   `"kind": "episode"` or `"ad"` ([`items`]).
+//!   `"kind": "episode"` or `"ad"` ([`items`]); now, or `progressMs` ago:
+//!   currently-playing then shows it that far in, and the whole ladder
+//!   (listening, then played 30 seconds in) can be shown.
 //! - `POST /faults`: the sandbox's own control, making the next requests
 //!   fail as Spotify fails: rate limits, the daily quota, the Development
 //!   Mode allowlist, refusals and outages of the token endpoint
@@ -234,6 +236,10 @@ struct PlayRequest {
     kind: Option<String>,
     /// RFC 3339; now when absent.
     played_at: Option<String>,
+    /// How far into the track playback is now, in milliseconds: the play
+    /// started that long ago (instead of `played_at`).
+    #[serde(rename = "progressMs")]
+    progress_ms: Option<i64>,
 }
 
 /// `POST /play`: records that `account` started playing `track`.
@@ -274,10 +280,22 @@ async fn play(
             Err(e) => return play_error(StatusCode::BAD_REQUEST, e.to_string()),
         },
     };
-    let played_at = match request.played_at.as_deref().map(DateTime::parse_from_rfc3339) {
-        None => sandbox.now(),
-        Some(Ok(at)) => at.with_timezone(&Utc),
-        Some(Err(_)) => return play_error(StatusCode::BAD_REQUEST, "played_at must be an RFC 3339 time".into()),
+    let played_at = match (request.played_at.as_deref(), request.progress_ms) {
+        (Some(_), Some(_)) => {
+            return play_error(
+                StatusCode::BAD_REQUEST,
+                "give played_at (when it started) or progressMs (how far in it is now), not both".into(),
+            );
+        }
+        (None, Some(progress)) if progress < 0 => {
+            return play_error(StatusCode::BAD_REQUEST, "progressMs must be 0 or more".into());
+        }
+        (None, Some(progress)) => sandbox.now() - chrono::TimeDelta::milliseconds(progress),
+        (None, None) => sandbox.now(),
+        (Some(at), None) => match DateTime::parse_from_rfc3339(at) {
+            Ok(at) => at.with_timezone(&Utc),
+            Err(_) => return play_error(StatusCode::BAD_REQUEST, "played_at must be an RFC 3339 time".into()),
+        },
     };
     let account = sandbox.account_named(&request.account);
     let track = match &item {

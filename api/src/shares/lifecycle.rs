@@ -1,6 +1,8 @@
 //! How a pending share moves on: checked again later, played, or expired.
 //! Detection runs these; each changes only shares still pending, so a
-//! second worker, or a cancel a moment before, changes nothing twice.
+//! second worker, or a cancel a moment before, changes nothing twice. The
+//! steps that end a share are written to its log ([`super::activity`]) in
+//! the same statement's transaction.
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _, QueryFilter as _, Set,
@@ -8,7 +10,23 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use entity::{play_events, shares, shares::Status};
+use super::activity::log;
+use entity::{play_events, share_activities, share_activities::Kind, shares, shares::Status};
+
+/// A share that was played: its play event (the listen receipt) and the
+/// step in its log.
+#[derive(Debug, Clone)]
+pub struct Played {
+    pub event: play_events::Model,
+    pub step: share_activities::Model,
+}
+
+/// A share that ended (expired, cancelled) and the step in its log.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    pub share: shares::Model,
+    pub step: share_activities::Model,
+}
 
 /// A recipient's pending shares.
 pub async fn pending_for(db: &impl ConnectionTrait, recipient: Uuid) -> Result<Vec<shares::Model>, DbErr> {
@@ -30,14 +48,14 @@ pub async fn has_pending(db: &impl ConnectionTrait, recipient: Uuid) -> Result<b
 }
 
 /// Marks a pending share played at `played_at` and writes its play event
-/// (run both in one transaction). `None` when it was no longer pending:
-/// someone else recorded it, or it was cancelled.
+/// and its step (run in one transaction). `None` when it was no longer
+/// pending: someone else recorded it, or it was cancelled.
 pub async fn played(
     db: &impl ConnectionTrait,
     share_id: Uuid,
     played_at: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<Option<play_events::Model>, DbErr> {
+) -> Result<Option<Played>, DbErr> {
     let marked = shares::Entity::update_many()
         .col_expr(shares::Column::Status, Expr::value(Status::Played))
         .col_expr(shares::Column::PlayedAt, Expr::value(played_at))
@@ -58,7 +76,8 @@ pub async fn played(
     }
     .insert(db)
     .await?;
-    Ok(Some(event))
+    let step = log(db, share_id, Kind::Played, played_at, now).await?;
+    Ok(Some(Played { event, step }))
 }
 
 /// When the shares `ids` are next checked (`None`: paused, until the
@@ -91,27 +110,45 @@ pub(super) fn end(status: Status, now: DateTime<Utc>) -> UpdateMany<shares::Enti
         .col_expr(shares::Column::UpdatedAt, Expr::value(now))
 }
 
-/// Ends the shares `ids`: not played before they expired.
-pub async fn expire(db: &impl ConnectionTrait, ids: Vec<Uuid>, now: DateTime<Utc>) -> Result<(), DbErr> {
-    end(Status::Expired, now)
+/// Ends the shares `ids`: not played before they expired (run in a
+/// transaction: each gets its step). Answers those that were still pending.
+pub async fn expire(db: &impl ConnectionTrait, ids: Vec<Uuid>, now: DateTime<Utc>) -> Result<Vec<Ended>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ended = end(Status::Expired, now)
         .filter(shares::Column::Id.is_in(ids))
         .filter(shares::Column::Status.eq(Status::Pending))
-        .exec(db)
+        .exec_with_returning(db)
         .await?;
-    Ok(())
+    expired_steps(db, ended, now).await
 }
 
-/// Ends every pending share that expired before `before`, whoever's it is;
-/// answers how many.
+/// Ends every pending share that expired before `before`, whoever's it is
+/// (run in a transaction: each gets its step); answers those it ended.
 pub async fn expire_overdue(
     db: &impl ConnectionTrait,
     before: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<u64, DbErr> {
-    let expired = end(Status::Expired, now)
+) -> Result<Vec<Ended>, DbErr> {
+    let ended = end(Status::Expired, now)
         .filter(shares::Column::Status.eq(Status::Pending))
         .filter(shares::Column::ExpiresAt.lt(before))
-        .exec(db)
+        .exec_with_returning(db)
         .await?;
-    Ok(expired.rows_affected)
+    expired_steps(db, ended, now).await
+}
+
+/// The `EXPIRED` step of each share that just ended, at its expiry.
+async fn expired_steps(
+    db: &impl ConnectionTrait,
+    ended: Vec<shares::Model>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Ended>, DbErr> {
+    let mut steps = Vec::with_capacity(ended.len());
+    for share in ended {
+        let step = log(db, share.id, Kind::Expired, share.expires_at.min(now), now).await?;
+        steps.push(Ended { share, step });
+    }
+    Ok(steps)
 }

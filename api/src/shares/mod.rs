@@ -21,8 +21,10 @@ use crate::{
 };
 use entity::{play_events, shares, shares::Status};
 
+pub mod activity;
 pub mod lifecycle;
 pub mod stats;
+pub mod tracked;
 
 /// A new pending share, as the sharing use case decided it.
 pub struct Draft {
@@ -45,6 +47,8 @@ pub async fn insert(db: &impl ConnectionTrait, draft: Draft, now: DateTime<Utc>)
         status: Set(Status::Pending),
         created_at: Set(now),
         played_at: Set(None),
+        opened_at: Set(None),
+        listening_at: Set(None),
         expires_at: Set(draft.expires_at),
         next_check_at: Set(Some(draft.first_check)),
         updated_at: Set(now),
@@ -78,13 +82,14 @@ pub async fn pending_between(
         .await
 }
 
-/// The sender withdraws a pending share.
+/// The sender withdraws a pending share (run in a transaction: the share
+/// ends and its `CANCELLED` step is written together).
 ///
 /// # Errors
 /// `NotFound` unless `me` sent or received it; `Forbidden` for its
 /// recipient; `Conflict` when it is no longer pending.
 #[tracing::instrument(skip(db), fields(user_id = %me))]
-pub async fn cancel(db: &impl ConnectionTrait, me: Uuid, id: Uuid, now: DateTime<Utc>) -> Result<shares::Model> {
+pub async fn cancel(db: &impl ConnectionTrait, me: Uuid, id: Uuid, now: DateTime<Utc>) -> Result<lifecycle::Ended> {
     let share = get(db, me, id)
         .await?
         .ok_or_else(|| Error::not_found("no such share"))?;
@@ -97,18 +102,17 @@ pub async fn cancel(db: &impl ConnectionTrait, me: Uuid, id: Uuid, now: DateTime
     let ended = lifecycle::end(Status::Cancelled, now)
         .filter(shares::Column::Id.eq(id))
         .filter(shares::Column::Status.eq(Status::Pending))
-        .exec(db)
+        .exec_with_returning(db)
         .await?;
-    let updated = get(db, me, id)
-        .await?
-        .ok_or_else(|| Error::not_found("no such share"))?;
-    if ended.rows_affected == 0 {
+    let Some(share) = ended.into_iter().next() else {
+        let status = get(db, me, id).await?.map_or(share.status, |s| s.status);
         return Err(Error::Conflict(format!(
             "this share is already {}: only pending shares can be cancelled",
-            updated.status.to_value().to_lowercase()
+            status.to_value().to_lowercase()
         )));
-    }
-    Ok(updated)
+    };
+    let step = activity::log(db, share.id, entity::share_activities::Kind::Cancelled, now, now).await?;
+    Ok(lifecycle::Ended { share, step })
 }
 
 /// A share, only for its sender or recipient.
@@ -193,4 +197,25 @@ pub async fn plays_with_shares(
         .into_iter()
         .filter_map(|(event, share)| Some((event.id, (event, share?))))
         .collect())
+}
+
+/// A pending share of `track_id` to `recipient`, made at `now` and
+/// expiring a week later, for unit tests.
+#[cfg(test)]
+pub(crate) fn sample(track_id: &str, recipient: Uuid, now: DateTime<Utc>) -> shares::Model {
+    shares::Model {
+        id: Uuid::now_v7(),
+        sender_id: Uuid::now_v7(),
+        recipient_id: recipient,
+        track_id: track_id.into(),
+        note: None,
+        status: shares::Status::Pending,
+        created_at: now,
+        played_at: None,
+        opened_at: None,
+        listening_at: None,
+        expires_at: now + chrono::TimeDelta::days(7),
+        next_check_at: None,
+        updated_at: now,
+    }
 }

@@ -74,9 +74,35 @@ pub struct ApiTrack {
     pub artists: Vec<ApiArtist>,
     #[serde(default)]
     pub album: Option<ApiAlbum>,
-    /// Set when Spotify relinked the requested track to another id.
+    /// Set when Spotify relinked the requested track to another id. Since
+    /// February 2026 Development Mode apps no longer receive it (Spotify's
+    /// Web API changelog): the ISRC is then the way to tell a relinked play.
     #[serde(default)]
     pub linked_from: Option<LinkedFrom>,
+    /// The recording's identifiers; `{}` for local files, absent in bodies
+    /// that leave it out.
+    #[serde(default)]
+    pub external_ids: Option<ExternalIds>,
+}
+
+impl ApiTrack {
+    /// The recording's ISRC, if Spotify gave one.
+    pub fn isrc(&self) -> Option<&str> {
+        self.external_ids
+            .as_ref()?
+            .isrc
+            .as_deref()
+            .filter(|isrc| !isrc.is_empty())
+    }
+}
+
+/// A track's `external_ids` (Spotify's ExternalIdObject).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExternalIds {
+    /// International Standard Recording Code: one per recording, shared by
+    /// the track ids Spotify has for it (a single and its album release).
+    #[serde(default)]
+    pub isrc: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -234,6 +260,9 @@ pub struct CurrentlyPlaying {
     /// False while paused.
     pub is_playing: bool,
     pub item: Item,
+    /// How far into `item` playback is, in milliseconds ("Progress into the
+    /// currently playing track or episode. Can be null.").
+    pub progress_ms: Option<i64>,
 }
 
 /// `GET /v1/me/player/currently-playing` (200).
@@ -246,6 +275,8 @@ pub(super) struct CurrentlyPlayingBody {
     /// `track`, `episode`, `ad` or `unknown`.
     #[serde(default)]
     currently_playing_type: Option<String>,
+    #[serde(default)]
+    progress_ms: Option<i64>,
 }
 
 impl CurrentlyPlayingBody {
@@ -257,6 +288,7 @@ impl CurrentlyPlayingBody {
         CurrentlyPlaying {
             is_playing: self.is_playing,
             item,
+            progress_ms: self.progress_ms,
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The track catalogue: metadata fetched from Spotify once per track and
-//! kept in the database.
+//! kept in the database, with the recording's ISRC. Rows stored before
+//! ISRCs were kept get theirs the first time a track passes through again
+//! (any endpoint's answer), or when a check needs it ([`Spotify::isrc`]).
 //!
 //! Looking up tracks that are not in the catalogue costs calls on the
 //! app's one Spotify client, whose rate limit everyone shares (play
@@ -7,7 +9,10 @@
 //! counted before any call is made ([`crate::throttle`]).
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::{StreamExt as _, stream};
-use sea_orm::{ConnectionTrait, EntityTrait as _, IntoActiveModel as _, sea_query::OnConflict};
+use sea_orm::{
+    ColumnTrait as _, ConnectionTrait, EntityTrait as _, IntoActiveModel as _, QueryFilter as _,
+    sea_query::{Expr, OnConflict},
+};
 use uuid::Uuid;
 
 use super::{
@@ -125,6 +130,38 @@ fn no_such_track() -> Error {
     Error::bad_input("track", "Spotify has no track with this link")
 }
 
+impl Spotify {
+    /// The ISRC of a track in the catalogue: as stored, or, for a row stored
+    /// before ISRCs were kept, read from Spotify once (the same call as
+    /// [`track_for`](Self::track_for), through the one client) and stored. `None`
+    /// when Spotify gives none, or cannot be asked right now (the next
+    /// check asks again).
+    #[tracing::instrument(skip_all, fields(track = %track.id))]
+    pub async fn isrc(&self, track: &tracks::Model) -> Result<Option<String>> {
+        if track.isrc_known {
+            return Ok(track.isrc.clone());
+        }
+        let Some(id) = TrackId::parse(&track.id) else {
+            return Ok(None);
+        };
+        let fetched = match self.client.track(&id).await {
+            Ok(fetched) => fetched,
+            Err(err) => {
+                tracing::warn!(error = %err, "reading a track's ISRC failed; matching by id only for now");
+                return Ok(None);
+            }
+        };
+        let isrc = fetched.isrc().map(str::to_owned);
+        tracks::Entity::update_many()
+            .col_expr(tracks::Column::Isrc, Expr::value(isrc.clone()))
+            .col_expr(tracks::Column::IsrcKnown, Expr::value(true))
+            .filter(tracks::Column::Id.eq(track.id.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(isrc)
+    }
+}
+
 /// Tracks by id, many at once (the data loader).
 pub async fn load_many(
     db: &impl ConnectionTrait,
@@ -138,12 +175,18 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<tracks::
     tracks::Entity::find_by_id(id).one(db).await
 }
 
-/// Stores a track Spotify sent us (from any endpoint); keeps the first copy.
-/// Answers the metadata as stored from this copy.
+/// Stores a track Spotify sent us (from any endpoint); keeps the first copy,
+/// but gives a row stored before ISRCs were kept this copy's ISRC. Answers
+/// the metadata as stored from this copy.
 pub async fn remember(db: &impl ConnectionTrait, track: &ApiTrack, now: DateTime<Utc>) -> Result<tracks::Model> {
     let model = to_model(track, now);
     tracks::Entity::insert(model.clone().into_active_model())
-        .on_conflict(OnConflict::column(tracks::Column::Id).do_nothing().to_owned())
+        .on_conflict(
+            OnConflict::column(tracks::Column::Id)
+                .update_columns([tracks::Column::Isrc, tracks::Column::IsrcKnown])
+                .action_and_where(Expr::cust("tracks.isrc_known = FALSE"))
+                .to_owned(),
+        )
         .exec_without_returning(db)
         .await?;
     Ok(model)
@@ -163,6 +206,8 @@ pub fn to_model(track: &ApiTrack, now: DateTime<Utc>) -> tracks::Model {
             .and_then(|a| a.images.first())
             .map(|i| i.url.clone()),
         fetched_at: now,
+        isrc: track.isrc().map(str::to_owned),
+        isrc_known: true,
     }
 }
 

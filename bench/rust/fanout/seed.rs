@@ -10,7 +10,7 @@ use crate::{
     Kind,
     common::{
         app::App,
-        rows::{INSERT_ROWS, user_row},
+        rows::{INSERT_ROWS, session_row, user_row},
     },
 };
 
@@ -34,13 +34,7 @@ pub async fn seed(app: &App, count: usize, kind: Kind) -> anyhow::Result<Seeded>
         users::Entity::insert_many(rows).exec_without_returning(&txn).await?;
     }
     for pairs in users.iter().zip(&sessions).collect::<Vec<_>>().chunks(INSERT_ROWS) {
-        let rows = pairs.iter().map(|(user, session)| sessions::ActiveModel {
-            id: Set(**session),
-            user_id: Set(**user),
-            created_at: Set(now),
-            last_used_at: Set(now),
-            revoked_at: Set(None),
-        });
+        let rows = pairs.iter().map(|(user, session)| session_row(**user, **session, now));
         sessions::Entity::insert_many(rows).exec_without_returning(&txn).await?;
     }
     // Users 2k and 2k+1 are friends: one row serves both.
@@ -83,6 +77,8 @@ pub async fn seed(app: &App, count: usize, kind: Kind) -> anyhow::Result<Seeded>
                 duration_ms: Set(200_000),
                 image_url: Set(None),
                 fetched_at: Set(now),
+                isrc: Set(None),
+                isrc_known: Set(true),
             })
             .exec_without_returning(&txn)
             .await?;
@@ -98,6 +94,8 @@ pub async fn seed(app: &App, count: usize, kind: Kind) -> anyhow::Result<Seeded>
                     status: Set(shares::Status::Played),
                     created_at: Set(now - TimeDelta::minutes(10)),
                     played_at: Set(Some(now - TimeDelta::minutes(1))),
+                    opened_at: Set(None),
+                    listening_at: Set(None),
                     expires_at: Set(now + TimeDelta::days(7)),
                     next_check_at: Set(None),
                     updated_at: Set(now),

@@ -84,6 +84,8 @@ pub async fn seed_backlog(app: &App, events: usize) -> anyhow::Result<Seeded> {
             status: Set(shares::Status::Played),
             created_at: Set(shared_at),
             played_at: Set(Some(now - TimeDelta::minutes(1))),
+            opened_at: Set(None),
+            listening_at: Set(None),
             expires_at: Set(shared_at + TimeDelta::days(7)),
             next_check_at: Set(None),
             updated_at: Set(now),

@@ -144,6 +144,8 @@ pub async fn latency(
             status: shares::Status::Pending,
             created_at: now - TimeDelta::minutes(5),
             played_at: None,
+            opened_at: None,
+            listening_at: None,
             expires_at: now + TimeDelta::days(7),
             next_check_at: Some(now + TimeDelta::minutes(5)),
             updated_at: now - TimeDelta::minutes(5),

@@ -21,7 +21,7 @@
 //! Latency (per database, on a database of its own): a sender with one
 //! registered device and a linked Messenger sender inside the 24-hour window
 //! (`last_message_at` = now), a recipient, a track. Each round inserts a
-//! pending share, then calls `api::detection::check::record_play` (what the
+//! pending share, then calls `api::receipts::record_play` (what the
 //! detection job does when it sees the play) with `LATENCY_WORKERS` idle
 //! workers running; the fakes note the instant each push and message
 //! arrives (before their 10 ms answer delay). A round ends when both

@@ -52,6 +52,8 @@ pub(super) struct CatalogTrack {
     pub(super) duration_ms: i64,
     /// 24 hex digits that make the cover image URL unique to the album.
     image_hex: String,
+    /// A made-up ISRC of the ISRC's shape (`QZSND24` and five digits).
+    isrc: String,
 }
 
 impl CatalogTrack {
@@ -66,6 +68,10 @@ impl CatalogTrack {
             album: format!("{} {}", pick(ADJECTIVES, hash[4]), pick(NOUNS, hash[5])),
             duration_ms: 150_000 + i64::from(duration_span),
             image_hex: hash[10..22].iter().map(|b| format!("{b:02x}")).collect(),
+            isrc: format!(
+                "QZSND24{:05}",
+                u32::from_be_bytes([hash[22], hash[23], hash[24], hash[25]]) % 100_000
+            ),
         }
     }
 
@@ -92,6 +98,7 @@ impl CatalogTrack {
             "href": format!("{api_base}/v1/tracks/{id}"),
             "external_urls": { "spotify": self.id.url() },
             "duration_ms": self.duration_ms,
+            "external_ids": { "isrc": self.isrc },
             "explicit": false,
             "popularity": 50,
             "track_number": 1,
