@@ -336,10 +336,10 @@ async fn a_long_inbox_is_split_between_lines_and_never_inside_a_link() {
     assert!(songs.len() >= 40, "three messages' worth: {lines:?}");
     for song in &songs {
         let link = song.rsplit(' ').next().unwrap();
-        let id = link
-            .strip_prefix("https://open.spotify.com/track/")
-            .unwrap_or_else(|| panic!("{song}"));
-        assert_eq!(id.len(), 22, "a whole link ends each line: {song}");
+        let token = link
+            .strip_prefix(&format!("{}/s/", bot.app.address))
+            .unwrap_or_else(|| panic!("a tracked link ends each line: {song}"));
+        assert_eq!(token.len(), 43, "a whole link ends each line: {song}");
     }
     let more = format!("…and {} more in the app.", 60 - songs.len());
     assert_eq!(*lines.last().unwrap(), more);

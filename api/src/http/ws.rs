@@ -387,10 +387,12 @@ impl Connection {
     /// socket closes with 4403.
     async fn end(&mut self, ended: Ended, refused: Option<String>) -> Fatal {
         let error = ended.error();
+        let mut ids = Vec::new();
         self.running.retain(|id, handle| {
             let answering = self.answering.contains(id);
             if !answering {
                 handle.abort();
+                ids.push(id.clone());
             }
             answering
         });
@@ -408,14 +410,11 @@ impl Connection {
                 return gone;
             }
         }
-        let mut ids: Vec<String> = self
-            .running
-            .drain()
-            .map(|(id, handle)| {
-                handle.abort();
-                id
-            })
-            .collect();
+        // What the grace did not see finish.
+        ids.extend(self.running.drain().map(|(id, handle)| {
+            handle.abort();
+            id
+        }));
         ids.extend(refused);
         for id in &ids {
             let sent = if self.legacy() {
