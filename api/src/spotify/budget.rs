@@ -221,13 +221,15 @@ impl Budgets {
     }
 
     /// Whether `client_id`'s daily budget was, at its latest call from this
-    /// process, too full for now playing and lookups: checks that can wait
-    /// should wait longer.
+    /// process, too full for live checks (receipts are using the room kept
+    /// for them): checks that can wait should wait longer. Not merely too
+    /// full for now playing: now playing fills its half whenever a page
+    /// polls it, which says nothing about the room left for receipts.
     pub fn tight(&self, client_id: &str) -> bool {
         let loads = self.loads.lock().expect("budget loads");
         loads
             .get(client_id)
-            .is_some_and(|load| *load * 4.0 > Priority::Interactive.quarters() as f64)
+            .is_some_and(|load| *load * 4.0 > Priority::Live.quarters() as f64)
     }
 
     /// How many background calls of `client_id` this process was refused

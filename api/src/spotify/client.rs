@@ -140,8 +140,8 @@ impl SpotifyClient {
         &self.client_id
     }
 
-    /// Whether this app's daily budget is too full for now playing and
-    /// lookups (as this process last saw it): checks that can wait should.
+    /// Whether this app's daily budget is too full for live checks (as
+    /// this process last saw it): checks that can wait should wait longer.
     pub fn tight(&self) -> bool {
         self.budgets.tight(&self.client_id)
     }

@@ -7,9 +7,11 @@
 //! tight), and concurrent requests for the same person wait for one fetch:
 //! however many requests arrive, Spotify sees at most one call per person
 //! per 15 seconds. Its calls are the budget's lowest priority: when the
-//! budget (or a pause) refuses them, the cached answer is served, marked
+//! budget refuses them, the cached answer is served, marked
 //! [`stale`](NowPlaying::stale), for as long as it takes; only a person
-//! with no cached answer is told to try again (`RATE_LIMITED`).
+//! with no cached answer is told to try again (`RATE_LIMITED`), as is
+//! everyone while Spotify itself has paused our calls (a 429: people are
+//! told when it ends rather than shown an answer that may be hours old).
 use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -90,7 +92,7 @@ impl Spotify {
                 *cached = Some((now, value.clone()));
                 Ok(value)
             }
-            Err(crate::error::Error::RateLimited { .. }) if cached.is_some() => {
+            Err(crate::error::Error::RateLimited { .. }) if cached.is_some() && self.client.pause().await.is_none() => {
                 let (_, value) = cached.as_ref().expect("checked");
                 Ok(NowPlaying {
                     stale: true,

@@ -23,6 +23,7 @@ pub use api::{
     notify::{Notice, send::SendDelivery},
     receipts::record_play,
     sandbox::providers::ProviderSandbox,
+    sharing::{NewShare, create as share_song},
     startup::runner,
     telemetry::init_tracing,
     webhook::{BODY_LIMIT as WEBHOOK_BODY_LIMIT, MAX_EVENT_BYTES},
