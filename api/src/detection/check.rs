@@ -17,8 +17,8 @@
 //!
 //! Every call spends from the Spotify app's budget (`spotify::budget`):
 //! the live look as a live check, the `recently-played` check as a receipt.
-//! A live look the budget refuses is skipped (the live looks stop until it
-//! has room); a `recently-played` check it refuses moves to when it has
+//! A live look the budget refuses is skipped, and the live looks stop until
+//! the job's next `recently-played` check (which tries one again); a `recently-played` check it refuses moves to when it has
 //! room, like a pause; while the budget is tight, checks past a share's
 //! fast window are stretched. Receipts are never dropped, only later.
 //!
@@ -84,8 +84,10 @@ async fn check(app: &App, recipient: Uuid) -> Result<Outcome, JobError> {
     }
 
     let mut seen = Seen::default();
-    // When the budget refused a live look: none before then.
-    let mut live_refused = None;
+    // The budget refused a live look: live looks stop until the job runs
+    // for a `recently-played` check (one look is tried again then), so
+    // that they never take the room of the receipts waiting for it.
+    let mut live_refused = false;
     if live {
         let current = match ask(app, recipient, |token| async move {
             app.spotify.client().currently_playing(&token, Priority::Live).await
@@ -93,13 +95,13 @@ async fn check(app: &App, recipient: Uuid) -> Result<Outcome, JobError> {
         .await
         {
             Ok(current) => current,
-            Err(Unavailable::OverBudget(wait)) => {
-                live_refused = Some(now + schedule::to_delta(wait));
+            Err(Unavailable::OverBudget(_)) => {
+                live_refused = true;
                 None
             }
             Err(unavailable) => return unavailable.outcome(app, &pending, now).await,
         };
-        if live_refused.is_none() {
+        if !live_refused {
             metrics::counter!("detection_checks_total", "endpoint" => "currently-playing").increment(1);
         }
         if let Some(current) = current {
@@ -108,7 +110,11 @@ async fn check(app: &App, recipient: Uuid) -> Result<Outcome, JobError> {
             pending.retain(|s| !seen.played.contains(&s.id));
         }
     }
-    let live_look = live::next_look(&pending, now, settings, seen.mark).map(|at| at.max(live_refused.unwrap_or(at)));
+    let live_look = if live_refused {
+        None
+    } else {
+        live::next_look(&pending, now, settings, seen.mark)
+    };
     if !pending.iter().any(is_due) {
         return Ok(next_run(&pending, live_look));
     }

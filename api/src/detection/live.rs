@@ -12,7 +12,7 @@
 //! seen playing, the next look is timed for the moment it will count.
 //! `recently-played` stays the source for plays these looks missed, and
 //! for all of them while the Spotify budget has no room for live looks
-//! (they stop, and start again once it has); a
+//! (they stop until the next `recently-played` check tries one again); a
 //! share recorded here is no longer pending, so it is never recorded twice.
 //!
 //! Opening ([`open`], [`open_link`]) records `OPENED` and starts the live
