@@ -17,6 +17,9 @@ pub struct Model {
     pub user_id: Option<Uuid>,
     /// The Messenger sender who started it from a personal link.
     pub messenger_psid: Option<String>,
+    /// The person's own Spotify app (32 hex characters) it was started
+    /// with; `None` for the host's app.
+    pub client_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
     pub used_at: Option<DateTimeUtc>,

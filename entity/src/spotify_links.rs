@@ -18,6 +18,11 @@ pub struct Model {
     /// migrated: their `account_id` holds the user id.
     pub spotify_user_id: Option<String>,
     pub display_name: Option<String>,
+    /// The person's own Spotify app (a public PKCE client, 32 hex
+    /// characters) the tokens were granted to: they are refreshed, and
+    /// every call with them is budgeted and paused, as that app's. `None`
+    /// for the host's app.
+    pub client_id: Option<String>,
     /// Sealed (AES-256-GCM, base64). Never printed: `Debug` leaves it out.
     pub access_token: String,
     /// Sealed, like `access_token`.

@@ -24,6 +24,7 @@ mod notify_fakes;
 mod now_playing;
 mod one_tap;
 mod operations;
+mod own_spotify_app;
 mod persisted_queries;
 mod provider_manifests;
 mod push_providers;

@@ -56,7 +56,20 @@ pub struct Script {
     pub catalog: HashMap<String, Value>,
     /// The ids `/v1/tracks/{id}` was asked for, in order.
     pub tracks_asked: Vec<String>,
+    /// People's own apps registered at this Spotify: public clients,
+    /// which authenticate with `client_id` in the token form (no secret)
+    /// and PKCE. The host's app (`test-client`) authenticates with HTTP
+    /// Basic; any other client id is `INVALID_CLIENT`.
+    pub public_apps: Vec<String>,
+    /// The app the latest code and its refresh tokens were issued to:
+    /// Spotify honours a code or refresh token only for its own client.
+    pub granted_to: Option<String>,
+    /// Whether the latest code came with a PKCE challenge.
+    pub code_has_challenge: bool,
 }
+
+/// The host app's client id in tests (`SPOTIFY_CLIENT_ID`).
+pub const HOST_CLIENT: &str = "test-client";
 
 /// One play: a track object as Spotify sends it, and when it started.
 #[derive(Clone, Debug)]
@@ -191,7 +204,17 @@ fn record(script: &Shared, path: &str, detail: String) {
 }
 
 async fn authorize(State(script): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
-    record(&script, "/authorize", String::new());
+    let client_id = q.get("client_id").cloned().unwrap_or_default();
+    record(&script, "/authorize", client_id.clone());
+    {
+        let mut s = script.lock().unwrap();
+        if client_id != HOST_CLIENT && !s.public_apps.contains(&client_id) {
+            // Spotify's page for an unknown client, instead of a redirect.
+            return (StatusCode::BAD_REQUEST, "INVALID_CLIENT: Invalid client").into_response();
+        }
+        s.granted_to = Some(client_id);
+        s.code_has_challenge = q.get("code_challenge").is_some_and(|c| !c.is_empty());
+    }
     Redirect::to(&format!(
         "{}?code=scripted-code&state={}",
         q["redirect_uri"], q["state"]
@@ -199,14 +222,70 @@ async fn authorize(State(script): State<Shared>, Query(q): Query<HashMap<String,
     .into_response()
 }
 
-async fn token(State(script): State<Shared>, Form(form): Form<HashMap<String, String>>) -> Response {
-    let detail = format!("{form:?}");
+/// The client calling `/api/token`: HTTP Basic (an app with its secret),
+/// else the form's `client_id` (a public client).
+fn token_client(headers: &HeaderMap, form: &HashMap<String, String>) -> (Option<String>, bool) {
+    use base64::Engine as _;
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|v| v.split_once(':').map(|(id, _)| id.to_owned()));
+    match basic {
+        Some(id) => (Some(id), true),
+        None => (form.get("client_id").cloned(), false),
+    }
+}
+
+fn token_refusal(error: &str, description: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({ "error": error, "error_description": description })),
+    )
+        .into_response()
+}
+
+async fn token(
+    State(script): State<Shared>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let (client, with_secret) = token_client(&headers, &form);
+    let mut detail = format!("{form:?}");
+    if with_secret {
+        detail.push_str(&format!(" basic={}", client.as_deref().unwrap_or_default()));
+    }
     record(&script, "/api/token", detail);
     let grant = form.get("grant_type").cloned().unwrap_or_default();
     if let Some(answer) = canned(&script, &format!("/api/token:{grant}")) {
         return answer;
     }
     let mut s = script.lock().unwrap();
+    let client = client.unwrap_or_default();
+    let known = if with_secret {
+        client == HOST_CLIENT
+    } else {
+        s.public_apps.contains(&client) && form.get("client_secret").is_none()
+    };
+    if !known {
+        return token_refusal("invalid_client", "Invalid client");
+    }
+    if grant == "client_credentials" && !with_secret {
+        return token_refusal("invalid_client", "Invalid client");
+    }
+    if grant != "client_credentials" && s.granted_to.as_deref().is_some_and(|to| to != client) {
+        let which = if grant == "authorization_code" {
+            "Invalid authorization code"
+        } else {
+            "Invalid refresh token"
+        };
+        return token_refusal("invalid_grant", which);
+    }
+    if grant == "authorization_code" && !with_secret && !(s.code_has_challenge && form.contains_key("code_verifier")) {
+        return token_refusal("invalid_grant", "code_verifier was incorrect");
+    }
     match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
             s.issued = 1;

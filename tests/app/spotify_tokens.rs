@@ -63,7 +63,10 @@ async fn app_with_scripted_spotify() -> (TestApp, Shared, Session) {
     app_with_scripted_spotify_and(&[]).await
 }
 
-fn calls(script: &Shared, path: &str) -> Vec<String> {
+/// What reached `path` of the scripted Spotify, in order: the bearer
+/// token, the query's client id, or the token form (`basic=<id>` appended
+/// when the client authenticated with HTTP Basic).
+pub fn calls(script: &Shared, path: &str) -> Vec<String> {
     let s = script.lock().unwrap();
     s.requests
         .iter()

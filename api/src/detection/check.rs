@@ -44,7 +44,12 @@ use crate::{
     jobs::{Job, JobError, Outcome},
     receipts::{self, Told},
     shares::lifecycle,
-    spotify::{answers::PlayHistory, budget::Priority, client::SpotifyError, vault::TokenError},
+    spotify::{
+        answers::PlayHistory,
+        budget::Priority,
+        client::SpotifyError,
+        vault::{Access, TokenError},
+    },
 };
 use entity::shares;
 
@@ -89,8 +94,8 @@ async fn check(app: &App, recipient: Uuid) -> Result<Outcome, JobError> {
     // that they never take the room of the receipts waiting for it.
     let mut live_refused = false;
     if live {
-        let current = match ask(app, recipient, |token| async move {
-            app.spotify.client().currently_playing(&token, Priority::Live).await
+        let current = match ask(app, recipient, |access| async move {
+            access.client.currently_playing(&access.token, Priority::Live).await
         })
         .await
         {
@@ -120,22 +125,23 @@ async fn check(app: &App, recipient: Uuid) -> Result<Outcome, JobError> {
     }
 
     let after = pending.iter().map(|s| s.created_at).min();
-    let plays = match ask(app, recipient, |token| async move {
-        app.spotify
-            .client()
-            .recently_played(&token, after, schedule::HISTORY as u8, Priority::Receipts)
-            .await
+    // `tight` is the budget of the app the recipient's link belongs to.
+    let (plays, tight) = match ask(app, recipient, |access| async move {
+        let plays = access
+            .client
+            .recently_played(&access.token, after, schedule::HISTORY as u8, Priority::Receipts)
+            .await?;
+        Ok((plays, access.client.tight()))
     })
     .await
     {
-        Ok(plays) => plays,
+        Ok(answer) => answer,
         Err(Unavailable::OverBudget(wait)) => {
             return when_budget_allows(app, &pending, now + schedule::to_delta(wait), live_look).await;
         }
         Err(unavailable) => return unavailable.outcome(app, &pending, now).await,
     };
     metrics::counter!("detection_checks_total", "endpoint" => "recently-played").increment(1);
-    let tight = app.spotify.client().tight();
     let heavy = heavy_listener(&plays, now);
 
     let shared = if plays.is_empty() {
@@ -262,19 +268,19 @@ impl Unavailable {
     }
 }
 
-/// One call with the recipient's token, through the one Spotify client
-/// (refreshing the token once on a 401).
+/// One call with the recipient's token, through the client of the app
+/// their link belongs to (refreshing the token once on a 401).
 async fn ask<T, F, Fut>(app: &App, recipient: Uuid, call: F) -> Result<T, Unavailable>
 where
-    F: Fn(String) -> Fut,
+    F: Fn(Access) -> Fut,
     Fut: Future<Output = Result<T, SpotifyError>>,
 {
-    let token = app.spotify.access_token(recipient).await.map_err(unavailable)?;
-    match call(token.clone()).await {
+    let access = app.spotify.access_token(recipient).await.map_err(unavailable)?;
+    match call(access.clone()).await {
         Err(SpotifyError::Unauthorized) => {
             let fresh = app
                 .spotify
-                .refresh_after_rejection(recipient, &token)
+                .refresh_after_rejection(recipient, &access.token)
                 .await
                 .map_err(unavailable)?;
             call(fresh).await.map_err(|e| unavailable(TokenError::Spotify(e)))

@@ -9,7 +9,7 @@ use super::{
 use crate::{
     accounts::link_codes,
     error::Error,
-    linking::spotify::{self as linking, Origin},
+    linking::spotify::{self as linking, ClientId, Origin},
     listening::{self, Asker, Seen},
     spotify::now_playing,
 };
@@ -222,9 +222,26 @@ pub struct SpotifyMutation;
 #[Object]
 impl SpotifyMutation {
     /// A Spotify authorization link for the signed-in person (10 minutes).
-    async fn connect_spotify(&self, ctx: &Context<'_>) -> Result<SpotifyConnect> {
+    /// With `clientId`, through the person's own Spotify app (authorization
+    /// code with PKCE, no secret); its calls count on that app's budget.
+    /// Without it, through the host's app.
+    async fn connect_spotify(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "The Client ID of the person's own Spotify app: 32 hexadecimal characters, from the app's page \
+                    in Spotify's developer dashboard. The app must list this server's redirect URI and, in \
+                    development mode, the person's Spotify e-mail under User Management. Anything else is \
+                    refused with BAD_USER_INPUT and nothing is stored."
+        )]
+        client_id: Option<String>,
+    ) -> Result<SpotifyConnect> {
         let viewer = viewer(ctx)?;
-        let started = linking::start(app(ctx), Origin::Account(viewer.user_id)).await?;
+        let own = client_id
+            .as_deref()
+            .map(|raw| ClientId::parse("clientId", raw))
+            .transpose()?;
+        let started = linking::start(app(ctx), Origin::Account(viewer.user_id), own.as_ref()).await?;
         Ok(SpotifyConnect {
             url: started.url,
             expires_at: started.expires_at,

@@ -21,7 +21,7 @@ use crate::{
     bot,
     linking::{
         messenger::verify_personal_link,
-        spotify::{self as linking, Failure, Origin, Outcome},
+        spotify::{self as linking, ClientId, Failure, Origin, Outcome},
     },
 };
 
@@ -29,11 +29,26 @@ use crate::{
 pub struct StartParams {
     /// A personal link from the Messenger bot.
     m: Option<String>,
+    /// The Client ID of the person's own Spotify app (32 hexadecimal
+    /// characters); the host's app when absent.
+    client_id: Option<String>,
 }
 
 /// The public registration link, or a personal link from the bot: sends
 /// the browser to Spotify's consent page.
 pub async fn start(State(app): State<AppState>, Query(params): Query<StartParams>) -> Response {
+    let own = match params.client_id.as_deref().map(|raw| ClientId::parse("client_id", raw)) {
+        None => None,
+        Some(Ok(own)) => Some(own),
+        Some(Err(_)) => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                "This Client ID is not right",
+                "<p>A Spotify Client ID is 32 letters and digits (0-9, a-f). Copy it from your app's page in \
+                 Spotify's developer dashboard and try again.</p>",
+            );
+        }
+    };
     let origin = match params.m.as_deref() {
         None => Origin::Public,
         Some(token) => match verify_personal_link(&app, token) {
@@ -47,7 +62,7 @@ pub async fn start(State(app): State<AppState>, Query(params): Query<StartParams
             }
         },
     };
-    match linking::start(&app, origin).await {
+    match linking::start(&app, origin, own.as_ref()).await {
         Ok(started) => Redirect::to(&started.url).into_response(),
         Err(err) => {
             err.log();

@@ -20,7 +20,7 @@ use crate::{
     },
 };
 
-pub use crate::spotify::authorize::{Origin, Started};
+pub use crate::spotify::authorize::{ClientId, Origin, Started};
 
 /// How a callback ended, for the page that tells the person.
 #[derive(Debug, PartialEq, Eq)]
@@ -60,12 +60,13 @@ pub enum Failure {
     Internal,
 }
 
-/// Starts linking for `origin`: answers Spotify's consent URL.
+/// Starts linking for `origin`, through the person's own Spotify app
+/// `own` (else the host's): answers Spotify's consent URL.
 ///
 /// # Errors
 /// `Internal` when the authorization cannot be stored.
-pub async fn start(app: &App, origin: Origin) -> Result<Started> {
-    app.spotify.authorize(&origin).await
+pub async fn start(app: &App, origin: Origin, own: Option<&ClientId>) -> Result<Started> {
+    app.spotify.authorize(&origin, own).await
 }
 
 /// What the bot tells a Messenger sender about a finished consent (the
@@ -141,7 +142,7 @@ async fn try_finish(
         return Ok(Outcome::AccountTaken);
     }
     app.spotify
-        .store_link(&txn, user.id, &profile, &grant, now)
+        .store_link(&txn, user.id, &profile, &grant, authorization.client_id(), now)
         .await
         .map_err(token_error)?;
     // Checks for shares sent before the link (or paused by a relink) start now.

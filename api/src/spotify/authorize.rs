@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     crypto::{random_token, sha256_hex},
-    error::Result,
+    error::{Error, Result},
 };
 use entity::oauth_states;
 
@@ -34,6 +34,35 @@ pub enum Origin {
     Messenger(String),
 }
 
+/// A person's own Spotify app: its Client ID, in the shape Spotify gives
+/// every app (32 hexadecimal characters, as shown in the developer
+/// dashboard). A public client: authorized with PKCE, without a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientId(String);
+
+impl ClientId {
+    /// Reads a Client ID (surrounding spaces ignored).
+    ///
+    /// # Errors
+    /// `BAD_USER_INPUT` naming `field` when it is not 32 hexadecimal
+    /// characters.
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self> {
+        let raw = raw.trim();
+        if raw.len() == 32 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(Error::bad_input(
+                field,
+                "a Spotify Client ID is 32 hexadecimal characters (your app's page in Spotify's developer dashboard shows it)",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Where to send the browser, and until when the link works.
 pub struct Started {
     pub url: String,
@@ -45,6 +74,13 @@ pub struct Started {
 pub struct Authorization {
     pub origin: Origin,
     state: oauth_states::Model,
+}
+
+impl Authorization {
+    /// The person's own app it was started with; `None` for the host's.
+    pub fn client_id(&self) -> Option<&str> {
+        self.state.client_id.as_deref()
+    }
 }
 
 /// Why a code could not be exchanged.
@@ -79,12 +115,13 @@ fn not_on_allowlist(body: &ErrorBody) -> bool {
 }
 
 impl Spotify {
-    /// Starts an authorization for `origin`: stores its state and sealed
-    /// verifier, and answers Spotify's consent URL.
+    /// Starts an authorization for `origin`, through the person's own app
+    /// `own` or the host's: stores its state, sealed verifier and client
+    /// id, and answers Spotify's consent URL.
     ///
     /// # Errors
     /// `Internal` when the state cannot be stored.
-    pub async fn authorize(&self, origin: &Origin) -> Result<Started> {
+    pub async fn authorize(&self, origin: &Origin, own: Option<&ClientId>) -> Result<Started> {
         let state = random_token(32);
         let verifier = random_token(48);
         let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
@@ -102,6 +139,7 @@ impl Spotify {
             state_hash: Set(state_hash),
             user_id: Set(user_id),
             messenger_psid: Set(psid),
+            client_id: Set(own.map(|id| id.as_str().to_owned())),
             created_at: Set(now),
             expires_at: Set(expires_at),
             used_at: Set(None),
@@ -109,7 +147,7 @@ impl Spotify {
         .insert(&self.db)
         .await?;
         let query = [
-            ("client_id", self.client.client_id()),
+            ("client_id", own.map_or(self.client.client_id(), ClientId::as_str)),
             ("response_type", "code"),
             ("redirect_uri", &self.redirect_uri),
             ("code_challenge_method", "S256"),
@@ -176,7 +214,8 @@ impl Spotify {
         let verifier = self
             .sealer
             .open(&state.code_verifier, &format!("pkce:{}", state.state_hash))?;
-        let grant = match self.client.exchange_code(code, &verifier, &self.redirect_uri).await {
+        let client = self.client_for(authorization.client_id());
+        let grant = match client.exchange_code(code, &verifier, &self.redirect_uri).await {
             Ok(grant) => grant,
             Err(SpotifyError::InvalidGrant(_)) => return Ok(Err(ExchangeError::Refused)),
             Err(err @ (SpotifyError::Credentials(_) | SpotifyError::AccountsUnavailable(_))) => {
@@ -188,7 +227,7 @@ impl Spotify {
                 return Ok(Err(ExchangeError::Unavailable));
             }
         };
-        Ok(match self.client.me(&grant.access_token).await {
+        Ok(match client.me(&grant.access_token).await {
             Ok(profile) => Ok((grant, profile)),
             Err(SpotifyError::Rejected { status: 403, body }) if not_on_allowlist(&body) => {
                 tracing::info!(

@@ -17,7 +17,10 @@
 //! `UPSTREAM_UNAVAILABLE`, never that the person's input was wrong. Calls
 //! are counted by endpoint and outcome on `/metrics`. Answers are read as
 //! [`answers`](super::answers) describes.
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret as _, SecretString};
@@ -103,8 +106,9 @@ pub struct SpotifyClient {
     client_secret: Option<SecretString>,
     /// Until when every call of this app waits, on every replica.
     pauses: Pauses,
-    /// What every Web API call spends first, per app.
-    budgets: Budgets,
+    /// What every Web API call spends first, per app (shared by the
+    /// host's client and people's own).
+    budgets: Arc<Budgets>,
     /// The app's own token (client credentials) for catalogue reads, with
     /// its expiry; the lock makes concurrent callers share one fetch.
     app_token: tokio::sync::Mutex<Option<(String, Instant)>>,
@@ -131,7 +135,24 @@ impl SpotifyClient {
             client_id,
             client_secret,
             pauses,
-            budgets,
+            budgets: Arc::new(budgets),
+            app_token: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The client of a person's own Spotify app: a public PKCE client
+    /// (`client_id`, no secret) at the same endpoints, with its own pause
+    /// and budget (its `spotify_clients` row). It has no app token:
+    /// catalogue lookups stay with the host's client.
+    pub fn public_client(&self, client_id: &str) -> Self {
+        Self {
+            http: self.http.clone(),
+            accounts_url: self.accounts_url.clone(),
+            api_url: self.api_url.clone(),
+            client_id: client_id.to_owned(),
+            client_secret: None,
+            pauses: self.pauses.for_client(client_id.to_owned()),
+            budgets: self.budgets.clone(),
             app_token: tokio::sync::Mutex::new(None),
         }
     }

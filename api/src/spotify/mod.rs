@@ -9,7 +9,7 @@
 //! [`Spotify`] holds what the service keeps in the process: the client,
 //! the sealing key, the per-person refresh locks, the now-playing cache
 //! and the short-link resolver. Its methods are in the file of their topic.
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use sea_orm::DatabaseConnection;
 
@@ -32,8 +32,11 @@ pub use client::SpotifyClient;
 pub struct Spotify {
     db: DatabaseConnection,
     clock: Arc<dyn Clock>,
-    /// The one Spotify client (real, or pointed at a stand-in).
-    client: SpotifyClient,
+    /// The host's Spotify client (real, or pointed at a stand-in).
+    client: Arc<SpotifyClient>,
+    /// People's own Spotify apps (public PKCE clients), by client id, made
+    /// on first use and kept (their pause lives in them on SQLite).
+    own_clients: std::sync::Mutex<HashMap<String, Arc<SpotifyClient>>>,
     /// Seals tokens and PKCE verifiers at rest (`ENCRYPTION_KEY`).
     sealer: Sealer,
     /// One token refresh at a time per person.
@@ -72,7 +75,8 @@ impl Spotify {
         Self {
             db,
             clock,
-            client: config.client,
+            client: Arc::new(config.client),
+            own_clients: std::sync::Mutex::default(),
             sealer: config.sealer,
             locks: vault::RefreshLocks::default(),
             now_playing: now_playing::NowPlayingCache::default(),
@@ -89,9 +93,22 @@ impl Spotify {
         &self.sealer
     }
 
-    /// The client, for calls with a token from the vault.
+    /// The host's client: catalogue lookups, and calls with the tokens of
+    /// links made through the host's app.
     pub fn client(&self) -> &SpotifyClient {
         &self.client
+    }
+
+    /// The client of `client_id` (a person's own app), or the host's for
+    /// `None`.
+    pub fn client_for(&self, client_id: Option<&str>) -> Arc<SpotifyClient> {
+        let Some(client_id) = client_id.filter(|id| *id != self.client.client_id()) else {
+            return self.client.clone();
+        };
+        let mut own = self.own_clients.lock().expect("own spotify clients");
+        own.entry(client_id.to_owned())
+            .or_insert_with(|| Arc::new(self.client.public_client(client_id)))
+            .clone()
     }
 
     /// Until when Spotify paused this server's calls (a 429: its rate

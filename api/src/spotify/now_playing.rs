@@ -23,7 +23,7 @@ use super::{
     budget::Priority,
     catalog,
     client::SpotifyError,
-    vault::TokenError,
+    vault::{Access, TokenError},
 };
 use crate::error::Result;
 use entity::{tracks, users};
@@ -114,16 +114,16 @@ impl Spotify {
             fetched_at,
             stale: false,
         };
-        let token = match self.access_token(user.id).await {
-            Ok(token) => token,
+        let access = match self.access_token(user.id).await {
+            Ok(access) => access,
             Err(TokenError::NotLinked) => return Ok(quiet(format!("{name} hasn't connected Spotify yet"))),
             Err(TokenError::RelinkRequired) => return Ok(quiet(format!("{name} needs to reconnect Spotify"))),
             Err(TokenError::Spotify(err)) => return Err(catalog::upstream(err)),
             Err(TokenError::Internal(err)) => return Err(err.into()),
         };
-        let (current, token) = self
-            .with_refresh(user.id, token, |t| async move {
-                self.client.currently_playing(&t, Priority::Interactive).await
+        let (current, access) = self
+            .with_refresh(user.id, access, |a| async move {
+                a.client.currently_playing(&a.token, Priority::Interactive).await
             })
             .await?;
         if let Some(playing) = current
@@ -144,8 +144,8 @@ impl Spotify {
             });
         }
         let (recent, _) = self
-            .with_refresh(user.id, token, |t| async move {
-                self.client.recently_played(&t, None, 1, Priority::Interactive).await
+            .with_refresh(user.id, access, |a| async move {
+                a.client.recently_played(&a.token, None, 1, Priority::Interactive).await
             })
             .await?;
         let Some(play) = recent.into_iter().next() else {
@@ -165,16 +165,16 @@ impl Spotify {
     }
 
     /// Runs `call`; on a 401 refreshes the token once and runs it again.
-    async fn with_refresh<T, F, Fut>(&self, user_id: Uuid, token: String, call: F) -> Result<(T, String)>
+    async fn with_refresh<T, F, Fut>(&self, user_id: Uuid, access: Access, call: F) -> Result<(T, Access)>
     where
-        F: Fn(String) -> Fut,
+        F: Fn(Access) -> Fut,
         Fut: Future<Output = Result<T, SpotifyError>>,
     {
-        match call(token.clone()).await {
-            Ok(value) => Ok((value, token)),
+        match call(access.clone()).await {
+            Ok(value) => Ok((value, access)),
             Err(SpotifyError::Unauthorized) => {
                 let fresh = self
-                    .refresh_after_rejection(user_id, &token)
+                    .refresh_after_rejection(user_id, &access.token)
                     .await
                     .map_err(token_failure)?;
                 let value = call(fresh.clone()).await.map_err(catalog::upstream)?;

@@ -77,6 +77,21 @@ impl Pauses {
         }
     }
 
+    /// The pause of another Spotify app (a person's own), kept the same
+    /// way: in its own `spotify_clients` row, or in the process.
+    pub fn for_client(&self, client_id: String) -> Self {
+        let store = match &self.store {
+            Store::Database(db) => Store::Database(db.clone()),
+            Store::Process(_) => Store::Process(std::sync::Mutex::new(None)),
+        };
+        Self {
+            client_id,
+            clock: self.clock.clone(),
+            ceiling: self.ceiling,
+            store,
+        }
+    }
+
     /// Now, by the clock the pauses are kept in.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()

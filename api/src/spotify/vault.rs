@@ -24,7 +24,7 @@ use uuid::Uuid;
 use super::{
     Spotify,
     answers::{Profile, TokenGrant},
-    client::SpotifyError,
+    client::{SpotifyClient, SpotifyError},
 };
 use crate::notify::Notice;
 use entity::{deliveries::EventKind, spotify_links, spotify_links::Status};
@@ -58,6 +58,23 @@ pub enum TokenError {
 impl From<sea_orm::DbErr> for TokenError {
     fn from(err: sea_orm::DbErr) -> Self {
         Self::Internal(err.into())
+    }
+}
+
+/// A usable access token and the client it must be used with: the app
+/// the link was granted to (a person's own, or the host's), whose budget
+/// and pause every call with the token counts on.
+#[derive(Clone)]
+pub struct Access {
+    pub token: String,
+    pub client: Arc<SpotifyClient>,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("client_id", &self.client.client_id())
+            .finish_non_exhaustive()
     }
 }
 
@@ -106,8 +123,9 @@ pub async fn find_by_account(
 }
 
 impl Spotify {
-    /// Stores (or replaces) `user_id`'s link after a completed authorization,
-    /// in the caller's transaction.
+    /// Stores (or replaces) `user_id`'s link after a completed authorization
+    /// through `client_id` (a person's own app; `None`: the host's), in the
+    /// caller's transaction.
     ///
     /// # Errors
     /// `Internal` when Spotify sent no refresh token.
@@ -117,6 +135,7 @@ impl Spotify {
         user_id: Uuid,
         profile: &Profile,
         grant: &TokenGrant,
+        client_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<spotify_links::Model, TokenError> {
         let refresh = grant
@@ -128,6 +147,7 @@ impl Spotify {
             account_id: Set(profile.link_key().to_owned()),
             spotify_user_id: Set(Some(profile.id.clone())),
             display_name: Set(profile.display_name.clone()),
+            client_id: Set(client_id.map(str::to_owned)),
             access_token: Set(self.sealer.seal(&grant.access_token, &access_context(user_id))),
             refresh_token: Set(self.sealer.seal(refresh, &refresh_context(user_id))),
             access_expires_at: Set(now + TimeDelta::seconds(grant.expires_in)),
@@ -157,27 +177,34 @@ impl Spotify {
     /// `NotLinked`, `RelinkRequired` (no call is made; also when the stored
     /// tokens do not open), `Spotify` when a refresh failed, `Internal` for
     /// the database.
-    pub async fn access_token(&self, user_id: Uuid) -> Result<String, TokenError> {
+    pub async fn access_token(&self, user_id: Uuid) -> Result<Access, TokenError> {
         let link = self.usable_link(user_id).await?;
-        if link.access_expires_at > self.clock.now() + REFRESH_MARGIN {
-            return self.unseal(user_id, &link.access_token, &access_context(user_id)).await;
-        }
-        self.refresh(user_id, Some(link.access_expires_at)).await
+        let client = self.client_for(link.client_id.as_deref());
+        let token = if link.access_expires_at > self.clock.now() + REFRESH_MARGIN {
+            self.unseal(user_id, &link.access_token, &access_context(user_id))
+                .await?
+        } else {
+            self.refresh(user_id, Some(link.access_expires_at)).await?
+        };
+        Ok(Access { token, client })
     }
 
     /// A fresh access token after Spotify answered 401 to the stored one.
     ///
     /// # Errors
     /// As [`access_token`](Self::access_token).
-    pub async fn refresh_after_rejection(&self, user_id: Uuid, rejected: &str) -> Result<String, TokenError> {
+    pub async fn refresh_after_rejection(&self, user_id: Uuid, rejected: &str) -> Result<Access, TokenError> {
         let link = self.usable_link(user_id).await?;
+        let client = self.client_for(link.client_id.as_deref());
         let stored = self
             .unseal(user_id, &link.access_token, &access_context(user_id))
             .await?;
-        if stored != rejected {
-            return Ok(stored); // someone refreshed meanwhile
-        }
-        self.refresh(user_id, Some(link.access_expires_at)).await
+        let token = if stored != rejected {
+            stored // someone refreshed meanwhile
+        } else {
+            self.refresh(user_id, Some(link.access_expires_at)).await?
+        };
+        Ok(Access { token, client })
     }
 
     async fn usable_link(&self, user_id: Uuid) -> Result<spotify_links::Model, TokenError> {
@@ -203,12 +230,14 @@ impl Spotify {
         let refresh_token = self
             .unseal(user_id, &link.refresh_token, &refresh_context(user_id))
             .await?;
-        let grant = match self.client.refresh(&refresh_token).await {
+        // Refreshed through the app the tokens were granted to.
+        let client = self.client_for(link.client_id.as_deref());
+        let grant = match client.refresh(&refresh_token).await {
             Ok(grant) => grant,
             Err(SpotifyError::InvalidGrant(first)) => {
                 tracing::info!(%user_id, reason = first, "spotify refused a refresh token: confirming");
                 tokio::time::sleep(CONFIRM_AFTER).await;
-                match self.client.refresh(&refresh_token).await {
+                match client.refresh(&refresh_token).await {
                     Ok(grant) => grant,
                     Err(SpotifyError::InvalidGrant(reason)) => {
                         self.mark_relink_required(user_id, &reason).await?;
@@ -242,7 +271,7 @@ impl Spotify {
             .await?;
         tracing::debug!(%user_id, rotated = grant.refresh_token.is_some(), "spotify token refreshed");
         if link.spotify_user_id.is_none() {
-            self.key_by_account_id(user_id, &grant.access_token).await;
+            self.key_by_account_id(user_id, &client, &grant.access_token).await;
         }
         Ok(grant.access_token)
     }
@@ -265,8 +294,8 @@ impl Spotify {
     /// Moves a link made before Spotify returned `account_id` to it (and
     /// keeps the user id for display). Best effort: on failure it is tried
     /// again at the next refresh.
-    async fn key_by_account_id(&self, user_id: Uuid, access_token: &str) {
-        let profile = match self.client.me(access_token).await {
+    async fn key_by_account_id(&self, user_id: Uuid, client: &SpotifyClient, access_token: &str) {
+        let profile = match client.me(access_token).await {
             Ok(profile) => profile,
             Err(err) => {
                 tracing::info!(%user_id, error = %err, "reading the spotify account id failed: next refresh");

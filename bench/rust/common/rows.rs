@@ -58,6 +58,7 @@ pub fn spotify_link_row(app: &App, user: Uuid, n: usize, at: DateTime<Utc>) -> s
         account_id: Set(format!("bench-account-{n}")),
         spotify_user_id: Set(Some(format!("bench-user-{n}"))),
         display_name: Set(None),
+        client_id: Set(None),
         access_token: Set(seal(app, &format!("access-{user}"), &format!("spotify-access:{user}"))),
         refresh_token: Set(seal(
             app,
