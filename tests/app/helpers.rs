@@ -141,6 +141,7 @@ async fn spawn(
         vars.insert((*k).to_owned(), (*v).to_owned());
     }
     let settings = Settings::from_vars(vars).expect("test settings are valid");
+    print_logged_errors();
     let application = Application::build_with_clock(settings, clock.clone())
         .await
         .expect("the app builds");
@@ -168,6 +169,19 @@ async fn spawn(
         server: Some(server),
         _scratch: scratch,
     }
+}
+
+/// What the apps under test log at `ERROR` goes to the test's output (the
+/// harness shows it when the test fails): an `INTERNAL` answer or a 5xx
+/// page then comes with its cause.
+fn print_logged_errors() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing_subscriber::filter::LevelFilter::ERROR)
+            .with_test_writer()
+            .try_init();
+    });
 }
 
 /// Serves `router` on a random loopback port; answers its base URL.

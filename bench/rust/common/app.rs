@@ -22,7 +22,10 @@ pub use api::{
     jobs::{Job, worker::SLOTS},
     notify::{Notice, send::SendDelivery},
     receipts::record_play,
-    sandbox::providers::ProviderSandbox,
+    sandbox::{
+        providers::ProviderSandbox,
+        spotify::{SpotifySandbox, router as spotify_router},
+    },
     startup::runner,
     telemetry::init_tracing,
     webhook::{BODY_LIMIT as WEBHOOK_BODY_LIMIT, MAX_EVENT_BYTES},
