@@ -30,8 +30,10 @@
 //!   device and notification, which a phone would show twice — must be 0.
 //!
 //! Settings (environment):
-//!   RECIPIENTS          people notified each round         (default 10)
-//!   DEVICES             devices per person                 (default 40)
+//!   RECIPIENTS          people notified each round         (default 15; at
+//!                       most 50 shares an hour: RECIPIENTS × CRASHES ≤ 50)
+//!   DEVICES             devices per person                 (default 20, the
+//!                       most a person keeps: `devices::MAX_PER_USER`)
 //!   CRASHES             crash rounds per database          (default 3)
 //!   FCM_DELAY_MS        FCM's answer time                  (default 50)
 //!   RECOVERY_S          longest wait after a restart       (default 300)
@@ -66,7 +68,7 @@ use serde_json::{Value, json};
 
 use binary::{Scratch, Server};
 use common::{
-    app::{ManualClock, ProviderSandbox, SpotifySandbox, SystemClock, spotify_router},
+    app::{MAX_DEVICES, ManualClock, ProviderSandbox, SHARES_PER_HOUR, SpotifySandbox, SystemClock, spotify_router},
     cpu::load_average,
     db::{BenchDatabase, drop_database, fresh_postgres, fresh_sqlite, postgres_server, sqlite_wanted},
     env_or,
@@ -162,7 +164,6 @@ impl Setup {
         let vars = [
             ("DATABASE_URL", database_url.to_owned()),
             ("SANDBOX", "off".into()),
-            ("RUST_LOG", "warn".into()),
             ("JWT_SECRET", "bench-secret-bench-secret-bench-secret-0123".into()),
             ("ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
             ("SPOTIFY_CLIENT_ID", "bench-client".into()),
@@ -212,8 +213,13 @@ fn count(pushes: &[Push], expected: &BTreeSet<(String, String)>) -> (usize, usiz
 }
 
 async fn run(database: &BenchDatabase) -> Vec<Round> {
-    let (recipients, devices) = (env_or("RECIPIENTS", 10usize), env_or("DEVICES", 40usize));
+    let (recipients, devices) = (env_or("RECIPIENTS", 15usize), env_or("DEVICES", 20usize));
     let crashes = env_or("CRASHES", 3usize);
+    assert!(devices <= MAX_DEVICES, "a person keeps at most {MAX_DEVICES} devices");
+    assert!(
+        (recipients * crashes) as u64 <= SHARES_PER_HOUR,
+        "one sender shares at most {SHARES_PER_HOUR} songs an hour"
+    );
     let recovery_limit = Duration::from_secs(env_or("RECOVERY_S", 300));
     let dir = Scratch::new();
     let setup = Setup::new(&dir, &database.url);

@@ -156,7 +156,9 @@ async fn spawn(
         address: format!("http://127.0.0.1:{port}"),
         port,
         client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
+            // Longer than the pool's wait for a connection
+            // (`api::db::ACQUIRE_TIMEOUT`): a burst's answer, not a timeout.
+            .timeout(api::db::ACQUIRE_TIMEOUT * 2)
             .build()
             .unwrap(),
         clock,
