@@ -23,6 +23,7 @@ mod m20261130_000042_deliveries_sending_mark;
 mod m20261130_000043_bot_replies_sending_mark;
 mod m20261130_000050_add_share_steps;
 mod m20261130_000051_add_track_isrc;
+mod m20261130_000060_add_spotify_budget;
 
 pub struct Migrator;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000043_bot_replies_sending_mark::Migration),
             Box::new(m20261130_000050_add_share_steps::Migration),
             Box::new(m20261130_000051_add_track_isrc::Migration),
+            Box::new(m20261130_000060_add_spotify_budget::Migration),
         ]
     }
 }
