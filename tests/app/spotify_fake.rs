@@ -267,7 +267,7 @@ async fn token(
     let known = if with_secret {
         client == HOST_CLIENT
     } else {
-        s.public_apps.contains(&client) && form.get("client_secret").is_none()
+        s.public_apps.contains(&client) && !form.contains_key("client_secret")
     };
     if !known {
         return token_refusal("invalid_client", "Invalid client");
