@@ -22,6 +22,7 @@ mod m20261130_000041_create_sandbox_secrets;
 mod m20261130_000042_deliveries_sending_mark;
 mod m20261130_000050_add_share_steps;
 mod m20261130_000051_add_track_isrc;
+mod m20261130_000070_add_reactions_and_replies;
 
 pub struct Migrator;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000042_deliveries_sending_mark::Migration),
             Box::new(m20261130_000050_add_share_steps::Migration),
             Box::new(m20261130_000051_add_track_isrc::Migration),
+            Box::new(m20261130_000070_add_reactions_and_replies::Migration),
         ]
     }
 }

@@ -27,6 +27,7 @@ mod operations;
 mod persisted_queries;
 mod provider_manifests;
 mod push_providers;
+mod reactions;
 mod receipts;
 mod redaction;
 mod replicas;

@@ -40,7 +40,8 @@ pub async fn send(
                 format!("Sent {song} to @{to}. I'll tell you when they play it 🎧")
             } else {
                 format!("You already sent {song} to @{to}: I'm still waiting for them to play it.")
-            }))
+            })
+            .about(share.id))
         }
         Err(Error::Forbidden(_)) => {
             let handle = to.trim_start_matches('@').to_lowercase();
@@ -93,6 +94,7 @@ pub async fn ask_whom(app: &App, psid: &str, user: &users::Model, link: &str) ->
             .into_iter()
             .map(|h| (format!("@{h}"), format!("SEND:{h}")))
             .collect(),
+        ..Reply::default()
     }])
 }
 
