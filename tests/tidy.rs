@@ -95,7 +95,10 @@ const TABLE_DOORS: &[(&str, &[&str])] = &[
     ("share_messages", &["api/src/messenger/sent.rs"]),
     ("share_reactions", &["api/src/shares/"]),
     ("shares", &["api/src/shares/"]),
-    ("spotify_clients", &["api/src/spotify/pause.rs"]),
+    (
+        "spotify_clients",
+        &["api/src/spotify/pause.rs", "api/src/spotify/budget.rs"],
+    ),
     ("spotify_links", &["api/src/spotify/vault.rs"]),
     ("throttles", &["api/src/throttle.rs"]),
     ("tracks", &["api/src/spotify/catalog.rs"]),

@@ -107,6 +107,18 @@ pub const SETTINGS: &[Setting] = &[
                   Retry-After).",
     },
     Setting {
+        name: "SPOTIFY_DAILY_BUDGET",
+        unset: Unset::Value("1000"),
+        meaning: "Calls one Spotify app (client id) may make in any rolling 24 hours, counted for all replicas \
+                  together (at least 1): below Spotify's Development Mode daily quota, so it is never spent.",
+    },
+    Setting {
+        name: "SPOTIFY_WINDOW_BUDGET",
+        unset: Unset::Value("60"),
+        meaning: "Calls one Spotify app (client id) may make in any rolling 30 seconds, counted for all \
+                  replicas together (at least 1): below Spotify's rate limit, so it answers no 429.",
+    },
+    Setting {
         name: "SPOTIFY_SHORT_LINK_HOSTS",
         unset: Unset::Off,
         meaning: "Extra comma-separated host:port names treated like spotify.link (local stand-ins in tests).",
@@ -176,8 +188,9 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "LIVE_WINDOW",
         unset: Unset::Value("10m"),
-        meaning: "How long after a share is opened (or made) its recipient's currently-playing is watched, for \
-                  receipts within seconds (0s: never; plays are then found by the checks above).",
+        meaning: "How long after a share is opened its recipient's currently-playing is watched, for receipts \
+                  within seconds (a share not opened: its first 2 minutes at most; 0s: never; plays are then \
+                  found by the checks above).",
     },
     Setting {
         name: "LIVE_INTERVAL",
@@ -429,6 +442,10 @@ pub struct SpotifySettings {
     /// `SPOTIFY_MAX_PAUSE`: the ceiling of the pause a rate-limit 429
     /// orders (at least a second).
     pub max_pause: Duration,
+    /// `SPOTIFY_DAILY_BUDGET`: calls per Spotify app per rolling 24 hours.
+    pub daily_budget: u32,
+    /// `SPOTIFY_WINDOW_BUDGET`: calls per Spotify app per rolling 30 seconds.
+    pub window_budget: u32,
 }
 
 #[derive(Debug)]
@@ -455,8 +472,9 @@ pub struct PlayCheckSettings {
     pub fast_window: Duration,
     pub slow_interval: Duration,
     pub share_ttl: Duration,
-    /// `LIVE_WINDOW`: how long after a share is opened (or made) its
-    /// recipient's currently-playing is watched; zero: never.
+    /// `LIVE_WINDOW`: how long after a share is opened its recipient's
+    /// currently-playing is watched (one not opened: its first 2 minutes
+    /// at most); zero: never.
     pub live_window: Duration,
     /// `LIVE_INTERVAL`: how often it is asked meanwhile; never zero.
     pub live_interval: Duration,
@@ -582,6 +600,8 @@ impl Settings {
                     }
                     ceiling => ceiling,
                 },
+                daily_budget: budget(vars, "SPOTIFY_DAILY_BUDGET", "a number of calls like 1000")?,
+                window_budget: budget(vars, "SPOTIFY_WINDOW_BUDGET", "a number of calls like 60")?,
                 short_link_hosts: vars
                     .get("SPOTIFY_SHORT_LINK_HOSTS")
                     .map(|v| {
@@ -634,6 +654,17 @@ impl Settings {
 
     pub fn jwt_secret_bytes(&self) -> &[u8] {
         self.jwt_secret.expose_secret().as_bytes()
+    }
+}
+
+/// A budget of Spotify calls: a whole number, at least 1.
+fn budget(vars: &Vars, name: &'static str, what: &str) -> Result<u32, SettingError> {
+    match vars.number::<u32>(name, &format!("{what} (at least 1)"))? {
+        0 => Err(bad(
+            name,
+            format!("must be at least 1, like {}", what.rsplit(' ').next().unwrap_or("1")),
+        )),
+        calls => Ok(calls),
     }
 }
 

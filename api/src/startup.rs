@@ -49,7 +49,12 @@ use crate::{
     },
     shares::tracked::TrackedLinks,
     spotify::{
-        self, Spotify, SpotifyClient, expiry::WarnConsentExpiry, links::LinkResolver, now_playing, pause::Pauses,
+        self, Spotify, SpotifyClient,
+        budget::{Bucket, Budgets},
+        expiry::WarnConsentExpiry,
+        links::LinkResolver,
+        now_playing,
+        pause::Pauses,
     },
     telemetry::Telemetry,
     webhook::Webhook,
@@ -245,6 +250,17 @@ async fn database(settings: &Settings) -> anyhow::Result<(DatabaseConnection, Ar
     Ok((db, statements))
 }
 
+/// Every Spotify app's call budgets (`SPOTIFY_DAILY_BUDGET`,
+/// `SPOTIFY_WINDOW_BUDGET`), shared with the replicas on PostgreSQL.
+fn budgets(settings: &Settings, clock: &Arc<dyn Clock>, db: &DatabaseConnection) -> Budgets {
+    Budgets::new(
+        Bucket::daily(settings.spotify.daily_budget),
+        Bucket::window(settings.spotify.window_budget),
+        clock.clone(),
+        db,
+    )
+}
+
 /// The outside services' clients: real, or pointed at the stand-ins.
 struct Providers {
     spotify: SpotifyClient,
@@ -276,6 +292,7 @@ impl Providers {
             client_id.clone(),
             Some(SecretString::from("sandbox-secret")),
             Pauses::new(client_id, clock.clone(), settings.spotify.max_pause, db),
+            budgets(settings, clock, db),
         );
         let providers = ProviderSandbox::new(clock.clone());
         let account = ServiceAccount::parse(&providers.service_account_json(&format!("{own}/sandbox/google/token")))?;
@@ -303,6 +320,7 @@ impl Providers {
             client_id.clone(),
             settings.spotify.client_secret.clone(),
             Pauses::new(client_id, clock.clone(), settings.spotify.max_pause, db),
+            budgets(settings, clock, db),
         );
         let fcm = match &settings.fcm.credentials {
             Some(path) => {

@@ -127,8 +127,9 @@ async fn prune_now_and_then(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Re
     Ok(())
 }
 
-/// SQLite's `?N` as PostgreSQL's `$N`.
-fn placeholders(backend: DbBackend, sql: &str) -> String {
+/// `sql` with `?N` placeholders, as the backend writes them (`$N` on
+/// PostgreSQL).
+pub fn placeholders(backend: DbBackend, sql: &str) -> String {
     match backend {
         DbBackend::Postgres => sql.replace('?', "$"),
         _ => sql.to_owned(),

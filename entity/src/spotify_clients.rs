@@ -1,6 +1,7 @@
 //! The `spotify_clients` table: what every replica must know about one
 //! Spotify app (client id) at once — today, until when Spotify asked us to
-//! stop calling. Door: `api::spotify::pause`.
+//! stop calling, and its call budget. Doors: `api::spotify::pause` (the
+//! pause) and `api::spotify::budget` (the budget).
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -17,6 +18,11 @@ pub struct Model {
     /// Why the latest pause was ordered.
     pub pause_reason: Option<PauseReason>,
     pub updated_at: DateTimeUtc,
+    /// The daily budget: when its bucket will be empty, in milliseconds
+    /// since the Unix epoch (door: `api::spotify::budget`).
+    pub day_full_until: i64,
+    /// The 30-second budget: when its bucket will be empty, likewise.
+    pub window_full_until: i64,
 }
 
 /// Why Spotify paused a client (`varchar(20)`).

@@ -133,6 +133,10 @@ async fn spawn(
         ("SPOTIFY_API_URL", api_url.as_str()),
         // Tests run jobs themselves (`run_due_jobs`), deterministically.
         ("JOB_WORKERS", "0"),
+        // The moved clock drains no budget by itself: room for any test's
+        // calls; the budget's own tests set theirs.
+        ("SPOTIFY_DAILY_BUDGET", "1000000"),
+        ("SPOTIFY_WINDOW_BUDGET", "100000"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

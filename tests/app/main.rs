@@ -41,6 +41,7 @@ mod sessions;
 mod settings;
 mod shares;
 mod spotify_answers;
+mod spotify_budget;
 mod spotify_fake;
 mod spotify_limits;
 mod spotify_link;

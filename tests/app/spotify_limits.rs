@@ -26,7 +26,7 @@ const CURRENT: &str = "/v1/me/player/currently-playing";
 const NOW_PLAYING: &str = "query($h: String!) { nowPlaying(handle: $h) { text } }";
 const TRACK: &str = "spotify:track:4uLU6hMCjMI75M1A2tKUQC";
 
-fn on_postgres() -> bool {
+pub fn on_postgres() -> bool {
     std::env::var("TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres"))
 }
 

@@ -15,6 +15,13 @@
 //! `nextCheckAt`) but expiry still happens on time. Plays of local files
 //! and items that are not catalogue tracks are skipped.
 //!
+//! Every call spends from the Spotify app's budget (`spotify::budget`):
+//! the live look as a live check, the `recently-played` check as a receipt.
+//! A live look the budget refuses is skipped (the live looks stop until it
+//! has room); a `recently-played` check it refuses moves to when it has
+//! room, like a pause; while the budget is tight, checks past a share's
+//! fast window are stretched. Receipts are never dropped, only later.
+//!
 //! While Spotify has paused this server's calls (a 429, or the app's daily
 //! quota), the due shares' next check moves to the end of the pause and
 //! the job comes back then. Expiry is re-evaluated fairly: a share whose
@@ -37,7 +44,7 @@ use crate::{
     jobs::{Job, JobError, Outcome},
     receipts::{self, Told},
     shares::lifecycle,
-    spotify::{answers::PlayHistory, client::SpotifyError, vault::TokenError},
+    spotify::{answers::PlayHistory, budget::Priority, client::SpotifyError, vault::TokenError},
 };
 use entity::shares;
 
@@ -77,23 +84,31 @@ async fn check(app: &App, recipient: Uuid) -> Result<Outcome, JobError> {
     }
 
     let mut seen = Seen::default();
+    // When the budget refused a live look: none before then.
+    let mut live_refused = None;
     if live {
         let current = match ask(app, recipient, |token| async move {
-            app.spotify.client().currently_playing(&token).await
+            app.spotify.client().currently_playing(&token, Priority::Live).await
         })
         .await
         {
             Ok(current) => current,
+            Err(Unavailable::OverBudget(wait)) => {
+                live_refused = Some(now + schedule::to_delta(wait));
+                None
+            }
             Err(unavailable) => return unavailable.outcome(app, &pending, now).await,
         };
-        metrics::counter!("detection_checks_total", "endpoint" => "currently-playing").increment(1);
+        if live_refused.is_none() {
+            metrics::counter!("detection_checks_total", "endpoint" => "currently-playing").increment(1);
+        }
         if let Some(current) = current {
             let shared = SharedTracks::of(app, &pending).await?;
             seen = live::observe(app, &pending, &shared, &current, now).await?;
             pending.retain(|s| !seen.played.contains(&s.id));
         }
     }
-    let live_look = live::next_look(&pending, now, settings, seen.mark);
+    let live_look = live::next_look(&pending, now, settings, seen.mark).map(|at| at.max(live_refused.unwrap_or(at)));
     if !pending.iter().any(is_due) {
         return Ok(next_run(&pending, live_look));
     }
@@ -102,15 +117,19 @@ async fn check(app: &App, recipient: Uuid) -> Result<Outcome, JobError> {
     let plays = match ask(app, recipient, |token| async move {
         app.spotify
             .client()
-            .recently_played(&token, after, schedule::HISTORY as u8)
+            .recently_played(&token, after, schedule::HISTORY as u8, Priority::Receipts)
             .await
     })
     .await
     {
         Ok(plays) => plays,
+        Err(Unavailable::OverBudget(wait)) => {
+            return when_budget_allows(app, &pending, now + schedule::to_delta(wait), live_look).await;
+        }
         Err(unavailable) => return unavailable.outcome(app, &pending, now).await,
     };
     metrics::counter!("detection_checks_total", "endpoint" => "recently-played").increment(1);
+    let tight = app.spotify.client().tight();
     let heavy = heavy_listener(&plays, now);
 
     let shared = if plays.is_empty() {
@@ -130,6 +149,11 @@ async fn check(app: &App, recipient: Uuid) -> Result<Outcome, JobError> {
         } else if is_due(share) {
             match schedule::next_check(share.created_at, share.expires_at, now, settings, heavy) {
                 Some(at) => {
+                    let at = if tight {
+                        schedule::stretched(share.created_at, share.expires_at, now, at, settings)
+                    } else {
+                        at
+                    };
                     reschedule.entry(at).or_default().push(share.id);
                     later.push(due_at(Some(at), share.expires_at));
                 }
@@ -187,11 +211,29 @@ fn heavy_listener(plays: &[PlayHistory], now: DateTime<Utc>) -> Option<TimeDelta
     Some(interval)
 }
 
+/// The budget has no room for a `recently-played` check before `resume`:
+/// the due shares' check moves there, the job comes back then (or at the
+/// next live look, if sooner). Nothing is dropped, expiry included: a share
+/// due to expire is expired by the check that finds it unplayed.
+async fn when_budget_allows(
+    app: &App,
+    pending: &[shares::Model],
+    resume: DateTime<Utc>,
+    live_look: Option<DateTime<Utc>>,
+) -> Result<Outcome, JobError> {
+    let now = app.clock.now();
+    let due = pending.iter().filter(|s| is_due(s, now)).map(|s| s.id).collect();
+    lifecycle::next_check(&app.db, due, Some(resume), now).await?;
+    Ok(Outcome::RunAt(live_look.map_or(resume, |look| look.min(resume))))
+}
+
 /// Why there is nothing to look at.
 enum Unavailable {
     /// Not linked, or must relink: wait for them.
     Paused,
     RateLimited(std::time::Duration),
+    /// The Spotify budget has no room for this call for this long.
+    OverBudget(std::time::Duration),
     Failed(String),
 }
 
@@ -208,6 +250,7 @@ impl Unavailable {
                 lifecycle::next_check(&app.db, due, Some(resume), now).await?;
                 Ok(Outcome::RunAt(resume))
             }
+            Self::OverBudget(wait) => when_budget_allows(app, pending, now + schedule::to_delta(wait), None).await,
             Self::Failed(message) => Err(JobError::retry(message)),
         }
     }
@@ -238,6 +281,7 @@ fn unavailable(err: TokenError) -> Unavailable {
     match err {
         TokenError::NotLinked | TokenError::RelinkRequired => Unavailable::Paused,
         TokenError::Spotify(SpotifyError::RateLimited(wait)) => Unavailable::RateLimited(wait),
+        TokenError::Spotify(SpotifyError::OverBudget(wait)) => Unavailable::OverBudget(wait),
         TokenError::Spotify(SpotifyError::Unauthorized) => {
             Unavailable::Failed("spotify refused a freshly refreshed token".into())
         }

@@ -1,14 +1,18 @@
 //! Live checks, and opening a share.
 //!
-//! While a recipient has a pending share they opened (or got) in the last
-//! `LIVE_WINDOW`, their check job (`check.rs`, one job per recipient) also
+//! While a recipient has a pending share they opened in the last
+//! `LIVE_WINDOW` (or got in the last [`UNOPENED_WINDOW`]: one not opened is
+//! seldom played at once, and each look spends the Spotify budget), their
+//! check job (`check.rs`, one job per recipient) also
 //! asks Spotify's `currently-playing` every `LIVE_INTERVAL` — one call
 //! however many shares — and records at once what it shows: `LISTENING`
 //! when a shared track plays, `PLAYED` once it has played [`PLAYED_AFTER`]
 //! (or, a shorter track, to within [`END_SLACK`] of its end), with the
 //! play's start (now − `progress_ms`) as `playedAt`. When a shared track is
 //! seen playing, the next look is timed for the moment it will count.
-//! `recently-played` stays the source for plays these looks missed; a
+//! `recently-played` stays the source for plays these looks missed, and
+//! for all of them while the Spotify budget has no room for live looks
+//! (they stop, and start again once it has); a
 //! share recorded here is no longer pending, so it is never recorded twice.
 //!
 //! Opening ([`open`], [`open_link`]) records `OPENED` and starts the live
@@ -39,10 +43,18 @@ pub const END_SLACK: TimeDelta = TimeDelta::seconds(2);
 /// that the progress Spotify shows has surely reached it.
 const MARK_MARGIN: TimeDelta = TimeDelta::seconds(1);
 
+/// How long a share nobody opened keeps its recipient watched live (at
+/// most `LIVE_WINDOW`).
+pub const UNOPENED_WINDOW: TimeDelta = TimeDelta::minutes(2);
+
 /// Until when `share` keeps its recipient watched live: `window` after it
-/// was opened, or made.
+/// was opened, else [`UNOPENED_WINDOW`] (at most `window`) after it was
+/// made.
 pub fn live_until(share: &share::Model, window: TimeDelta) -> DateTime<Utc> {
-    share.opened_at.unwrap_or(share.created_at).max(share.created_at) + window
+    match share.opened_at {
+        Some(opened_at) => opened_at.max(share.created_at) + window,
+        None => share.created_at + window.min(UNOPENED_WINDOW),
+    }
 }
 
 /// Whether any of `pending` keeps its recipient watched live at `now`.

@@ -1,7 +1,9 @@
 //! When a share is checked with `recently-played`: first when the track
 //! could have been played through, then often during the first hour, then
 //! less often until the share expires; sooner for heavy listeners, whose
-//! plays would otherwise fall off Spotify's 50-play history between checks.
+//! plays would otherwise fall off Spotify's 50-play history between checks;
+//! later while the Spotify budget is tight ([`stretched`]): a play stays in
+//! that history, so a later check still finds it.
 //! (The live checks' schedule is `live.rs`'s.)
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -13,6 +15,9 @@ const SHORTEST_PLAY: TimeDelta = TimeDelta::seconds(30);
 /// the cursors ("paging" with `before` finds nothing older). An answer with
 /// this many plays after the cursor may have lost older ones.
 pub const HISTORY: usize = 50;
+/// While the Spotify budget is tight, a check of a share past its fast
+/// window comes this many times its interval later.
+pub const TIGHT_STRETCH: i32 = 4;
 /// A heavy listener is never checked more often than this.
 pub const HEAVY_FLOOR: TimeDelta = TimeDelta::minutes(1);
 
@@ -41,6 +46,23 @@ pub fn next_check(
     };
     let step = heavy.map_or(step, |heavy| step.min(heavy));
     Some((now + step).min(expires_at))
+}
+
+/// The check at `at` after one at `now`, stretched because the Spotify
+/// budget is tight: [`TIGHT_STRETCH`] times further off once the share is
+/// past its fast window (a heavy listener's checks included: the budget
+/// has no room for them anyway), never past its expiry.
+pub fn stretched(
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    at: DateTime<Utc>,
+    settings: &PlayCheckSettings,
+) -> DateTime<Utc> {
+    if now < created_at + to_delta(settings.fast_window) {
+        return at;
+    }
+    (now + (at - now) * TIGHT_STRETCH).min(expires_at)
 }
 
 /// A heavy listener's interval, from a full answer (its [`HISTORY`] plays,

@@ -139,6 +139,18 @@ impl NowPlaying {
     async fn text(&self) -> &str {
         &self.0.text
     }
+
+    /// When Spotify was asked.
+    async fn fetched_at(&self) -> DateTime<Utc> {
+        self.0.fetched_at
+    }
+
+    /// True when this is an older answer, served because Spotify could not
+    /// be asked just now (this server's call budget, or a pause Spotify
+    /// ordered); `fetchedAt` says how old.
+    async fn stale(&self) -> bool {
+        self.0.stale
+    }
 }
 
 /// A code that links a Messenger conversation to my account.

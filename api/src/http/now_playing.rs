@@ -1,5 +1,7 @@
 //! `GET /v1/users/{handle}/now-playing`: JSON for static web pages, for
-//! people who made it public. CORS `*`: any page may show it.
+//! people who made it public. CORS `*`: any page may show it. `stale` is
+//! true (and `fetchedAt` says how old) when Spotify could not be asked
+//! just now and an older answer is served.
 use axum::{
     Json,
     extract::{Path, State},
@@ -28,8 +30,15 @@ pub async fn show(State(app): State<AppState>, Path(handle): Path<String>) -> Re
                     "imageUrl": t.image_url,
                 })
             });
-            Json(json!({ "isPlaying": playing.is_playing, "track": track, "at": playing.at, "text": playing.text }))
-                .into_response()
+            Json(json!({
+                "isPlaying": playing.is_playing,
+                "track": track,
+                "at": playing.at,
+                "text": playing.text,
+                "fetchedAt": playing.fetched_at,
+                "stale": playing.stale,
+            }))
+            .into_response()
         }
         Ok(Seen::Unknown | Seen::Hidden { .. }) => {
             Error::not_found(format!("@{handle} does not share what they play")).into_response()

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::{
     Spotify,
+    budget::Priority,
     client::{ApiTrack, SpotifyError},
     links::TrackId,
 };
@@ -114,12 +115,16 @@ impl Spotify {
 
     /// One track from Spotify, stored in the catalogue.
     async fn fetch_track(&self, id: &TrackId) -> Result<tracks::Model> {
-        let mut fetched = self.client.track(id).await.map_err(|err| match err {
-            // Only the Web API's own answer about this track: never a
-            // refusal of our credentials at the token endpoint.
-            SpotifyError::Rejected { status: 400 | 404, .. } => no_such_track(),
-            other => upstream(other),
-        })?;
+        let mut fetched = self
+            .client
+            .track(id, Priority::Interactive)
+            .await
+            .map_err(|err| match err {
+                // Only the Web API's own answer about this track: never a
+                // refusal of our credentials at the token endpoint.
+                SpotifyError::Rejected { status: 400 | 404, .. } => no_such_track(),
+                other => upstream(other),
+            })?;
         // Spotify may answer with a relinked track; keep it under the id asked for.
         fetched.id = id.to_string();
         remember(&self.db, &fetched, self.clock.now()).await
@@ -144,7 +149,7 @@ impl Spotify {
         let Some(id) = TrackId::parse(&track.id) else {
             return Ok(None);
         };
-        let fetched = match self.client.track(&id).await {
+        let fetched = match self.client.track(&id, Priority::Receipts).await {
             Ok(fetched) => fetched,
             Err(err) => {
                 tracing::warn!(error = %err, "reading a track's ISRC failed; matching by id only for now");
@@ -228,11 +233,27 @@ pub fn upstream(err: SpotifyError) -> Error {
             },
             retry_after: Some(wait),
         },
+        SpotifyError::OverBudget(wait) => Error::RateLimited {
+            message: format!(
+                "this server has used its Spotify calls for now (receipts come first): try again in {}",
+                seconds_or_minutes(wait)
+            ),
+            retry_after: Some(wait),
+        },
         SpotifyError::Credentials(_) | SpotifyError::AccountsUnavailable(_) => unavailable(),
         other => {
             tracing::warn!(error = %other, "spotify call failed");
             unavailable()
         }
+    }
+}
+
+/// "12 seconds", "3 minutes": a wait, rounded up.
+fn seconds_or_minutes(wait: std::time::Duration) -> String {
+    match wait.as_secs_f64().ceil() as u64 {
+        0..=1 => "a second".into(),
+        s @ 2..=90 => format!("{s} seconds"),
+        s => format!("{} minutes", s.div_ceil(60)),
     }
 }
 

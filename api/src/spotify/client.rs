@@ -7,7 +7,11 @@
 //! every replica ([`Pauses`]), counts as one of the call's
 //! [`ATTEMPTS`], and is waited out in the call when the pause is short;
 //! longer pauses are answered as [`SpotifyError::RateLimited`] (a job
-//! reschedules, a request answers `RATE_LIMITED`). A refusal by the token
+//! reschedules, a request answers `RATE_LIMITED`). Every Web API call
+//! first spends from the app's [`Budgets`] at its [`Priority`]; a call the
+//! budget refuses is not made ([`SpotifyError::OverBudget`]). Calls to the
+//! token endpoint are not counted: they go to the accounts service, not the
+//! Web API whose rate limit and quota Spotify counts. A refusal by the token
 //! endpoint of the app's own credentials, or its outage, is the
 //! operator's problem: one log line names the cause, and callers answer
 //! `UPSTREAM_UNAVAILABLE`, never that the person's input was wrong. Calls
@@ -21,6 +25,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 pub use super::answers::{ApiTrack, TokenGrant};
 use super::{
     answers::{self, CurrentlyPlaying, CurrentlyPlayingBody, ErrorBody, PlayHistory, Profile, RecentlyPlayedPage},
+    budget::{Budgets, Priority, Verdict},
     links::TrackId,
     pause::{self, Pause, Pauses},
 };
@@ -46,6 +51,10 @@ pub enum SpotifyError {
     /// Spotify paused this app's calls for this long from now (a 429).
     #[error("spotify asked us to wait {0:?}")]
     RateLimited(Duration),
+    /// The app's budget has no room for a call of this priority for this
+    /// long: no call was made.
+    #[error("the spotify budget allows this call in {0:?}")]
+    OverBudget(Duration),
     /// The Web API refused the request (4xx other than 401 and 429): the
     /// status and what its body says.
     #[error("spotify answered {status}: {}", .body.message)]
@@ -94,6 +103,8 @@ pub struct SpotifyClient {
     client_secret: Option<SecretString>,
     /// Until when every call of this app waits, on every replica.
     pauses: Pauses,
+    /// What every Web API call spends first, per app.
+    budgets: Budgets,
     /// The app's own token (client credentials) for catalogue reads, with
     /// its expiry; the lock makes concurrent callers share one fetch.
     app_token: tokio::sync::Mutex<Option<(String, Instant)>>,
@@ -106,6 +117,7 @@ impl SpotifyClient {
         client_id: String,
         client_secret: Option<SecretString>,
         pauses: Pauses,
+        budgets: Budgets,
     ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
@@ -119,12 +131,19 @@ impl SpotifyClient {
             client_id,
             client_secret,
             pauses,
+            budgets,
             app_token: tokio::sync::Mutex::new(None),
         }
     }
 
     pub fn client_id(&self) -> &str {
         &self.client_id
+    }
+
+    /// Whether this app's daily budget is too full for live checks (as
+    /// this process last saw it): checks that can wait should wait longer.
+    pub fn tight(&self) -> bool {
+        self.budgets.tight(&self.client_id)
     }
 
     /// The pause in force now, if any (`None` too when it cannot be read).
@@ -171,22 +190,29 @@ impl SpotifyClient {
         .await
     }
 
+    /// The person's profile; spent as [`Priority::Receipts`]: it is read
+    /// while they link, once.
     #[tracing::instrument(skip_all)]
     pub async fn me(&self, access_token: &str) -> Result<Profile, SpotifyError> {
         let url = format!("{}/v1/me", self.api_url);
         let response = self
-            .web_api("me", || self.http.get(&url).bearer_auth(access_token))
+            .web_api("me", Priority::Receipts, || {
+                self.http.get(&url).bearer_auth(access_token)
+            })
             .await?;
         read_json(response).await
     }
 
     /// Track metadata, read with the app's own token.
     #[tracing::instrument(skip(self), fields(track = %id))]
-    pub async fn track(&self, id: &TrackId) -> Result<ApiTrack, SpotifyError> {
+    pub async fn track(&self, id: &TrackId, priority: Priority) -> Result<ApiTrack, SpotifyError> {
         let url = format!("{}/v1/tracks/{}", self.api_url, id);
         for attempt in 0..2 {
             let token = self.app_token(attempt > 0).await?;
-            match self.web_api("tracks", || self.http.get(&url).bearer_auth(&token)).await {
+            match self
+                .web_api("tracks", priority, || self.http.get(&url).bearer_auth(&token))
+                .await
+            {
                 Err(SpotifyError::Unauthorized) if attempt == 0 => continue,
                 Err(err) => return Err(err),
                 Ok(response) => return read_json(response).await,
@@ -203,6 +229,7 @@ impl SpotifyClient {
         access_token: &str,
         after: Option<DateTime<Utc>>,
         limit: u8,
+        priority: Priority,
     ) -> Result<Vec<PlayHistory>, SpotifyError> {
         let mut url = format!(
             "{}/v1/me/player/recently-played?limit={}",
@@ -213,7 +240,9 @@ impl SpotifyClient {
             url.push_str(&format!("&after={}", after.timestamp_millis()));
         }
         let response = self
-            .web_api("recently-played", || self.http.get(&url).bearer_auth(access_token))
+            .web_api("recently-played", priority, || {
+                self.http.get(&url).bearer_auth(access_token)
+            })
             .await?;
         Ok(read_json::<RecentlyPlayedPage>(response).await?.plays())
     }
@@ -223,10 +252,16 @@ impl SpotifyClient {
     /// (403 with the reason `PREMIUM_REQUIRED`, which Spotify gives for
     /// player endpoints; the listening history stays open).
     #[tracing::instrument(skip_all)]
-    pub async fn currently_playing(&self, access_token: &str) -> Result<Option<CurrentlyPlaying>, SpotifyError> {
+    pub async fn currently_playing(
+        &self,
+        access_token: &str,
+        priority: Priority,
+    ) -> Result<Option<CurrentlyPlaying>, SpotifyError> {
         let url = format!("{}/v1/me/player/currently-playing", self.api_url);
         let response = self
-            .web_api("currently-playing", || self.http.get(&url).bearer_auth(access_token))
+            .web_api("currently-playing", priority, || {
+                self.http.get(&url).bearer_auth(access_token)
+            })
             .await;
         let response = match response {
             Err(SpotifyError::Rejected { status: 404, .. }) => return Ok(None),
@@ -266,7 +301,7 @@ impl SpotifyClient {
     async fn token_request(&self, grant: Grant, form: &[(&str, &str)]) -> Result<TokenGrant, SpotifyError> {
         let url = format!("{}/api/token", self.accounts_url);
         let response = self
-            .send(grant.endpoint(), || {
+            .send(grant.endpoint(), None, || {
                 let request = self.http.post(&url).form(form);
                 match &self.client_secret {
                     Some(secret) => request.basic_auth(&self.client_id, Some(secret.expose_secret())),
@@ -301,14 +336,15 @@ impl SpotifyClient {
         Err(token_refusal(grant, status.as_u16(), &ErrorBody::parse(&text)))
     }
 
-    /// A Web API call: [`send`](Self::send), then 401 and other 4xx as
-    /// errors.
+    /// A Web API call spent at `priority`: [`send`](Self::send), then 401
+    /// and other 4xx as errors.
     async fn web_api(
         &self,
         endpoint: &'static str,
+        priority: Priority,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, SpotifyError> {
-        let response = self.send(endpoint, build).await?;
+        let response = self.send(endpoint, Some(priority), build).await?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -323,16 +359,21 @@ impl SpotifyClient {
         })
     }
 
-    /// Sends with the shared pause, retries and metrics. Answers any
-    /// response but a 429 or a 5xx.
+    /// Sends with the shared pause, the budget (each try of a Web API
+    /// call spends one call at `priority`), retries and metrics. Answers
+    /// any response but a 429 or a 5xx.
     async fn send(
         &self,
         endpoint: &'static str,
+        priority: Option<Priority>,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, SpotifyError> {
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=ATTEMPTS {
             self.wait_out_pause().await?;
+            if let Some(priority) = priority {
+                self.spend(endpoint, priority).await?;
+            }
             let started = Instant::now();
             let result = build().send().await;
             let outcome = match &result {
@@ -364,6 +405,26 @@ impl SpotifyClient {
             backoff *= 2;
         }
         unreachable!("the last attempt returns")
+    }
+
+    /// Spends one call of this app's budget, or answers `OverBudget`.
+    async fn spend(&self, endpoint: &'static str, priority: Priority) -> Result<(), SpotifyError> {
+        match self.budgets.spend(&self.client_id, priority).await {
+            Ok(Verdict::Go) => Ok(()),
+            Ok(Verdict::Wait(wait)) => {
+                tracing::debug!(
+                    endpoint,
+                    ?priority,
+                    wait_ms = wait.as_millis(),
+                    "spotify budget: not now"
+                );
+                Err(SpotifyError::OverBudget(wait))
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "counting the spotify budget failed");
+                Err(SpotifyError::Unavailable("the call budget could not be counted".into()))
+            }
+        }
     }
 
     /// Waits until the pause in force is over (plus a little jitter), or

@@ -17,6 +17,7 @@ use crate::{clock::Clock, crypto::Sealer, jobs::Jobs, notify::Notifier};
 
 pub mod answers;
 pub mod authorize;
+pub mod budget;
 pub mod catalog;
 pub mod client;
 pub mod expiry;

@@ -3,9 +3,15 @@
 //! file: “929” by Halsey"); an episode, an ad or an item Spotify does not
 //! describe counts as nothing playing.
 //!
-//! Cached per person for 15 seconds, and concurrent requests for the same
-//! person wait for one fetch: however many requests arrive, Spotify sees at
-//! most one call per person per 15 seconds.
+//! Cached per person for 15 seconds (a minute while the Spotify budget is
+//! tight), and concurrent requests for the same person wait for one fetch:
+//! however many requests arrive, Spotify sees at most one call per person
+//! per 15 seconds. Its calls are the budget's lowest priority: when the
+//! budget refuses them, the cached answer is served, marked
+//! [`stale`](NowPlaying::stale), for as long as it takes; only a person
+//! with no cached answer is told to try again (`RATE_LIMITED`), as is
+//! everyone while Spotify itself has paused our calls (a 429: people are
+//! told when it ends rather than shown an answer that may be hours old).
 use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -14,6 +20,7 @@ use uuid::Uuid;
 use super::{
     Spotify,
     answers::{ApiTrack, Item},
+    budget::Priority,
     catalog,
     client::SpotifyError,
     vault::TokenError,
@@ -22,6 +29,8 @@ use crate::error::Result;
 use entity::{tracks, users};
 
 pub const FRESH_FOR: TimeDelta = TimeDelta::seconds(15);
+/// How long an answer is fresh while the Spotify budget is tight.
+pub const FRESH_FOR_WHEN_TIGHT: TimeDelta = TimeDelta::seconds(60);
 
 #[derive(Debug, Clone)]
 pub struct NowPlaying {
@@ -30,6 +39,11 @@ pub struct NowPlaying {
     /// When the track was played (for the last played one).
     pub at: Option<DateTime<Utc>>,
     pub text: String,
+    /// When Spotify was asked.
+    pub fetched_at: DateTime<Utc>,
+    /// An older answer, served because Spotify could not be asked now
+    /// (the call budget, or a pause Spotify ordered).
+    pub stale: bool,
 }
 
 /// A person's cached answer and when it was fetched. The async lock is what
@@ -63,23 +77,42 @@ impl Spotify {
         let slot = self.now_playing.slot(user.id);
         let mut cached = slot.lock().await;
         let now = self.clock.now();
+        let fresh_for = if self.client.tight() {
+            FRESH_FOR_WHEN_TIGHT
+        } else {
+            FRESH_FOR
+        };
         if let Some((at, value)) = cached.as_ref()
-            && now - *at < FRESH_FOR
+            && now - *at < fresh_for
         {
             return Ok(value.clone());
         }
-        let value = self.fetch(user).await?;
-        *cached = Some((now, value.clone()));
-        Ok(value)
+        match self.fetch(user).await {
+            Ok(value) => {
+                *cached = Some((now, value.clone()));
+                Ok(value)
+            }
+            Err(crate::error::Error::RateLimited { .. }) if cached.is_some() && self.client.pause().await.is_none() => {
+                let (_, value) = cached.as_ref().expect("checked");
+                Ok(NowPlaying {
+                    stale: true,
+                    ..value.clone()
+                })
+            }
+            Err(err) => Err(err),
+        }
     }
 
     async fn fetch(&self, user: &users::Model) -> Result<NowPlaying> {
         let name = &user.display_name;
+        let fetched_at = self.clock.now();
         let quiet = |text: String| NowPlaying {
             is_playing: false,
             track: None,
             at: None,
             text,
+            fetched_at,
+            stale: false,
         };
         let token = match self.access_token(user.id).await {
             Ok(token) => token,
@@ -89,11 +122,9 @@ impl Spotify {
             Err(TokenError::Internal(err)) => return Err(err.into()),
         };
         let (current, token) = self
-            .with_refresh(
-                user.id,
-                token,
-                |t| async move { self.client.currently_playing(&t).await },
-            )
+            .with_refresh(user.id, token, |t| async move {
+                self.client.currently_playing(&t, Priority::Interactive).await
+            })
             .await?;
         if let Some(playing) = current
             && let Some((track, what)) = self.named(&playing.item).await?
@@ -108,11 +139,13 @@ impl Spotify {
                 track,
                 at: Some(self.clock.now()),
                 text: format!("{name} {verb} {what}"),
+                fetched_at,
+                stale: false,
             });
         }
         let (recent, _) = self
             .with_refresh(user.id, token, |t| async move {
-                self.client.recently_played(&t, None, 1).await
+                self.client.recently_played(&t, None, 1, Priority::Interactive).await
             })
             .await?;
         let Some(play) = recent.into_iter().next() else {
@@ -126,6 +159,8 @@ impl Spotify {
             text: format!("{name} last listened to {what}"),
             track,
             at: Some(play.played_at),
+            fetched_at,
+            stale: false,
         })
     }
 

@@ -134,21 +134,7 @@ impl Pauses {
             }
             Store::Database(db) => {
                 let txn = crate::db::begin(db).await?;
-                let blank = spotify_clients::ActiveModel {
-                    client_id: Set(self.client_id.clone()),
-                    paused_since: Set(None),
-                    paused_until: Set(None),
-                    pause_reason: Set(None),
-                    updated_at: Set(now),
-                };
-                spotify_clients::Entity::insert(blank)
-                    .on_conflict(
-                        OnConflict::column(spotify_clients::Column::ClientId)
-                            .do_nothing()
-                            .to_owned(),
-                    )
-                    .exec_without_returning(&txn)
-                    .await?;
+                create_row(&txn, &self.client_id, now).await?;
                 // Locked: concurrent 429s of all replicas merge one by one.
                 let row = spotify_clients::Entity::find_by_id(self.client_id.clone())
                     .lock_exclusive()
@@ -167,6 +153,36 @@ impl Pauses {
             }
         }
     }
+}
+
+/// The app's `spotify_clients` row, not paused and with empty budgets,
+/// unless it exists.
+///
+/// # Errors
+/// The database's.
+pub(super) async fn create_row(
+    db: &impl sea_orm::ConnectionTrait,
+    client_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let blank = spotify_clients::ActiveModel {
+        client_id: Set(client_id.to_owned()),
+        paused_since: Set(None),
+        paused_until: Set(None),
+        pause_reason: Set(None),
+        updated_at: Set(now),
+        day_full_until: Set(0),
+        window_full_until: Set(0),
+    };
+    spotify_clients::Entity::insert(blank)
+        .on_conflict(
+            OnConflict::column(spotify_clients::Column::ClientId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
 }
 
 fn stored(row: &spotify_clients::Model) -> Option<Pause> {
