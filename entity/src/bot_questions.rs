@@ -10,6 +10,9 @@ pub struct Model {
     pub psid: String,
     pub track_id: String,
     pub expires_at: DateTimeUtc,
+    /// The friends offered, in the order listed: a JSON array of
+    /// `{"handle", "name"}` (`[]` on questions asked before lists were kept).
+    pub choices: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

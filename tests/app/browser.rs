@@ -288,3 +288,70 @@ async fn a_web_app_on_a_listed_origin_signs_up_queries_and_subscribes() {
     app.sign_up("other").await;
     browser.close().await;
 }
+
+/// README.md's "Now playing on a web page": its HTML snippet, copied as it
+/// stands (the server's address put in), saved to a file and opened from
+/// the disk, shows what Alex is playing.
+#[tokio::test]
+async fn the_readme_now_playing_snippet_works_from_a_file_on_disk() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(browser) = launch().await else { return };
+    let app = spawn_app_with(&[("SANDBOX", "on")]).await;
+    let alex = app.sign_up("alex").await;
+    app.link_spotify(&alex, "alex-sandbox").await;
+    let public = app
+        .graphql(
+            "mutation { updateSettings(input: { nowPlayingPublic: true }) { settings { nowPlayingPublic } } }",
+            json!({}),
+            Some(&alex.access),
+        )
+        .await;
+    assert_eq!(
+        public["data"]["updateSettings"]["settings"]["nowPlayingPublic"], true,
+        "{public}"
+    );
+    let played = app
+        .client
+        .post(format!("{}/sandbox/spotify/play", app.address))
+        .json(&json!({ "account": "alex-sandbox", "track": crate::shares::TRACK }))
+        .send()
+        .await
+        .unwrap();
+    assert!(played.status().is_success());
+    let now: Value = app.get("/v1/users/alex/now-playing").await.json().await.unwrap();
+    let expected = now["text"].as_str().unwrap_or_else(|| panic!("{now}")).to_owned();
+
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("### Now playing on a web page")
+        .nth(1)
+        .expect("README.md has the section");
+    let snippet = section
+        .split("```html\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("the section has an html block");
+    assert!(
+        snippet.contains("http://127.0.0.1:8080/v1/users/alex/now-playing"),
+        "{snippet}"
+    );
+    let page = snippet.replace("http://127.0.0.1:8080", &app.address);
+    let file = std::env::temp_dir().join(format!("now-playing-{}.html", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&file, page).unwrap();
+
+    browser
+        .client
+        .goto(&format!("file://{}", file.display()))
+        .await
+        .unwrap();
+    let shown = browser
+        .text_until("#now-playing", Duration::from_secs(20), |t| t != "…")
+        .await;
+    std::fs::remove_file(&file).ok();
+    assert_eq!(
+        shown.as_deref(),
+        Some(expected.as_str()),
+        "the page shows the route's text"
+    );
+    browser.close().await;
+}

@@ -2,6 +2,7 @@
 //! WebSocket. One file per capability.
 mod accounts;
 mod binary;
+mod bot_answers;
 mod browser;
 mod browser_harness;
 mod cli;
@@ -33,6 +34,7 @@ mod redaction;
 mod replicas;
 mod restarts;
 mod sandbox;
+mod sandbox_messenger;
 mod schema;
 mod sdl;
 mod send_api;

@@ -1,5 +1,5 @@
-//! The Messenger bot: what people write to the page ([`command`]), and
-//! the answers, in short, friendly replies that say what to do next. The
+//! The Messenger bot: what people write to the page ([`command`]), typed
+//! answers to its questions ([`question`]), and the answers, in short, friendly replies that say what to do next. The
 //! [`inbox::HandleInbox`] job hands it one sender's events in order.
 //!
 //! An edge: commands are thin callers of the same domain functions the
@@ -19,6 +19,7 @@ use entity::{messenger_inbox, messenger_inbox::Kind, users};
 mod account;
 pub mod command;
 pub mod inbox;
+mod question;
 mod sharing;
 mod social;
 
@@ -53,8 +54,20 @@ pub async fn handle(app: &App, event: &messenger_inbox::Model) -> Result<Vec<Rep
             _ => vec![account::help()],
         },
         Kind::Message | Kind::Postback => {
-            let command = command::parse(&command::text_of(event.text.as_deref(), event.shared_url.as_deref()));
-            dispatch(app, psid, user, command, sent_at).await?
+            let text = command::text_of(event.text.as_deref(), event.shared_url.as_deref());
+            let command = command::parse(&text);
+            // Typing the answer to "to whom?" is as good as tapping it;
+            // anything that reads as a command runs as one.
+            let answered = match (&command, &user) {
+                (Command::Unknown, Some(user)) if matches!(event.kind, Kind::Message) => {
+                    question::typed(app, psid, user, &text).await?
+                }
+                _ => None,
+            };
+            match answered {
+                Some(replies) => replies,
+                None => dispatch(app, psid, user, command, sent_at).await?,
+            }
         }
     };
     Ok(replies)

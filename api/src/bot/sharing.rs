@@ -1,12 +1,15 @@
 //! `send <link> to <handle> [note]`, and a bare link: "to whom?" with
 //! quick replies of friends; the choice completes the share.
-use super::explain;
+use super::{explain, question};
 use crate::{
     app::App,
     error::Error,
     friends::{self, Status},
     jobs::JobError,
-    messenger::{questions, send_api::limits},
+    messenger::{
+        questions::{self, Choice},
+        send_api::limits,
+    },
     notify::replies::Reply,
     sharing::{self, NewShare},
     spotify::{
@@ -74,34 +77,33 @@ pub async fn ask_whom(app: &App, psid: &str, user: &users::Model, link: &str) ->
         Ok(track) => track,
         Err(err) => return Ok(vec![explain_link(err, link)?]),
     };
-    let friends: Vec<String> = friends::list_with_users(&app.db, user.id)
+    let choices: Vec<Choice> = friends::list_with_users(&app.db, user.id)
         .await?
         .into_iter()
         .filter(|(f, _)| f.status == Status::Accepted)
-        .map(|(_, u)| u.handle)
+        .map(|(_, u)| Choice {
+            handle: u.handle,
+            name: u.display_name,
+        })
         .take(limits::MAX_QUICK_REPLIES)
         .collect();
-    if friends.is_empty() {
+    if choices.is_empty() {
         return Ok(vec![Reply::text(
             "You haven't added any friends yet: send `add <handle>` first, then the link again.",
         )]);
     }
     let now = app.clock.now();
-    questions::ask_whom(&app.db, psid, &track.id, now).await?;
-    Ok(vec![Reply {
-        text: format!("Who should get {}?", track.describe()),
-        quick_replies: friends
-            .into_iter()
-            .map(|h| (format!("@{h}"), format!("SEND:{h}")))
-            .collect(),
-        ..Reply::default()
-    }])
+    questions::ask_whom(&app.db, psid, &track.id, &choices, now).await?;
+    Ok(vec![question::whom(
+        &format!("Who should get {}?", track.describe()),
+        &choices,
+    )])
 }
 
 /// The person picked a friend from the quick replies.
 pub async fn answer(app: &App, psid: &str, user: &users::Model, handle: &str) -> Result<Vec<Reply>, JobError> {
     let Some(track_id) = questions::answer(&app.db, psid, app.clock.now()).await? else {
-        return Ok(vec![Reply::text("That question has expired: paste the link again.")]);
+        return Ok(vec![question::expired()]);
     };
     Ok(vec![send(app, user, handle, &track_id, None).await?])
 }

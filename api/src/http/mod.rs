@@ -95,10 +95,15 @@ pub fn router(state: AppState, schema: AppSchema, webhook: Arc<Webhook>, sandbox
     if let Some(Sandboxes { spotify, providers }) = sandboxes {
         let demo = Router::new()
             .route("/messenger/send", axum::routing::post(sandbox::messenger_send))
-            .with_state(webhook.clone());
+            .with_state(sandbox::Demo {
+                webhook: webhook.clone(),
+                outbox: providers.clone(),
+            });
         let sandbox = crate::sandbox::providers::router(providers)
             .nest("/spotify", crate::sandbox::spotify::router(spotify))
-            .merge(demo);
+            .merge(demo)
+            .fallback(crate::sandbox::control::not_found)
+            .method_not_allowed_fallback(crate::sandbox::control::wrong_method);
         router = router.nest("/sandbox", sandbox);
     }
     // Meta batches up to 1,000 events in one POST: the webhook has a limit

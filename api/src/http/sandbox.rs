@@ -1,43 +1,95 @@
-//! Sandbox-only demo routes of our own: `POST /sandbox/messenger/send`
-//! writes to the bot as a Messenger user would (a Meta-shaped, signed
-//! webhook event through the real webhook path); the bot's answers appear
-//! in `GET /sandbox/outbox`. Besides text it can share a Spotify link the
-//! way the Spotify app does (a `fallback` attachment behind Facebook's
-//! `l.facebook.com` redirector) and open the conversation through an m.me
-//! link with a `ref` (a `referral` event), as the link-code button does.
-use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
+//! Sandbox-only demo route of our own: `POST /sandbox/messenger/send`
+//! does what a Messenger user does in the conversation with the page, as
+//! a Meta-shaped, signed webhook event through the real webhook path; the
+//! bot's answers appear in `GET /sandbox/outbox` (`?psid=…`: that
+//! conversation, oldest first). One body, by what the person does:
+//!
+//! - `{"psid", "text"}`: writes text (`"replyTo": "<mid>"` makes it a
+//!   reply to that bot message: `message.reply_to.mid`);
+//! - `{"psid", "link"}` (with `text` or not): shares a Spotify link the way
+//!   the Spotify app does (a `fallback` attachment behind Facebook's
+//!   `l.facebook.com` redirector);
+//! - `{"psid", "quickReply": "<payload>"}`: taps a quick reply (`text`: the
+//!   button's title, else the title the bot gave it, else the payload);
+//! - `{"psid", "postback": "GET_STARTED"}`: taps a button (Get Started),
+//!   with `"ref"` as the m.me link's referral when it came through one;
+//! - `{"psid", "ref"}`: opens the conversation through an m.me link with
+//!   that `ref` (a `referral` event), as the link-code button does;
+//! - `{"psid", "reaction": "❤️", "mid": "<mid>"}` reacts to a bot message
+//!   (`"action": "unreact"` takes it back): Meta's `message_reactions`.
+//!
+//! `mid` and `replyTo` name a message the bot sent to that psid, by the
+//! `mid` the outbox shows; one the outbox does not hold is a 404. Errors
+//! are the sandbox's one shape (`crate::sandbox::control`).
+use axum::{
+    Json,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret as _;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use sha2::Sha256;
 
 use std::sync::Arc;
 
-use crate::webhook::Webhook;
+use crate::{
+    bot::GET_STARTED,
+    sandbox::{
+        control::{self, Body},
+        providers::ProviderSandbox,
+    },
+    webhook::Webhook,
+};
 
+/// What the demo route needs: the webhook to hand the event to, and the
+/// outbox to find the bot messages a reaction or reply names.
+#[derive(Clone)]
+pub struct Demo {
+    pub webhook: Arc<Webhook>,
+    pub outbox: Arc<ProviderSandbox>,
+}
+
+/// What the pretend Messenger user does.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Say {
     /// The pretend Messenger user.
     psid: String,
-    /// What they write.
+    /// What they write (or the title of the quick reply they tap).
     text: Option<String>,
     /// A Spotify link they share from the Spotify app (with `text` or not).
     link: Option<String>,
     /// The `ref` of an m.me link they open (a link code, say).
     #[serde(rename = "ref")]
     reference: Option<String>,
+    /// The payload of the quick reply they tap.
+    quick_reply: Option<String>,
+    /// The payload of the button they tap (`GET_STARTED`).
+    postback: Option<String>,
+    /// The emoji they react with to the bot message `mid`.
+    reaction: Option<String>,
+    /// The bot message they react to.
+    mid: Option<String>,
+    /// `react` (the default) or `unreact`.
+    action: Option<String>,
+    /// The bot message their text replies to.
+    reply_to: Option<String>,
 }
 
-pub async fn messenger_send(State(webhook): State<Arc<Webhook>>, Json(say): Json<Say>) -> impl IntoResponse {
-    let now = webhook.now().timestamp_millis();
+pub async fn messenger_send(State(demo): State<Demo>, Body(say): Body<Say>) -> Response {
+    if say.psid.trim().is_empty() {
+        return control::error(StatusCode::BAD_REQUEST, "psid must not be empty");
+    }
     let mid = format!("m_sandbox_{}", uuid::Uuid::now_v7().simple());
-    let Some(mut event) = event(&say, &mid).filter(|_| !say.psid.trim().is_empty()) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "give a psid, and a text, a link or a ref" })),
-        );
+    let mut event = match event(&say, &mid, &demo.outbox) {
+        Ok(event) => event,
+        Err(refusal) => return refusal,
     };
+    let webhook = &demo.webhook;
+    let now = webhook.now().timestamp_millis();
     event["sender"] = json!({ "id": say.psid });
     event["recipient"] = json!({ "id": "sandbox-page" });
     event["timestamp"] = json!(now);
@@ -52,27 +104,96 @@ pub async fn messenger_send(State(webhook): State<Arc<Webhook>>, Json(say): Json
     let signature: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
     let signed = format!("sha256={signature}");
     if webhook.check_signature(Some(&signed), body.as_bytes()).is_err() {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({ "error": "signing failed" })),
-        );
+        return control::error(StatusCode::INTERNAL_SERVER_ERROR, "signing failed");
     }
     match webhook.receive(body.as_bytes()).await {
-        Ok(_) => (StatusCode::ACCEPTED, Json(json!({ "mid": mid }))),
-        Err(err) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "error": err.to_string() })),
-        ),
+        Ok(_) => (StatusCode::ACCEPTED, Json(json!({ "mid": mid }))).into_response(),
+        Err(err) => control::error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
     }
 }
 
 /// The Meta-shaped event for what the pretend user does (without sender,
-/// recipient and timestamp); `None` when they do nothing.
-fn event(say: &Say, mid: &str) -> Option<serde_json::Value> {
-    if let Some(reference) = &say.reference {
-        return Some(json!({ "referral": { "ref": reference, "source": "SHORTLINK", "type": "OPEN_THREAD" } }));
+/// recipient and timestamp), or the refusal.
+fn event(say: &Say, mid: &str, outbox: &ProviderSandbox) -> Result<Value, Response> {
+    let bad = |message: &str| control::error(StatusCode::BAD_REQUEST, message);
+    let said_to = |field: &str, bot_mid: &str| match outbox.message_to(&say.psid, bot_mid) {
+        Some(_) => Ok(()),
+        None => Err(control::error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "{field}: the outbox holds no message with mid `{bot_mid}` to `{}` (see GET /sandbox/outbox?psid={})",
+                say.psid, say.psid
+            ),
+        )),
+    };
+    let acts = [
+        say.text.is_some() || say.link.is_some(),
+        say.quick_reply.is_some(),
+        say.postback.is_some(),
+        say.reaction.is_some(),
+    ];
+    match (acts.iter().filter(|a| **a).count(), &say.reference) {
+        (0, None) => {
+            return Err(bad(
+                "give a text, a link, a quickReply, a postback, a ref or a reaction",
+            ));
+        }
+        (0, Some(reference)) => {
+            return Ok(json!({ "referral": { "ref": reference, "source": "SHORTLINK", "type": "OPEN_THREAD" } }));
+        }
+        (1, _) => {}
+        _ if say.quick_reply.is_some() && say.link.is_none() && say.postback.is_none() && say.reaction.is_none() => {}
+        _ => {
+            return Err(bad(
+                "one thing at a time: a text (and link), a quickReply, a postback or a reaction",
+            ));
+        }
+    }
+    if say.reference.is_some() && say.postback.is_none() {
+        return Err(bad(
+            "ref goes alone (an m.me link opened) or with a postback (Get Started through one)",
+        ));
+    }
+    if let Some(payload) = &say.postback {
+        let title = if payload == GET_STARTED {
+            "Get Started"
+        } else {
+            payload.as_str()
+        };
+        let mut postback = json!({ "mid": mid, "title": title, "payload": payload });
+        if let Some(reference) = &say.reference {
+            postback["referral"] = json!({ "ref": reference, "source": "SHORTLINK", "type": "OPEN_THREAD" });
+        }
+        return Ok(json!({ "postback": postback }));
+    }
+    if let Some(emoji) = &say.reaction {
+        let bot_mid = say
+            .mid
+            .as_deref()
+            .ok_or_else(|| bad("a reaction needs the mid of the bot message"))?;
+        said_to("mid", bot_mid)?;
+        let action = say.action.as_deref().unwrap_or("react");
+        if !matches!(action, "react" | "unreact") {
+            return Err(bad("action is react or unreact"));
+        }
+        return Ok(json!({ "reaction": {
+            "reaction": reaction_name(emoji), "emoji": emoji, "action": action, "mid": bot_mid } }));
+    }
+    if say.mid.is_some() || say.action.is_some() {
+        return Err(bad(
+            "mid and action go with a reaction (a reply names its message in replyTo)",
+        ));
     }
     let mut message = json!({ "mid": mid });
+    if let Some(payload) = &say.quick_reply {
+        let title = say
+            .text
+            .clone()
+            .or_else(|| outbox.quick_reply_title(&say.psid, payload));
+        message["text"] = json!(title.unwrap_or_else(|| payload.clone()));
+        message["quick_reply"] = json!({ "payload": payload });
+        return Ok(json!({ "message": message }));
+    }
     if let Some(text) = &say.text {
         message["text"] = json!(text);
     }
@@ -81,5 +202,24 @@ fn event(say: &Say, mid: &str) -> Option<serde_json::Value> {
             .map_or_else(|_| link.clone(), String::from);
         message["attachments"] = json!([{ "type": "fallback", "payload": { "url": wrapped, "title": link } }]);
     }
-    (say.text.is_some() || say.link.is_some()).then_some(json!({ "message": message }))
+    if let Some(bot_mid) = &say.reply_to {
+        said_to("replyTo", bot_mid)?;
+        message["reply_to"] = json!({ "mid": bot_mid, "is_self_reply": false });
+    }
+    Ok(json!({ "message": message }))
+}
+
+/// Meta's name for a reaction: one of its seven, by emoji, else `other`
+/// (Messenger Platform, webhook events, message_reactions).
+fn reaction_name(emoji: &str) -> &'static str {
+    match emoji.trim_end_matches('\u{fe0f}') {
+        "😆" | "😄" | "😀" => "smile",
+        "😠" | "😡" => "angry",
+        "😢" | "😭" => "sad",
+        "😮" | "😯" => "wow",
+        "❤" => "love",
+        "👍" => "like",
+        "👎" => "dislike",
+        _ => "other",
+    }
 }

@@ -65,7 +65,43 @@ pub enum Failure {
 /// # Errors
 /// `Internal` when the authorization cannot be stored.
 pub async fn start(app: &App, origin: Origin) -> Result<Started> {
-    app.spotify.authorize(&origin).await
+    let mut started = app.spotify.authorize(&origin).await?;
+    if app.settings.sandbox
+        && let Some(account) = sandbox_account(app, &origin).await?
+    {
+        started.url.push_str(&format!("&sandbox_person={account}"));
+    }
+    Ok(started)
+}
+
+/// In sandbox mode, the stand-in Spotify account a person consents as:
+/// the one linked already, else one named after the person (their Send
+/// Songs account, or their Messenger id before they have one), so
+/// connecting again keeps the same account, its id and its plays. Real
+/// Spotify knows who is signed in; its stand-in is told. `None` for the
+/// public link, whose person is not known yet: a fresh account.
+async fn sandbox_account(app: &App, origin: &Origin) -> Result<Option<String>> {
+    use sha2::Digest as _;
+    let named = |person: &str| {
+        let digest = sha2::Sha256::digest(format!("sandbox-person:{person}").as_bytes());
+        format!(
+            "sandbox-{}",
+            digest.iter().take(4).map(|b| format!("{b:02x}")).collect::<String>()
+        )
+    };
+    let user = match origin {
+        Origin::Public => return Ok(None),
+        Origin::Account(id) => Some(*id),
+        Origin::Messenger(psid) => links::linked_user(&app.db, psid).await?.map(|user| user.id),
+    };
+    Ok(Some(match (user, origin) {
+        (Some(user), _) => match vault::find(&app.db, user).await? {
+            Some(link) => link.spotify_user_id.unwrap_or(link.account_id),
+            None => named(&user.to_string()),
+        },
+        (None, Origin::Messenger(psid)) => named(psid),
+        (None, _) => return Ok(None),
+    }))
 }
 
 /// What the bot tells a Messenger sender about a finished consent (the

@@ -1,7 +1,9 @@
 //! Wire-compatible stand-ins for the outside services, served under
 //! `/sandbox` in sandbox mode so the whole story runs with no outside
-//! account, and the secrets sandbox mode keeps ([`secrets`]). Tests also
+//! account, the secrets sandbox mode keeps ([`secrets`]), and the one
+//! shape of its own routes' errors ([`control`]). Tests also
 //! serve the stand-ins on ports of their own.
+pub mod control;
 pub mod providers;
 pub mod secrets;
 pub mod spotify;

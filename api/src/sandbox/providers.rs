@@ -16,7 +16,9 @@
 //!   `https://fcm.googleapis.com/v1/...` ([`fcm`]).
 //! - `POST /graph/me/messages`: stand-in for
 //!   `https://graph.facebook.com/v25.0/me/messages` ([`messenger`]).
-//! - `GET /outbox`: the sandbox's own window on what was sent, newest first.
+//! - `GET /outbox`: the sandbox's own window on what was sent, newest first;
+//!   `?psid=…` one conversation, oldest first. Each entry carries the id
+//!   the provider answered (`mid`), which a reaction or reply names.
 //!
 //! To let a demo show a stale recipient being dropped, a device token or a
 //! PSID starting with `unregistered` is refused as the real services refuse
@@ -35,7 +37,9 @@ use std::{
 
 use axum::{
     Json, Router,
-    extract::State as AxumState,
+    extract::{Query, State as AxumState, rejection::QueryRejection},
+    http::StatusCode,
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -44,7 +48,7 @@ use jsonwebtoken::DecodingKey;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::clock::Clock;
+use crate::{clock::Clock, sandbox::control};
 
 mod fcm;
 mod google;
@@ -112,6 +116,10 @@ pub struct OutboxEntry {
     pub text: String,
     /// The full request body received, for anyone checking the details.
     pub payload: serde_json::Value,
+    /// The id the provider answered: a Messenger message's `message_id`
+    /// (the `mid` a reaction or a reply to it names), an FCM message's
+    /// `name`.
+    pub mid: String,
     /// When the sandbox accepted it (the sandbox clock).
     pub at: DateTime<Utc>,
 }
@@ -156,14 +164,44 @@ impl ProviderSandbox {
         self.lock().outbox.iter().rev().cloned().collect()
     }
 
-    /// Files an accepted message in the outbox, dropping the oldest beyond
-    /// [`OUTBOX_LIMIT`].
-    fn deliver(&self, channel: &'static str, to: &str, text: String, payload: serde_json::Value) {
+    /// One conversation: what was sent to `to` (a PSID or a device token),
+    /// oldest first, so it reads top to bottom.
+    pub fn conversation(&self, to: &str) -> Vec<OutboxEntry> {
+        self.lock().outbox.iter().filter(|e| e.to == to).cloned().collect()
+    }
+
+    /// The Messenger message with id `mid` sent to `psid`, if the outbox
+    /// still holds it.
+    pub fn message_to(&self, psid: &str, mid: &str) -> Option<OutboxEntry> {
+        let state = self.lock();
+        let found = state.outbox.iter().rev().find(|e| e.mid == mid);
+        found.filter(|e| e.channel == "messenger" && e.to == psid).cloned()
+    }
+
+    /// The title of the quick reply with `payload` the newest message to
+    /// `psid` offering it gave, if the outbox still holds one.
+    pub fn quick_reply_title(&self, psid: &str, payload: &str) -> Option<String> {
+        let state = self.lock();
+        state
+            .outbox
+            .iter()
+            .rev()
+            .filter(|e| e.channel == "messenger" && e.to == psid)
+            .filter_map(|e| e.payload["message"]["quick_replies"].as_array())
+            .flatten()
+            .find(|reply| reply["payload"] == payload)
+            .and_then(|reply| reply["title"].as_str().map(str::to_owned))
+    }
+
+    /// Files an accepted message in the outbox under the id the provider
+    /// answers, dropping the oldest beyond [`OUTBOX_LIMIT`].
+    fn deliver(&self, channel: &'static str, to: &str, text: String, payload: serde_json::Value, mid: &str) {
         let entry = OutboxEntry {
             channel,
             to: to.to_owned(),
             text,
             payload,
+            mid: mid.to_owned(),
             at: self.now(),
         };
         let mut state = self.lock();
@@ -195,9 +233,24 @@ pub fn router(sandbox: Arc<ProviderSandbox>) -> Router {
         .with_state(sandbox)
 }
 
-/// `GET /outbox`: every accepted message, newest first.
-async fn outbox(AxumState(sandbox): AxumState<Arc<ProviderSandbox>>) -> Json<Vec<OutboxEntry>> {
-    Json(sandbox.outbox())
+/// Query of `GET /outbox`.
+#[derive(serde::Deserialize)]
+struct OutboxQuery {
+    /// One conversation only (a PSID, or a device token).
+    psid: Option<String>,
+}
+
+/// `GET /outbox`: every accepted message, newest first; with `?psid=…`,
+/// what went to that PSID (or device token), oldest first.
+async fn outbox(
+    AxumState(sandbox): AxumState<Arc<ProviderSandbox>>,
+    query: Result<Query<OutboxQuery>, QueryRejection>,
+) -> Response {
+    match query {
+        Ok(Query(OutboxQuery { psid: Some(psid) })) => Json(sandbox.conversation(&psid)).into_response(),
+        Ok(Query(OutboxQuery { psid: None })) => Json(sandbox.outbox()).into_response(),
+        Err(rejection) => control::error(StatusCode::BAD_REQUEST, rejection.body_text()),
+    }
 }
 
 /// `n` random bytes, base64url without padding: token and ID material.

@@ -28,7 +28,7 @@ use std::{
 
 use axum::{
     Json, Router,
-    extract::{State as AxumState, rejection::JsonRejection},
+    extract::State as AxumState,
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -41,6 +41,7 @@ use sha2::Digest as _;
 
 use crate::{
     clock::Clock,
+    sandbox::control::{self, Body},
     spotify::links::{self, Parsed, TrackId},
 };
 
@@ -243,14 +244,7 @@ struct PlayRequest {
 }
 
 /// `POST /play`: records that `account` started playing `track`.
-async fn play(
-    AxumState(sandbox): AxumState<Arc<SpotifySandbox>>,
-    body: Result<Json<PlayRequest>, JsonRejection>,
-) -> Response {
-    let request = match body {
-        Ok(Json(request)) => request,
-        Err(rejection) => return play_error(rejection.status(), rejection.body_text()),
-    };
+async fn play(AxumState(sandbox): AxumState<Arc<SpotifySandbox>>, Body(request): Body<PlayRequest>) -> Response {
     if request.account.trim().is_empty() {
         return play_error(StatusCode::BAD_REQUEST, "account must not be empty".into());
     }
@@ -312,7 +306,7 @@ async fn play(
 }
 
 fn play_error(status: StatusCode, message: String) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
+    control::error(status, message)
 }
 
 /// A time as Spotify writes it: RFC 3339, milliseconds, `Z`.

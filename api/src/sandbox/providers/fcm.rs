@@ -64,10 +64,13 @@ pub(super) async fn send(
     let id = if send.validate_only {
         DRY_RUN_ID.to_owned()
     } else {
-        sandbox.deliver("push", &send.token, send.text, payload);
         rand::random_range(1_000_000_000_000_000u64..10_000_000_000_000_000_000).to_string()
     };
-    Json(json!({ "name": format!("projects/{PROJECT_ID}/messages/{id}") })).into_response()
+    let name = format!("projects/{PROJECT_ID}/messages/{id}");
+    if !send.validate_only {
+        sandbox.deliver("push", &send.token, send.text, payload, &name);
+    }
+    Json(json!({ "name": name })).into_response()
 }
 
 /// Device tokens that ask for FCM's documented refusals, by prefix, so

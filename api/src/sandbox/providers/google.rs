@@ -15,6 +15,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Value, json};
 
 use super::{CLIENT_EMAIL, ProviderSandbox, key, random_base64};
+use crate::sandbox::control::{self, Body};
 
 /// The only grant the endpoint serves.
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -93,14 +94,16 @@ impl Fault {
 /// "times": n}` refuses the next `n` (default 1) token requests.
 pub(super) async fn queue_fault(
     AxumState(sandbox): AxumState<Arc<ProviderSandbox>>,
-    Json(body): Json<Value>,
+    Body(body): Body<Value>,
 ) -> Response {
     let fault = match body["fault"].as_str() {
         Some("invalid_grant") => Fault::InvalidGrant,
         Some("internal_failure") => Fault::InternalFailure,
         _ => {
-            let message = "fault must be invalid_grant or internal_failure";
-            return (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response();
+            return control::error(
+                StatusCode::BAD_REQUEST,
+                "fault must be invalid_grant or internal_failure",
+            );
         }
     };
     let times = body["times"].as_u64().unwrap_or(1).clamp(1, 1000) as usize;

@@ -87,8 +87,8 @@ pub(super) async fn send(
         // A sender action (typing indicator, mark seen): nothing to read.
         return Json(json!({ "recipient_id": send.psid })).into_response();
     };
-    sandbox.deliver("messenger", &send.psid, text, payload);
     let message_id = format!("m_{}", random_base64(48));
+    sandbox.deliver("messenger", &send.psid, text, payload, &message_id);
     Json(json!({ "recipient_id": send.psid, "message_id": message_id })).into_response()
 }
 

@@ -37,8 +37,13 @@ pub(super) struct AuthorizeQuery {
     code_challenge_method: Option<String>,
     code_challenge: Option<String>,
     /// Sandbox only: which Spotify account approves (created on first use).
-    /// Without it every sign-in is a fresh account.
+    /// Without it (and without `sandbox_person`) every sign-in is a fresh
+    /// account.
     sandbox_account: Option<String>,
+    /// Sandbox only: the account of the person the server sends (the same
+    /// person consenting again gets the same account); `sandbox_account`,
+    /// added by hand, wins.
+    sandbox_person: Option<String>,
     /// Sandbox only: `1` plays the user pressing "Cancel".
     sandbox_deny: Option<String>,
 }
@@ -115,7 +120,10 @@ impl SpotifySandbox {
         let mut state = self.lock();
         // Unredeemed codes would otherwise pile up in a long sandbox session.
         state.codes.retain(|_, c| c.expires_at > now);
-        let account = match query.sandbox_account.as_deref().filter(|a| !a.is_empty()) {
+        let chosen = [&query.sandbox_account, &query.sandbox_person]
+            .into_iter()
+            .find_map(|a| a.as_deref().filter(|a| !a.is_empty()));
+        let account = match chosen {
             Some(id) => {
                 state.account(id);
                 id.to_owned()

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use axum::{
     Json,
-    extract::{State as AxumState, rejection::JsonRejection},
+    extract::State as AxumState,
     http::{StatusCode, header},
     response::{Html, IntoResponse, Response},
 };
@@ -26,6 +26,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::SpotifySandbox;
+use crate::sandbox::control::{self, Body};
 
 /// A failure to answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,14 +145,10 @@ fn given<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Opt
 }
 
 /// `POST /faults`: queues a failure.
-pub(super) async fn queue(
-    AxumState(sandbox): AxumState<Arc<SpotifySandbox>>,
-    body: Result<Json<Value>, JsonRejection>,
-) -> Response {
-    let request = match body.map(|Json(v)| serde_json::from_value::<FaultRequest>(v)) {
-        Ok(Ok(request)) => request,
-        Ok(Err(e)) => return refuse(e.to_string()),
-        Err(rejection) => return refuse(rejection.body_text()),
+pub(super) async fn queue(AxumState(sandbox): AxumState<Arc<SpotifySandbox>>, Body(body): Body<Value>) -> Response {
+    let request = match serde_json::from_value::<FaultRequest>(body) {
+        Ok(request) => request,
+        Err(e) => return refuse(e.to_string()),
     };
     let retry_after = |default: &str| match &request.retry_after {
         None => Some(default.to_owned()),
@@ -185,5 +182,5 @@ pub(super) async fn queue(
 }
 
 fn refuse(message: String) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
+    control::error(StatusCode::BAD_REQUEST, message)
 }
