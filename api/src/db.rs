@@ -70,6 +70,15 @@ fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
+/// How long a statement waits for a connection of the pool before it
+/// fails (`INTERNAL`). A burst larger than the pool waits its turn: on
+/// PostgreSQL each connection the pool opens for it costs a SCRAM
+/// handshake (thousands of HMAC rounds on each side), and under a loaded
+/// CPU a burst of 20 (`logIn`s counted on one throttle row, sign-up
+/// callbacks) took longer than 10 s to be served its connections, so
+/// 10 s answered errors where waiting succeeds.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Opens the pool. Errors are one line naming `DATABASE_URL` (password
 /// hidden), the server and what went wrong: "connection refused at
 /// host:port", a login PostgreSQL refused, an SQLite file that cannot be
@@ -81,7 +90,7 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .sqlx_logging(false)
         // A ping before every checkout costs a round trip per statement;
         // broken connections surface as errors and are replaced anyway.

@@ -14,7 +14,8 @@ pub struct Model {
     pub text: String,
     /// JSON array of `{title, payload}` quick replies.
     pub quick_replies: String,
-    /// `Pending`, `Sent` or `Failed`: a reply is never skipped.
+    /// `Pending`, `Sending` (a try began and its answer is not recorded
+    /// yet), `Sent` or `Failed`: a reply is never skipped.
     pub status: Status,
     pub attempts: i32,
     pub last_error: Option<String>,
@@ -24,6 +25,12 @@ pub struct Model {
     /// The share it is about, when it is about one: once sent, its
     /// `message_id` is remembered with the share (`share_messages`).
     pub share_id: Option<Uuid>,
+    /// When the latest try began (the mark written before the Send API is
+    /// asked).
+    pub tried_at: Option<DateTimeUtc>,
+    /// Tries cut short by a stop between their mark and the answer: each
+    /// may have reached the person, so the reply may show twice.
+    pub interruptions: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -20,6 +20,7 @@ mod m20261130_000030_create_persisted_queries;
 mod m20261130_000040_create_throttles;
 mod m20261130_000041_create_sandbox_secrets;
 mod m20261130_000042_deliveries_sending_mark;
+mod m20261130_000043_bot_replies_sending_mark;
 mod m20261130_000050_add_share_steps;
 mod m20261130_000051_add_track_isrc;
 mod m20261130_000060_add_spotify_budget;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000040_create_throttles::Migration),
             Box::new(m20261130_000041_create_sandbox_secrets::Migration),
             Box::new(m20261130_000042_deliveries_sending_mark::Migration),
+            Box::new(m20261130_000043_bot_replies_sending_mark::Migration),
             Box::new(m20261130_000050_add_share_steps::Migration),
             Box::new(m20261130_000051_add_track_isrc::Migration),
             Box::new(m20261130_000060_add_spotify_budget::Migration),

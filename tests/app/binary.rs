@@ -150,6 +150,14 @@ impl Server {
     }
 }
 
+impl Drop for Server {
+    /// A server left running by a failing test or benchmark is killed.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Reads `stream` line by line into `lines` (standard error's marked);
 /// `found` hears the port of the "listening" line.
 fn keep_lines(

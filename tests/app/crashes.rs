@@ -5,6 +5,8 @@
 //! once), and the delivery log says it was interrupted. (The notice is the
 //! "a friend shared a song" one: it goes out at once, where a listen
 //! receipt waits, in real time, for the track to have been playable.)
+//! The bot's replies are marked the same way: one cut short is sent again
+//! once, and counted as interrupted.
 use std::{
     sync::{Arc, Mutex},
     time::Duration,
@@ -16,6 +18,7 @@ use serde_json::{Value, json};
 use crate::{
     binary::{Scratch, Server},
     helpers::{fresh_database, serve},
+    messenger::{self, sign},
     notifications::identity,
     notify_fakes::{self, Recorded, Shared},
     shares::{SHARE, TRACK},
@@ -63,6 +66,10 @@ impl Providers {
             ("SPOTIFY_API_URL", format!("{spotify_url}/api")),
             ("FCM_CREDENTIALS", credentials.to_str().unwrap().to_owned()),
             ("FCM_API_URL", format!("{base}/fcm")),
+            ("MESSENGER_APP_SECRET", messenger::SECRET.into()),
+            ("MESSENGER_VERIFY_TOKEN", "verify-me".into()),
+            ("MESSENGER_PAGE_TOKEN", "page-token".into()),
+            ("MESSENGER_GRAPH_URL", format!("{base}/graph")),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))
@@ -73,6 +80,16 @@ impl Providers {
     async fn server(&self, dir: &Scratch) -> Server {
         let vars: Vec<(&str, &str)> = self.vars.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         Server::start(dir, &vars).await
+    }
+
+    /// The texts the Send API received so far for `psid`, in order.
+    fn messages_to(&self, psid: &str) -> Vec<String> {
+        let rec = self.fakes.lock().unwrap();
+        rec.messages
+            .iter()
+            .filter(|(to, _)| to == psid)
+            .map(|(_, body)| body["message"]["text"].as_str().unwrap_or_default().to_owned())
+            .collect()
     }
 
     /// The pushes FCM received so far: (device token, identity).
@@ -213,4 +230,109 @@ async fn a_push_cut_short_by_kill_9_is_sent_again_after_a_restart_as_the_same_no
         "the share is kept: {share}"
     );
     second.stop().await;
+}
+
+/// A message from `psid`, as Meta posts it to the webhook.
+async fn write_to_the_page(server: &Server, psid: &str, text: &str) {
+    let body = json!({ "object": "page", "entry": [{ "id": "104872931258841", "time": 1789466500000i64,
+        "messaging": [{ "sender": { "id": psid }, "recipient": { "id": "104872931258841" },
+                        "timestamp": 1789466500000i64,
+                        "message": { "mid": format!("m_{psid}_{text}"), "text": text } }] }] })
+    .to_string();
+    let response = reqwest::Client::new()
+        .post(server.url("/webhooks/messenger"))
+        .header("content-type", "application/json")
+        .header("X-Hub-Signature-256", sign(&body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+}
+
+/// The sum of a counter's series on the server's `/metrics` (0 when it
+/// was never counted).
+async fn counter(server: &Server, name: &str) -> f64 {
+    let text = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn a_bot_reply_cut_short_by_kill_9_is_sent_again_once_and_counted_as_interrupted() {
+    let dir = Scratch::new();
+    let (database_url, _database) = fresh_database().await;
+    let providers = Providers::start(&dir, &database_url).await;
+    let first = providers.server(&dir).await;
+
+    // Two people ask for help; the Send API holds the first reply to one.
+    write_to_the_page(&first, "ok-ben", "help").await;
+    write_to_the_page(&first, "hold-ana", "help").await;
+    // Ben's replies are all sent and recorded (the same twice in a row, a
+    // second apart), and Ana's first is held.
+    let mut seen = Vec::new();
+    let ben = until("ben's replies sent and ana's first being sent", async || {
+        let ben = providers.messages_to("ok-ben");
+        let settled = !ben.is_empty()
+            && providers.messages_to("hold-ana").len() == 1
+            && counter(&first, "bot_replies_total").await == ben.len() as f64;
+        let again = settled && ben == seen;
+        seen = ben.clone();
+        if settled && !again {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        again.then_some(ben)
+    })
+    .await;
+
+    first.signal("KILL");
+    let (status, _) = first.ended().await;
+    assert_eq!(status, None, "ended by the signal");
+
+    let second = providers.server(&dir).await;
+    let ana = until("ana's replies after the restart", async || {
+        let ana = providers.messages_to("hold-ana");
+        (ana.len() > ben.len()).then_some(ana)
+    })
+    .await;
+    // Whatever else is still on its way arrives within a few polls.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let ana_now = providers.messages_to("hold-ana");
+    assert_eq!(ana_now, ana, "nothing more was sent");
+    assert_eq!(
+        ana.len(),
+        ben.len() + 1,
+        "one reply went twice: {ana:?} against {ben:?}"
+    );
+    assert_eq!(ana[0], ana[1], "the cut-short reply was sent again, first: {ana:?}");
+    // (A reply may name its sender, in a link: compare first lines.)
+    let first_lines = |texts: &[String]| -> Vec<String> {
+        texts
+            .iter()
+            .map(|text| text.lines().next().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        first_lines(&ana[1..]),
+        first_lines(&ben),
+        "then the others, once each, in order"
+    );
+    assert_eq!(providers.messages_to("ok-ben"), ben, "ben's were not sent again");
+    assert_eq!(
+        counter(&second, "bot_replies_interrupted_total").await,
+        1.0,
+        "the repeat is counted"
+    );
+    let log = second.stop().await;
+    assert!(
+        log.contains("a bot reply cut short while being sent is sent again"),
+        "the operator is told"
+    );
 }

@@ -145,6 +145,7 @@ async fn spawn(
         vars.insert((*k).to_owned(), (*v).to_owned());
     }
     let settings = Settings::from_vars(vars).expect("test settings are valid");
+    print_logged_errors();
     let application = Application::build_with_clock(settings, clock.clone())
         .await
         .expect("the app builds");
@@ -159,7 +160,9 @@ async fn spawn(
         address: format!("http://127.0.0.1:{port}"),
         port,
         client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
+            // Longer than the pool's wait for a connection
+            // (`api::db::ACQUIRE_TIMEOUT`): a burst's answer, not a timeout.
+            .timeout(api::db::ACQUIRE_TIMEOUT * 2)
             .build()
             .unwrap(),
         clock,
@@ -172,6 +175,19 @@ async fn spawn(
         server: Some(server),
         _scratch: scratch,
     }
+}
+
+/// What the apps under test log at `ERROR` goes to the test's output (the
+/// harness shows it when the test fails): an `INTERNAL` answer or a 5xx
+/// page then comes with its cause.
+fn print_logged_errors() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing_subscriber::filter::LevelFilter::ERROR)
+            .with_test_writer()
+            .try_init();
+    });
 }
 
 /// Serves `router` on a random loopback port; answers its base URL.

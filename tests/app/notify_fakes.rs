@@ -4,7 +4,8 @@
 //! `unregistered…`, `invalid…`, `mismatch…`, `thirdparty…`, `busy…` (429
 //! once, with `Retry-After`), `down…` (503 always), `hold…` (the first
 //! request is recorded and never answered, as when the sender dies before
-//! FCM's answer reaches it; accepted after); psid `gone` (551),
+//! FCM's answer reaches it; accepted after; a psid `hold…` has its first
+//! message so held); psid `gone` (551),
 //! `limited` (613 on its second message), `badtoken` (190). Any psid can
 //! also be given a scripted answer ([`script`]): a status and a body (the
 //! fixtures under `tests/fixtures/messenger/send_api/`) for its next
@@ -214,6 +215,17 @@ fn hold_first(rec: &Shared, token: &str, body: &Value, bearer: &str) -> bool {
     first
 }
 
+/// Records a `hold…` sender's first message; answers whether it was the
+/// first.
+fn hold_first_message(rec: &Shared, psid: &str, body: &Value) -> bool {
+    let mut rec = rec.lock().unwrap();
+    let first = rec.once.insert(format!("message:{psid}"));
+    if first {
+        rec.messages.push((psid.to_owned(), body.clone()));
+    }
+    first
+}
+
 fn graph_error(code: i64, message: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
@@ -231,6 +243,9 @@ async fn send_api(State(rec): State<Shared>, headers: HeaderMap, Json(body): Jso
         return graph_error(190, "Invalid OAuth access token - Cannot parse access token");
     }
     let psid = body["recipient"]["id"].as_str().unwrap_or("").to_owned();
+    if psid.starts_with("hold") && hold_first_message(&rec, &psid, &body) {
+        return std::future::pending().await;
+    }
     let mut rec = rec.lock().unwrap();
     let refused = over_the_limits(&body["message"]);
     rec.messages.push((psid.clone(), body));

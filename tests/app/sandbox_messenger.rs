@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, spawn_app_with};
 use entity::messenger_inbox;
 
+/// An inbox row as compared here: kind, text, payload, the mid it points at.
+type Row = (String, Option<String>, Option<String>, Option<String>);
+
 /// Posts to `/sandbox/messenger/send`; answers the status and body, after
 /// the jobs it started ran.
 async fn send(app: &TestApp, what: Value) -> (StatusCode, Value) {
@@ -102,7 +105,7 @@ async fn every_thing_a_messenger_user_does_reaches_the_bot_and_the_conversation_
     let (status, body) = send(&app, json!({ "psid": "demo", "text": "thanks!", "replyTo": sent_mid })).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let db = app.db().await;
-    let stored: Vec<(String, Option<String>, Option<String>, Option<String>)> = messenger_inbox::Entity::find()
+    let stored: Vec<Row> = messenger_inbox::Entity::find()
         .order_by_asc(messenger_inbox::Column::SentAtMs)
         .order_by_asc(messenger_inbox::Column::Id)
         .all(&db)

@@ -451,3 +451,262 @@ async fn a_body_that_is_not_json_is_refused_and_one_from_another_product_acknowl
     );
     assert!(inbox(&bot.app).await.is_empty());
 }
+
+/// A stored field of a webhook event: its name, the event that carries
+/// `value` in it (from `psid`, with message id `mid` where the event has
+/// one), where the inbox keeps it, and whether it is an identifier
+/// (refused when it cannot be kept as it is) or free text (kept clean).
+struct Field {
+    name: &'static str,
+    event: fn(psid: &str, mid: &str, value: &str) -> Value,
+    stored: fn(&messenger_inbox::Model) -> Option<String>,
+    id: bool,
+}
+
+/// Every field of every kind of event the inbox stores.
+fn stored_fields() -> Vec<Field> {
+    vec![
+        Field {
+            name: "sender id",
+            event: |_, mid, value| text_event(value, mid, "help"),
+            stored: |row| Some(row.psid.clone()),
+            id: true,
+        },
+        Field {
+            name: "message id",
+            event: |psid, _, value| text_event(psid, value, "help"),
+            stored: |row| Some(row.mid.clone()),
+            id: true,
+        },
+        Field {
+            name: "message text",
+            event: |psid, mid, value| text_event(psid, mid, value),
+            stored: |row| row.text.clone(),
+            id: false,
+        },
+        Field {
+            name: "quick-reply payload",
+            event: |psid, mid, value| {
+                let mut event = text_event(psid, mid, "Yes");
+                event["message"]["quick_reply"] = json!({ "payload": value });
+                event
+            },
+            stored: |row| row.payload.clone(),
+            id: false,
+        },
+        Field {
+            name: "replied-to message id",
+            event: |psid, mid, value| {
+                let mut event = text_event(psid, mid, "this one");
+                event["message"]["reply_to"] = json!({ "mid": value });
+                event
+            },
+            stored: |row| row.target_mid.clone(),
+            id: true,
+        },
+        Field {
+            name: "attachment URL",
+            event: |psid, mid, value| {
+                let mut event = text_event(psid, mid, "");
+                event["message"] = json!({ "mid": mid, "attachments": [
+                    { "type": "fallback", "payload": { "url": format!("https://open.spotify.com/track/{value}"),
+                                                       "title": "A song" } } ] });
+                event
+            },
+            stored: |row| {
+                row.shared_url
+                    .as_deref()
+                    .and_then(|url| url.strip_prefix("https://open.spotify.com/track/"))
+                    .map(str::to_owned)
+            },
+            id: false,
+        },
+        Field {
+            name: "postback message id",
+            event: |psid, _, value| postback_event(psid, json!({ "mid": value, "title": "Start", "payload": "GO" })),
+            stored: |row| Some(row.mid.clone()),
+            id: true,
+        },
+        Field {
+            name: "postback payload",
+            event: |psid, mid, value| postback_event(psid, json!({ "mid": mid, "title": "Start", "payload": value })),
+            stored: |row| row.payload.clone(),
+            id: false,
+        },
+        Field {
+            name: "postback title",
+            event: |psid, mid, value| postback_event(psid, json!({ "mid": mid, "title": value, "payload": "GO" })),
+            stored: |row| row.text.clone(),
+            id: false,
+        },
+        Field {
+            name: "postback referral ref",
+            event: |psid, mid, value| {
+                postback_event(
+                    psid,
+                    json!({ "mid": mid, "title": "Get Started", "payload": "GET_STARTED",
+                            "referral": { "ref": value, "source": "SHORTLINK", "type": "OPEN_THREAD" } }),
+                )
+            },
+            stored: |row| row.referral.clone(),
+            id: false,
+        },
+        Field {
+            name: "referral ref",
+            event: |psid, _, value| {
+                json!({ "sender": { "id": psid }, "recipient": { "id": "104872931258841" },
+                        "timestamp": 1789466500000i64,
+                        "referral": { "ref": value, "source": "SHORTLINK", "type": "OPEN_THREAD" } })
+            },
+            stored: |row| row.referral.clone(),
+            id: false,
+        },
+        Field {
+            name: "reaction emoji",
+            event: |psid, mid, value| reaction_event(psid, json!({ "mid": mid, "action": "react", "emoji": value })),
+            stored: |row| row.text.clone(),
+            id: false,
+        },
+        Field {
+            name: "reaction action",
+            event: |psid, mid, value| reaction_event(psid, json!({ "mid": mid, "action": value, "emoji": "👍" })),
+            stored: |row| row.payload.clone(),
+            id: false,
+        },
+        Field {
+            name: "reacted-to message id",
+            event: |psid, _, value| reaction_event(psid, json!({ "action": "react", "emoji": "👍", "mid": value })),
+            stored: |row| row.target_mid.clone(),
+            id: true,
+        },
+    ]
+}
+
+fn postback_event(psid: &str, postback: Value) -> Value {
+    json!({ "sender": { "id": psid }, "recipient": { "id": "104872931258841" }, "timestamp": 1789466500000i64,
+            "postback": postback })
+}
+
+fn reaction_event(psid: &str, reaction: Value) -> Value {
+    json!({ "sender": { "id": psid }, "recipient": { "id": "104872931258841" }, "timestamp": 1789466500000i64,
+            "reaction": reaction })
+}
+
+/// Stands for a lone surrogate, escaped in the JSON as a client may send
+/// it (a Rust string cannot hold one).
+const LONE_SURROGATE: &str = "~lone-surrogate~";
+
+/// A hostile string: its name, the value (`LONE_SURROGATE` stands for
+/// `\ud800`), and what a free-text field keeps of it (`None`: the event is
+/// refused; an identifier is refused whenever it is not kept as sent).
+struct Hostile {
+    name: &'static str,
+    value: String,
+    kept: Option<String>,
+}
+
+fn hostile_strings() -> Vec<Hostile> {
+    let kept = |name, value: &str, kept: &str| Hostile {
+        name,
+        value: value.to_owned(),
+        kept: Some(kept.to_owned()),
+    };
+    vec![
+        kept("NUL", "a\u{0}b", "ab"),
+        kept("C0 controls", "a\u{1}\u{1b}[31m\u{8}b", "a[31mb"),
+        kept("DEL", "a\u{7f}b", "ab"),
+        kept("C1 controls", "a\u{85}\u{9b}\u{9f}b", "ab"),
+        kept("lone surrogate", &format!("a{LONE_SURROGATE}b"), "a\u{fffd}b"),
+        Hostile {
+            name: "too long",
+            value: "é".repeat(api::messenger::inbox::MAX_TEXT_BYTES / 2 + 1),
+            kept: None,
+        },
+    ]
+}
+
+#[tokio::test]
+async fn every_stored_webhook_field_keeps_or_refuses_each_kind_of_hostile_string_and_the_rest_of_the_post_is_stored() {
+    let bot = bot().await;
+    let fields = stored_fields();
+    let strings = hostile_strings();
+    let mut events = vec![text_event("p-good", "m_good", "help")];
+    // (field, string, psid, mid) of each event.
+    let mut cases = Vec::new();
+    for (f, field) in fields.iter().enumerate() {
+        for (h, hostile) in strings.iter().enumerate() {
+            let (psid, mid) = (format!("p-{f}-{h}"), format!("m_{f}_{h}"));
+            // Each value is its field's own (two ids the same would be one
+            // message, stored once).
+            events.push((field.event)(&psid, &mid, &format!("f{f}{}", hostile.value)));
+            cases.push((field, hostile, psid, mid));
+        }
+    }
+    let body = body_of(events).replace(LONE_SURROGATE, "\\ud800");
+    assert!(body.contains("a\\ud800b"), "the escape is in the body as sent");
+    assert_eq!(bot.post_signed(&body).await, StatusCode::OK);
+
+    let stored = inbox(&bot.app).await;
+    assert!(
+        stored
+            .iter()
+            .any(|row| row.psid == "p-good" && row.text.as_deref() == Some("help")),
+        "the good event of the post is stored"
+    );
+    let mut wrong = Vec::new();
+    for (f, (field, hostile, psid, mid)) in cases.iter().enumerate() {
+        let f = f / strings.len();
+        // The event's row: by its message id where the sender id is the
+        // hostile one, else by its sender.
+        let row = stored.iter().find(|row| {
+            if field.name == "sender id" {
+                row.mid == *mid
+            } else {
+                row.psid == *psid
+            }
+        });
+        let expected = if field.id {
+            // An identifier is kept only as it was sent (a lone surrogate
+            // was already read as U+FFFD, a character like any other).
+            (hostile.name == "lone surrogate").then(|| hostile.kept.clone().unwrap())
+        } else {
+            hostile.kept.clone()
+        }
+        .map(|kept| format!("f{f}{kept}"));
+        let got = row.map(field.stored);
+        let ok = match (&expected, &got) {
+            (None, None) => true,
+            (Some(expected), Some(Some(got))) => expected == got,
+            _ => false,
+        };
+        if !ok {
+            let shown = |value: Option<&String>| value.map(|v| v.chars().take(40).collect::<String>());
+            wrong.push(format!(
+                "{} with {}: expected {:?}, stored {:?}",
+                field.name,
+                hostile.name,
+                shown(expected.as_ref()),
+                got.map(|got| shown(got.as_ref()))
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} cases:\n{}",
+        wrong.len(),
+        cases.len(),
+        wrong.join("\n")
+    );
+    assert_eq!(
+        stored.len(),
+        1 + cases.len() - count_refused(&cases),
+        "nothing else stored"
+    );
+}
+
+fn count_refused(cases: &[(&Field, &Hostile, String, String)]) -> usize {
+    cases
+        .iter()
+        .filter(|(field, hostile, _, _)| hostile.kept.is_none() || (field.id && hostile.name != "lone surrogate"))
+        .count()
+}

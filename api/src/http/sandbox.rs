@@ -113,7 +113,9 @@ pub async fn messenger_send(State(demo): State<Demo>, Body(say): Body<Say>) -> R
 }
 
 /// The Meta-shaped event for what the pretend user does (without sender,
-/// recipient and timestamp), or the refusal.
+/// recipient and timestamp), or the refusal (a whole response: it is
+/// built once, on the way out, so its size costs nothing).
+#[allow(clippy::result_large_err)]
 fn event(say: &Say, mid: &str, outbox: &ProviderSandbox) -> Result<Value, Response> {
     let bad = |message: &str| control::error(StatusCode::BAD_REQUEST, message);
     let said_to = |field: &str, bot_mid: &str| match outbox.message_to(&say.psid, bot_mid) {

@@ -23,6 +23,11 @@ use entity::jobs;
 /// Jobs a worker runs at once.
 pub const SLOTS: usize = 16;
 
+/// Claims [`Runner::run_due`] makes in a row before it gives up, and
+/// writes of a job's outcome a worker makes before it leaves the job to
+/// its lease.
+pub const CLAIM_TRIES: u32 = 10;
+
 /// Runs the registered kinds of job with the state `S`: the workers of one
 /// process, and [`run_due`](Self::run_due) for tests.
 pub struct Runner<S> {
@@ -137,16 +142,31 @@ impl<S: Send + Sync + 'static> Runner<S> {
     }
 
     /// Runs every due job until none is left; answers how many ran. Tests
-    /// use it to drive the schedule deterministically.
+    /// use it to drive the schedule deterministically. A claim the
+    /// database could not run (busy, no free connection) is tried again,
+    /// [`CLAIM_TRIES`] times in all, a little later each time: stopping
+    /// there would leave due jobs behind as if none were left.
+    ///
+    /// # Panics
+    /// When every one of those claims failed.
     pub async fn run_due(&self) -> usize {
         let mut total = 0;
+        let mut failed = 0;
         loop {
             match self.run_batch("inline").await {
                 Ok(0) => return total,
-                Ok(n) => total += n,
+                Ok(n) => {
+                    total += n;
+                    failed = 0;
+                }
                 Err(err) => {
-                    tracing::warn!(error = %err, "claiming jobs failed");
-                    return total;
+                    failed += 1;
+                    assert!(
+                        failed < CLAIM_TRIES,
+                        "claiming jobs failed {failed} times in a row: {err}"
+                    );
+                    tracing::warn!(error = %err, tries = failed, "claiming jobs failed: trying again");
+                    tokio::time::sleep(Duration::from_millis(100) * failed).await;
                 }
             }
         }
@@ -157,22 +177,48 @@ impl<S: Send + Sync + 'static> Runner<S> {
         let started = std::time::Instant::now();
         let result = self.registry.run(&self.state, &job.kind, &job.payload).await;
         let now = self.clock.now();
-        let (label, recorded) = match result {
+        // A write the database could not run now (busy, no free connection)
+        // is tried again at once: otherwise the job waits out its lease.
+        let mut tries = 0;
+        let label = loop {
+            tries += 1;
+            let (label, recorded) = self.record(job, &result, now).await;
+            match recorded {
+                Ok(()) => break label,
+                Err(err) if tries < CLAIM_TRIES => {
+                    tracing::warn!(error = %err, tries, "recording a job's outcome failed: trying again");
+                    tokio::time::sleep(Duration::from_millis(100) * tries).await;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "recording a job's outcome failed; its lease will expire and it runs again");
+                    break label;
+                }
+            }
+        };
+        metrics::counter!("jobs_run_total", "kind" => job.kind.clone(), "outcome" => label).increment(1);
+        metrics::histogram!("job_duration_seconds", "kind" => job.kind.clone()).record(started.elapsed().as_secs_f64());
+    }
+
+    /// Writes how `job` ended; answers the outcome's label and whether it
+    /// was written.
+    async fn record(
+        &self,
+        job: &jobs::Model,
+        result: &Result<Outcome, super::JobError>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> (&'static str, Result<(), sea_orm::DbErr>) {
+        match result {
             Ok(Outcome::Done) => ("done", queue::complete(&self.db, job, now).await),
-            Ok(Outcome::RunAt(at)) => ("rescheduled", queue::requeue(&self.db, job, at, now).await),
+            Ok(Outcome::RunAt(at)) => ("rescheduled", queue::requeue(&self.db, job, *at, now).await),
             Err(err) => {
                 let dead = queue::fail(&self.db, job, &err.message, err.retry_at, err.permanent, now).await;
                 match &dead {
                     Ok(true) => tracing::error!(error = %err.message, "job failed for good: now dead"),
-                    _ => tracing::warn!(error = %err.message, "job failed: will retry"),
+                    Ok(false) => tracing::warn!(error = %err.message, "job failed: will retry"),
+                    Err(_) => {}
                 }
                 ("failed", dead.map(|_| ()))
             }
-        };
-        if let Err(err) = recorded {
-            tracing::warn!(error = %err, "recording a job's outcome failed; its lease will expire and it runs again");
         }
-        metrics::counter!("jobs_run_total", "kind" => job.kind.clone(), "outcome" => label).increment(1);
-        metrics::histogram!("job_duration_seconds", "kind" => job.kind.clone()).record(started.elapsed().as_secs_f64());
     }
 }

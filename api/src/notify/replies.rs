@@ -4,7 +4,12 @@
 //! `messaging_type` RESPONSE (a reply inside the window). A reply longer
 //! than the Send API takes is written as several messages, split at line
 //! breaks and never inside a link (`send_api::limits::split`), its quick
-//! replies on the last.
+//! replies on the last. As a delivery is, a reply is marked `Sending`
+//! (committed) before the Send API is asked: a stop before the answer is
+//! recorded leaves that mark, and the next try sends the reply again,
+//! counting the cut-short try and the interruption (`interruptions`,
+//! `bot_replies_interrupted_total`, a warning in the log): Messenger keeps
+//! both copies, so a repeat is always visible in the row.
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveEnum as _, ColumnTrait as _, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait as _, QueryFilter as _,
@@ -120,6 +125,8 @@ async fn insert(
         created_at: Set(now),
         sent_at: Set(None),
         share_id: Set(share_id),
+        tried_at: Set(None),
+        interruptions: Set(0),
     })
     .exec_without_returning(db)
     .await?;
@@ -141,12 +148,13 @@ pub async fn answered(
     txn.commit().await
 }
 
-/// Sends the sender's pending replies, oldest first; a retry starts again
-/// at the first one not yet sent, so the order holds.
+/// Sends the sender's pending replies (and any cut short while being
+/// sent), oldest first; a retry starts again at the first one not yet
+/// sent, so the order holds.
 async fn send(notifier: &Notifier, psid: &str) -> Result<Outcome, JobError> {
     let pending = bot_replies::Entity::find()
         .filter(bot_replies::Column::Psid.eq(psid))
-        .filter(bot_replies::Column::Status.eq(Status::Pending))
+        .filter(bot_replies::Column::Status.is_in([Status::Pending, Status::Sending]))
         .order_by_asc(bot_replies::Column::Id)
         .all(&notifier.db)
         .await?;
@@ -158,9 +166,17 @@ async fn send(notifier: &Notifier, psid: &str) -> Result<Outcome, JobError> {
 
 async fn send_one(notifier: &Notifier, reply: &bot_replies::Model) -> Result<(), JobError> {
     let now = notifier.clock.now();
-    let attempt = match &notifier.messenger {
-        None => Attempt::Failed("Messenger is not set up on this server".into()),
+    let (reply, attempt) = match &notifier.messenger {
+        None => (
+            reply.clone(),
+            Attempt::Failed("Messenger is not set up on this server".into()),
+        ),
         Some(api) => {
+            // Committed before the Send API is asked: a stop before its
+            // answer is recorded leaves the reply `Sending`.
+            let Some(reply) = mark_sending(&notifier.db, reply, now).await? else {
+                return Ok(()); // another try changed it since it was read
+            };
             let buttons: Vec<QuickReply> = serde_json::from_str::<Vec<serde_json::Value>>(&reply.quick_replies)
                 .unwrap_or_default()
                 .iter()
@@ -169,7 +185,7 @@ async fn send_one(notifier: &Notifier, reply: &bot_replies::Model) -> Result<(),
                     payload: b["payload"].as_str().unwrap_or_default().to_owned(),
                 })
                 .collect();
-            outbox::to_messenger(
+            let attempt = outbox::to_messenger(
                 &notifier.db,
                 api,
                 &reply.psid,
@@ -178,13 +194,59 @@ async fn send_one(notifier: &Notifier, reply: &bot_replies::Model) -> Result<(),
                 &buttons,
                 now,
             )
-            .await?
+            .await?;
+            (reply, attempt)
         }
     };
     let settled = outbox::settle(reply.attempts, reply.created_at, now, attempt);
-    record(&notifier.db, reply, &settled, notifier.clock.now()).await?;
+    record(&notifier.db, &reply, &settled, notifier.clock.now()).await?;
     outbox::remember_share(&notifier.db, &settled, reply.share_id, &reply.psid, now).await?;
     settled.into_job_result()
+}
+
+/// Marks `reply` as being sent (`Sending`, `tried_at` = `now`) in a write
+/// of its own. A reply already `Sending` was cut short (its try may have
+/// reached the person): the mark counts that try and the interruption, and
+/// says so in the log and in `bot_replies_interrupted_total`. Answers the
+/// row as marked, or `None` when another try changed it since it was read.
+async fn mark_sending(
+    db: &impl ConnectionTrait,
+    reply: &bot_replies::Model,
+    now: DateTime<Utc>,
+) -> Result<Option<bot_replies::Model>, DbErr> {
+    let interrupted = reply.status == Status::Sending;
+    let add = i32::from(interrupted);
+    let marked = bot_replies::Model {
+        status: Status::Sending,
+        tried_at: Some(now),
+        attempts: reply.attempts + add,
+        interruptions: reply.interruptions + add,
+        ..reply.clone()
+    };
+    let changed = bot_replies::Entity::update_many()
+        .col_expr(bot_replies::Column::Status, Expr::value(Status::Sending))
+        .col_expr(bot_replies::Column::TriedAt, Expr::value(now))
+        .col_expr(bot_replies::Column::Attempts, Expr::value(marked.attempts))
+        .col_expr(bot_replies::Column::Interruptions, Expr::value(marked.interruptions))
+        .filter(bot_replies::Column::Id.eq(reply.id))
+        .filter(bot_replies::Column::Status.eq(reply.status))
+        .filter(bot_replies::Column::Interruptions.eq(reply.interruptions))
+        .filter(bot_replies::Column::Attempts.eq(reply.attempts))
+        .exec(db)
+        .await?
+        .rows_affected;
+    if changed != 1 {
+        return Ok(None);
+    }
+    if interrupted {
+        tracing::warn!(
+            reply_id = %reply.id,
+            interruptions = marked.interruptions,
+            "a bot reply cut short while being sent is sent again: the person may see it twice"
+        );
+        metrics::counter!("bot_replies_interrupted_total").increment(1);
+    }
+    Ok(Some(marked))
 }
 
 /// Writes what a try of `reply` came to (`sent_at`: when the provider
@@ -218,6 +280,7 @@ async fn record(
         }
         Settled::Retry { attempts, reason, .. } => {
             bot_replies::Entity::update_many()
+                .col_expr(bot_replies::Column::Status, Expr::value(Status::Pending))
                 .col_expr(bot_replies::Column::Attempts, Expr::value(*attempts))
                 .col_expr(bot_replies::Column::LastError, Expr::value(reason.clone()))
                 .filter(bot_replies::Column::Id.eq(reply.id))

@@ -51,6 +51,12 @@ pub const MAX_PSID: usize = 64;
 /// characters.
 pub const MAX_MID: usize = 255;
 
+/// The longest free text stored in one field (what was written, a
+/// payload, a link, a ref), in bytes: the largest event Meta documents
+/// (26,000 bytes, the webhook's `MAX_EVENT_BYTES`) cannot carry more, so a
+/// longer one is not Meta's.
+pub const MAX_TEXT_BYTES: usize = 26_000;
+
 /// An event as the webhook read it.
 #[derive(Debug, Clone, Default)]
 pub struct NewEvent {
@@ -89,7 +95,9 @@ pub fn rejected(reason: &'static str, kind: &str) {
 /// repaired without risking that two become one, so one that is empty,
 /// too long or holds a control character rejects the event; free text
 /// (what was written, payloads, links, refs) loses its control characters
-/// (but tabs and line breaks) and is kept.
+/// (but tabs and line breaks) and is kept, unless it is longer than
+/// [`MAX_TEXT_BYTES`], which rejects the event. (A lone surrogate escaped
+/// in the JSON, `"\ud800"`, was already read as U+FFFD.)
 ///
 /// # Errors
 /// The reason the event is rejected.
@@ -103,6 +111,10 @@ pub fn check(event: NewEvent) -> Result<NewEvent, &'static str> {
     }
     if event.target_mid.as_deref().is_some_and(|mid| !id_ok(mid, MAX_MID)) {
         return Err("target message id empty, too long or with control characters");
+    }
+    let free = [&event.text, &event.payload, &event.shared_url, &event.referral];
+    if free.into_iter().flatten().any(|text| text.len() > MAX_TEXT_BYTES) {
+        return Err("a text longer than any event Meta sends");
     }
     let clean = |text: Option<String>| text.map(|text| without_control_characters(&text));
     Ok(NewEvent {
