@@ -65,6 +65,10 @@
 //! - [`receipts`]: each step of a share (opened, listening, played,
 //!   expired, cancelled) recorded once, in order, pushed to its sender when
 //!   they chose it, and told live to both people.
+//! - [`reacting`]: the two people in a share answer it — a reaction (one
+//!   emoji) or a reply — from the app or from Messenger (a reaction or
+//!   reply to a message of the page about the share); the other person
+//!   hears of it live, by push and on Messenger.
 //! - [`sharing`]: sending a friend a track (the share, its first check and
 //!   the notice, in one transaction).
 //! - [`detection`]: watching recipients' listening — live through
@@ -138,6 +142,7 @@ pub mod messenger;
 pub mod notify;
 pub mod paging;
 pub mod persisted_queries;
+pub mod reacting;
 pub mod receipts;
 pub mod sandbox;
 pub mod shares;

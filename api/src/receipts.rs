@@ -53,6 +53,14 @@ impl Told {
         self
     }
 
+    /// A reaction or reply to `share` (recorded by the caller): its
+    /// sender and its recipient hear of it.
+    pub fn answered(share: &share::Model, step: &share_activities::Model) -> Told {
+        let mut told = Told::default();
+        told.step(share, step);
+        told
+    }
+
     /// A step of `share`: its sender and its recipient hear of it.
     fn step(&mut self, share: &share::Model, step: &share_activities::Model) {
         self.steps.push(step.kind);

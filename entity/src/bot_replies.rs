@@ -22,6 +22,9 @@ pub struct Model {
     pub provider_message_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,
+    /// The share it is about, when it is about one: once sent, its
+    /// `message_id` is remembered with the share (`share_messages`).
+    pub share_id: Option<Uuid>,
     /// When the latest try began (the mark written before the Send API is
     /// asked).
     pub tried_at: Option<DateTimeUtc>,

@@ -102,6 +102,14 @@ pub enum EventKind {
     /// per warning).
     #[sea_orm(string_value = "consent_expiring")]
     ConsentExpiring,
+    /// To the other person of a share: its sender or recipient reacted
+    /// with an emoji (`event_id`: the step in `share_activities`).
+    #[sea_orm(string_value = "share_reacted")]
+    ShareReacted,
+    /// To the other person of a share: its sender or recipient replied
+    /// (`event_id`: the step, which holds the reply).
+    #[sea_orm(string_value = "share_replied")]
+    ShareReplied,
 }
 
 /// Its stored name (`share_played`, …), which the API shows too.

@@ -20,6 +20,8 @@ pub mod refresh_tokens;
 pub mod sandbox_secrets;
 pub mod sessions;
 pub mod share_activities;
+pub mod share_messages;
+pub mod share_reactions;
 pub mod shares;
 pub mod spotify_clients;
 pub mod spotify_links;
@@ -57,7 +59,9 @@ mod tests {
                 "share_opened",
                 "share_listening",
                 "share_expired",
-                "consent_expiring"
+                "consent_expiring",
+                "share_reacted",
+                "share_replied"
             ]
         );
         assert_eq!(

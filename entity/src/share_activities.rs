@@ -17,6 +17,13 @@ pub struct Model {
     pub at: DateTimeUtc,
     /// When Send Songs recorded it.
     pub created_at: DateTimeUtc,
+    /// Who reacted or replied (none for the other kinds).
+    pub user_id: Option<Uuid>,
+    /// The emoji of a reaction (none: taken back), the text of a reply.
+    pub detail: Option<String>,
+    /// The Messenger event it came from (Meta's `mid`, or the inbox's id
+    /// for a reaction): a redelivered event writes nothing.
+    pub source_mid: Option<String>,
 }
 
 /// What happened to a share. Stored as the upper-case name (`varchar(12)`).
@@ -40,10 +47,10 @@ pub enum Kind {
     /// Withdrawn by its sender.
     #[sea_orm(string_value = "CANCELLED")]
     Cancelled,
-    /// Someone reacted to it.
+    /// Someone reacted to it, or took their reaction back (`detail` none).
     #[sea_orm(string_value = "REACTED")]
     Reacted,
-    /// Someone replied to it.
+    /// Someone replied to it (`detail`: the reply). Replies are these rows.
     #[sea_orm(string_value = "REPLIED")]
     Replied,
 }

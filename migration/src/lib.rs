@@ -25,6 +25,7 @@ mod m20261130_000050_add_share_steps;
 mod m20261130_000051_add_track_isrc;
 mod m20261130_000060_add_spotify_budget;
 mod m20261130_000063_add_own_spotify_client;
+mod m20261130_000070_add_reactions_and_replies;
 mod m20261130_000080_bot_question_choices;
 
 pub struct Migrator;
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000051_add_track_isrc::Migration),
             Box::new(m20261130_000060_add_spotify_budget::Migration),
             Box::new(m20261130_000063_add_own_spotify_client::Migration),
+            Box::new(m20261130_000070_add_reactions_and_replies::Migration),
             Box::new(m20261130_000080_bot_question_choices::Migration),
         ]
     }

@@ -448,6 +448,43 @@ async fn case(servers: &Servers, mutation: &str) {
                 .await;
             assert_eq!(steps["data"]["share"]["openedAt"], opened[0]["openedAt"], "{steps}");
         }
+        "reactToShare" | "replyToShare" => {
+            let (from, to) = if mutation == "reactToShare" {
+                ("reactedburst", "reactorburst")
+            } else {
+                ("repliedburst", "replierburst")
+            };
+            let (from, to) = (person(servers, from).await, person(servers, to).await);
+            app.befriend(&from, &to).await;
+            let shared = crate::shares::share(app, &from, &to.handle, TRACK).await;
+            let (query, variables) = if mutation == "reactToShare" {
+                (
+                    "mutation($id: ID!) { reactToShare(id: $id, emoji: \"🔥\") { id } }",
+                    json!({ "id": shared["id"] }),
+                )
+            } else {
+                (
+                    "mutation($id: ID!) { replyToShare(id: $id, text: \"yes!\") { id } }",
+                    json!({ "id": shared["id"] }),
+                )
+            };
+            let bodies = servers.burst(query, variables, Some(&to.access)).await;
+            all_succeed(mutation, &bodies);
+            let seen = app
+                .graphql(
+                    "query($id: ID!) { share(id: $id) { reactions { emoji } replies { text } } }",
+                    json!({ "id": shared["id"] }),
+                    Some(&from.access),
+                )
+                .await;
+            let (reactions, replies) = (
+                seen["data"]["share"]["reactions"].as_array().unwrap().len(),
+                seen["data"]["share"]["replies"].as_array().unwrap().len(),
+            );
+            // One reaction however many taps; every reply sent is a reply.
+            let expected = if mutation == "reactToShare" { (1, 0) } else { (0, N) };
+            assert_eq!((reactions, replies), expected, "{mutation}: {seen}");
+        }
         other => panic!(
             "the mutation `{other}` has no case in the concurrency sweep (tests/app/concurrency.rs): \
              say what {N} identical copies at once must come to"

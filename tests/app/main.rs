@@ -29,6 +29,7 @@ mod own_spotify_app;
 mod persisted_queries;
 mod provider_manifests;
 mod push_providers;
+mod reactions;
 mod receipts;
 mod redaction;
 mod replicas;

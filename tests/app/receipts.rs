@@ -353,7 +353,7 @@ async fn the_sender_chooses_which_steps_push_and_message_them() {
         .await;
     assert_eq!(
         shown["data"]["me"]["settings"]["notifySteps"],
-        json!(["PLAYED"]),
+        json!(["PLAYED", "REACTED", "REPLIED"]),
         "the default"
     );
 

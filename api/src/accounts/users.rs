@@ -69,8 +69,9 @@ pub async fn load_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashMa
 }
 
 /// The steps of their shares a new account hears about by push and
-/// Messenger: the listen receipt only.
-pub const DEFAULT_NOTIFY_STEPS: &str = "PLAYED";
+/// Messenger: the listen receipt, and the other person's reactions and
+/// replies.
+pub const DEFAULT_NOTIFY_STEPS: &str = "PLAYED,REACTED,REPLIED";
 
 /// A user row with default settings, ready to insert. Email and password
 /// stay empty: accounts from Spotify or Messenger have neither.

@@ -38,8 +38,7 @@ pub async fn handle(app: &App, event: &messenger_inbox::Model) -> Result<Vec<Rep
     // Spotify page) counts as if it had been typed.
     let code = event.referral.as_deref().and_then(link_codes::normalize);
     let replies = match event.kind {
-        // Kept for what comes later; nothing to say to them yet.
-        Kind::Reply | Kind::Reaction => Vec::new(),
+        Kind::Reply | Kind::Reaction => social::answered(app, event).await?,
         Kind::Referral => match code {
             Some(code) => account::link_code(app, psid, &code, sent_at).await?,
             None => Vec::new(),

@@ -34,6 +34,7 @@ pub fn whom(lead: &str, choices: &[Choice]) -> Reply {
             .iter()
             .map(|c| (format!("@{}", c.handle), format!("SEND:{}", c.handle)))
             .collect(),
+        ..Reply::default()
     }
 }
 

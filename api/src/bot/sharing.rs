@@ -43,7 +43,8 @@ pub async fn send(
                 format!("Sent {song} to @{to}. I'll tell you when they play it 🎧")
             } else {
                 format!("You already sent {song} to @{to}: I'm still waiting for them to play it.")
-            }))
+            })
+            .about(share.id))
         }
         Err(Error::Forbidden(_)) => {
             let handle = to.trim_start_matches('@').to_lowercase();

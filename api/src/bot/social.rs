@@ -1,4 +1,5 @@
-//! `friends`, `add`, `inbox`, `stats`, `now`.
+//! `friends`, `add`, `inbox`, `stats`, `now`; and reactions and replies
+//! to the page's messages about a share.
 use super::explain;
 use crate::notify::replies::Reply;
 use crate::{
@@ -11,6 +12,7 @@ use crate::{
     messenger::send_api::limits,
     notify::texts::elapsed,
     paging::Page,
+    reacting::{self, Answer, Heard},
     shares::{self, Mailbox, stats},
     spotify::catalog,
 };
@@ -80,18 +82,20 @@ pub async fn inbox(app: &App, me: &user::Model) -> Result<Reply, JobError> {
         after: None,
     };
     let (pending, more) = shares::list(&app.db, me.id, Mailbox::Received, pending_only, page).await?;
+    let answers = answers_lately(app, me).await?;
     if pending.is_empty() {
-        return Ok(Reply::text(
-            "Nothing waiting: you've played everything friends sent you.",
-        ));
+        let mut lines = vec!["Nothing waiting: you've played everything friends sent you.".to_owned()];
+        lines.extend(answers);
+        return Ok(Reply::text(lines.join("\n")));
     }
     let total = match more {
         true => shares::count(&app.db, me.id, Mailbox::Received, pending_only).await? as usize,
         false => pending.len(),
     };
     let mut lines = vec!["Songs waiting for you:".to_owned()];
-    // Room for the last line, "…and N more in the app."
-    let mut room = INBOX_CHARS - 40 - lines[0].chars().count();
+    // Room for the last line, "…and N more in the app.", and the answers.
+    let answers_room: usize = answers.iter().map(|line| line.chars().count() + 1).sum();
+    let mut room = INBOX_CHARS.saturating_sub(40 + lines[0].chars().count() + answers_room);
     for share in &pending {
         let track = catalog::find(&app.db, &share.track_id).await?;
         let sender = users::get(&app.db, share.sender_id).await?;
@@ -109,7 +113,66 @@ pub async fn inbox(app: &App, me: &user::Model) -> Result<Reply, JobError> {
     if left > 0 {
         lines.push(format!("…and {left} more in the app."));
     }
+    lines.extend(answers);
     Ok(Reply::text(lines.join("\n")))
+}
+
+/// A reaction or a reply to a message of the page: an answer to the share
+/// it is about (the reply confirmed, a reaction silently), or nothing when
+/// it is about no share.
+pub async fn answered(app: &App, event: &entity::messenger_inbox::Model) -> Result<Vec<Reply>, JobError> {
+    Ok(match reacting::from_messenger(app, event).await? {
+        Heard::Elsewhere
+        | Heard::Answered {
+            answer: Answer::React(_),
+            ..
+        } => Vec::new(),
+        Heard::Answered { share, by, .. } => {
+            let other = if share.sender_id == by {
+                share.recipient_id
+            } else {
+                share.sender_id
+            };
+            let other = users::get(&app.db, other).await?;
+            vec![Reply::text(format!("Sent your reply to @{}.", other.handle)).about(share.id)]
+        }
+        Heard::Refused(err) => match event.kind {
+            entity::messenger_inbox::Kind::Reply => vec![explain(err)?],
+            _ => Vec::new(),
+        },
+    })
+}
+
+/// How far back `inbox` shows friends' reactions and replies.
+const ANSWERS_SINCE: chrono::TimeDelta = chrono::TimeDelta::days(7);
+/// At most this many of them.
+const ANSWERS_SHOWN: u64 = 5;
+
+/// Friends' reactions and replies to my shares lately, newest first, as
+/// lines (none when there are none).
+async fn answers_lately(app: &App, me: &user::Model) -> Result<Vec<String>, JobError> {
+    let since = app.clock.now() - ANSWERS_SINCE;
+    let lately = shares::answers::lately_for(&app.db, me.id, since, ANSWERS_SHOWN).await?;
+    let mut lines = Vec::new();
+    for (step, share) in lately {
+        let (Some(by), Some(detail)) = (step.user_id, step.detail) else {
+            continue;
+        };
+        let by = users::get(&app.db, by).await?;
+        let song = catalog::find(&app.db, &share.track_id)
+            .await?
+            .as_ref()
+            .map(entity::tracks::Model::describe)
+            .unwrap_or_default();
+        lines.push(match step.kind {
+            entity::share_activities::Kind::Replied => format!("• @{} replied about {song}: “{detail}”", by.handle),
+            _ => format!("• @{} reacted {detail} to {song}", by.handle),
+        });
+    }
+    if !lines.is_empty() {
+        lines.insert(0, "Friends' reactions and replies:".to_owned());
+    }
+    Ok(lines)
 }
 
 pub async fn stats(app: &App, me: &user::Model) -> Result<Reply, JobError> {

@@ -115,7 +115,9 @@ pub struct Settings {
     /// Which steps of the shares I send also reach me by push and on
     /// Messenger (each channel as `notifyPush` and `notifyMessenger` allow);
     /// every step reaches my `shareActivity` subscription regardless.
-    /// Default: PLAYED only, the listen receipt.
+    /// REACTED and REPLIED are the other person's reactions and replies, on
+    /// shares I sent or received. Default: PLAYED (the listen receipt),
+    /// REACTED and REPLIED.
     notify_steps: Vec<super::shares::ShareActivityKind>,
     /// Anyone may see what I am playing, without signing in
     /// (`/v1/users/{handle}/now-playing`); accepted friends always may.

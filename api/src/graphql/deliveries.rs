@@ -71,7 +71,9 @@ impl Delivery {
 
     /// What it was about: `share_received` (to a recipient), `share_opened`,
     /// `share_listening`, `share_played` or `share_expired` (to a sender, for
-    /// the steps they chose in `notifySteps`), or `relink_required`.
+    /// the steps they chose in `notifySteps`), `share_reacted` or
+    /// `share_replied` (to the other person of a share, as their
+    /// `notifySteps` allow), `relink_required` or `consent_expiring`.
     async fn kind(&self) -> String {
         self.0.event_kind.to_string()
     }

@@ -9,6 +9,7 @@ use async_graphql::{MergedObject, MergedSubscription, Schema, connection::Connec
 use crate::app::AppState;
 
 mod accounts;
+mod answers;
 mod arguments;
 mod budget;
 mod checks;
@@ -51,6 +52,7 @@ pub struct Mutation(
     devices::DevicesMutation,
     spotify::SpotifyMutation,
     shares::SharesMutation,
+    answers::AnswersMutation,
 );
 
 /// Live events for the signed-in person, over a WebSocket

@@ -71,7 +71,7 @@ pub(super) fn parse_id(id: &ID, field: &'static str) -> Result<Uuid, Error> {
         .map_err(|_| Error::bad_input(field, "this is not an id this server gave out"))
 }
 
-async fn load_user(ctx: &Context<'_>, id: Uuid) -> Result<PublicUser> {
+pub(super) async fn load_user(ctx: &Context<'_>, id: Uuid) -> Result<PublicUser> {
     let found = ctx
         .data_unchecked::<DataLoader<UserLoader>>()
         .load_one(id)
@@ -172,6 +172,20 @@ impl Share {
         super::deliveries::for_share(ctx, self.0.id, viewer.user_id).await
     }
 
+    /// The reactions standing on it, oldest first: one emoji at most from
+    /// each of its two people (`reactToShare`, or a reaction in Messenger
+    /// to the page's message about it). Only they see them.
+    async fn reactions(&self, ctx: &Context<'_>) -> Result<Vec<super::answers::Reaction>> {
+        super::answers::reactions_of(ctx, &self.0).await
+    }
+
+    /// What its two people replied about it, oldest first
+    /// (`replyToShare`, or a Messenger reply to the page's message about
+    /// it). Only they see them.
+    async fn replies(&self, ctx: &Context<'_>) -> Result<Vec<super::answers::Reply>> {
+        super::answers::replies_of(ctx, &self.0).await
+    }
+
     /// The listen receipt, once played.
     async fn play_event(&self, ctx: &Context<'_>) -> Result<Option<PlayEvent>> {
         if self.0.status != Stored::Played {
@@ -249,9 +263,10 @@ pub enum ShareActivityKind {
     Expired,
     /// Withdrawn by its sender.
     Cancelled,
-    /// Someone reacted to the share.
+    /// Its sender or recipient reacted to the share, or took their
+    /// reaction back (`share.reactions` as it stands).
     Reacted,
-    /// Someone replied to the share.
+    /// Its sender or recipient replied to the share (`share.replies`).
     Replied,
 }
 
@@ -294,7 +309,8 @@ impl ShareActivity {
 
     /// When it happened: the share's `openedAt`, `listeningAt` or
     /// `playedAt` for those steps, its `expiresAt` when it expired, the
-    /// moment it was cancelled.
+    /// moment it was cancelled, the moment of a reaction (or its taking
+    /// back) or a reply.
     async fn at(&self) -> DateTime<Utc> {
         self.step.at
     }

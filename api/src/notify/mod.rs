@@ -13,7 +13,9 @@
 //! between commit and send loses nothing; the same event twice writes
 //! nothing new. A step of a share (opened, listening, played, expired)
 //! reaches its sender only when they chose that step
-//! (`users.notify_steps`), on both channels alike.
+//! (`users.notify_steps`), on both channels alike; so do reactions and
+//! replies (on by default), which reach the share's other person, whoever
+//! of the two that is.
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -108,6 +110,8 @@ fn step_of(kind: EventKind) -> Option<Step> {
         EventKind::ShareListening => Some(Step::Listening),
         EventKind::SharePlayed => Some(Step::Played),
         EventKind::ShareExpired => Some(Step::Expired),
+        EventKind::ShareReacted => Some(Step::Reacted),
+        EventKind::ShareReplied => Some(Step::Replied),
         EventKind::ShareReceived | EventKind::RelinkRequired | EventKind::ConsentExpiring => None,
     }
 }

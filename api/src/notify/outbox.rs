@@ -22,6 +22,7 @@ use crate::{
     messenger::{
         links,
         send_api::{Class, MessagingType, QuickReply, SendApi, SendError},
+        sent,
     },
 };
 use entity::deliveries::Status;
@@ -133,6 +134,30 @@ pub async fn to_messenger(
             Class::Failed | Class::Operator => Attempt::Failed(reason),
         },
     })
+}
+
+/// A message sent on Messenger that concerns a share is remembered with the
+/// id the Send API gave it (`messenger::sent`): a reaction or a reply to it
+/// becomes an answer to that share. Nothing for a message not (yet) sent.
+pub async fn remember_share(
+    db: &impl ConnectionTrait,
+    settled: &Settled,
+    share_id: Option<uuid::Uuid>,
+    psid: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    if let (
+        Settled::Finished {
+            status: Status::Sent,
+            provider_id: Some(mid),
+            ..
+        },
+        Some(share_id),
+    ) = (settled, share_id)
+    {
+        sent::remember(db, mid, share_id, psid, now).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

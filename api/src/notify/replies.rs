@@ -57,13 +57,24 @@ impl Job for SendBotReply {
 pub struct Reply {
     pub text: String,
     pub quick_replies: Vec<(String, String)>,
+    /// The one share it is about, if any: a reaction or a reply to it in
+    /// Messenger becomes an answer to that share.
+    pub share_id: Option<Uuid>,
 }
 
 impl Reply {
     pub fn text(text: impl Into<String>) -> Self {
         Self {
             text: text.into(),
-            quick_replies: Vec::new(),
+            ..Self::default()
+        }
+    }
+
+    /// The same reply, about `share_id`.
+    pub fn about(self, share_id: Uuid) -> Self {
+        Self {
+            share_id: Some(share_id),
+            ..self
         }
     }
 }
@@ -83,7 +94,7 @@ pub async fn queue(db: &impl ConnectionTrait, psid: &str, replies: &[Reply], now
             } else {
                 &[]
             };
-            insert(db, psid, text, buttons, now).await?;
+            insert(db, psid, text, buttons, reply.share_id, now).await?;
         }
     }
     SendBotReply { psid: psid.to_owned() }.enqueue(db, now).await
@@ -95,6 +106,7 @@ async fn insert(
     psid: &str,
     text: String,
     quick_replies: &[(String, String)],
+    share_id: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     let buttons: Vec<serde_json::Value> = quick_replies
@@ -112,6 +124,7 @@ async fn insert(
         provider_message_id: Set(None),
         created_at: Set(now),
         sent_at: Set(None),
+        share_id: Set(share_id),
         tried_at: Set(None),
         interruptions: Set(0),
     })
@@ -187,6 +200,7 @@ async fn send_one(notifier: &Notifier, reply: &bot_replies::Model) -> Result<(),
     };
     let settled = outbox::settle(reply.attempts, reply.created_at, now, attempt);
     record(&notifier.db, &reply, &settled, notifier.clock.now()).await?;
+    outbox::remember_share(&notifier.db, &settled, reply.share_id, &reply.psid, now).await?;
     settled.into_job_result()
 }
 

@@ -89,6 +89,9 @@ async fn send(notifier: &Notifier, delivery_id: Uuid) -> Result<Outcome, JobErro
     };
     let settled = outbox::settle(tried.attempts, tried.created_at, now, attempt);
     log::record(&notifier.db, &tried, &settled, notifier.clock.as_ref(), now).await?;
+    if tried.channel == Channel::Messenger {
+        outbox::remember_share(&notifier.db, &settled, tried.share_id, &tried.target, now).await?;
+    }
     settled.into_job_result()?;
     Ok(Outcome::Done)
 }
@@ -185,10 +188,12 @@ struct Loaded {
     share: Option<shares::Model>,
     track: Option<tracks::Model>,
     /// The share's other person: who sent it (for the recipient's notice),
-    /// else its recipient (for the sender's).
+    /// else its recipient (for the sender's); who reacted or replied.
     other: Option<users::Model>,
     /// When the play event it is about happened (if it is about one).
     played_at: Option<DateTime<Utc>>,
+    /// The emoji or the reply it is about (if it is about one).
+    answer: Option<String>,
 }
 
 /// `alias.column AS alias_column, …` for every column of `E`.
@@ -202,19 +207,20 @@ fn columns<E: EntityTrait>(alias: &str) -> String {
         .join(", ")
 }
 
-/// The delivery, its person, and the share, track and other person it is
-/// about: one statement instead of five (per-statement cost is most of a
+/// The delivery, its person, and the share, track, other person and answer
+/// it is about: one statement instead of six (per-statement cost is most of a
 /// delivery's database time).
 async fn load(notifier: &Notifier, delivery_id: Uuid) -> Result<Option<Loaded>, sea_orm::DbErr> {
     let backend = notifier.db.get_database_backend();
     let placeholder = if backend == DbBackend::Postgres { "$1" } else { "?" };
     let sql = format!(
-        "SELECT {}, {}, {}, {}, {}, pe.played_at AS pe_played_at FROM deliveries d \
+        "SELECT {}, {}, {}, {}, {}, pe.played_at AS pe_played_at, sa.detail AS sa_detail FROM deliveries d \
          JOIN users u ON u.id = d.user_id \
          LEFT JOIN shares s ON s.id = d.share_id \
          LEFT JOIN tracks t ON t.id = s.track_id \
-         LEFT JOIN users o ON o.id = CASE WHEN d.event_kind = 'share_received' THEN s.sender_id ELSE s.recipient_id END \
+         LEFT JOIN users o ON o.id = CASE WHEN d.user_id = s.sender_id THEN s.recipient_id ELSE s.sender_id END \
          LEFT JOIN play_events pe ON pe.id = d.event_id \
+         LEFT JOIN share_activities sa ON sa.id = d.event_id \
          WHERE d.id = {placeholder}",
         columns::<deliveries::Entity>("d"),
         columns::<users::Entity>("u"),
@@ -233,6 +239,7 @@ async fn load(notifier: &Notifier, delivery_id: Uuid) -> Result<Option<Loaded>, 
         track: tracks::Model::from_query_result_optional(&row, "t_")?,
         other: users::Model::from_query_result_optional(&row, "o_")?,
         played_at: row.try_get("", "pe_played_at")?,
+        answer: row.try_get("", "sa_detail")?,
     }))
 }
 
@@ -261,6 +268,12 @@ fn compose(notifier: &Notifier, loaded: &Loaded) -> Option<Texts> {
         (EventKind::ShareExpired, Some(share), Some(track), Some(recipient)) => {
             Some(texts::share_expired(share, track, recipient))
         }
+        (EventKind::ShareReacted, Some(share), Some(track), Some(by)) => {
+            Some(texts::share_reacted(share, track, by, loaded.answer.as_deref()?))
+        }
+        (EventKind::ShareReplied, Some(share), Some(track), Some(by)) => {
+            Some(texts::share_replied(share, track, by, loaded.answer.as_deref()?))
+        }
         (EventKind::RelinkRequired, _, _, _) => Some(texts::relink_required(&notifier.reconnect_url)),
         (EventKind::ConsentExpiring, _, _, _) => Some(texts::consent_expiring(&notifier.reconnect_url)),
         (
@@ -268,7 +281,9 @@ fn compose(notifier: &Notifier, loaded: &Loaded) -> Option<Texts> {
             | EventKind::ShareReceived
             | EventKind::ShareOpened
             | EventKind::ShareListening
-            | EventKind::ShareExpired,
+            | EventKind::ShareExpired
+            | EventKind::ShareReacted
+            | EventKind::ShareReplied,
             _,
             _,
             _,

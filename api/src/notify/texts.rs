@@ -120,6 +120,37 @@ pub fn share_received(share: &shares::Model, track: &tracks::Model, sender: &use
     }
 }
 
+/// To the other person of a share: `by` reacted to it with `emoji`.
+pub fn share_reacted(share: &shares::Model, track: &tracks::Model, by: &users::Model, emoji: &str) -> Texts {
+    let song = track.describe();
+    let name = &by.display_name;
+    let url = track_url(track);
+    Texts {
+        message: format!("{name} reacted {emoji} to {song} {url}"),
+        push: Push {
+            title: format!("{name} reacted {emoji}"),
+            body: song,
+            data: data("share_reacted", Some(share), Some(url)),
+        },
+    }
+}
+
+/// To the other person of a share: `by` replied `text` to it. In
+/// Messenger, a reply to this message answers them back.
+pub fn share_replied(share: &shares::Model, track: &tracks::Model, by: &users::Model, text: &str) -> Texts {
+    let song = track.describe();
+    let name = &by.display_name;
+    let url = track_url(track);
+    Texts {
+        message: format!("{name} replied about {song}: “{text}” {url}"),
+        push: Push {
+            title: format!("{name} replied about {song}"),
+            body: text.to_owned(),
+            data: data("share_replied", Some(share), Some(url)),
+        },
+    }
+}
+
 /// To someone whose Spotify link stopped working.
 pub fn relink_required(reconnect_url: &str) -> Texts {
     Texts {

@@ -63,15 +63,21 @@ pub(super) async fn log(
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<share_activities::Model, DbErr> {
+    row(share_id, kind, at, now).insert(db).await
+}
+
+/// A new step, to write; an answer sets who and what before.
+pub(super) fn row(share_id: Uuid, kind: Kind, at: DateTime<Utc>, now: DateTime<Utc>) -> share_activities::ActiveModel {
     share_activities::ActiveModel {
         id: Set(Uuid::now_v7()),
         share_id: Set(share_id),
         kind: Set(kind),
         at: Set(at),
         created_at: Set(now),
+        user_id: Set(None),
+        detail: Set(None),
+        source_mid: Set(None),
     }
-    .insert(db)
-    .await
 }
 
 /// Steps with their shares, many at once, in one joined query (the

@@ -22,6 +22,7 @@ use crate::{
 use entity::{play_events, shares, shares::Status};
 
 pub mod activity;
+pub mod answers;
 pub mod lifecycle;
 pub mod stats;
 pub mod tracked;
