@@ -56,7 +56,10 @@ use futures_util::{
     stream::{self, AbortHandle, Abortable, BoxStream, SelectAll},
 };
 
-use super::{graphql::GraphqlState, order::SelectionOrder};
+use super::{
+    graphql::GraphqlState,
+    shape::{FieldTypes, ResponseShape},
+};
 use crate::{
     app::{App, AppState},
     graphql::{AppSchema, Auth, ClientAddress, is_request_error},
@@ -158,16 +161,19 @@ struct Connection {
     /// session ends they are answered before the socket closes.
     answering: HashSet<String>,
     operations: SelectAll<Abortable<BoxStream<'static, OperationEvent>>>,
+    /// The schema's field types, to shape each response.
+    types: Arc<FieldTypes>,
 }
 
 async fn serve(socket: WebSocket, protocol: Protocols, state: GraphqlState, peer: SocketAddr) {
-    let GraphqlState { app, schema } = state;
+    let GraphqlState { app, schema, types } = state;
     let mut connection = Connection {
         socket,
         protocol,
         running: HashMap::new(),
         answering: HashSet::new(),
         operations: SelectAll::new(),
+        types,
     };
     let shutdown = app.shutdown.clone();
     let ended = tokio::select! {
@@ -325,16 +331,16 @@ impl Connection {
         }
         let (handle, registration) = AbortHandle::new_pair();
         let (key, key_for_map) = (id.clone(), id.clone());
-        let order = SelectionOrder::of(&request);
-        if !order.as_ref().is_some_and(SelectionOrder::is_subscription) {
+        let shape = ResponseShape::of(&request, &self.types);
+        if !shape.as_ref().is_some_and(ResponseShape::is_subscription) {
             self.answering.insert(id.clone());
         }
         let events: BoxStream<'static, OperationEvent> = schema
             .execute_stream_with_session_data(request, data.clone())
             .enumerate()
             .map(move |(n, mut response)| {
-                if let Some(order) = &order {
-                    order.apply(&mut response.data);
+                if let Some(shape) = &shape {
+                    shape.apply(&mut response);
                 }
                 (key.clone(), Some((n == 0, response)))
             })
