@@ -89,7 +89,8 @@
 //! - [`http`]: the router, middleware, health, metrics, the OAuth pages,
 //!   the public now-playing route, the GraphQL transport (HTTP, persisted
 //!   queries, GraphiQL served from the binary, WebSocket with its sessions,
-//!   CORS, fields in selection order),
+//!   CORS, responses shaped as the specification says: fields in selection
+//!   order, a failed field null),
 //!   and binding the server's socket.
 //! - [`bot`]: the Messenger commands, and every word the bot says.
 //! - [`webhook`]: Meta's webhook: the handshake, signatures, and events

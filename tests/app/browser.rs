@@ -83,7 +83,7 @@ async fn assert_stayed_on_loopback(browser: &Browser, app: &TestApp) {
 }
 
 #[tokio::test]
-async fn graphiql_subscribes_with_the_token_typed_in_its_headers_tab() {
+async fn graphiql_runs_queries_mutations_and_subscriptions_with_the_token_typed_in_its_headers_tab() {
     let _one = ONE_AT_A_TIME.lock().await;
     let Some(browser) = launch().await else { return };
     let app = spawn_app().await;
@@ -93,6 +93,48 @@ async fn graphiql_subscribes_with_the_token_typed_in_its_headers_tab() {
     browser.client.goto(&format!("{}/graphql", app.address)).await.unwrap();
     browser.find(".graphiql-query-editor .CodeMirror").await;
     browser.client.execute(RECORD_WEBSOCKET_MESSAGES, vec![]).await.unwrap();
+
+    // A query and a mutation run as the person whose token is typed in.
+    type_into(&browser, ".graphiql-query-editor", "{ me { handle } }").await;
+    run_as(&browser, &alex).await;
+    let shown = browser
+        .text_until(".graphiql-response", Duration::from_secs(10), |t| {
+            t.contains("\"alex\"")
+        })
+        .await;
+    assert!(
+        shown.as_deref().is_some_and(|t| t.contains("\"handle\"")),
+        "the result pane shows who I am: {shown:?}"
+    );
+    type_into(
+        &browser,
+        ".graphiql-query-editor",
+        "mutation { addFriend(handle: \"sam\") { status user { handle } } }",
+    )
+    .await;
+    browser.find(".graphiql-execute-button").await.click().await.unwrap();
+    let shown = browser
+        .text_until(".graphiql-response", Duration::from_secs(10), |t| {
+            t.contains("REQUESTED")
+        })
+        .await;
+    assert!(
+        shown.as_deref().is_some_and(|t| t.contains("\"sam\"")),
+        "the result pane shows the mutation's answer: {shown:?}"
+    );
+    let friends = app
+        .graphql(
+            "{ me { friends { status user { handle } } } }",
+            json!({}),
+            Some(&sam.access),
+        )
+        .await;
+    assert_eq!(
+        friends["data"]["me"]["friends"],
+        json!([{ "status": "INCOMING", "user": { "handle": "alex" } }]),
+        "it ran as Alex: {friends}"
+    );
+
     type_into(
         &browser,
         ".graphiql-query-editor",

@@ -78,6 +78,41 @@ async fn graphiql_comes_whole_from_this_server() {
     assert!(html.contains("/LICENSE-graphiql") && html.contains("/LICENSE-react"));
 }
 
+/// The licences the page names in its comment are there to read.
+#[tokio::test]
+async fn the_licences_the_page_names_answer() {
+    let app = spawn_app().await;
+    let html = page(&app).await.text().await.unwrap();
+    let licences: Vec<&str> = html
+        .match_indices("/graphiql/")
+        .map(|(at, _)| {
+            let rest = &html[at..];
+            &rest[..rest
+                .find(|c: char| c.is_whitespace() || matches!(c, '"' | ',' | ':'))
+                .unwrap()]
+        })
+        .filter(|address| address.contains("/LICENSE-"))
+        .collect();
+    let names: Vec<&str> = licences.iter().map(|a| a.rsplit('/').next().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["LICENSE-graphiql", "LICENSE-react", "LICENSE-react-dom"],
+        "{html}"
+    );
+
+    for address in licences {
+        let licence = app.get(address).await;
+        assert_eq!(licence.status(), StatusCode::OK, "{address}");
+        let kind = licence.headers()[header::CONTENT_TYPE].to_str().unwrap().to_owned();
+        assert!(kind.starts_with("text/plain"), "{address}: {kind}");
+        let text = licence.text().await.unwrap();
+        assert!(
+            text.contains("MIT License") && text.contains("Permission is hereby granted"),
+            "{address}: {text}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn graphiql_files_are_addressed_by_content() {
     let app = spawn_app().await;

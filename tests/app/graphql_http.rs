@@ -222,9 +222,11 @@ async fn fields_come_back_in_selection_order_over_post_get_and_websocket() {
     };
     let refused = "{ zeta: __typename share(id: \"00000000-0000-0000-0000-000000000000\") { id } alpha: __typename }";
     let keeps_its_code = |body: &Value| {
-        // async-graphql leaves a field that failed out of `data`.
-        assert_eq!(keys(&body["data"]), ["zeta", "alpha"], "{body}");
+        // A field that failed is null in its place.
+        assert_eq!(keys(&body["data"]), ["zeta", "share", "alpha"], "{body}");
+        assert_eq!(body["data"]["share"], Value::Null, "{body}");
         assert_eq!(error_code(body), Some("UNAUTHENTICATED"), "{body}");
+        assert_eq!(body["errors"][0]["path"], json!(["share"]), "{body}");
     };
 
     for _ in 0..2 {
@@ -247,6 +249,76 @@ async fn fields_come_back_in_selection_order_over_post_get_and_websocket() {
 
     let mut socket = app.subscribe(Some(&sam.access), query).await;
     expected(&socket.next().await.expect("the query's result"));
+}
+
+/// A field that failed answers `null` in its place, its error saying where
+/// (`path`) and why (`extensions.code`); one whose type is non-null takes
+/// its parent with it, here `data` itself (GraphQL, Handling Field
+/// Errors). The same over POST, GET and WebSocket (persisted queries:
+/// `persisted_queries.rs`).
+#[tokio::test]
+async fn failed_fields_are_null_and_non_null_ones_null_their_parent_over_post_get_and_websocket() {
+    let app = spawn_app().await;
+    let sam = app.sign_up("sam").await;
+    app.sign_up("kim").await;
+    // Kim is not Sam's friend: `nowPlaying` (nullable) is FORBIDDEN.
+    let nullable = "{ zeta: __typename nowPlaying(handle: \"kim\") { text } alpha: __typename }";
+    let is_null_in_place = |body: &Value| {
+        assert_eq!(
+            body["data"],
+            json!({ "zeta": "Query", "nowPlaying": null, "alpha": "Query" }),
+            "{body}"
+        );
+        assert_eq!(keys(&body["data"]), ["zeta", "nowPlaying", "alpha"], "{body}");
+        assert_eq!(error_code(body), Some("FORBIDDEN"), "{body}");
+        assert_eq!(body["errors"][0]["path"], json!(["nowPlaying"]), "{body}");
+        assert_eq!(body["errors"].as_array().map(Vec::len), Some(1), "{body}");
+    };
+    // `track` is `Track!`: its failure makes `data` null, `zeta` and all.
+    let non_null = "{ zeta: __typename track(link: \"not a track\") { name } }";
+    let nulls_data = |body: &Value| {
+        assert!(body.as_object().unwrap().contains_key("data"), "{body}");
+        assert_eq!(body["data"], Value::Null, "{body}");
+        assert_eq!(error_code(body), Some("BAD_USER_INPUT"), "{body}");
+        assert_eq!(body["errors"][0]["path"], json!(["track"]), "{body}");
+        assert_eq!(body["errors"].as_array().map(Vec::len), Some(1), "{body}");
+    };
+
+    is_null_in_place(&app.graphql(nullable, json!({}), Some(&sam.access)).await);
+    nulls_data(&app.graphql(non_null, json!({}), Some(&sam.access)).await);
+
+    let get = |query: &'static str| {
+        let request = app
+            .client
+            .get(format!("{}/graphql", app.address))
+            .header(header::ACCEPT, GRAPHQL_RESPONSE)
+            .query(&[("query", query)])
+            .bearer_auth(&sam.access);
+        async move {
+            let response = request.send().await.unwrap();
+            // A response with data (even null) is not a request error.
+            assert_eq!(response.status(), StatusCode::OK);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    is_null_in_place(&get(nullable).await);
+    nulls_data(&get(non_null).await);
+
+    let mut socket = app.subscribe(Some(&sam.access), nullable).await;
+    is_null_in_place(&socket.next().await.expect("the query's result"));
+    let mut socket = app.subscribe(Some(&sam.access), non_null).await;
+    nulls_data(&socket.next().await.expect("the query's result"));
+
+    // A mutation's non-null field likewise.
+    let add = app
+        .graphql(
+            "mutation { addFriend(handle: \"nobody\") { status } }",
+            json!({}),
+            Some(&sam.access),
+        )
+        .await;
+    assert_eq!(add["data"], Value::Null, "{add}");
+    assert_eq!(add["errors"][0]["path"], json!(["addFriend"]), "{add}");
 }
 
 fn keys(object: &Value) -> Vec<&str> {

@@ -104,6 +104,37 @@ async fn a_hash_the_server_does_not_know_is_sent_again_with_its_query_then_runs_
     assert_eq!(text, r#"{"data":{"me":{"handle":"sam","displayName":"sam"}}}"#);
 }
 
+/// A stored query's field that failed is null in its place, by POST and
+/// by GET, as for any other query (`graphql_http.rs`).
+#[tokio::test]
+async fn a_stored_querys_failed_field_is_null_in_its_place() {
+    let app = spawn_app().await;
+    let sam = app.sign_up("sam").await;
+    app.sign_up("kim").await;
+    // Kim is not Sam's friend: `nowPlaying` is FORBIDDEN.
+    let query = "query Kim {\n  nowPlaying(handle: \"kim\") {\n    text\n  }\n  me {\n    handle\n  }\n}";
+    let expected = |body: &Value| {
+        assert_eq!(
+            body["data"].to_string(),
+            r#"{"nowPlaying":null,"me":{"handle":"sam"}}"#,
+            "{body}"
+        );
+        assert_eq!(error_code(body), Some("FORBIDDEN"), "{body}");
+        assert_eq!(body["errors"][0]["path"], json!(["nowPlaying"]), "{body}");
+    };
+
+    assert_not_found(post(&app, &hash_only("Kim", query, json!({})), Some(&sam.access)).await).await;
+    let retried = post(&app, &with_query("Kim", query, json!({})), Some(&sam.access)).await;
+    assert_eq!(retried.status(), StatusCode::OK);
+    expected(&retried.json().await.unwrap());
+
+    let by_hash = post(&app, &hash_only("Kim", query, json!({})), Some(&sam.access)).await;
+    expected(&by_hash.json().await.unwrap());
+    let by_get = get(&app, "Kim", query, json!({}), Some(&sam.access)).await;
+    assert_eq!(by_get.status(), StatusCode::OK);
+    expected(&by_get.json().await.unwrap());
+}
+
 #[tokio::test]
 async fn hashed_queries_go_by_get_as_apollo_sends_them() {
     let app = spawn_app().await;

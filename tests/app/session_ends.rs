@@ -309,6 +309,35 @@ async fn a_log_out_on_one_replica_closes_the_socket_on_another_and_its_cache_for
 }
 
 #[tokio::test]
+async fn a_reused_refresh_token_on_one_replica_closes_the_revoked_sessions_sockets_on_another() {
+    if !on_postgres() {
+        return;
+    }
+    let first = spawn_app().await;
+    let second = spawn_replica(&first, &[]).await;
+    let sam = first.sign_up("sam").await;
+    let phone = second_session(&first, &sam).await;
+    let rotated = first.graphql(REFRESH, json!({ "t": sam.refresh }), None).await;
+    let rotated = rotated["data"]["refreshSession"]["accessToken"].as_str().unwrap();
+    let mut there = second.subscribe(Some(rotated), CHANGED).await;
+    let mut phones = second.subscribe(Some(&phone.access), CHANGED).await;
+    // The second replica has the session in its cache.
+    let me = second.graphql(ME, json!({}), Some(rotated)).await;
+    assert_eq!(me["data"]["me"]["handle"], "sam", "{me}");
+
+    // A thief replays the spent token on the first replica.
+    let replay = first.graphql(REFRESH, json!({ "t": sam.refresh }), None).await;
+
+    assert_eq!(error_code(&replay), Some("UNAUTHENTICATED"), "{replay}");
+    assert_ended(there.closing(WAIT).await, "ended");
+    let me = second.graphql(ME, json!({}), Some(rotated)).await;
+    assert_eq!(error_code(&me), Some("UNAUTHENTICATED"), "{me}");
+    // Sam's other session (the phone) is not the revoked one.
+    let kim = first.sign_up("kim").await;
+    assert_still_hears(&second, &mut phones, &kim, "sam").await;
+}
+
+#[tokio::test]
 async fn log_out_everywhere_and_deletion_reach_sockets_on_every_replica() {
     if !on_postgres() {
         return;

@@ -49,6 +49,18 @@ impl Raw {
         self.send_text(&message.to_string()).await;
     }
 
+    /// Sends `messages` in one write, as a client that does not wait
+    /// between them.
+    async fn send_together(&mut self, messages: &[Value]) {
+        for message in messages {
+            self.socket
+                .feed(Message::text(message.to_string()))
+                .await
+                .expect("queued");
+        }
+        self.socket.flush().await.expect("sent");
+    }
+
     async fn send_text(&mut self, text: &str) {
         self.socket.send(Message::text(text)).await.expect("sent");
     }
@@ -166,17 +178,42 @@ async fn a_socket_that_never_sends_connection_init_is_closed_with_4408() {
 }
 
 #[tokio::test]
-async fn anything_but_connection_init_or_ping_before_the_ack_closes_with_4401() {
+async fn an_operation_message_before_the_ack_closes_with_4401() {
     let app = spawn_app().await;
-    for early in [
-        subscribe("1", CHANGED),
-        json!({ "id": "1", "type": "complete" }),
-        json!({ "type": "pong" }),
-    ] {
+    for early in [subscribe("1", CHANGED), json!({ "id": "1", "type": "complete" })] {
         let mut ws = Raw::open(&app, CURRENT).await;
         ws.send(early.clone()).await;
         assert_eq!(ws.close_code().await, 4401, "{early}");
     }
+}
+
+/// PROTOCOL.md: a `pong` "can be sent at any time", even unsolicited, and
+/// so can a `ping`: before `connection_init`, and while it is checked.
+#[tokio::test]
+async fn ping_and_pong_before_the_ack_are_welcome() {
+    let app = spawn_app().await;
+    let sam = app.sign_up("sam").await;
+    let mut ws = Raw::open(&app, CURRENT).await;
+
+    ws.send(json!({ "type": "pong" })).await;
+    ws.send(json!({ "type": "pong", "payload": { "at": 1 } })).await;
+    ws.send(json!({ "type": "ping" })).await;
+    assert_eq!(ws.next().await, json!({ "type": "pong" }), "still open");
+    ws.send_together(&[
+        init(Some(&sam.access)),
+        json!({ "type": "pong" }),
+        json!({ "type": "ping" }),
+    ])
+    .await;
+
+    let mut answers = vec![ws.next().await, ws.next().await];
+    answers.sort_by_key(|m| m["type"].as_str().map(str::to_owned));
+    assert_eq!(
+        answers,
+        [json!({ "type": "connection_ack" }), json!({ "type": "pong" })]
+    );
+    ws.send(subscribe("q", "{ me { handle } }")).await;
+    assert_eq!(ws.next().await["payload"]["data"]["me"]["handle"], "sam");
 }
 
 #[tokio::test]
@@ -352,13 +389,38 @@ async fn legacy_sockets_get_ka_after_the_ack_and_at_the_interval() {
     assert_eq!(ws.next_any().await, json!({ "type": "ka" }));
 }
 
+/// Opens a legacy socket, sends `messages`, and checks it is refused the
+/// legacy way: a `connection_error` carrying the reason, then the close
+/// with `expected`. Answers the reason.
+async fn legacy_refused(app: &TestApp, case: &str, messages: Vec<Value>, expected: u16) -> String {
+    let mut ws = Raw::open(app, LEGACY).await;
+    for message in messages {
+        ws.send(message).await;
+    }
+    let (code, reason, before) = ws.closed().await;
+    assert_eq!(code, expected, "{case}: {reason}");
+    let errors: Vec<&Value> = before
+        .iter()
+        .filter(|m| m["type"] != "ka" && m["type"] != "connection_ack")
+        .collect();
+    assert_eq!(
+        errors.len(),
+        1,
+        "{case}: one connection_error, nothing else: {before:?}"
+    );
+    assert_eq!(errors[0]["type"], "connection_error", "{case}: {before:?}");
+    assert_eq!(errors[0]["payload"]["message"], reason.as_str(), "{case}");
+    reason
+}
+
 #[tokio::test]
 async fn legacy_refusals_say_connection_error_then_close() {
     let app = spawn_app_with(&[("WS_INIT_TIMEOUT", "300ms")]).await;
     let sam = app.sign_up("sam").await;
-    let cases: [(&str, Vec<Value>, u16); 4] = [
+    let cases: [(&str, Vec<Value>, u16); 5] = [
         ("no token", vec![init(None)], 4403),
         ("start first", vec![start("1", CHANGED)], 4401),
+        ("stop first", vec![json!({ "id": "1", "type": "stop" })], 4401),
         (
             "init twice",
             vec![init(Some(&sam.access)), init(Some(&sam.access))],
@@ -367,18 +429,83 @@ async fn legacy_refusals_say_connection_error_then_close() {
         ("silence", vec![], 4408),
     ];
     for (case, messages, expected) in cases {
-        let mut ws = Raw::open(&app, LEGACY).await;
-        for message in messages {
-            ws.send(message).await;
-        }
-        let (code, reason, before) = ws.closed().await;
-        assert_eq!(code, expected, "{case}: {reason}");
-        let error = before
-            .iter()
-            .find(|m| m["type"] == "connection_error")
-            .unwrap_or_else(|| panic!("{case}: a connection_error first: {before:?}"));
-        assert_eq!(error["payload"]["message"], reason.as_str(), "{case}");
+        legacy_refused(&app, case, messages, expected).await;
     }
+}
+
+/// Like the missing token: an invalid, an ended or an expired one is a
+/// `connection_error` and 4403, and a `start` sent behind it never runs.
+#[tokio::test]
+async fn legacy_connection_init_with_an_invalid_or_expired_token_is_refused() {
+    let app = spawn_app().await;
+    let logged_out = app.sign_up("kim").await;
+    app.graphql(LOG_OUT, json!({ "t": logged_out.refresh }), None).await;
+    let expiring = app.sign_up("alex").await;
+
+    for (case, token, why) in [
+        ("invalid", "not-a-token", "not valid"),
+        ("logged out", logged_out.access.as_str(), "ended"),
+    ] {
+        let messages = vec![init(Some(token)), start("1", "{ me { handle } }")];
+        let reason = legacy_refused(&app, case, messages, 4403).await;
+        assert!(
+            reason.starts_with("Forbidden: ") && reason.contains(why),
+            "{case}: {reason}"
+        );
+    }
+    app.advance(Duration::from_secs(16 * 60));
+    let messages = vec![init(Some(&expiring.access)), start("1", "{ me { handle } }")];
+    let reason = legacy_refused(&app, "expired", messages, 4403).await;
+    assert!(reason.contains("expired"), "{reason}");
+
+    // A fresh token is welcome.
+    let fresh = relog(&app, &expiring).await;
+    Raw::signed_in(&app, LEGACY, &fresh).await;
+}
+
+/// subscriptions-transport-ws's client sends its `start`s right behind
+/// `connection_init`, without waiting for the ack: they run once the token
+/// is accepted. (Several sockets: however soon the token check ends.)
+#[tokio::test]
+async fn legacy_starts_sent_before_the_ack_run_after_it() {
+    let app = spawn_app().await;
+    let sam = app.sign_up("sam").await;
+    for _ in 0..6 {
+        let mut ws = Raw::open(&app, LEGACY).await;
+
+        ws.send_together(&[
+            init(Some(&sam.access)),
+            start("1", "{ me { handle } }"),
+            start("2", "{ me { displayName } }"),
+        ])
+        .await;
+
+        assert_eq!(ws.next().await, json!({ "type": "connection_ack" }));
+        let mut seen = Vec::new();
+        while seen.len() < 4 {
+            seen.push(ws.next().await);
+        }
+        let of = |id: &str| -> Vec<&Value> { seen.iter().filter(|m| m["id"] == id).collect() };
+        assert_eq!(
+            of("1"),
+            [
+                &json!({ "type": "data", "id": "1", "payload": { "data": { "me": { "handle": "sam" } } } }),
+                &json!({ "type": "complete", "id": "1" })
+            ],
+            "{seen:?}"
+        );
+        assert_eq!(of("2")[0]["payload"]["data"]["me"]["displayName"], "sam", "{seen:?}");
+    }
+}
+
+#[tokio::test]
+async fn legacy_connection_terminate_before_the_ack_closes_like_after_it() {
+    let app = spawn_app().await;
+    let mut ws = Raw::open(&app, LEGACY).await;
+
+    ws.send(json!({ "type": "connection_terminate" })).await;
+
+    assert_eq!(ws.close_code().await, 1000);
 }
 
 #[tokio::test]

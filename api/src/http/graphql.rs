@@ -2,7 +2,7 @@
 //! describes, with Apollo's automatic persisted queries: [`super::persisted`]);
 //! `GET /graphql` also leads to GraphiQL ([`super::graphiql`]) and to
 //! WebSocket subscriptions ([`super::ws`]).
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use axum::{
@@ -14,7 +14,10 @@ use axum::{
 
 use serde::Deserialize;
 
-use super::{order::SelectionOrder, persisted};
+use super::{
+    persisted,
+    shape::{FieldTypes, ResponseShape},
+};
 use crate::{
     app::AppState,
     graphql::{AppSchema, Auth, ClientAddress, CurrentUser, is_request_error},
@@ -24,6 +27,16 @@ use crate::{
 pub struct GraphqlState {
     pub app: AppState,
     pub schema: AppSchema,
+    /// The schema's field types, to shape every response as the
+    /// specification says ([`super::shape`]).
+    pub types: Arc<FieldTypes>,
+}
+
+impl GraphqlState {
+    pub fn new(app: AppState, schema: AppSchema) -> Self {
+        let types = Arc::new(FieldTypes::from_sdl(&schema.sdl()));
+        Self { app, schema, types }
+    }
 }
 
 /// The two response media types of the specification.
@@ -242,10 +255,10 @@ async fn execute(
             }
         },
     };
-    let order = SelectionOrder::of(&request);
+    let shape = ResponseShape::of(&request, &state.types);
     let mut response = state.schema.execute(request).await;
-    if let Some(order) = order {
-        order.apply(&mut response.data);
+    if let Some(shape) = shape {
+        shape.apply(&mut response);
     }
 
     let request_error = is_request_error(&response);

@@ -1,7 +1,7 @@
 //! HTTP: the router, middleware, and the routes. The GraphQL transport:
 //! `graphql.rs` (POST, GET), `persisted.rs` (automatic persisted queries),
 //! `ws.rs` (WebSocket), `graphiql.rs` (the page and its files), `cors.rs`
-//! (other origins), `order.rs` (fields in selection order).
+//! (other origins), `shape.rs` (fields in selection order, failed fields null).
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{Router, extract::DefaultBodyLimit, middleware, routing::get};
@@ -24,9 +24,9 @@ mod health;
 mod messenger;
 mod metrics;
 mod now_playing;
-mod order;
 mod persisted;
 mod sandbox;
+mod shape;
 mod tracked;
 mod ws;
 
@@ -72,10 +72,7 @@ pub fn router(state: AppState, schema: AppSchema, webhook: Arc<Webhook>, sandbox
     let cors = cors::Cors::new(&state.settings.graphql.cors_allowed_origins);
     let graphql_routes = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
-        .with_state(graphql::GraphqlState {
-            app: state.clone(),
-            schema,
-        })
+        .with_state(graphql::GraphqlState::new(state.clone(), schema))
         .layer(middleware::from_fn_with_state(cors, cors::only_allowed_origins))
         .route("/graphiql/{hash}/{file}", get(graphiql::asset));
     // Pages anywhere may read the public JSON routes.

@@ -13,7 +13,9 @@
 //! | rule | graphql-transport-ws | legacy graphql-ws |
 //! |---|---|---|
 //! | no `connection_init` within `WS_INIT_TIMEOUT` | close 4408 | `connection_error`, close 4408 |
-//! | a message before the ack other than `connection_init` (or `ping`) | close 4401 | `connection_error`, close 4401 |
+//! | a message before the ack other than `connection_init`, `ping` or `pong` (which the protocol allows at any time) | close 4401 | a `start` or `stop` before `connection_init`: `connection_error`, close 4401 |
+//! | `start` after `connection_init`, before the ack (subscriptions-transport-ws clients do not wait for it) | — | runs once the token is accepted |
+//! | `connection_terminate` | — | close 1000, before the ack too |
 //! | a missing, invalid or expired token in `connection_init` | close 4403 | `connection_error`, close 4403 |
 //! | a second `connection_init` | close 4429 | `connection_error`, close 4429 |
 //! | a malformed message | close 4400 | `connection_error`, the socket stays open |
@@ -56,7 +58,10 @@ use futures_util::{
     stream::{self, AbortHandle, Abortable, BoxStream, SelectAll},
 };
 
-use super::{graphql::GraphqlState, order::SelectionOrder};
+use super::{
+    graphql::GraphqlState,
+    shape::{FieldTypes, ResponseShape},
+};
 use crate::{
     app::{App, AppState},
     graphql::{AppSchema, Auth, ClientAddress, is_request_error},
@@ -158,16 +163,19 @@ struct Connection {
     /// session ends they are answered before the socket closes.
     answering: HashSet<String>,
     operations: SelectAll<Abortable<BoxStream<'static, OperationEvent>>>,
+    /// The schema's field types, to shape each response.
+    types: Arc<FieldTypes>,
 }
 
 async fn serve(socket: WebSocket, protocol: Protocols, state: GraphqlState, peer: SocketAddr) {
-    let GraphqlState { app, schema } = state;
+    let GraphqlState { app, schema, types } = state;
     let mut connection = Connection {
         socket,
         protocol,
         running: HashMap::new(),
         answering: HashSet::new(),
         operations: SelectAll::new(),
+        types,
     };
     let shutdown = app.shutdown.clone();
     let ended = tokio::select! {
@@ -254,6 +262,14 @@ impl Connection {
 
     /// Waits for `connection_init` and checks its token, answering `ping`
     /// meanwhile; `None` when the client left first.
+    ///
+    /// A legacy client sends its `start`s right behind `connection_init`
+    /// without waiting for the ack (subscriptions-transport-ws's client:
+    /// "no need to wait for connection to success"), so while its token is
+    /// checked nothing more is read: what it sent waits in the socket and
+    /// runs in order once the ack is out (or is dropped with the socket
+    /// when the token is refused, and the client sends it again on its
+    /// next connection).
     async fn handshake(&mut self, app: &AppState) -> Result<Option<Session>, Fatal> {
         let deadline = tokio::time::sleep(app.settings.graphql.ws_init_timeout);
         tokio::pin!(deadline);
@@ -266,7 +282,7 @@ impl Connection {
                 checked = async { checking.as_mut().expect("guarded").await }, if checking.is_some() => {
                     return checked.map(Some);
                 }
-                frame = self.socket.recv() => {
+                frame = self.socket.recv(), if checking.is_none() || !self.legacy() => {
                     let message = match self.read(frame).await? {
                         Incoming::Message(message) => message,
                         Incoming::Nothing => continue,
@@ -278,8 +294,12 @@ impl Connection {
                         }
                         ClientMessage::Init(payload) => checking = Some(Box::pin(Session::open(app.clone(), payload))),
                         ClientMessage::Ping => self.send(&ServerMessage::bare("pong")).await?,
-                        ClientMessage::Terminate => return Ok(None),
-                        _ => return Err(Fatal::unauthorized()),
+                        // "Can be sent at any time", unsolicited too (PROTOCOL.md).
+                        ClientMessage::Pong => {}
+                        ClientMessage::Terminate => return Err(Fatal(1000, String::new())),
+                        ClientMessage::Subscribe { .. } | ClientMessage::Complete { .. } => {
+                            return Err(Fatal::unauthorized());
+                        }
                     }
                 }
             }
@@ -325,16 +345,16 @@ impl Connection {
         }
         let (handle, registration) = AbortHandle::new_pair();
         let (key, key_for_map) = (id.clone(), id.clone());
-        let order = SelectionOrder::of(&request);
-        if !order.as_ref().is_some_and(SelectionOrder::is_subscription) {
+        let shape = ResponseShape::of(&request, &self.types);
+        if !shape.as_ref().is_some_and(ResponseShape::is_subscription) {
             self.answering.insert(id.clone());
         }
         let events: BoxStream<'static, OperationEvent> = schema
             .execute_stream_with_session_data(request, data.clone())
             .enumerate()
             .map(move |(n, mut response)| {
-                if let Some(order) = &order {
-                    order.apply(&mut response.data);
+                if let Some(shape) = &shape {
+                    shape.apply(&mut response);
                 }
                 (key.clone(), Some((n == 0, response)))
             })

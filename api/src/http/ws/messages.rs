@@ -23,7 +23,8 @@ pub enum ClientMessage {
     Complete { id: String },
     /// `ping` (graphql-transport-ws only): answer with `pong`.
     Ping,
-    /// `pong` (graphql-transport-ws only): the answer to our `ping`.
+    /// `pong` (graphql-transport-ws only): the answer to our `ping`, or
+    /// sent unsolicited as a heartbeat, at any time (before the ack too).
     Pong,
     /// `connection_terminate` (legacy only): the client is leaving.
     Terminate,
