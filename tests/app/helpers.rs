@@ -614,3 +614,52 @@ impl Subscription {
         }
     }
 }
+
+/// What the apps of this test log from now on, from `INFO` up, as text
+/// lines (see [`capture_log`]).
+pub struct CapturedLog {
+    lines: Arc<std::sync::Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl CapturedLog {
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.lines.lock().unwrap()).into_owned()
+    }
+
+    /// How many lines logged so far contain `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.text().lines().filter(|line| line.contains(needle)).count()
+    }
+}
+
+/// One capture's writer: appends to its buffer.
+struct CaptureWriter(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CaptureWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Captures what the app logs until the answer is dropped. A
+/// `#[tokio::test]` runs the apps it spawns on its own thread, so this
+/// thread's subscriber sees their lines, and no other test's.
+pub fn capture_log() -> CapturedLog {
+    let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+        .with_writer(move || CaptureWriter(writer.clone()))
+        .finish();
+    CapturedLog {
+        lines,
+        _guard: tracing::subscriber::set_default(subscriber),
+    }
+}

@@ -36,23 +36,41 @@ pub async fn bot() -> Bot {
 
 /// The bot, with extra settings.
 pub async fn bot_with(extra: &[(&str, &str)]) -> Bot {
+    let (fakes, graph) = send_api().await;
+    let mut settings = messenger_settings(&graph);
+    settings.extend_from_slice(extra);
+    let app = spawn_app_with(&settings).await;
+    Bot::around(app, fakes, graph)
+}
+
+/// A fake Send API: what it records, and its base (`MESSENGER_GRAPH_URL`).
+pub async fn send_api() -> (Shared, String) {
     let fakes: Shared = Arc::new(Mutex::new(Recorded::default()));
     let base = serve(notify_fakes::router(fakes.clone())).await;
-    let graph = format!("{base}/graph");
-    let mut settings = vec![
+    (fakes, format!("{base}/graph"))
+}
+
+/// The settings of a bot talking to the fake Send API at `graph`.
+pub fn messenger_settings(graph: &str) -> Vec<(&'static str, &str)> {
+    vec![
         ("MESSENGER_APP_SECRET", SECRET),
         ("MESSENGER_VERIFY_TOKEN", "verify-me"),
         ("MESSENGER_PAGE_TOKEN", "page-token"),
-        ("MESSENGER_GRAPH_URL", &graph),
-    ];
-    settings.extend_from_slice(extra);
-    let app = spawn_app_with(&settings).await;
-    let start = api::clock::Clock::now(app.clock.as_ref()).timestamp_millis();
-    Bot {
-        app,
-        fakes,
-        graph,
-        clock_ms: AtomicI64::new(start),
+        ("MESSENGER_GRAPH_URL", graph),
+    ]
+}
+
+impl Bot {
+    /// The bot of `app`, spawned with [`messenger_settings`] for the fake
+    /// Send API `fakes` at `graph`.
+    pub fn around(app: TestApp, fakes: Shared, graph: String) -> Self {
+        let start = api::clock::Clock::now(app.clock.as_ref()).timestamp_millis();
+        Self {
+            app,
+            fakes,
+            graph,
+            clock_ms: AtomicI64::new(start),
+        }
     }
 }
 

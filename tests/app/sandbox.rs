@@ -2,7 +2,24 @@
 //! Spotify stand-in and the whole link flow runs with no outside account.
 use serde_json::json;
 
-use crate::helpers::spawn_app_with;
+use crate::helpers::{TestApp, spawn_app_with};
+
+/// `POST /sandbox/{path}` with a JSON body.
+async fn sandbox_post(app: &TestApp, path: &str, body: &serde_json::Value) -> reqwest::Response {
+    app.client
+        .post(format!("{}/sandbox/{path}", app.address))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `POST /sandbox/{path}`, which must create what it asks for (a play, a
+/// fault).
+async fn created(app: &TestApp, path: &str, body: serde_json::Value) {
+    let response = sandbox_post(app, path, &body).await;
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED, "{path} {body}");
+}
 
 #[tokio::test]
 async fn sandbox_mode_links_spotify_and_records_plays_end_to_end() {
@@ -236,16 +253,7 @@ async fn the_sandbox_spotify_can_be_asked_for_local_files_ads_and_failures() {
         .await;
     let account = me["data"]["me"]["spotify"]["accountId"].as_str().unwrap().to_owned();
     assert_ne!(account, me["data"]["me"]["spotify"]["userId"].as_str().unwrap(), "{me}");
-    let post = async |path: &str, body: serde_json::Value| {
-        let response = app
-            .client
-            .post(format!("{}/sandbox/{path}", app.address))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), reqwest::StatusCode::CREATED, "{path} {body}");
-    };
+    let post = async |path: &str, body: serde_json::Value| created(&app, path, body).await;
     let now_playing = async || {
         app.advance(std::time::Duration::from_secs(16));
         let access = crate::helpers::relog(&app, &sam).await;
@@ -333,7 +341,7 @@ async fn the_sandbox_fcm_refuses_tokens_as_fcm_does() {
 }
 
 /// What the sandbox's Send API accepted for `psid`, oldest first.
-async fn outbox_texts(app: &crate::helpers::TestApp, psid: &str) -> Vec<String> {
+async fn outbox_texts(app: &TestApp, psid: &str) -> Vec<String> {
     let outbox: serde_json::Value = app.get("/sandbox/outbox").await.json().await.unwrap();
     let mut texts: Vec<String> = outbox
         .as_array()
@@ -346,7 +354,7 @@ async fn outbox_texts(app: &crate::helpers::TestApp, psid: &str) -> Vec<String> 
     texts
 }
 
-async fn say(app: &crate::helpers::TestApp, what: serde_json::Value) {
+async fn say(app: &TestApp, what: serde_json::Value) {
     let said = app
         .client
         .post(format!("{}/sandbox/messenger/send", app.address))
@@ -412,5 +420,219 @@ async fn the_sandbox_shares_links_and_opens_m_me_links_as_messenger_does() {
     assert_eq!(
         texts.last().unwrap(),
         "You haven't added any friends yet: send `add <handle>` first, then the link again."
+    );
+}
+
+/// Sam's deliveries, newest first: `(status, attempts, lastError)`.
+async fn sams_deliveries(app: &TestApp, sam: &crate::helpers::Session) -> Vec<(String, i64, String)> {
+    let access = crate::helpers::relog(app, sam).await;
+    let body = app
+        .graphql(
+            "{ deliveries(first: 50) { nodes { channel status attempts lastError } } }",
+            json!({}),
+            Some(&access),
+        )
+        .await;
+    body["data"]["deliveries"]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .filter(|d| d["channel"] == "PUSH")
+        .map(|d| {
+            (
+                d["status"].as_str().unwrap().to_owned(),
+                d["attempts"].as_i64().unwrap(),
+                d["lastError"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn register(app: &TestApp, who: &crate::helpers::Session, token: &str) {
+    let body = app
+        .graphql(
+            "mutation($t: String!) { registerDevice(input: { token: $t, platform: ANDROID }) { id } }",
+            json!({ "t": token }),
+            Some(&who.access),
+        )
+        .await;
+    assert!(body["data"]["registerDevice"].is_object(), "{body}");
+}
+
+async fn device_count(app: &TestApp, who: &crate::helpers::Session) -> usize {
+    let access = crate::helpers::relog(app, who).await;
+    let body = app.graphql("{ me { devices { id } } }", json!({}), Some(&access)).await;
+    body["data"]["me"]["devices"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .len()
+}
+
+/// The one delivery whose last error mentions `code`.
+fn with_error<'a>(deliveries: &'a [(String, i64, String)], code: &str) -> &'a (String, i64, String) {
+    let found: Vec<_> = deliveries.iter().filter(|d| d.2.contains(code)).collect();
+    assert_eq!(found.len(), 1, "{code}: {deliveries:?}");
+    found[0]
+}
+
+#[tokio::test]
+async fn the_sandbox_fcm_answers_every_documented_refusal_on_demand() {
+    let app = spawn_app_with(&[("SANDBOX", "on")]).await;
+    let (sam, alex) = crate::shares::pair(&app).await;
+    for token in [
+        "ok-1",
+        "mismatch-1",
+        "thirdparty-1",
+        "denied-1",
+        "unavailable-1",
+        "internal-1",
+        "quota-1",
+    ] {
+        register(&app, &sam, token).await;
+    }
+    crate::shares::share(&app, &alex, "sam", crate::shares::TRACK).await;
+    app.run_due_jobs().await;
+
+    let deliveries = sams_deliveries(&app, &sam).await;
+    assert_eq!(deliveries.len(), 7, "{deliveries:?}");
+    assert_eq!(deliveries.iter().filter(|d| d.0 == "SENT").count(), 1, "{deliveries:?}");
+    // The token belongs to another sender: the device is forgotten.
+    assert_eq!(with_error(&deliveries, "SENDER_ID_MISMATCH").0, "FAILED");
+    // The operator's faults (APNs credentials; the IAM permission): failed, devices kept.
+    assert_eq!(with_error(&deliveries, "THIRD_PARTY_AUTH_ERROR").0, "FAILED");
+    assert_eq!(with_error(&deliveries, "PERMISSION_DENIED").0, "FAILED");
+    // FCM's outages and the device's quota: waiting for a retry.
+    for code in ["UNAVAILABLE", "INTERNAL", "QUOTA_EXCEEDED"] {
+        assert_eq!(with_error(&deliveries, code).0, "PENDING", "{code}: {deliveries:?}");
+    }
+    assert_eq!(
+        device_count(&app, &sam).await,
+        6,
+        "only the mismatched token is forgotten"
+    );
+
+    // The quota's 429 backs off a minute at least, although it asked for 10 s.
+    app.advance(std::time::Duration::from_secs(30));
+    app.run_due_jobs().await;
+    let quota = with_error(&sams_deliveries(&app, &sam).await, "QUOTA_EXCEEDED").clone();
+    assert_eq!((quota.0.as_str(), quota.1), ("PENDING", 1), "{quota:?}");
+    app.advance(std::time::Duration::from_secs(40));
+    app.run_due_jobs().await;
+    let quota = with_error(&sams_deliveries(&app, &sam).await, "QUOTA_EXCEEDED").clone();
+    assert_eq!(quota.1, 2, "retried after the minute: {quota:?}");
+}
+
+#[tokio::test]
+async fn the_sandbox_google_token_endpoint_refuses_as_google_does() {
+    let app = spawn_app_with(&[("SANDBOX", "on")]).await;
+    let (sam, alex) = crate::shares::pair(&app).await;
+    register(&app, &sam, "sams-phone").await;
+    for fault in ["invalid_client", "unauthorized_client", "deleted_client", "bad_gateway"] {
+        created(&app, "google/faults", json!({ "fault": fault })).await;
+    }
+    // One push per share; each asks the token endpoint, which refuses it.
+    let tracks = [
+        "spotify:track:4uLU6hMCjMI75M1A2tKUQA",
+        "spotify:track:4uLU6hMCjMI75M1A2tKUQB",
+        "spotify:track:4uLU6hMCjMI75M1A2tKUQD",
+        "spotify:track:4uLU6hMCjMI75M1A2tKUQE",
+    ];
+    let mut newest = Vec::new();
+    for track in tracks {
+        let shared = crate::shares::share(&app, &alex, "sam", track).await;
+        assert!(shared["id"].is_string(), "{shared}");
+        app.run_due_jobs().await;
+        newest.push(sams_deliveries(&app, &sam).await[0].clone());
+    }
+    // The service account refused: the operator's fault, never retried.
+    for ((status, _, error), code) in newest
+        .iter()
+        .zip(["invalid_client", "unauthorized_client", "deleted_client"])
+    {
+        assert_eq!(status, "FAILED", "{code}: {newest:?}");
+        assert!(error.contains(code), "{code}: {newest:?}");
+    }
+    // Google's front end failing (an HTML 502) is an outage: retried, then sent.
+    let (status, _, error) = &newest[3];
+    assert_eq!(status, "PENDING", "{newest:?}");
+    assert!(error.contains("502"), "{newest:?}");
+    app.advance(std::time::Duration::from_secs(600));
+    app.run_due_jobs().await;
+    assert_eq!(sams_deliveries(&app, &sam).await[0].0, "SENT");
+    assert_eq!(device_count(&app, &sam).await, 1, "the device is kept");
+
+    let unknown = sandbox_post(&app, "google/faults", &json!({ "fault": "meteor" })).await;
+    assert_eq!(unknown.status(), reqwest::StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = unknown.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("bad_gateway"), "{body}");
+}
+
+#[tokio::test]
+async fn the_sandbox_spotify_plays_items_it_cannot_describe_and_answers_rate_limits() {
+    let app = spawn_app_with(&[("SANDBOX", "on")]).await;
+    let (sam, alex) = crate::shares::pair(&app).await;
+    app.link_spotify(&alex, "alex-sandbox").await;
+    let shared = crate::shares::share(&app, &sam, "alex", crate::shares::TRACK).await;
+    let play = async |body: serde_json::Value| created(&app, "spotify/play", body).await;
+    let now_playing = async || {
+        app.advance(std::time::Duration::from_secs(16));
+        let access = crate::helpers::relog(&app, &sam).await;
+        let body = app
+            .graphql("{ nowPlaying(handle: \"alex\") { text } }", json!({}), Some(&access))
+            .await;
+        body["data"]["nowPlaying"]["text"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{body}"))
+            .to_owned()
+    };
+
+    app.advance(std::time::Duration::from_secs(1));
+    play(json!({ "account": "alex-sandbox", "track": crate::shares::TRACK })).await;
+    let listening = now_playing().await;
+    assert!(listening.starts_with("alex is listening to “"), "{listening}");
+    let track = listening.trim_start_matches("alex is listening to ").to_owned();
+    // A type Spotify does not name: nothing playing, the last track stands.
+    play(json!({ "account": "alex-sandbox", "kind": "unknown" })).await;
+    assert_eq!(now_playing().await, format!("alex last listened to {track}"));
+    // A track Spotify leaves out (item null, and track null in recently-played).
+    play(json!({ "account": "alex-sandbox", "kind": "missing" })).await;
+    assert_eq!(now_playing().await, "alex hasn't played anything lately");
+    // Detection skips the missing track and finds the shared one.
+    app.advance(std::time::Duration::from_secs(600));
+    app.run_due_jobs().await;
+    let access = crate::helpers::relog(&app, &sam).await;
+    let state = app
+        .graphql(
+            "query($id: ID!) { share(id: $id) { status } }",
+            json!({ "id": shared["id"] }),
+            Some(&access),
+        )
+        .await;
+    assert_eq!(state["data"]["share"]["status"], "PLAYED", "{state}");
+
+    // A rate limit with the Retry-After asked for pauses every call that long.
+    created(
+        &app,
+        "spotify/faults",
+        json!({ "fault": "rate_limit", "retryAfter": "120" }),
+    )
+    .await;
+    app.advance(std::time::Duration::from_secs(16));
+    let access = crate::helpers::relog(&app, &sam).await;
+    let limited = app
+        .graphql("{ nowPlaying(handle: \"alex\") { text } }", json!({}), Some(&access))
+        .await;
+    assert_eq!(crate::helpers::error_code(&limited), Some("RATE_LIMITED"), "{limited}");
+    let alex_access = crate::helpers::relog(&app, &alex).await;
+    let me = app
+        .graphql("{ me { spotify { receiptsResumeAt } } }", json!({}), Some(&alex_access))
+        .await;
+    let resume =
+        chrono::DateTime::parse_from_rfc3339(me["data"]["me"]["spotify"]["receiptsResumeAt"].as_str().unwrap())
+            .unwrap()
+            .to_utc();
+    assert_eq!(
+        resume,
+        api::clock::Clock::now(app.clock.as_ref()) + chrono::TimeDelta::seconds(120)
     );
 }

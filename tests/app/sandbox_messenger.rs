@@ -292,3 +292,156 @@ async fn connecting_spotify_again_in_the_sandbox_keeps_the_same_account() {
     // Another person gets another account.
     assert_ne!(connect(&app, &kim.access).await.0, first.0);
 }
+
+/// Documented shapes the bot has no use for, with the label the webhook
+/// counts each under (`messenger_webhook_ignored_total{event}`).
+const IGNORED: &[(&str, &str)] = &[
+    ("optin_checkbox_plugin_user_ref_no_sender", "optin"),
+    ("optin_send_to_messenger_ref", "optin"),
+    ("optin_notification_messages", "optin"),
+    ("optin_notification_messages_stopped", "optin"),
+    ("message_reads", "read"),
+    ("message_deliveries", "delivery"),
+    ("message_deliveries_watermark_only", "delivery"),
+    ("message_echo_text", "echo"),
+    ("message_echo_page_inbox", "echo"),
+    ("message_echo_fallback_top_level_url", "echo"),
+    ("message_echo_quick_replies", "echo"),
+    ("message_edits", "message_edit"),
+    ("message_sticker", "attachment"),
+    ("message_sticker_legacy_image", "attachment"),
+    ("message_sticker_transition_sticker_and_image", "attachment"),
+    ("message_attachment_image", "attachment"),
+    ("message_attachment_audio", "attachment"),
+    ("message_attachment_video", "attachment"),
+    ("message_attachment_file", "attachment"),
+    ("message_attachments_multiple", "attachment"),
+    ("message_attachment_post", "attachment"),
+    ("message_fallback_without_payload", "attachment"),
+    ("standby_message", "standby"),
+    ("standby_read", "standby"),
+    ("standby_postback_without_payload", "standby"),
+    ("standby_echo_template_attachment_id_number", "standby"),
+    ("handover_pass_thread_control", "pass_thread_control"),
+    ("handover_pass_thread_control_from_idle", "pass_thread_control"),
+    ("handover_take_thread_control", "take_thread_control"),
+    ("handover_request_thread_control", "request_thread_control"),
+    ("handover_app_roles_no_sender", "app_roles"),
+    ("account_linking_linked", "account_linking"),
+    ("account_linking_unlinked", "account_linking"),
+    ("policy_enforcement_block", "policy_enforcement"),
+    ("policy_enforcement_warning", "policy_enforcement"),
+    ("policy_enforcement_unblock", "policy_enforcement"),
+    ("response_feedback", "response_feedback"),
+    ("unknown_future_event_type", "unknown"),
+    ("unknown_changes_field", "change"),
+    ("referral_chat_plugin_guest_user_ref", "no_sender_id"),
+    ("postback_changes_field_value_user_ref", "no_sender_id"),
+];
+
+/// Sam signs up and links `psid` with a code, through an m.me link.
+async fn linked_as_sam(app: &TestApp, psid: &str) {
+    let sam = app.sign_up("sam").await;
+    let code = app
+        .graphql("mutation { createLinkCode { code } }", json!({}), Some(&sam.access))
+        .await;
+    let code = code["data"]["createLinkCode"]["code"].as_str().unwrap();
+    let (status, _) = send(app, json!({ "psid": psid, "ref": code })).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let said = texts(&conversation(app, psid).await);
+    assert!(said.iter().any(|t| t.starts_with("You're linked as @sam")), "{said:?}");
+}
+
+/// How many events of `label` the webhook ignored so far (every app of
+/// the test process counts into the same metrics).
+async fn ignored(app: &TestApp, label: &str) -> f64 {
+    app.metric(&format!("messenger_webhook_ignored_total{{event=\"{label}\"}}"))
+        .await
+}
+
+#[tokio::test]
+async fn the_sandbox_sends_every_documented_event_shape_in_one_batch_and_the_bot_ignores_what_it_has_no_use_for() {
+    let app = spawn_app_with(&[("SANDBOX", "on")]).await;
+    linked_as_sam(&app, "shapes").await;
+    let before = conversation(&app, "shapes").await.len();
+    let mut labels: Vec<&str> = IGNORED.iter().map(|(_, label)| *label).collect();
+    labels.dedup();
+    let mut counted = Vec::new();
+    for label in &labels {
+        counted.push(ignored(&app, label).await);
+    }
+
+    // Every shape of no use, and a "help", in one signed POST.
+    let names: Vec<&str> = IGNORED.iter().map(|(name, _)| *name).collect();
+    let (status, body) = send(&app, json!({ "psid": "shapes", "events": names, "text": "help" })).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["events"], names.len(), "{body}");
+    assert!(body["mid"].is_string(), "{body}");
+
+    let said = texts(&conversation(&app, "shapes").await[before..]);
+    assert_eq!(said.len(), 1, "only the help is answered: {said:?}");
+    assert!(said[0].starts_with("Here's what I can do"), "{said:?}");
+    for (label, was) in labels.iter().zip(counted) {
+        let expected = IGNORED.iter().filter(|(_, l)| l == label).count() as f64;
+        let now = ignored(&app, label).await;
+        assert!(
+            now - was >= expected,
+            "{label}: {was} then {now}, {expected} more expected"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_batch_as_meta_sends_it_answers_every_person_in_it() {
+    let app = spawn_app_with(&[("SANDBOX", "on")]).await;
+    linked_as_sam(&app, "demo").await;
+    let before = conversation(&app, "demo").await.len();
+
+    // Meta's mixed batch: an opt-in without a sender beside a "help", a
+    // read, a delivery, an echo, a policy warning, standby, a reaction, an
+    // unknown event and a shared Spotify link behind Facebook's redirector.
+    let (status, body) = send(&app, json!({ "psid": "demo", "events": ["batch_mixed_events"] })).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(body.get("mid").is_none(), "nothing but the shapes was sent: {body}");
+    let said = texts(&conversation(&app, "demo").await[before..]);
+    let no_friends = "You haven't added any friends yet: send `add <handle>` first, then the link again.";
+    assert_eq!(said.len(), 2, "{said:?}");
+    assert!(said[0].starts_with("Here's what I can do"), "{said:?}");
+    assert_eq!(said[1], no_friends, "{said:?}");
+
+    // Every way the Spotify app's share arrives reads as the link pasted.
+    let shares = [
+        "message_spotify_share_fallback_with_text",
+        "message_spotify_share_fallback_without_text",
+        "message_spotify_share_fallback_unwrapped_url",
+        "message_spotify_share_fallback_top_level_url_payload_null",
+        "message_spotify_share_share_type",
+    ];
+    let before = conversation(&app, "demo").await.len();
+    let (status, body) = send(&app, json!({ "psid": "demo", "events": shares })).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let said = texts(&conversation(&app, "demo").await[before..]);
+    assert_eq!(said, vec![no_friends; shares.len()]);
+
+    // The same shape again is a new message.
+    let before = conversation(&app, "demo").await.len();
+    send(&app, json!({ "psid": "demo", "events": [shares[0]] })).await;
+    assert_eq!(texts(&conversation(&app, "demo").await[before..]), vec![no_friends]);
+}
+
+#[tokio::test]
+async fn an_unknown_shape_is_refused_and_nothing_is_sent() {
+    let app = spawn_app_with(&[("SANDBOX", "on")]).await;
+    let response = app
+        .client
+        .post(format!("{}/sandbox/messenger/send", app.address))
+        .json(&json!({ "psid": "demo", "events": ["message_text", "carrier_pigeon"], "text": "help" }))
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, StatusCode::BAD_REQUEST, "no shape `carrier_pigeon`").await;
+    app.run_due_jobs().await;
+    assert!(conversation(&app, "demo").await.is_empty());
+    let (status, body) = send(&app, json!({ "psid": "demo", "events": "message_text" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a list of names: {body}");
+}

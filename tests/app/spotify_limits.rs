@@ -16,6 +16,7 @@ use api::clock::Clock as _;
 use crate::{
     fixtures::{canned, variant},
     helpers::{Session, TestApp, error_code, error_message, relog, spawn_replica},
+    messenger::Bot,
     shares::share,
     spotify_fake::Shared,
     spotify_tokens::{app_with_scripted_spotify_and, connect, scripted_spotify},
@@ -105,21 +106,24 @@ async fn every_retry_after_is_waited_out_with_a_floor_and_a_ceiling_and_counts_a
     }
 }
 
+/// The app talking to a scripted Spotify and to a fake Send API, with
+/// Sam linked on both (`psam` in Messenger).
+async fn bot_with_scripted_spotify() -> (Bot, Shared, Session) {
+    let (fakes, graph) = crate::messenger::send_api().await;
+    let (app, script) = scripted_spotify(&crate::messenger::messenger_settings(&graph)).await;
+    let sam = app.sign_up("sam").await;
+    crate::spotify_tokens::link_scripted(&app, &sam).await;
+    let bot = Bot::around(app, fakes, graph);
+    bot.link("psam", &sam).await;
+    (bot, script, sam)
+}
+
 #[tokio::test]
 async fn every_caller_on_every_replica_waits_out_the_same_pause() {
-    if !on_postgres() {
-        return; // one SQLite file serves one process; in one process see spotify_tokens
-    }
-    let (first, script, sam) = app_with_scripted_spotify_and(&[]).await;
-    let urls = [
-        (
-            "SPOTIFY_ACCOUNTS_URL",
-            first.state.settings.spotify.accounts_url.clone(),
-        ),
-        ("SPOTIFY_API_URL", first.state.settings.spotify.api_url.clone()),
-    ];
-    let extra: Vec<(&str, &str)> = urls.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let second = spawn_replica(&first, &extra).await;
+    let (bot, script, sam) = bot_with_scripted_spotify().await;
+    let first = &bot.app;
+    let (alex, shared) = shared_with_sam(first, &sam).await;
+    first.make_now_playing_public(&sam).await;
     let limited = canned("spotify", "error_429_rate_limited.json").with_header("Retry-After", "60");
     script.lock().unwrap().answer(CURRENT, limited, 1);
 
@@ -128,24 +132,58 @@ async fn every_caller_on_every_replica_waits_out_the_same_pause() {
         .await;
     assert_eq!(error_code(&refused), Some("RATE_LIMITED"), "{refused}");
     assert_eq!(calls(&script, CURRENT), 1);
+    let resume = first.clock.now() + TimeDelta::seconds(60);
 
-    let elsewhere = second
-        .graphql(NOW_PLAYING, json!({ "h": "sam" }), Some(&sam.access))
-        .await;
-    assert_eq!(error_code(&elsewhere), Some("RATE_LIMITED"), "{elsewhere}");
-    assert_eq!(calls(&script, CURRENT), 1, "the other replica did not call Spotify");
-    let me = second
-        .graphql("{ me { spotify { receiptsResumeAt } } }", json!({}), Some(&sam.access))
-        .await;
-    let resume = time(&me["data"]["me"]["spotify"]["receiptsResumeAt"]);
-    assert_eq!(resume, first.clock.now() + TimeDelta::seconds(60));
+    // Every other caller of this process waits out the same pause: the
+    // public route, the bot's `now`, and detection.
+    let public = first.get("/v1/users/sam/now-playing").await;
+    assert_eq!(public.status(), StatusCode::TOO_MANY_REQUESTS);
+    let now = bot.say("psam", "now sam").await;
+    assert_eq!(now.last().unwrap(), "Spotify is busy: try again in a moment", "{now:?}");
+    first.advance(Duration::from_secs(30)); // the check of the share is due
+    first.run_due_jobs().await;
+    let state = share_state(first, &alex, &shared).await;
+    assert_eq!(state["status"], "PENDING", "{state}");
+    assert!(
+        time(&state["nextCheckAt"]) >= resume,
+        "checked after the pause: {state}"
+    );
+    assert_eq!(
+        calls(&script, CURRENT),
+        1,
+        "nobody called Spotify: {:?}",
+        calls(&script, RECENT)
+    );
+    assert_eq!(calls(&script, RECENT), 0, "detection did not call Spotify");
 
-    first.advance(Duration::from_secs(61));
-    let access = relog(&second, &sam).await;
-    let answered = second.graphql(NOW_PLAYING, json!({ "h": "sam" }), Some(&access)).await;
+    if on_postgres() {
+        // Another replica on the same database waits it out too (one SQLite
+        // file serves one process).
+        let urls = [
+            (
+                "SPOTIFY_ACCOUNTS_URL",
+                first.state.settings.spotify.accounts_url.clone(),
+            ),
+            ("SPOTIFY_API_URL", first.state.settings.spotify.api_url.clone()),
+        ];
+        let extra: Vec<(&str, &str)> = urls.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let second = spawn_replica(first, &extra).await;
+        let access = relog(&second, &sam).await;
+        let elsewhere = second.graphql(NOW_PLAYING, json!({ "h": "sam" }), Some(&access)).await;
+        assert_eq!(error_code(&elsewhere), Some("RATE_LIMITED"), "{elsewhere}");
+        assert_eq!(calls(&script, CURRENT), 1, "the other replica did not call Spotify");
+        let me = second
+            .graphql("{ me { spotify { receiptsResumeAt } } }", json!({}), Some(&access))
+            .await;
+        assert_eq!(time(&me["data"]["me"]["spotify"]["receiptsResumeAt"]), resume);
+    }
+
+    first.advance(Duration::from_secs(31));
+    let access = relog(first, &sam).await;
+    let answered = first.graphql(NOW_PLAYING, json!({ "h": "sam" }), Some(&access)).await;
     assert!(answered["data"]["nowPlaying"].is_object(), "{answered}");
     assert_eq!(calls(&script, CURRENT), 2);
-    let me = second
+    let me = first
         .graphql("{ me { spotify { receiptsResumeAt } } }", json!({}), Some(&access))
         .await;
     assert!(me["data"]["me"]["spotify"]["receiptsResumeAt"].is_null(), "{me}");
@@ -282,6 +320,58 @@ async fn a_refused_app_credential_is_upstream_unavailable_never_the_persons_inpu
         )
         .await;
     assert_eq!(found["data"]["track"]["name"], "Scripted Song", "{found}");
+}
+
+#[tokio::test]
+async fn the_operator_is_told_of_each_token_endpoint_trouble_once_until_it_answers_again() {
+    let (app, script, sam) = app_with_scripted_spotify_and(&[]).await;
+    let log = crate::helpers::capture_log();
+    let refused = "spotify's token endpoint refused this server";
+    let failing = "spotify's token endpoint is failing";
+    let preview = async |n: usize, access: &str| {
+        let link = format!("spotify:track:{n:0>22}");
+        let body = app
+            .graphql(
+                "query($l: String!) { track(link: $l) { name } }",
+                json!({ "l": link }),
+                Some(access),
+            )
+            .await;
+        assert_eq!(error_code(&body), Some("UPSTREAM_UNAVAILABLE"), "{body}");
+    };
+    let answer = |fixture: &str| {
+        script
+            .lock()
+            .unwrap()
+            .always("/api/token:client_credentials", canned("spotify", fixture));
+    };
+
+    answer("token_error_invalid_client.json");
+    for n in 0..3 {
+        preview(n, &sam.access).await;
+    }
+    assert_eq!(log.count(refused), 1, "{}", log.text());
+    // Another cause is news: an outage, then the refusal again.
+    answer("token_error_503_html.html");
+    for n in 3..5 {
+        preview(n, &sam.access).await;
+    }
+    assert_eq!(log.count(failing), 1, "{}", log.text());
+    answer("token_error_invalid_client.json");
+    preview(5, &sam.access).await;
+    preview(6, &sam.access).await;
+    assert_eq!(log.count(refused), 2, "{}", log.text());
+
+    // The endpoint answers (Sam's token is refreshed): the next refusal is
+    // told again.
+    app.advance(Duration::from_secs(3600));
+    let access = relog(&app, &sam).await;
+    let playing = app.graphql(NOW_PLAYING, json!({ "h": "sam" }), Some(&access)).await;
+    assert!(playing["data"]["nowPlaying"].is_object(), "{playing}");
+    preview(7, &access).await;
+    preview(8, &access).await;
+    assert_eq!(log.count(refused), 3, "{}", log.text());
+    assert_eq!(log.count(failing), 1, "{}", log.text());
 }
 
 #[tokio::test]

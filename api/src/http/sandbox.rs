@@ -16,7 +16,14 @@
 //! - `{"psid", "ref"}`: opens the conversation through an m.me link with
 //!   that `ref` (a `referral` event), as the link-code button does;
 //! - `{"psid", "reaction": "❤️", "mid": "<mid>"}` reacts to a bot message
-//!   (`"action": "unreact"` takes it back): Meta's `message_reactions`.
+//!   (`"action": "unreact"` takes it back): Meta's `message_reactions`;
+//! - `{"psid", "events": ["<shape>", …]}`: any webhook event shape Meta
+//!   documents, by name (`crate::sandbox::messenger_events`: opt-ins
+//!   without a sender, reads, deliveries, echoes, edits, stickers and
+//!   attachments, standby, handovers, account linking, policy
+//!   enforcement, unknown events, a mixed batch…), all in one signed POST
+//!   (a batch), from that psid; with any of the above beside them, that
+//!   event comes last in the same POST.
 //!
 //! `mid` and `replyTo` name a message the bot sent to that psid, by the
 //! `mid` the outbox shows; one the outbox does not hold is a 404. Errors
@@ -39,10 +46,14 @@ use crate::{
     bot::GET_STARTED,
     sandbox::{
         control::{self, Body},
+        messenger_events,
         providers::ProviderSandbox,
     },
     webhook::Webhook,
 };
+
+/// The sandbox Page's id, as events name it.
+const PAGE: &str = "sandbox-page";
 
 /// What the demo route needs: the webhook to hand the event to, and the
 /// outbox to find the bot messages a reaction or reply names.
@@ -77,24 +88,65 @@ pub struct Say {
     action: Option<String>,
     /// The bot message their text replies to.
     reply_to: Option<String>,
+    /// Documented webhook event shapes, by name, sent in the same POST.
+    #[serde(default)]
+    events: Vec<String>,
+}
+
+impl Say {
+    /// Whether the person does something besides the named shapes.
+    fn acts(&self) -> bool {
+        self.text.is_some()
+            || self.link.is_some()
+            || self.reference.is_some()
+            || self.quick_reply.is_some()
+            || self.postback.is_some()
+            || self.reaction.is_some()
+            || self.mid.is_some()
+            || self.action.is_some()
+            || self.reply_to.is_some()
+    }
 }
 
 pub async fn messenger_send(State(demo): State<Demo>, Body(say): Body<Say>) -> Response {
     if say.psid.trim().is_empty() {
         return control::error(StatusCode::BAD_REQUEST, "psid must not be empty");
     }
-    let mid = format!("m_sandbox_{}", uuid::Uuid::now_v7().simple());
-    let mut event = match event(&say, &mid, &demo.outbox) {
-        Ok(event) => event,
-        Err(refusal) => return refusal,
-    };
+    let salt = uuid::Uuid::now_v7().simple().to_string();
+    let mid = format!("m_sandbox_{salt}");
     let webhook = &demo.webhook;
     let now = webhook.now().timestamp_millis();
-    event["sender"] = json!({ "id": say.psid });
-    event["recipient"] = json!({ "id": "sandbox-page" });
-    event["timestamp"] = json!(now);
-    let body =
-        json!({ "object": "page", "entry": [{ "id": "sandbox-page", "time": now, "messaging": [event] }] }).to_string();
+    let to = messenger_events::Addressee {
+        psid: &say.psid,
+        page: PAGE,
+        now_ms: now,
+        salt: &salt,
+    };
+    let mut entries = Vec::new();
+    for name in &say.events {
+        match messenger_events::entries(name, &to) {
+            Some(shape) => entries.extend(shape),
+            None => {
+                let names: Vec<&str> = messenger_events::names().collect();
+                return control::error(
+                    StatusCode::BAD_REQUEST,
+                    format!("events: no shape `{name}`; the shapes are {}", names.join(", ")),
+                );
+            }
+        }
+    }
+    let acted = say.acts() || entries.is_empty();
+    if acted {
+        let mut event = match event(&say, &mid, &demo.outbox) {
+            Ok(event) => event,
+            Err(refusal) => return refusal,
+        };
+        event["sender"] = json!({ "id": say.psid });
+        event["recipient"] = json!({ "id": PAGE });
+        event["timestamp"] = json!(now);
+        entries.push(json!({ "id": PAGE, "time": now, "messaging": [event] }));
+    }
+    let body = json!({ "object": "page", "entry": entries }).to_string();
     let secret = webhook
         .app_secret()
         .map(|s| s.expose_secret().to_owned())
@@ -106,8 +158,13 @@ pub async fn messenger_send(State(demo): State<Demo>, Body(say): Body<Say>) -> R
     if webhook.check_signature(Some(&signed), body.as_bytes()).is_err() {
         return control::error(StatusCode::INTERNAL_SERVER_ERROR, "signing failed");
     }
+    let answer = if acted {
+        json!({ "mid": mid, "events": say.events.len() })
+    } else {
+        json!({ "events": say.events.len() })
+    };
     match webhook.receive(body.as_bytes()).await {
-        Ok(_) => (StatusCode::ACCEPTED, Json(json!({ "mid": mid }))).into_response(),
+        Ok(_) => (StatusCode::ACCEPTED, Json(answer)).into_response(),
         Err(err) => control::error(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
     }
 }
@@ -137,7 +194,7 @@ fn event(say: &Say, mid: &str, outbox: &ProviderSandbox) -> Result<Value, Respon
     match (acts.iter().filter(|a| **a).count(), &say.reference) {
         (0, None) => {
             return Err(bad(
-                "give a text, a link, a quickReply, a postback, a ref or a reaction",
+                "give a text, a link, a quickReply, a postback, a ref, a reaction or events",
             ));
         }
         (0, Some(reference)) => {

@@ -23,10 +23,11 @@
 //! To let a demo show a stale recipient being dropped, a device token or a
 //! PSID starting with `unregistered` is refused as the real services refuse
 //! one whose app was uninstalled or whose user is gone; other device-token
-//! prefixes ask for FCM's other documented refusals (see [`fcm`]), and
-//! `POST /google/faults` with `{"fault": "invalid_grant" | "internal_failure",
-//! "times": n}` makes the token endpoint refuse the next `n` assertions as
-//! Google does ([`google`]). The Send API answers any Graph error on
+//! prefixes ask for FCM's other documented refusals and outages (see
+//! [`fcm`]), and `POST /google/faults` with `{"fault": "<name>", "times": n}`
+//! makes the token endpoint refuse the next `n` assertions as Google does
+//! (`invalid_grant`, `invalid_client`, `unauthorized_client`,
+//! `deleted_client`, `internal_failure`, `bad_gateway`: see [`google`]). The Send API answers any Graph error on
 //! demand, by the recipient's PSID (see [`messenger`]):
 //! `error-<code>[-<subcode>]-…` always, `flaky-<code>[-<subcode>]-…` the
 //! first time only. The Messenger 24-hour window is not simulated.

@@ -14,7 +14,9 @@
 //! - `POST /play`: the sandbox's own control, recording that an account
 //!   played a track (Spotify's equivalent is someone pressing play): a
 //!   track in any link form, a local file (`spotify:local:…`), or
-//!   `"kind": "episode"` or `"ad"` ([`items`]); now, or `progressMs` ago:
+//!   `"kind"`: `"episode"`, `"ad"`, `"unknown"` or `"missing"` (a track
+//!   Spotify leaves out: `item` null, and `track` null in recently-played)
+//!   ([`items`]); now, or `progressMs` ago:
 //!   currently-playing then shows it that far in, and the whole ladder
 //!   (listening, then played 30 seconds in) can be shown.
 //! - `POST /faults`: the sandbox's own control, making the next requests
@@ -232,7 +234,10 @@ struct PlayRequest {
     /// file's `spotify:local:{artist}:{album}:{title}:{seconds}`.
     #[serde(default)]
     track: Option<String>,
-    /// `episode` or `ad` instead of a track.
+    /// Instead of a track: `episode` or `ad` (`item` null while it plays),
+    /// `unknown` (`currently_playing_type` `unknown`), or `missing` (a
+    /// track Spotify leaves out: `item` null while it plays, `track` null
+    /// in recently-played).
     #[serde(default)]
     kind: Option<String>,
     /// RFC 3339; now when absent.
@@ -251,7 +256,14 @@ async fn play(AxumState(sandbox): AxumState<Arc<SpotifySandbox>>, Body(request):
     let item = match (request.kind.as_deref(), request.track.as_deref()) {
         (Some("episode"), _) => items::Played::Episode,
         (Some("ad"), _) => items::Played::Ad,
-        (Some(other), _) => return play_error(StatusCode::BAD_REQUEST, format!("kind `{other}`: episode or ad")),
+        (Some("unknown"), _) => items::Played::Unknown,
+        (Some("missing"), _) => items::Played::Missing,
+        (Some(other), _) => {
+            return play_error(
+                StatusCode::BAD_REQUEST,
+                format!("kind `{other}`: episode, ad, unknown or missing"),
+            );
+        }
         (None, None) => return play_error(StatusCode::BAD_REQUEST, "track (or kind) is required".into()),
         (None, Some(local)) if local.trim().starts_with("spotify:local:") => match items::LocalFile::parse(local) {
             Some(file) => items::Played::Local(file),

@@ -112,6 +112,31 @@ pub struct SpotifyClient {
     /// The app's own token (client credentials) for catalogue reads, with
     /// its expiry; the lock makes concurrent callers share one fetch.
     app_token: tokio::sync::Mutex<Option<(String, Instant)>>,
+    /// What the operator was last told about the token endpoint.
+    told: Told,
+}
+
+/// The token endpoint's trouble last told to the operator: each cause (a
+/// refusal's status, code and message; an outage's reason) is logged once,
+/// until the endpoint answers again or another cause comes.
+#[derive(Default)]
+struct Told(std::sync::Mutex<Option<String>>);
+
+impl Told {
+    /// Whether `cause` is news to the operator; it is remembered as told.
+    fn news(&self, cause: &str) -> bool {
+        let mut told = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if told.as_deref() == Some(cause) {
+            return false;
+        }
+        *told = Some(cause.to_owned());
+        true
+    }
+
+    /// The endpoint answered: the next trouble is news again.
+    fn answered(&self) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
 }
 
 impl SpotifyClient {
@@ -154,6 +179,7 @@ impl SpotifyClient {
             pauses: self.pauses.for_client(client_id.to_owned()),
             budgets: self.budgets.clone(),
             app_token: tokio::sync::Mutex::new(None),
+            told: Told::default(),
         }
     }
 
@@ -337,24 +363,40 @@ impl SpotifyClient {
         let response = match response {
             Ok(response) => response,
             Err(SpotifyError::Unavailable(reason)) => {
-                tracing::error!(
-                    grant = grant.endpoint(),
-                    reason,
-                    "spotify's token endpoint is failing (an outage at Spotify): people are told to try again"
-                );
+                if self.told.news(&format!("outage: {reason}")) {
+                    tracing::error!(
+                        grant = grant.endpoint(),
+                        reason,
+                        "spotify's token endpoint is failing (an outage at Spotify): people are told to try again"
+                    );
+                }
                 return Err(SpotifyError::AccountsUnavailable(reason));
             }
             Err(err) => return Err(err),
         };
         let status = response.status();
         if status.is_success() {
-            return read_json(response).await.map_err(|err| {
+            let grant_read = read_json(response).await.map_err(|err| {
                 tracing::error!(grant = grant.endpoint(), error = %err, "spotify's token endpoint answered unreadably");
                 SpotifyError::AccountsUnavailable(err.to_string())
             });
+            if grant_read.is_ok() {
+                self.told.answered();
+            }
+            return grant_read;
         }
         let text = response.text().await.unwrap_or_default();
-        Err(token_refusal(grant, status.as_u16(), &ErrorBody::parse(&text)))
+        let refusal = token_refusal(grant, status.as_u16(), &ErrorBody::parse(&text));
+        if let Refusal::Operators { cause, hint } = &refusal
+            && self.told.news(cause)
+        {
+            tracing::error!(
+                grant = grant.endpoint(),
+                cause,
+                "spotify's token endpoint refused this server: {hint}"
+            );
+        }
+        Err(refusal.into())
     }
 
     /// A Web API call spent at `priority`: [`send`](Self::send), then 401
@@ -511,10 +553,28 @@ impl SpotifyClient {
     }
 }
 
-/// What a refusal of the token endpoint means, logged once when it is the
-/// operator's to fix: only `invalid_grant` on a person's grant (not about
-/// the redirect URI) is the person's.
-fn token_refusal(grant: Grant, status: u16, body: &ErrorBody) -> SpotifyError {
+/// What a refusal of the token endpoint means: only `invalid_grant` on a
+/// person's grant (not about the redirect URI) is the person's; anything
+/// else is the operator's, told once per cause ([`Told`]).
+#[derive(Debug)]
+enum Refusal {
+    /// The person's grant is refused (`InvalidGrant`).
+    Persons(String),
+    /// This server's request or credentials are refused: the cause, and
+    /// what the operator should check.
+    Operators { cause: String, hint: &'static str },
+}
+
+impl From<Refusal> for SpotifyError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Persons(message) => Self::InvalidGrant(message),
+            Refusal::Operators { cause, .. } => Self::Credentials(cause),
+        }
+    }
+}
+
+fn token_refusal(grant: Grant, status: u16, body: &ErrorBody) -> Refusal {
     let code = body.code.as_deref().unwrap_or("no error code");
     let cause = if body.message.is_empty() {
         format!("{status} {code}")
@@ -525,7 +585,7 @@ fn token_refusal(grant: Grant, status: u16, body: &ErrorBody) -> SpotifyError {
         && code == "invalid_grant"
         && !body.message.to_ascii_lowercase().contains("redirect");
     if persons {
-        return SpotifyError::InvalidGrant(if body.message.is_empty() {
+        return Refusal::Persons(if body.message.is_empty() {
             code.to_owned()
         } else {
             body.message.clone()
@@ -536,12 +596,7 @@ fn token_refusal(grant: Grant, status: u16, body: &ErrorBody) -> SpotifyError {
         "invalid_grant" => "check PUBLIC_URL: the redirect URI must be registered for the Spotify app",
         _ => "this server's request was refused",
     };
-    tracing::error!(
-        grant = grant.endpoint(),
-        cause,
-        "spotify's token endpoint refused this server: {hint}"
-    );
-    SpotifyError::Credentials(cause)
+    Refusal::Operators { cause, hint }
 }
 
 async fn body(response: reqwest::Response) -> Result<Vec<u8>, SpotifyError> {
@@ -583,7 +638,7 @@ mod tests {
                 400,
                 &body("invalid_grant", "Refresh token revoked")
             ),
-            SpotifyError::InvalidGrant(_)
+            Refusal::Persons(_)
         ));
         for (grant, refusal) in [
             (
@@ -596,9 +651,20 @@ mod tests {
             (Grant::AuthorizationCode, ErrorBody::parse("<html>503</html>")),
         ] {
             assert!(
-                matches!(token_refusal(grant, 400, &refusal), SpotifyError::Credentials(_)),
+                matches!(token_refusal(grant, 400, &refusal), Refusal::Operators { .. }),
                 "{grant:?} {refusal:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_cause_is_news_once_until_the_endpoint_answers() {
+        let told = Told::default();
+        assert!(told.news("400 invalid_client"));
+        assert!(!told.news("400 invalid_client"));
+        assert!(told.news("outage: HTTP 503"));
+        assert!(told.news("400 invalid_client"), "another cause came between");
+        told.answered();
+        assert!(told.news("400 invalid_client"));
     }
 }

@@ -74,37 +74,91 @@ pub(super) async fn send(
 }
 
 /// Device tokens that ask for FCM's documented refusals, by prefix, so
-/// that a demo can show each: `unregistered…` (404 `UNREGISTERED`),
-/// `invalid-token…` (400 `INVALID_ARGUMENT` naming the token),
-/// `mismatch…` (403 `SENDER_ID_MISMATCH`), `thirdparty…` (401
-/// `THIRD_PARTY_AUTH_ERROR`), `quota…` (429 `QUOTA_EXCEEDED`,
-/// `Retry-After: 10`).
+/// that a demo can show each (bodies as `tests/fixtures/fcm/`; FCM v1
+/// "ErrorCode"):
+///
+/// | prefix | answer | Send Songs |
+/// |---|---|---|
+/// | `unregistered` | 404 `UNREGISTERED` | forgets the device |
+/// | `invalid-token` | 400 `INVALID_ARGUMENT` naming the token | forgets the device |
+/// | `mismatch` | 403 `SENDER_ID_MISMATCH` | forgets the device |
+/// | `thirdparty` | 401 `THIRD_PARTY_AUTH_ERROR` | operator's fault, keeps the device |
+/// | `denied` | 403 `PERMISSION_DENIED` (an IAM `ErrorInfo`, no FCM code) | operator's fault, keeps the device |
+/// | `quota` | 429 `QUOTA_EXCEEDED`, `Retry-After: 10` | retries, a minute later at the soonest |
+/// | `unavailable` | 503 `UNAVAILABLE` | retries |
+/// | `internal` | 500 `INTERNAL` | retries |
+const REFUSALS: &[(&str, StatusCode, &str, Option<&str>)] = &[
+    (
+        UNREGISTERED_PREFIX,
+        StatusCode::NOT_FOUND,
+        "Requested entity was not found.",
+        Some("UNREGISTERED"),
+    ),
+    (
+        "invalid-token",
+        StatusCode::BAD_REQUEST,
+        "The registration token is not a valid FCM registration token",
+        Some("INVALID_ARGUMENT"),
+    ),
+    (
+        "mismatch",
+        StatusCode::FORBIDDEN,
+        "SenderId mismatch",
+        Some("SENDER_ID_MISMATCH"),
+    ),
+    (
+        "thirdparty",
+        StatusCode::UNAUTHORIZED,
+        "Auth error from APNS or Web Push Service",
+        Some("THIRD_PARTY_AUTH_ERROR"),
+    ),
+    (
+        "denied",
+        StatusCode::FORBIDDEN,
+        "Permission 'cloudmessaging.messages.create' denied on resource \
+         '//cloudresourcemanager.googleapis.com/projects/sendsongs-sandbox' (or it may not exist).",
+        None,
+    ),
+    (
+        "quota",
+        StatusCode::TOO_MANY_REQUESTS,
+        "Device message rate exceeded.",
+        Some("QUOTA_EXCEEDED"),
+    ),
+    (
+        "unavailable",
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The service is currently unavailable.",
+        Some("UNAVAILABLE"),
+    ),
+    (
+        "internal",
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Internal error encountered.",
+        Some("INTERNAL"),
+    ),
+];
+
+/// The refusal a device token asks for by its prefix ([`REFUSALS`]), if any.
 fn scripted_refusal(token: &str) -> Option<Response> {
-    let (status, message, code) = if token.starts_with(UNREGISTERED_PREFIX) {
-        (StatusCode::NOT_FOUND, "Requested entity was not found.", "UNREGISTERED")
-    } else if token.starts_with("invalid-token") {
-        let message = "The registration token is not a valid FCM registration token";
-        (StatusCode::BAD_REQUEST, message, "INVALID_ARGUMENT")
-    } else if token.starts_with("mismatch") {
-        let message = "SenderId mismatch";
-        (StatusCode::FORBIDDEN, message, "SENDER_ID_MISMATCH")
-    } else if token.starts_with("thirdparty") {
-        let message = "Auth error from APNS or Web Push Service";
-        (StatusCode::UNAUTHORIZED, message, "THIRD_PARTY_AUTH_ERROR")
-    } else if token.starts_with("quota") {
-        let mut response = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Device message rate exceeded.",
-            vec![fcm_error("QUOTA_EXCEEDED")],
-        );
+    let (_, status, message, code) = REFUSALS.iter().find(|(prefix, ..)| token.starts_with(prefix))?;
+    let details = match code {
+        Some(code) => vec![fcm_error(code)],
+        // IAM's refusal names the permission instead of an FCM code.
+        None => vec![json!({
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "IAM_PERMISSION_DENIED",
+            "domain": "cloudresourcemanager.googleapis.com",
+            "metadata": { "permission": "cloudmessaging.messages.create", "resource": format!("projects/{PROJECT_ID}") },
+        })],
+    };
+    let mut response = error(*status, message, details);
+    if *status == StatusCode::TOO_MANY_REQUESTS {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, header::HeaderValue::from_static("10"));
-        return Some(response);
-    } else {
-        return None;
-    };
-    Some(error(status, message, vec![fcm_error(code)]))
+    }
+    Some(response)
 }
 
 /// A well-formed send.
@@ -300,6 +354,7 @@ fn error(status: StatusCode, message: &str, details: Vec<Value>) -> Response {
         StatusCode::FORBIDDEN => "PERMISSION_DENIED",
         StatusCode::NOT_FOUND => "NOT_FOUND",
         StatusCode::TOO_MANY_REQUESTS => "RESOURCE_EXHAUSTED",
+        StatusCode::SERVICE_UNAVAILABLE => "UNAVAILABLE",
         _ => "INTERNAL",
     };
     let mut error = json!({ "code": status.as_u16(), "message": message, "status": status_name });

@@ -8,7 +8,7 @@ use axum::{
     Form, Json,
     extract::{State as AxumState, rejection::FormRejection},
     http::{StatusCode, header},
-    response::{IntoResponse, Response},
+    response::{Html, IntoResponse, Response},
 };
 use chrono::TimeDelta;
 use jsonwebtoken::{Algorithm, Validation};
@@ -68,46 +68,83 @@ pub(super) async fn token(
     (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
-/// A refusal the token endpoint can be told to answer.
+/// A refusal the token endpoint can be told to answer, each with Google's
+/// documented body (`tests/fixtures/google/`; Google's OAuth 2.0 for
+/// service accounts, "Error codes").
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Fault {
     /// 400 `invalid_grant` "Invalid JWT Signature.": a deleted or rotated key.
     InvalidGrant,
+    /// 400 `invalid_client` "The OAuth client was not found.": the service
+    /// account's client is gone.
+    InvalidClient,
+    /// 400 `unauthorized_client`: the client may not use this grant or scope.
+    UnauthorizedClient,
+    /// 400 `deleted_client` "The OAuth client was deleted.".
+    DeletedClient,
     /// 500 `{"error": "internal_failure"}`: Google's passing outage.
     InternalFailure,
+    /// 502 with Google's HTML error page (no OAuth body): its front end
+    /// failing.
+    BadGateway,
 }
+
+/// Every fault by the name `POST /google/faults` takes.
+const FAULTS: &[(&str, Fault)] = &[
+    ("invalid_grant", Fault::InvalidGrant),
+    ("invalid_client", Fault::InvalidClient),
+    ("unauthorized_client", Fault::UnauthorizedClient),
+    ("deleted_client", Fault::DeletedClient),
+    ("internal_failure", Fault::InternalFailure),
+    ("bad_gateway", Fault::BadGateway),
+];
+
+/// Google's 502 page, as its front end serves it (abridged: the style
+/// and logo are left out).
+const BAD_GATEWAY_PAGE: &str = "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  \
+    <title>Error 502 (Server Error)!!1</title>\n  <p><b>502.</b> <ins>That’s an error.</ins>\n  \
+    <p>The server encountered a temporary error and could not complete your request.\
+    <p>Please try again in 30 seconds.  <ins>That’s all we know.</ins>\n";
 
 impl Fault {
     fn response(self) -> Response {
         match self {
             Self::InvalidGrant => error("invalid_grant", BAD_SIGNATURE),
+            Self::InvalidClient => error("invalid_client", "The OAuth client was not found."),
+            Self::UnauthorizedClient => error(
+                "unauthorized_client",
+                "Client is unauthorized to retrieve access tokens using this method, or client not \
+                 authorized for any of the scopes requested.",
+            ),
+            Self::DeletedClient => error("deleted_client", "The OAuth client was deleted."),
             Self::InternalFailure => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Json(json!({ "error": "internal_failure" })),
             )
                 .into_response(),
+            Self::BadGateway => (StatusCode::BAD_GATEWAY, Html(BAD_GATEWAY_PAGE)).into_response(),
         }
     }
 }
 
-/// `POST /google/faults`: `{"fault": "invalid_grant" | "internal_failure",
-/// "times": n}` refuses the next `n` (default 1) token requests.
+/// `POST /google/faults`: `{"fault": "<name>", "times": n}` refuses the
+/// next `n` (default 1) token requests; names: `invalid_grant`,
+/// `invalid_client`, `unauthorized_client`, `deleted_client`,
+/// `internal_failure`, `bad_gateway`.
 pub(super) async fn queue_fault(
     AxumState(sandbox): AxumState<Arc<ProviderSandbox>>,
     Body(body): Body<Value>,
 ) -> Response {
-    let fault = match body["fault"].as_str() {
-        Some("invalid_grant") => Fault::InvalidGrant,
-        Some("internal_failure") => Fault::InternalFailure,
-        _ => {
-            return control::error(
-                StatusCode::BAD_REQUEST,
-                "fault must be invalid_grant or internal_failure",
-            );
-        }
+    let named = FAULTS.iter().find(|(name, _)| body["fault"].as_str() == Some(*name));
+    let Some((_, fault)) = named else {
+        let names: Vec<&str> = FAULTS.iter().map(|(name, _)| *name).collect();
+        return control::error(
+            StatusCode::BAD_REQUEST,
+            format!("fault must be one of {}", names.join(", ")),
+        );
     };
     let times = body["times"].as_u64().unwrap_or(1).clamp(1, 1000) as usize;
-    sandbox.lock().token_faults.push_back((fault, times));
+    sandbox.lock().token_faults.push_back((*fault, times));
     (
         StatusCode::CREATED,
         Json(json!({ "fault": body["fault"], "times": times })),

@@ -1,9 +1,12 @@
 //! What an account can be playing besides a catalogue track, in the shapes
 //! Spotify documents (see `tests/fixtures/spotify/`): a local file
 //! (`is_local`, ids null, a `spotify:local:…` URI), an episode or an ad
-//! (`currently_playing_type` `episode` or `ad`, `item` null). Recently
-//! played lists tracks and local files only ("Currently doesn't support
-//! podcast episodes").
+//! (`currently_playing_type` `episode` or `ad`, `item` null), something of
+//! a type Spotify does not name (`currently_playing_type` `unknown`, `item`
+//! null), and a track Spotify can no longer describe (`item` null while it
+//! plays, `track` null in recently-played: both are seen from the real
+//! service). Recently played lists tracks, local files and those missing
+//! tracks only ("Currently doesn't support podcast episodes").
 use serde_json::{Value, json};
 
 use super::catalog::CatalogTrack;
@@ -20,7 +23,16 @@ pub(super) enum Played {
     Local(LocalFile),
     Episode,
     Ad,
+    /// `currently_playing_type` `unknown`, `item` null.
+    Unknown,
+    /// A track whose object Spotify leaves out: `item` null (type `track`,
+    /// not playing) in currently-playing, `track` null in recently-played.
+    Missing,
 }
+
+/// How long an unknown item or a missing track "plays" in the sandbox, in
+/// milliseconds.
+const UNDESCRIBED_MS: i64 = 3 * 60 * 1000;
 
 /// A file from the listener's disk, named by its URI
 /// `spotify:local:{artist}:{album}:{title}:{seconds}` (URL-encoded, `+`
@@ -92,12 +104,14 @@ impl Played {
             Self::Local(file) => file.seconds * 1000,
             Self::Episode => EPISODE_MS,
             Self::Ad => AD_MS,
+            Self::Unknown | Self::Missing => UNDESCRIBED_MS,
         }
     }
 
-    /// Whether recently-played lists it (tracks and local files).
+    /// Whether recently-played lists it (tracks, local files, missing
+    /// tracks).
     pub(super) fn in_history(&self) -> bool {
-        matches!(self, Self::Track(_) | Self::Local(_))
+        matches!(self, Self::Track(_) | Self::Local(_) | Self::Missing)
     }
 
     /// Its `track` in a recently-played item (see [`in_history`](Self::in_history)).
@@ -105,7 +119,7 @@ impl Played {
         match self {
             Self::Track(id) => CatalogTrack::lookup(id).to_json(api_base),
             Self::Local(file) => file.to_json(),
-            Self::Episode | Self::Ad => Value::Null,
+            Self::Episode | Self::Ad | Self::Unknown | Self::Missing => Value::Null,
         }
     }
 
@@ -117,6 +131,8 @@ impl Played {
             Self::Local(file) => (file.to_json(), "track"),
             Self::Episode => (Value::Null, "episode"),
             Self::Ad => (Value::Null, "ad"),
+            Self::Unknown => (Value::Null, "unknown"),
+            Self::Missing => (Value::Null, "track"),
         }
     }
 }

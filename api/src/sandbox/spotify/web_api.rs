@@ -15,7 +15,7 @@ use super::{
     PLAY_HISTORY, Play, SpotifySandbox, Subject, account_id,
     catalog::CatalogTrack,
     faults::{Fault, Route},
-    spotify_time,
+    items, spotify_time,
     tokens::Refused,
 };
 use crate::spotify::links::TrackId;
@@ -278,11 +278,14 @@ pub(super) async fn currently_playing(
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let (item, kind) = latest.item.current_json(&base);
+    // A missing track comes as Spotify's fixture shows it: paused, with no
+    // progress.
+    let missing = matches!(latest.item, items::Played::Missing);
     let body = json!({
         // When playback last changed state: when this play started.
         "timestamp": latest.played_at.timestamp_millis(),
-        "progress_ms": progress_ms,
-        "is_playing": true,
+        "progress_ms": if missing { Value::Null } else { json!(progress_ms) },
+        "is_playing": !missing,
         "currently_playing_type": kind,
         "item": item,
         "context": null,
