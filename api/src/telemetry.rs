@@ -65,3 +65,45 @@ impl Telemetry {
         self.db_statements.load(Ordering::Relaxed)
     }
 }
+
+/// Trouble with an outside service that the operator must hear of once, not
+/// once per request: each cause (a refusal's status and code, an outage's
+/// reason) is news once, until the service answers again
+/// ([`answered`](Self::answered)) or another cause comes. Shared by the
+/// Spotify client and the FCM client for their token endpoints.
+#[derive(Debug, Default)]
+pub struct OnceTold(std::sync::Mutex<Option<String>>);
+
+impl OnceTold {
+    /// Whether `cause` is news to the operator (log it then); it is
+    /// remembered as told.
+    pub fn news(&self, cause: &str) -> bool {
+        let mut told = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if told.as_deref() == Some(cause) {
+            return false;
+        }
+        *told = Some(cause.to_owned());
+        true
+    }
+
+    /// The service answered: the next trouble is news again.
+    pub fn answered(&self) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OnceTold;
+
+    #[test]
+    fn a_cause_is_news_once_until_the_service_answers() {
+        let told = OnceTold::default();
+        assert!(told.news("400 invalid_client"));
+        assert!(!told.news("400 invalid_client"));
+        assert!(told.news("outage: HTTP 503"));
+        assert!(told.news("400 invalid_client"), "another cause came between");
+        told.answered();
+        assert!(told.news("400 invalid_client"));
+    }
+}

@@ -650,14 +650,18 @@ impl std::io::Write for CaptureWriter {
 
 /// Captures what the app logs until the answer is dropped. A
 /// `#[tokio::test]` runs the apps it spawns on its own thread, so this
-/// thread's subscriber sees their lines, and no other test's.
+/// thread's subscriber sees their lines, and no other test's. It records
+/// events only, no spans: a span made here may be closed on another thread
+/// (SQLite's worker), whose subscriber never knew it and would panic.
 pub fn capture_log() -> CapturedLog {
+    use tracing_subscriber::layer::SubscriberExt as _;
     let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
     let writer = lines.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
         .with_writer(move || CaptureWriter(writer.clone()))
-        .finish();
+        .finish()
+        .with(tracing_subscriber::filter::filter_fn(|meta| meta.is_event()));
     CapturedLog {
         lines,
         _guard: tracing::subscriber::set_default(subscriber),

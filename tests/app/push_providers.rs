@@ -179,6 +179,62 @@ async fn googles_token_refusals_are_the_operators_and_its_outages_are_retried() 
     assert_eq!(sent, outages.len(), "the outages' pushes went out once Google answered");
 }
 
+/// Trouble at Google's token endpoint reaches the operator's log once per
+/// cause, not once per push, until the endpoint answers again.
+#[tokio::test]
+async fn the_operator_is_told_of_each_google_token_trouble_once_until_it_answers_again() {
+    let world = world(&["ok-phone"], None).await;
+    let app = &world.app;
+    let log = crate::helpers::capture_log();
+    let refused = "check FCM_CREDENTIALS";
+    let failing = "(an outage): pushes wait";
+    let answer = |fixture: Option<&str>| world.fakes.lock().unwrap().token_fixture = fixture.map(str::to_owned);
+    let push = async |n: usize, access: &str| {
+        let body = app
+            .graphql(
+                crate::shares::SHARE,
+                json!({ "to": "sam", "t": format!("spotify:track:{n:0>22}"), "n": null }),
+                Some(access),
+            )
+            .await;
+        assert!(body["data"]["shareSong"]["id"].is_string(), "{body}");
+        app.run_due_jobs().await;
+    };
+
+    answer(Some("token_error_invalid_client_not_found.json"));
+    for n in 0..3 {
+        push(n, &world.alex.access).await;
+    }
+    assert_eq!(log.count(refused), 1, "{}", log.text());
+    // Another cause is news: an outage, then the refusal again.
+    answer(Some("token_error_internal_failure.json"));
+    for n in 3..5 {
+        push(n, &world.alex.access).await;
+    }
+    assert_eq!(log.count(failing), 1, "{}", log.text());
+    answer(Some("token_error_invalid_client_not_found.json"));
+    push(5, &world.alex.access).await;
+    push(6, &world.alex.access).await;
+    assert_eq!(log.count(refused), 2, "{}", log.text());
+
+    // Google answers (the outage's pushes go out); once that token is old,
+    // the next refusal is told again.
+    answer(None);
+    app.advance(Duration::from_secs(3600));
+    app.run_due_jobs().await;
+    assert!(
+        !world.fakes.lock().unwrap().pushes.is_empty(),
+        "pushes went out once Google answered"
+    );
+    answer(Some("token_error_invalid_client_not_found.json"));
+    app.advance(Duration::from_secs(3600));
+    let access = relog(app, &world.alex).await;
+    push(7, &access).await;
+    push(8, &access).await;
+    assert_eq!(log.count(refused), 3, "{}", log.text());
+    assert_eq!(log.count(failing), 1, "{}", log.text());
+}
+
 #[tokio::test]
 async fn registering_again_renews_a_device_and_tokens_unseen_for_270_days_are_pruned() {
     let world = world(&["ok-old", "ok-renewed"], None).await;

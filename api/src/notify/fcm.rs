@@ -19,6 +19,8 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::Mutex;
 
+use crate::telemetry::OnceTold;
+
 const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
 /// Renew the access token this long before it expires.
 const TOKEN_MARGIN: TimeDelta = TimeDelta::minutes(5);
@@ -119,6 +121,9 @@ pub struct FcmClient {
     /// The access token and its expiry; the lock makes concurrent senders
     /// share one token request.
     token: Mutex<Option<(String, DateTime<Utc>)>>,
+    /// What the operator was last told about Google's token endpoint or
+    /// FCM's operator faults: each cause is logged once, until it answers.
+    told: OnceTold,
 }
 
 impl FcmClient {
@@ -130,6 +135,7 @@ impl FcmClient {
             account,
             key,
             token: Mutex::new(None),
+            told: OnceTold::default(),
         })
     }
 
@@ -165,6 +171,7 @@ impl FcmClient {
             let status = response.status();
             metrics::counter!("fcm_requests_total", "status" => status.as_u16().to_string()).increment(1);
             if status.is_success() {
+                self.told.answered();
                 let answer: Value = response.json().await.unwrap_or_default();
                 return Ok(answer["name"].as_str().unwrap_or_default().to_owned());
             }
@@ -180,7 +187,9 @@ impl FcmClient {
                 continue; // our cached Google token was refused: get a new one once
             }
             let failure = classify(status.as_u16(), &error, after);
-            if let FcmError::Operator(reason) = &failure {
+            if let FcmError::Operator(reason) = &failure
+                && self.told.news(reason)
+            {
                 tracing::error!(
                     reason,
                     "FCM refused a push for a reason the operator must fix; the device is kept"
@@ -218,7 +227,9 @@ impl FcmClient {
             .send()
             .await
             .map_err(|_| {
-                tracing::error!("Google's token endpoint is unreachable: no push can be sent until it answers");
+                if self.told.news("token endpoint unreachable") {
+                    tracing::error!("Google's token endpoint is unreachable: no push can be sent until it answers");
+                }
                 FcmError::Retry {
                     reason: "Google's token endpoint is unreachable".into(),
                     after: None,
@@ -228,7 +239,7 @@ impl FcmClient {
         if !response.status().is_success() {
             let status = response.status().as_u16();
             let body = response.text().await.unwrap_or_default();
-            return Err(token_refusal(status, &body));
+            return Err(token_refusal(status, &body, &self.told));
         }
         #[derive(Deserialize)]
         struct Granted {
@@ -236,12 +247,15 @@ impl FcmClient {
             expires_in: i64,
         }
         let granted: Granted = response.json().await.map_err(|_| {
-            tracing::error!("Google's token endpoint answered unreadably: no push can be sent until it answers");
+            if self.told.news("token endpoint unreadable") {
+                tracing::error!("Google's token endpoint answered unreadably: no push can be sent until it answers");
+            }
             FcmError::Retry {
                 reason: "unreadable answer from Google's token endpoint".into(),
                 after: None,
             }
         })?;
+        self.told.answered();
         *cached = Some((
             granted.access_token.clone(),
             now + TimeDelta::seconds(granted.expires_in),
@@ -279,8 +293,9 @@ fn message(device_token: &str, push: &Push, identity: &str) -> Value {
 /// problem. 5xx, `internal_failure` and bodies that are not JSON (Google's
 /// front-end HTML) are an outage, retried; anything else (`invalid_grant`:
 /// key deleted or clock skew; `invalid_client`, `deleted_client`,
-/// `unauthorized_client`) is the operator's: one log line names it.
-fn token_refusal(status: u16, body: &str) -> FcmError {
+/// `unauthorized_client`) is the operator's. One log line names each
+/// cause, once until the endpoint answers again (`told`).
+fn token_refusal(status: u16, body: &str, told: &OnceTold) -> FcmError {
     let json: Value = serde_json::from_str(body).unwrap_or_default();
     let code = json["error"].as_str();
     let cause = match (code, json["error_description"].as_str()) {
@@ -289,20 +304,24 @@ fn token_refusal(status: u16, body: &str) -> FcmError {
         (None, _) => format!("{status} (no OAuth error in the body)"),
     };
     if status >= 500 || code.is_none() || code == Some("internal_failure") {
-        tracing::error!(
-            cause,
-            "Google's token endpoint is failing (an outage): pushes wait and are retried"
-        );
+        if told.news(&format!("outage: {cause}")) {
+            tracing::error!(
+                cause,
+                "Google's token endpoint is failing (an outage): pushes wait and are retried"
+            );
+        }
         return FcmError::Retry {
             reason: format!("Google's token endpoint is failing: {cause}"),
             after: None,
         };
     }
-    tracing::error!(
-        cause,
-        "Google refused this server's service account: check FCM_CREDENTIALS (key deleted or rotated, \
-         account deleted, or the server's clock); no push is sent, devices are kept"
-    );
+    if told.news(&cause) {
+        tracing::error!(
+            cause,
+            "Google refused this server's service account: check FCM_CREDENTIALS (key deleted or rotated, \
+             account deleted, or the server's clock); no push is sent, devices are kept"
+        );
+    }
     FcmError::Operator(format!("Google refused the service account: {cause}"))
 }
 

@@ -32,6 +32,7 @@ use super::{
     links::TrackId,
     pause::{self, Pause, Pauses},
 };
+use crate::telemetry::OnceTold;
 use entity::spotify_clients::PauseReason;
 
 /// Tries of one call: 5xx, network trouble and 429s each use one.
@@ -113,30 +114,7 @@ pub struct SpotifyClient {
     /// its expiry; the lock makes concurrent callers share one fetch.
     app_token: tokio::sync::Mutex<Option<(String, Instant)>>,
     /// What the operator was last told about the token endpoint.
-    told: Told,
-}
-
-/// The token endpoint's trouble last told to the operator: each cause (a
-/// refusal's status, code and message; an outage's reason) is logged once,
-/// until the endpoint answers again or another cause comes.
-#[derive(Default)]
-struct Told(std::sync::Mutex<Option<String>>);
-
-impl Told {
-    /// Whether `cause` is news to the operator; it is remembered as told.
-    fn news(&self, cause: &str) -> bool {
-        let mut told = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if told.as_deref() == Some(cause) {
-            return false;
-        }
-        *told = Some(cause.to_owned());
-        true
-    }
-
-    /// The endpoint answered: the next trouble is news again.
-    fn answered(&self) {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-    }
+    told: OnceTold,
 }
 
 impl SpotifyClient {
@@ -162,6 +140,7 @@ impl SpotifyClient {
             pauses,
             budgets: Arc::new(budgets),
             app_token: tokio::sync::Mutex::new(None),
+            told: OnceTold::default(),
         }
     }
 
@@ -179,7 +158,7 @@ impl SpotifyClient {
             pauses: self.pauses.for_client(client_id.to_owned()),
             budgets: self.budgets.clone(),
             app_token: tokio::sync::Mutex::new(None),
-            told: Told::default(),
+            told: OnceTold::default(),
         }
     }
 
@@ -555,7 +534,7 @@ impl SpotifyClient {
 
 /// What a refusal of the token endpoint means: only `invalid_grant` on a
 /// person's grant (not about the redirect URI) is the person's; anything
-/// else is the operator's, told once per cause ([`Told`]).
+/// else is the operator's, told once per cause ([`OnceTold`]).
 #[derive(Debug)]
 enum Refusal {
     /// The person's grant is refused (`InvalidGrant`).
@@ -655,16 +634,5 @@ mod tests {
                 "{grant:?} {refusal:?}"
             );
         }
-    }
-
-    #[test]
-    fn a_cause_is_news_once_until_the_endpoint_answers() {
-        let told = Told::default();
-        assert!(told.news("400 invalid_client"));
-        assert!(!told.news("400 invalid_client"));
-        assert!(told.news("outage: HTTP 503"));
-        assert!(told.news("400 invalid_client"), "another cause came between");
-        told.answered();
-        assert!(told.news("400 invalid_client"));
     }
 }
