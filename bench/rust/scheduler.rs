@@ -115,6 +115,10 @@ async fn build_app(database_url: &str, fake_url: &str, clock: Arc<ManualClock>) 
         &[
             ("SPOTIFY_ACCOUNTS_URL", accounts.as_str()),
             ("SPOTIFY_API_URL", api_url.as_str()),
+            // History checks only: live looks at currently-playing (a new
+            // share's first minutes) are measured by the receipts and budget
+            // benchmarks.
+            ("LIVE_WINDOW", "0s"),
         ],
     );
     app::state(settings, clock).await
@@ -231,8 +235,35 @@ struct RunResult {
 
 /// Starts `workers` of the app's own workers (`app::spawn_workers`,
 /// as `run_until_stopped` does) on a fresh app over the seeded database, and
-/// waits until every check job has run and been put back for later.
+/// waits until every check job has run and been put back for later. The
+/// app's clock moves with real time meanwhile: the Spotify budget refills
+/// with time (at least 1 ms per call), so a clock standing still would hold
+/// calls back after its burst.
 async fn drain(database_url: &str, fake_url: &str, clock: Arc<ManualClock>, fake: &Fake, workers: usize) -> RunResult {
+    let ticking = tokio::spawn({
+        let clock = clock.clone();
+        async move {
+            let mut last = Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                let now = Instant::now();
+                clock.advance(now - last);
+                last = now;
+            }
+        }
+    });
+    let result = drain_ticking(database_url, fake_url, clock, fake, workers).await;
+    ticking.abort();
+    result
+}
+
+async fn drain_ticking(
+    database_url: &str,
+    fake_url: &str,
+    clock: Arc<ManualClock>,
+    fake: &Fake,
+    workers: usize,
+) -> RunResult {
     let app = build_app(database_url, fake_url, clock).await;
     let calls_before = fake.counts.recently_played.load(Ordering::Relaxed);
     let tokens_before = fake.counts.tokens.load(Ordering::Relaxed);

@@ -120,14 +120,19 @@ async fn drain(
     let started = Instant::now();
     let handles = app::spawn_workers(&app, workers);
     // Until the fakes have seen every request, watch their counter (free);
-    // then the database, until no delivery is pending. Counting rows every
-    // few milliseconds during the drain would cost as much CPU as a worker.
+    // then the database, until no delivery is pending or being sent (a
+    // SENDING row's request is out, its answer not yet recorded). Counting
+    // rows every few milliseconds during the drain would cost as much CPU
+    // as a worker.
     let seen = || fakes.provider_requests() - requests_before;
     wait_for(seen, total as u64, started, DRAIN_TIMEOUT).await;
     let mut counts;
     loop {
         counts = statuses(&monitor).await?;
-        let pending = counts.get(&Status::Pending.to_value()).copied().unwrap_or(0);
+        let pending = [Status::Pending, Status::Sending]
+            .iter()
+            .map(|status| counts.get(&status.to_value()).copied().unwrap_or(0))
+            .sum::<i64>();
         if pending == 0 || started.elapsed() > DRAIN_TIMEOUT {
             break;
         }
