@@ -70,7 +70,7 @@ pub type Observer = Box<dyn Fn(&Event) + Send + Sync>;
 
 pub struct EventBus {
     /// One broadcast channel per user with at least one live subscription.
-    channels: Mutex<HashMap<Uuid, broadcast::Sender<Event>>>,
+    channels: Mutex<Channels>,
     /// Set on PostgreSQL: events go out through `NOTIFY` and come back in
     /// through [`listen`], to this process and every other replica alike.
     notify: Option<DatabaseConnection>,
@@ -79,6 +79,29 @@ pub struct EventBus {
     /// Counts the times events may have been missed (the listener lost its
     /// connection): whoever depends on hearing every event checks again.
     gaps: watch::Sender<u64>,
+}
+
+/// The per-user channels. Channels nobody listens to any more are swept
+/// when their number has doubled since the last sweep, so a subscription
+/// costs O(1) amortized, not a pass over every person's channel (10,000
+/// sockets connecting would otherwise cost 10,000² checks).
+#[derive(Default)]
+struct Channels {
+    by_user: HashMap<Uuid, broadcast::Sender<Event>>,
+    /// How many channels there were after the last sweep.
+    after_sweep: usize,
+}
+
+impl Channels {
+    /// Fewer channels than this are never swept.
+    const SWEEP_FROM: usize = 64;
+
+    fn sweep(&mut self) {
+        if self.by_user.len() >= (2 * self.after_sweep).max(Self::SWEEP_FROM) {
+            self.by_user.retain(|_, sender| sender.receiver_count() > 0);
+            self.after_sweep = self.by_user.len();
+        }
+    }
 }
 
 /// In-process delivery only (one process, no database to notify through).
@@ -148,11 +171,11 @@ impl EventBus {
             observer(&event);
         }
         let mut channels = self.channels.lock().expect("event channels lock");
-        if let Some(sender) = channels.get(&event.user_id)
+        if let Some(sender) = channels.by_user.get(&event.user_id)
             && sender.send(event.clone()).is_err()
         {
             // Nobody listens any more.
-            channels.remove(&event.user_id);
+            channels.by_user.remove(&event.user_id);
         }
     }
 
@@ -168,8 +191,9 @@ impl EventBus {
     {
         let receiver = {
             let mut channels = self.channels.lock().expect("event channels lock");
-            channels.retain(|_, sender| sender.receiver_count() > 0);
+            channels.sweep();
             channels
+                .by_user
                 .entry(user_id)
                 .or_insert_with(|| broadcast::channel(PER_USER_BUFFER).0)
                 .subscribe()
@@ -242,6 +266,30 @@ pub async fn listen(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channels_nobody_listens_to_are_swept_as_their_number_doubles() {
+        let bus = EventBus::default();
+        let kept: Vec<_> = (0..100)
+            .map(|_| bus.subscribe(Uuid::new_v4(), Topic::SharePlayed))
+            .collect();
+        for _ in 0..1_000 {
+            drop(bus.subscribe(Uuid::new_v4(), Topic::SharePlayed));
+        }
+        let channels = bus.channels.lock().unwrap();
+        let live = channels
+            .by_user
+            .values()
+            .filter(|sender| sender.receiver_count() > 0)
+            .count();
+        assert_eq!(live, 100);
+        assert!(
+            channels.by_user.len() <= 2 * channels.after_sweep.max(Channels::SWEEP_FROM),
+            "{} channels kept after {} subscriptions",
+            channels.by_user.len(),
+            kept.len() + 1_000
+        );
+    }
 
     #[tokio::test]
     async fn each_user_sees_only_their_events() {
