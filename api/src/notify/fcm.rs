@@ -122,7 +122,9 @@ pub struct FcmClient {
     /// share one token request.
     token: Mutex<Option<(String, DateTime<Utc>)>>,
     /// What the operator was last told about Google's token endpoint or
-    /// FCM's operator faults: each cause is logged once, until it answers.
+    /// FCM's operator faults: each cause is logged once, until the token
+    /// endpoint answers again (at most once an hour while a fault lasts;
+    /// pushes that succeed in between, to other devices, do not count).
     told: OnceTold,
 }
 
@@ -171,7 +173,6 @@ impl FcmClient {
             let status = response.status();
             metrics::counter!("fcm_requests_total", "status" => status.as_u16().to_string()).increment(1);
             if status.is_success() {
-                self.told.answered();
                 let answer: Value = response.json().await.unwrap_or_default();
                 return Ok(answer["name"].as_str().unwrap_or_default().to_owned());
             }
