@@ -150,15 +150,7 @@ async fn in_sandbox_mode_the_receipt_lands_in_the_outbox() {
 #[tokio::test]
 async fn in_sandbox_mode_one_can_talk_to_the_bot() {
     let app = spawn_app_with(&[("SANDBOX", "on")]).await;
-    let said = app
-        .client
-        .post(format!("{}/sandbox/messenger/send", app.address))
-        .json(&json!({ "psid": "demo-user", "text": "hello" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(said.status(), reqwest::StatusCode::ACCEPTED);
-    app.run_due_jobs().await;
+    say(&app, json!({ "psid": "demo-user", "text": "hello" })).await;
 
     let outbox: serde_json::Value = app.get("/sandbox/outbox").await.json().await.unwrap();
     let answer = outbox
@@ -354,16 +346,11 @@ async fn outbox_texts(app: &TestApp, psid: &str) -> Vec<String> {
     texts
 }
 
+/// Posts to `/sandbox/messenger/send` ([`send`](crate::sandbox_messenger::send),
+/// which runs the jobs it started) and expects it accepted.
 async fn say(app: &TestApp, what: serde_json::Value) {
-    let said = app
-        .client
-        .post(format!("{}/sandbox/messenger/send", app.address))
-        .json(&what)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(said.status(), reqwest::StatusCode::ACCEPTED, "{what}");
-    app.run_due_jobs().await;
+    let (status, body) = crate::sandbox_messenger::send(app, what.clone()).await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{what}: {body}");
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ type Row = (String, Option<String>, Option<String>, Option<String>);
 
 /// Posts to `/sandbox/messenger/send`; answers the status and body, after
 /// the jobs it started ran.
-async fn send(app: &TestApp, what: Value) -> (StatusCode, Value) {
+pub async fn send(app: &TestApp, what: Value) -> (StatusCode, Value) {
     let response = app
         .client
         .post(format!("{}/sandbox/messenger/send", app.address))
