@@ -83,6 +83,7 @@ const TABLE_DOORS: &[(&str, &[&str])] = &[
     ("friendships", &["api/src/friends/"]),
     ("jobs", &["api/src/jobs/"]),
     ("link_codes", &["api/src/accounts/link_codes.rs"]),
+    ("messenger_greetings", &["api/src/messenger/greetings.rs"]),
     ("messenger_inbox", &["api/src/messenger/inbox/"]),
     ("messenger_links", &["api/src/messenger/links.rs"]),
     ("oauth_states", &["api/src/spotify/authorize.rs"]),

@@ -11,6 +11,7 @@ pub mod devices;
 pub mod friendships;
 pub mod jobs;
 pub mod link_codes;
+pub mod messenger_greetings;
 pub mod messenger_inbox;
 pub mod messenger_links;
 pub mod oauth_states;
@@ -85,7 +86,15 @@ mod tests {
         assert_eq!(stored::<crate::devices::Platform>(), ["ANDROID", "IOS", "WEB"]);
         assert_eq!(
             stored::<crate::messenger_inbox::Kind>(),
-            ["message", "quick_reply", "postback", "reply", "reaction", "referral"]
+            [
+                "message",
+                "quick_reply",
+                "postback",
+                "reply",
+                "reaction",
+                "referral",
+                "attachment"
+            ]
         );
     }
 }

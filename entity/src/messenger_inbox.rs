@@ -58,6 +58,13 @@ pub enum Kind {
     /// (`referral`).
     #[sea_orm(string_value = "referral")]
     Referral,
+    /// Sent something without text that holds no Spotify link: photos,
+    /// stickers, audio, video, files, a location, a card, a reel, a story
+    /// mention, a product, a link elsewhere (`payload`: Meta's attachment
+    /// types, comma-separated, a sticker sent as an image counted as
+    /// `sticker`; none when the message held nothing readable).
+    #[sea_orm(string_value = "attachment")]
+    Attachment,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

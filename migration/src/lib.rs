@@ -27,6 +27,7 @@ mod m20261130_000060_add_spotify_budget;
 mod m20261130_000063_add_own_spotify_client;
 mod m20261130_000070_add_reactions_and_replies;
 mod m20261130_000080_bot_question_choices;
+mod m20261130_000090_create_messenger_greetings;
 
 pub struct Migrator;
 
@@ -57,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000063_add_own_spotify_client::Migration),
             Box::new(m20261130_000070_add_reactions_and_replies::Migration),
             Box::new(m20261130_000080_bot_question_choices::Migration),
+            Box::new(m20261130_000090_create_messenger_greetings::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@ mod cors;
 mod crashes;
 mod detection;
 mod devices;
+mod first_answers;
 mod fixtures;
 mod friends;
 mod graphiql;

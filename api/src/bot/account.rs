@@ -13,6 +13,7 @@ use crate::{
 };
 use entity::users as user;
 
+/// What a linked person can do.
 pub fn help() -> Reply {
     Reply::text(
         "Here's what I can do:\n\
@@ -24,14 +25,37 @@ pub fn help() -> Reply {
     )
 }
 
+/// What a person whose chat is not linked to an account can do now, and
+/// what they can do once it is.
+pub fn help_unlinked(app: &App, psid: &str) -> Reply {
+    Reply::text(format!(
+        "This chat isn't linked to Send Songs yet, so first:\n\
+         • connect your Spotify: {}\n\
+         • or, if you already use the app, make a link code there and send me its 16 digits\n\
+         • connect: a fresh link · help: this list\n\
+         Then you can share songs with friends (paste a Spotify link), add friends, \
+         and see your inbox and stats.",
+        messenger::personal_link(app, psid)
+    ))
+}
+
 /// How the bot says what it is: greetings, and the first answer after a
 /// long silence, say it (some jurisdictions require it; Meta asks for it).
 pub const AUTOMATED: &str = "an automated assistant";
 
-pub fn welcome(app: &App, psid: &str) -> Reply {
+/// The first thing the bot says to a person, once per conversation, before
+/// its answer to what they sent.
+pub fn greeting() -> Reply {
     Reply::text(format!(
-        "Hi! I'm Send Songs 🎵, {AUTOMATED}: I tell you when friends actually play the songs you send them.\n\
-         Connect your Spotify to start: {}\n\
+        "Hi! I'm Send Songs 🎵, {AUTOMATED}: I tell you when friends actually play the songs you send them."
+    ))
+}
+
+/// What a person whose chat is not linked does first: `lead` says why
+/// (empty: nothing to add).
+pub fn first_steps(app: &App, psid: &str, lead: &str) -> Reply {
+    Reply::text(format!(
+        "{lead}Connect your Spotify to start: {}\n\
          Already using the app? Make a link code there and send me its 16 digits.",
         messenger::personal_link(app, psid)
     ))

@@ -7,9 +7,11 @@
 //! bot fails on is answered with an apology, so it never holds up the
 //! messages after it.
 //!
-//! The first answer to someone new, or to someone who had not written for
-//! [`SILENCE`], says that the bot is an automated assistant
-//! ([`disclose`](super::disclose)).
+//! The first answer a person ever gets starts with the greeting, once per
+//! conversation, whichever worker answers first
+//! ([`replies::answered`]); the first answer to someone who had not
+//! written for [`SILENCE`] says again that the bot is an automated
+//! assistant ([`disclose`](super::disclose)).
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -56,9 +58,12 @@ impl Job for HandleInbox {
             .map(|event| inbox::sent_at(event, now))
             .min()
             .unwrap_or(now);
+        // Someone new is greeted (the greeting says it); someone back
+        // after a long silence is told again.
         let mut disclose = inbox::last_handled_at(&app.db, &self.psid, now)
             .await?
-            .is_none_or(|last| first - last > SILENCE);
+            .is_some_and(|last| first - last > SILENCE);
+        let greeting = super::greeting();
         for event in &events {
             // A message the bot fails on is answered with an apology and
             // left behind: retrying it would hold up everything the person
@@ -74,7 +79,7 @@ impl Job for HandleInbox {
                 super::disclose(&mut answer);
                 disclose = false;
             }
-            replies::answered(&app.db, event, &answer, app.clock.now()).await?;
+            replies::answered(&app.db, event, &answer, &greeting, app.clock.now()).await?;
         }
         // One wake for all the replies this run queued.
         app.jobs.wake();

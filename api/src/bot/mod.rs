@@ -17,13 +17,14 @@ use crate::{
 use entity::{messenger_inbox, messenger_inbox::Kind, users};
 
 mod account;
+mod attachment;
 pub mod command;
 pub mod inbox;
 mod question;
 mod sharing;
 mod social;
 
-pub use account::{LINK_WORDS, connected};
+pub use account::{LINK_WORDS, connected, greeting};
 use command::Command;
 
 /// The Get Started button's payload.
@@ -46,12 +47,19 @@ pub async fn handle(app: &App, event: &messenger_inbox::Model) -> Result<Vec<Rep
         Kind::Postback if event.payload.as_deref() == Some(GET_STARTED) => match (code, &user) {
             (Some(code), _) => account::link_code(app, psid, &code, sent_at).await?,
             (None, Some(user)) => vec![account::welcome_back(user), account::help()],
-            (None, None) => vec![account::welcome(app, psid)],
+            (None, None) => vec![account::first_steps(app, psid, "")],
         },
         Kind::QuickReply => match (event.payload.as_deref().and_then(|p| p.strip_prefix("SEND:")), &user) {
             (Some(handle), Some(user)) => sharing::answer(app, psid, user, handle).await?,
-            (_, None) => vec![account::welcome(app, psid)],
+            (_, None) => vec![account::first_steps(app, psid, "")],
             _ => vec![account::help()],
+        },
+        Kind::Attachment => match &user {
+            Some(_) => vec![attachment::answer(event.payload.as_deref())],
+            None => vec![
+                attachment::answer(event.payload.as_deref()),
+                account::first_steps(app, psid, ""),
+            ],
         },
         Kind::Message | Kind::Postback => {
             let text = command::text_of(event.text.as_deref(), event.shared_url.as_deref());
@@ -97,8 +105,10 @@ async fn dispatch(
         return Ok(match command {
             Command::Link(code) => account::link_code(app, psid, &code, sent_at).await?,
             Command::Connect => vec![account::connect(app, psid, None)],
-            Command::Help => vec![account::help(), account::welcome(app, psid)],
-            _ => vec![account::welcome(app, psid)],
+            Command::Help => vec![account::help_unlinked(app, psid)],
+            Command::Send { .. } => vec![account::first_steps(app, psid, "To share songs, connect first. ")],
+            Command::Unknown => vec![account::first_steps(app, psid, "")],
+            _ => vec![account::first_steps(app, psid, "That needs a linked chat. ")],
         });
     };
     Ok(match command {

@@ -7,6 +7,7 @@
 //!
 //! What the bot answers is the bot's (`crate::bot`); how a message is sent,
 //! retried and given up is the outbox's (`crate::notify`).
+pub mod greetings;
 pub mod inbox;
 pub mod links;
 pub mod questions;

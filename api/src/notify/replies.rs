@@ -25,7 +25,7 @@ use super::{
 use crate::{
     jobs::{Job, JobError, Outcome},
     messenger::{
-        inbox,
+        greetings, inbox,
         send_api::{MessagingType, QuickReply, limits},
     },
 };
@@ -135,17 +135,32 @@ async fn insert(
 
 /// An inbox event was handled: marks it so and queues its replies, in one
 /// transaction (a crash cannot answer a message twice, or not at all).
-/// The caller wakes a worker once it committed its batch.
+/// When there are replies and the person was never greeted, `greeting` is
+/// queued before them, in the same transaction
+/// ([`greetings::claim`](crate::messenger::greetings::claim)): the first
+/// answer a person gets starts with it, once, whichever worker answers
+/// first. Answers whether it did. The caller wakes a worker once it
+/// committed its batch.
 pub async fn answered(
     db: &DatabaseConnection,
     event: &messenger_inbox::Model,
     replies: &[Reply],
+    greeting: &Reply,
     now: DateTime<Utc>,
-) -> Result<(), DbErr> {
+) -> Result<bool, DbErr> {
     let txn = crate::db::begin(db).await?;
     inbox::mark_handled(&txn, event.id, now).await?;
+    let greeted = !replies.is_empty() && greetings::claim(&txn, &event.psid, now).await?;
+    let greeted_first: Vec<Reply>;
+    let replies = if greeted {
+        greeted_first = std::iter::once(greeting).chain(replies).cloned().collect();
+        &greeted_first
+    } else {
+        replies
+    };
     queue(&txn, &event.psid, replies, now).await?;
-    txn.commit().await
+    txn.commit().await?;
+    Ok(greeted)
 }
 
 /// Sends the sender's pending replies (and any cut short while being

@@ -18,12 +18,13 @@
 //! - unknown event types and fields are normal: ignored, never refused.
 //!
 //! What becomes an inbox event: messages (text, quick replies, replies, a
-//! shared Spotify link), postbacks (with the `ref` of the link that opened
-//! the conversation), reactions and referrals. Echoes, reads, deliveries,
-//! opt-ins, edits, handovers, account linking, policy enforcement, feedback,
-//! attachments without text or link (photos, stickers: one message, however
-//! many attachments it has) and everything on standby are acknowledged and
-//! ignored.
+//! shared Spotify link, and attachments without text or link — photos,
+//! stickers, files, locations, cards… — one event however many
+//! attachments it has, answered with what the bot can do instead),
+//! postbacks (with the `ref` of the link that opened the conversation),
+//! reactions and referrals. Echoes, reads, deliveries, opt-ins, edits,
+//! handovers, account linking, policy enforcement, feedback and
+//! everything on standby are acknowledged and ignored.
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
@@ -142,11 +143,15 @@ fn message(message: &Value, psid: Option<String>, sent_at_ms: i64) -> Read {
     let shared_url = shared::spotify_link(&message["attachments"]);
     let quick_reply = text(&message["quick_reply"]["payload"]);
     let target_mid = text(&message["reply_to"]["mid"]);
-    let kind = match (&quick_reply, &target_mid) {
-        (Some(_), _) => Kind::QuickReply,
-        (None, Some(_)) => Kind::Reply,
-        (None, None) if written.is_none() && shared_url.is_none() => return Read::Ignored("attachment"),
-        (None, None) => Kind::Message,
+    // Whatever a person sends gets an answer: a message the bot cannot
+    // read as text says what it holds instead.
+    let (kind, payload) = match (&quick_reply, &target_mid) {
+        (Some(_), _) => (Kind::QuickReply, quick_reply),
+        (None, Some(_)) => (Kind::Reply, None),
+        (None, None) if written.is_none() && shared_url.is_none() => {
+            (Kind::Attachment, shared::kinds(&message["attachments"]))
+        }
+        (None, None) => (Kind::Message, None),
     };
     Read::Event(NewEvent {
         mid,
@@ -154,7 +159,7 @@ fn message(message: &Value, psid: Option<String>, sent_at_ms: i64) -> Read {
         sent_at_ms,
         kind,
         text: written,
-        payload: quick_reply,
+        payload,
         target_mid,
         shared_url,
         referral: None,

@@ -1,4 +1,5 @@
-//! A Spotify link shared into Messenger from the Spotify app.
+//! A Spotify link shared into Messenger from the Spotify app, and what
+//! other attachments a message carries.
 //!
 //! Messenger delivers a shared link as an attachment of the message, with
 //! or without text (Meta: "for unsupported shares … a `fallback`"):
@@ -27,15 +28,52 @@ const SPOTIFY_HOSTS: &[&str] = &[
 ];
 
 /// The first Spotify link among a message's `attachments`, unwrapped from
-/// Facebook's redirector.
+/// Facebook's redirector: in any field of any attachment that carries a
+/// URL (`payload.url`, the legacy top-level `url`, a template's elements
+/// and buttons, a product's, a reel's…), the documented places first.
 pub fn spotify_link(attachments: &Value) -> Option<String> {
     attachments.as_array()?.iter().find_map(|attachment| {
         [&attachment["payload"]["url"], &attachment["url"]]
             .into_iter()
             .filter_map(Value::as_str)
+            .chain(strings(attachment))
             .map(unwrapped)
             .find(|url| is_spotify(url))
     })
+}
+
+/// What a message's `attachments` are, by Meta's attachment types
+/// (`image`, `sticker`, `audio`, `video`, `file`, `location`, `fallback`,
+/// `share`, `template`, `reel`, `story_mention`, `product`, …), each once,
+/// comma-separated, in order; an image with a `sticker_id` is a sticker
+/// (Meta sent stickers so until 2026, and both forms during the change),
+/// a template holding a `product` a product.
+/// `None` without any.
+pub fn kinds(attachments: &Value) -> Option<String> {
+    let mut kinds: Vec<&str> = Vec::new();
+    for attachment in attachments.as_array()? {
+        let kind = match attachment["type"].as_str() {
+            _ if !attachment["payload"]["sticker_id"].is_null() => "sticker",
+            // Meta's product template: a `template` holding a product.
+            _ if attachment["payload"]["product"].is_object() => "product",
+            Some(kind) if !kind.is_empty() && kind.len() <= 32 => kind,
+            _ => "unknown",
+        };
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    (!kinds.is_empty()).then(|| kinds.join(","))
+}
+
+/// Every string anywhere in `value`.
+fn strings(value: &Value) -> Box<dyn Iterator<Item = &str> + '_> {
+    match value {
+        Value::String(text) => Box::new(std::iter::once(text.as_str())),
+        Value::Array(items) => Box::new(items.iter().flat_map(strings)),
+        Value::Object(fields) => Box::new(fields.values().flat_map(strings)),
+        _ => Box::new(std::iter::empty()),
+    }
 }
 
 /// The link a redirector URL leads to; any other URL as it is.
@@ -97,6 +135,32 @@ mod tests {
             spotify_link(&short).as_deref(),
             Some("https://spotify.link/hRkBrwub9xb")
         );
+    }
+
+    #[test]
+    fn a_link_anywhere_in_an_attachment_is_found() {
+        let template = json!([{ "type": "template", "payload": { "template_type": "generic", "elements": [
+            { "title": "7/11", "buttons": [{ "type": "web_url", "url": WRAPPED, "title": "Open" }] }] } }]);
+        assert_eq!(spotify_link(&template).as_deref(), Some(TRACK));
+    }
+
+    #[test]
+    fn kinds_each_once_and_stickers_as_stickers() {
+        let sticker =
+            json!({ "type": "image", "payload": { "url": "https://x/y.png", "sticker_id": 369239263222822u64 } });
+        let photo = json!({ "type": "image", "payload": { "url": "https://x/y.jpg" } });
+        let kinds_of = |list: Value| kinds(&list);
+        assert_eq!(
+            kinds_of(json!([sticker, { "type": "sticker" }])).as_deref(),
+            Some("sticker")
+        );
+        assert_eq!(
+            kinds_of(json!([photo, photo, { "type": "video" }])).as_deref(),
+            Some("image,video")
+        );
+        assert_eq!(kinds_of(json!([{ "no": "type" }])).as_deref(), Some("unknown"));
+        assert_eq!(kinds_of(json!([])), None);
+        assert_eq!(kinds_of(Value::Null), None);
     }
 
     #[test]

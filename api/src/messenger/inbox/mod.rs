@@ -146,6 +146,7 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::Reply => "reply",
         Kind::Reaction => "reaction",
         Kind::Referral => "referral",
+        Kind::Attachment => "attachment",
     }
 }
 
