@@ -205,6 +205,9 @@ async fn a_spotify_track_in_a_card_is_shared_like_a_typed_link_and_other_links_a
     let said = conversation(&app, "cards").await[before..].to_vec();
     assert_eq!(said.len(), 1, "{said:?}");
     assert!(said[0].starts_with("That isn't a Spotify track link"), "{said:?}");
+    let before = conversation(&app, "cards").await.len();
+    send(&app, json!({ "psid": "cards", "text": "https://example.com/playlist" })).await;
+    assert_eq!(conversation(&app, "cards").await[before..], said);
 }
 
 #[tokio::test]

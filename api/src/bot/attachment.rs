@@ -6,7 +6,8 @@
 use crate::notify::replies::Reply;
 
 /// The answer to a message of Meta's attachment `kinds` (comma-separated,
-/// as the webhook stored them; `None`: nothing readable).
+/// as the webhook stored them; `None`: nothing readable). A link typed
+/// that is not Spotify's is answered as one shared (`fallback`).
 pub fn answer(kinds: Option<&str>) -> Reply {
     let kinds: Vec<&str> = kinds.unwrap_or("").split(',').filter(|k| !k.is_empty()).collect();
     let link = kinds.iter().any(|kind| matches!(*kind, "fallback" | "share" | "post"));

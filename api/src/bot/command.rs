@@ -19,6 +19,8 @@ pub enum Command {
     Stats,
     Now(String),
     Stop,
+    /// A lone web link that is not Spotify's.
+    OtherLink,
     Unknown,
 }
 
@@ -65,6 +67,9 @@ pub fn parse(text: &str) -> Command {
             to: None,
             note: None,
         },
+        _ if !text.contains(char::is_whitespace) && (word.starts_with("https://") || word.starts_with("http://")) => {
+            Command::OtherLink
+        }
         _ => Command::Unknown,
     }
 }
@@ -120,6 +125,8 @@ mod tests {
         assert_eq!(parse("add @Sam"), Command::Add("@Sam".into()));
         assert_eq!(parse("now sam"), Command::Now("sam".into()));
         assert_eq!(parse("what is this"), Command::Unknown);
+        assert_eq!(parse("https://example.com/playlist"), Command::OtherLink);
+        assert_eq!(parse("see https://example.com/playlist"), Command::Unknown);
     }
 
     #[test]

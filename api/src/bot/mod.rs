@@ -107,12 +107,13 @@ async fn dispatch(
             Command::Connect => vec![account::connect(app, psid, None)],
             Command::Help => vec![account::help_unlinked(app, psid)],
             Command::Send { .. } => vec![account::first_steps(app, psid, "To share songs, connect first. ")],
-            Command::Unknown => vec![account::first_steps(app, psid, "")],
+            Command::Unknown | Command::OtherLink => vec![account::first_steps(app, psid, "")],
             _ => vec![account::first_steps(app, psid, "That needs a linked chat. ")],
         });
     };
     Ok(match command {
         Command::Help | Command::Unknown => vec![account::help()],
+        Command::OtherLink => vec![attachment::answer(Some("fallback"))],
         Command::Link(code) => account::link_code(app, psid, &code, sent_at).await?,
         Command::Connect => vec![account::connect(app, psid, Some(&user))],
         Command::Stop => vec![account::stop(app, psid, &user).await?],
