@@ -141,6 +141,9 @@ impl Application {
         };
         let webhook_secrets = WebhookSecrets::of(&settings);
         let (state, sandboxes) = assemble(settings, clock, db, statements, public_url, providers);
+        if let Some(sandboxes) = &sandboxes {
+            sandboxes.spotify.serve(state.spotify.clone());
+        }
         let webhook = webhook(&state, webhook_secrets);
         let event_listener = listen_for_events(&state).await?;
         Ok(Self {

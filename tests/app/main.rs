@@ -36,6 +36,7 @@ mod redaction;
 mod replicas;
 mod restarts;
 mod sandbox;
+mod sandbox_controls;
 mod sandbox_messenger;
 mod schema;
 mod sdl;

@@ -44,6 +44,7 @@ use std::sync::Arc;
 
 use crate::{
     bot::GET_STARTED,
+    messenger::inbox::{MAX_PSID, MAX_TEXT_BYTES},
     sandbox::{
         control::{self, Body},
         messenger_events,
@@ -108,9 +109,72 @@ impl Say {
     }
 }
 
+/// The longest payload of a quick reply or a postback button the Send API
+/// takes (Messenger Platform, quick replies and postback button
+/// references: 1,000 characters).
+const MAX_PAYLOAD_CHARS: usize = 1000;
+
+/// Each field of `say` as Meta could send it, else the refusal naming it.
+#[allow(clippy::result_large_err)]
+fn check(say: &Say) -> Result<(), Response> {
+    let psid = say.psid.as_str();
+    if psid.is_empty() || psid.len() > MAX_PSID || psid.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(control::invalid(
+            "psid",
+            format!("1 to {MAX_PSID} characters without spaces (Meta's are digits)"),
+        ));
+    }
+    if say.text.as_ref().is_some_and(|text| text.len() > MAX_TEXT_BYTES) {
+        return Err(control::invalid(
+            "text",
+            format!("at most {MAX_TEXT_BYTES} bytes (the largest message Meta sends)"),
+        ));
+    }
+    let web = |link: &str| reqwest::Url::parse(link).is_ok_and(|url| matches!(url.scheme(), "https" | "http"));
+    if say.link.as_deref().is_some_and(|link| !web(link)) {
+        return Err(control::invalid(
+            "link",
+            "a web address, such as https://open.spotify.com/track/…",
+        ));
+    }
+    let ref_chars = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '=');
+    if say
+        .reference
+        .as_deref()
+        .is_some_and(|r| r.is_empty() || r.len() > MAX_PAYLOAD_CHARS || !r.chars().all(ref_chars))
+    {
+        return Err(control::invalid(
+            "ref",
+            format!(
+                "1 to {MAX_PAYLOAD_CHARS} letters, digits, `-`, `_` or `=` (what an m.me link's ref may hold), \
+                 such as a 16-digit link code"
+            ),
+        ));
+    }
+    for (field, payload) in [("quickReply", &say.quick_reply), ("postback", &say.postback)] {
+        if payload
+            .as_deref()
+            .is_some_and(|p| p.is_empty() || p.chars().count() > MAX_PAYLOAD_CHARS)
+        {
+            return Err(control::invalid(
+                field,
+                format!("a payload of 1 to {MAX_PAYLOAD_CHARS} characters"),
+            ));
+        }
+    }
+    if say
+        .reaction
+        .as_deref()
+        .is_some_and(|emoji| emoji.is_empty() || emoji.len() > 32 || emoji.chars().any(char::is_whitespace))
+    {
+        return Err(control::invalid("reaction", "one emoji, such as ❤️"));
+    }
+    Ok(())
+}
+
 pub async fn messenger_send(State(demo): State<Demo>, Body(say): Body<Say>) -> Response {
-    if say.psid.trim().is_empty() {
-        return control::error(StatusCode::BAD_REQUEST, "psid must not be empty");
+    if let Err(refusal) = check(&say) {
+        return refusal;
     }
     let salt = uuid::Uuid::now_v7().simple().to_string();
     let mid = format!("m_sandbox_{salt}");
@@ -233,7 +297,7 @@ fn event(say: &Say, mid: &str, outbox: &ProviderSandbox) -> Result<Value, Respon
         said_to("mid", bot_mid)?;
         let action = say.action.as_deref().unwrap_or("react");
         if !matches!(action, "react" | "unreact") {
-            return Err(bad("action is react or unreact"));
+            return Err(control::invalid("action", format!("react or unreact (not `{action}`)")));
         }
         return Ok(json!({ "reaction": {
             "reaction": reaction_name(emoji), "emoji": emoji, "action": action, "mid": bot_mid } }));

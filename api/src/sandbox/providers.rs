@@ -26,6 +26,7 @@
 //! prefixes ask for FCM's other documented refusals and outages (see
 //! [`fcm`]), and `POST /google/faults` with `{"fault": "<name>", "times": n}`
 //! makes the token endpoint refuse the next `n` assertions as Google does
+//! (queued behind earlier ones: `GET` lists the queue, `DELETE` empties it)
 //! (`invalid_grant`, `invalid_client`, `unauthorized_client`,
 //! `deleted_client`, `internal_failure`, `bad_gateway`: see [`google`]). The Send API answers any Graph error on
 //! demand, by the recipient's PSID (see [`messenger`]):
@@ -227,7 +228,12 @@ impl ProviderSandbox {
 pub fn router(sandbox: Arc<ProviderSandbox>) -> Router {
     Router::new()
         .route("/google/token", post(google::token))
-        .route("/google/faults", post(google::queue_fault))
+        .route(
+            "/google/faults",
+            post(google::queue_fault)
+                .get(google::list_faults)
+                .delete(google::clear_faults),
+        )
         .route("/fcm/v1/projects/{project_id}/messages:send", post(fcm::send))
         .route("/graph/me/messages", post(messenger::send))
         .route("/outbox", get(outbox))
@@ -236,6 +242,7 @@ pub fn router(sandbox: Arc<ProviderSandbox>) -> Router {
 
 /// Query of `GET /outbox`.
 #[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct OutboxQuery {
     /// One conversation only (a PSID, or a device token).
     psid: Option<String>,

@@ -25,7 +25,7 @@
 //!   ([`faults`]).
 use std::{
     collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError},
 };
 
 use axum::{
@@ -71,6 +71,11 @@ pub struct SpotifySandbox {
     /// The source of "now" for code and token expiry and for "currently
     /// playing", so tests can move time instead of sleeping.
     clock: Arc<dyn Clock>,
+    /// The app this stand-in serves in sandbox mode ([`serve`](Self::serve)):
+    /// its controls say how long the app pauses after a 429, lift that
+    /// pause, and know the accounts linked there. Unset when tests serve
+    /// the stand-in on a port of its own.
+    app: OnceLock<Arc<crate::spotify::Spotify>>,
 }
 
 /// The in-memory contents of the fake Spotify.
@@ -145,7 +150,13 @@ impl SpotifySandbox {
             tokens: tokens::Tokens::new(key),
             state: Mutex::new(State::default()),
             clock,
+            app: OnceLock::new(),
         })
+    }
+
+    /// Serves `app` (sandbox mode): see the `app` field.
+    pub fn serve(&self, app: Arc<crate::spotify::Spotify>) {
+        let _ = self.app.set(app);
     }
 
     /// Records a play (used by `POST /play`, and callable from Rust tests),
@@ -192,6 +203,20 @@ impl SpotifySandbox {
             .unwrap_or_else(|| name.to_owned())
     }
 
+    /// The user id of the account named by its user id or its
+    /// `account_id`, if it signed in here, or (a server restarted since)
+    /// is linked in the app this stand-in serves.
+    async fn known_account(&self, name: &str) -> Result<Option<String>, sea_orm::DbErr> {
+        let id = self.account_named(name);
+        if self.lock().accounts.contains_key(&id) {
+            return Ok(Some(id));
+        }
+        match self.app.get() {
+            Some(app) if app.is_linked(name).await? => Ok(Some(id)),
+            _ => Ok(None),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere while holding the lock leaves the maps usable:
         // keep serving rather than failing every later request.
@@ -220,12 +245,13 @@ pub fn router(sandbox: Arc<SpotifySandbox>) -> Router {
         .route("/api/v1/me/player/recently-played", get(web_api::recently_played))
         .route("/api/v1/me/player/currently-playing", get(web_api::currently_playing))
         .route("/play", post(play))
-        .route("/faults", post(faults::queue))
+        .route("/faults", post(faults::queue).get(faults::list).delete(faults::clear))
         .with_state(sandbox)
 }
 
 /// Body of `POST /play`.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PlayRequest {
     /// Spotify account ID (the user id, or the `account_id` `/v1/me`
     /// gives); created if unknown.
@@ -240,18 +266,32 @@ struct PlayRequest {
     /// in recently-played).
     #[serde(default)]
     kind: Option<String>,
-    /// RFC 3339; now when absent.
+    /// RFC 3339, not in the future; now when absent.
+    #[serde(alias = "playedAt")]
     played_at: Option<String>,
-    /// How far into the track playback is now, in milliseconds: the play
-    /// started that long ago (instead of `played_at`).
-    #[serde(rename = "progressMs")]
-    progress_ms: Option<i64>,
+    /// How far into the track playback is now, in milliseconds (0 to
+    /// [`MAX_PROGRESS_MS`]): the play started that long ago (instead of
+    /// `played_at`).
+    #[serde(rename = "progressMs", default)]
+    progress_ms: Option<serde_json::Value>,
 }
 
-/// `POST /play`: records that `account` started playing `track`.
+/// The furthest into a play `progressMs` may be: a day, longer than any
+/// track.
+const MAX_PROGRESS_MS: i64 = 24 * 3600 * 1000;
+
+/// `POST /play`: records that `account` (one that connected: else 404)
+/// started playing `track`.
 async fn play(AxumState(sandbox): AxumState<Arc<SpotifySandbox>>, Body(request): Body<PlayRequest>) -> Response {
     if request.account.trim().is_empty() {
-        return play_error(StatusCode::BAD_REQUEST, "account must not be empty".into());
+        return control::invalid("account", "must not be empty");
+    }
+    let progress_ms = match control::whole("progressMs", request.progress_ms.as_ref(), 0..=MAX_PROGRESS_MS) {
+        Ok(progress) => progress,
+        Err(refusal) => return refusal,
+    };
+    if request.kind.is_some() && request.track.is_some() {
+        return control::invalid("kind", "give a track or a kind, not both");
     }
     let item = match (request.kind.as_deref(), request.track.as_deref()) {
         (Some("episode"), _) => items::Played::Episode,
@@ -259,18 +299,15 @@ async fn play(AxumState(sandbox): AxumState<Arc<SpotifySandbox>>, Body(request):
         (Some("unknown"), _) => items::Played::Unknown,
         (Some("missing"), _) => items::Played::Missing,
         (Some(other), _) => {
-            return play_error(
-                StatusCode::BAD_REQUEST,
-                format!("kind `{other}`: episode, ad, unknown or missing"),
-            );
+            return control::invalid("kind", format!("episode, ad, unknown or missing (not `{other}`)"));
         }
-        (None, None) => return play_error(StatusCode::BAD_REQUEST, "track (or kind) is required".into()),
+        (None, None) => return control::invalid("track", "required (or a kind)"),
         (None, Some(local)) if local.trim().starts_with("spotify:local:") => match items::LocalFile::parse(local) {
             Some(file) => items::Played::Local(file),
             None => {
-                return play_error(
-                    StatusCode::BAD_REQUEST,
-                    "a local file is spotify:local:{artist}:{album}:{title}:{seconds}".into(),
+                return control::invalid(
+                    "track",
+                    "a local file is spotify:local:{artist}:{album}:{title}:{seconds}",
                 );
             }
         },
@@ -278,32 +315,45 @@ async fn play(AxumState(sandbox): AxumState<Arc<SpotifySandbox>>, Body(request):
             Ok(Parsed::Track(id)) => items::Played::Track(id),
             // Following a short link needs the network; the sandbox stays offline.
             Ok(Parsed::ShortLink(_)) => {
-                return play_error(
-                    StatusCode::BAD_REQUEST,
-                    "short links are not resolved here: paste the full track link".into(),
-                );
+                return control::invalid("track", "short links are not resolved here: paste the full track link");
             }
-            Err(e) => return play_error(StatusCode::BAD_REQUEST, e.to_string()),
+            Err(e) => return control::invalid("track", e),
         },
     };
-    let played_at = match (request.played_at.as_deref(), request.progress_ms) {
+    let now = sandbox.now();
+    let played_at = match (request.played_at.as_deref(), progress_ms) {
         (Some(_), Some(_)) => {
-            return play_error(
-                StatusCode::BAD_REQUEST,
-                "give played_at (when it started) or progressMs (how far in it is now), not both".into(),
+            return control::invalid(
+                "played_at",
+                "give played_at (when it started) or progressMs (how far in it is now), not both",
             );
         }
-        (None, Some(progress)) if progress < 0 => {
-            return play_error(StatusCode::BAD_REQUEST, "progressMs must be 0 or more".into());
-        }
-        (None, Some(progress)) => sandbox.now() - chrono::TimeDelta::milliseconds(progress),
-        (None, None) => sandbox.now(),
+        (None, Some(progress)) => now - chrono::TimeDelta::milliseconds(progress),
+        (None, None) => now,
         (Some(at), None) => match DateTime::parse_from_rfc3339(at) {
-            Ok(at) => at.with_timezone(&Utc),
-            Err(_) => return play_error(StatusCode::BAD_REQUEST, "played_at must be an RFC 3339 time".into()),
+            Ok(at) if at.with_timezone(&Utc) <= now => at.with_timezone(&Utc),
+            Ok(_) => return control::invalid("played_at", "not in the future"),
+            Err(_) => {
+                return control::invalid("played_at", "an RFC 3339 time, such as 2026-11-30T18:05:00Z");
+            }
         },
     };
-    let account = sandbox.account_named(&request.account);
+    let account = match sandbox.known_account(&request.account).await {
+        Ok(Some(account)) => account,
+        Ok(None) => {
+            return control::error(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "account: no Spotify account `{}` has connected here. Connect one first \
+                     (GraphQL `mutation {{ connectSpotify {{ url }} }}`, or send `connect` to the bot, \
+                     and open the link: the sandbox Spotify approves at once), then play with the id \
+                     `{{ me {{ spotify {{ accountId }} }} }}` shows",
+                    request.account
+                ),
+            );
+        }
+        Err(err) => return control::error(StatusCode::SERVICE_UNAVAILABLE, format!("account: {err}")),
+    };
     let track = match &item {
         items::Played::Track(id) => json!(id.as_str()),
         _ => json!(request.track.as_deref().or(request.kind.as_deref())),
@@ -315,10 +365,6 @@ async fn play(AxumState(sandbox): AxumState<Arc<SpotifySandbox>>, Body(request):
         "playedAt": spotify_time(played_at),
     });
     (StatusCode::CREATED, Json(body)).into_response()
-}
-
-fn play_error(status: StatusCode, message: String) -> Response {
-    control::error(status, message)
 }
 
 /// A time as Spotify writes it: RFC 3339, milliseconds, `Z`.

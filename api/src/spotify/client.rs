@@ -188,6 +188,22 @@ impl SpotifyClient {
         self.pauses.latest().await
     }
 
+    /// How long a 429 with this `Retry-After` pauses this app's calls
+    /// (`quota`: its body gave the reason `QUOTA_EXCEEDED`), as
+    /// [`Pauses::wait_for`] reads it.
+    pub fn pause_after(&self, retry_after: Option<&str>, quota: bool) -> Duration {
+        self.pauses.wait_for(retry_after, quota)
+    }
+
+    /// Ends the pause in force (the sandbox's reset: never against the
+    /// real Spotify); answers whether there was one.
+    ///
+    /// # Errors
+    /// The database's.
+    pub async fn lift_pause(&self) -> Result<bool, sea_orm::DbErr> {
+        self.pauses.lift().await
+    }
+
     #[tracing::instrument(skip_all)]
     pub async fn exchange_code(
         &self,

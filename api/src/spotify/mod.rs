@@ -118,6 +118,36 @@ impl Spotify {
         self.client.pause().await.map(|pause| pause.until)
     }
 
+    /// Ends the pauses in force of the host's app and of the people's own
+    /// apps this process made clients for (the sandbox's reset); answers
+    /// how many ended.
+    ///
+    /// # Errors
+    /// The database's.
+    pub async fn lift_pauses(&self) -> Result<usize, sea_orm::DbErr> {
+        let own: Vec<Arc<SpotifyClient>> = self
+            .own_clients
+            .lock()
+            .expect("own spotify clients")
+            .values()
+            .cloned()
+            .collect();
+        let mut lifted = 0;
+        for client in std::iter::once(&self.client).chain(&own) {
+            lifted += usize::from(client.lift_pause().await?);
+        }
+        Ok(lifted)
+    }
+
+    /// Whether the Spotify account `account` (its `account_id`, or its
+    /// user id) is linked to someone here.
+    ///
+    /// # Errors
+    /// The database's.
+    pub async fn is_linked(&self, account: &str) -> Result<bool, sea_orm::DbErr> {
+        vault::account_linked(&self.db, account).await
+    }
+
     /// The track a link of any form names (short links followed).
     ///
     /// # Errors

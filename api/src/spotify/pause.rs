@@ -22,7 +22,9 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng as _;
 use sea_orm::{
-    ActiveModelTrait as _, DatabaseConnection, DbErr, EntityTrait as _, QuerySelect as _, Set, sea_query::OnConflict,
+    ActiveModelTrait as _, ColumnTrait as _, DatabaseConnection, DbErr, EntityTrait as _, QueryFilter as _,
+    QuerySelect as _, Set,
+    sea_query::{Expr, OnConflict},
 };
 
 use crate::{clock::Clock, db};
@@ -165,6 +167,41 @@ impl Pauses {
                 row.update(&txn).await?;
                 txn.commit().await?;
                 Ok((merged, began))
+            }
+        }
+    }
+}
+
+impl Pauses {
+    /// Ends the pause in force now, if there is one (its start is kept,
+    /// as when a pause runs out); answers whether there was one. Only the
+    /// sandbox asks for this: against the real Spotify, calling before
+    /// `Retry-After` is over earns another 429.
+    ///
+    /// # Errors
+    /// The database's, on PostgreSQL.
+    pub async fn lift(&self) -> Result<bool, DbErr> {
+        let now = self.now();
+        match &self.store {
+            Store::Process(latest) => {
+                let mut latest = latest.lock().expect("pause lock");
+                Ok(match latest.as_mut() {
+                    Some(pause) if pause.until > now => {
+                        pause.until = now;
+                        true
+                    }
+                    _ => false,
+                })
+            }
+            Store::Database(db) => {
+                let lifted = spotify_clients::Entity::update_many()
+                    .col_expr(spotify_clients::Column::PausedUntil, Expr::value(now))
+                    .col_expr(spotify_clients::Column::UpdatedAt, Expr::value(now))
+                    .filter(spotify_clients::Column::ClientId.eq(self.client_id.as_str()))
+                    .filter(spotify_clients::Column::PausedUntil.gt(now))
+                    .exec(db)
+                    .await?;
+                Ok(lifted.rows_affected > 0)
             }
         }
     }

@@ -103,6 +103,20 @@ pub async fn find(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Option<spo
     spotify_links::Entity::find_by_id(user_id).one(db).await
 }
 
+/// Whether a link names the Spotify account `account`: by its
+/// `account_id` or its user id.
+pub async fn account_linked(db: &impl ConnectionTrait, account: &str) -> Result<bool, sea_orm::DbErr> {
+    let found = spotify_links::Entity::find()
+        .filter(
+            Condition::any()
+                .add(spotify_links::Column::AccountId.eq(account))
+                .add(spotify_links::Column::SpotifyUserId.eq(account)),
+        )
+        .one(db)
+        .await?;
+    Ok(found.is_some())
+}
+
 /// The link of the Spotify account `profile` describes, if any: by its
 /// `account_id`, or a link made before `account_id` existed, by user id.
 pub async fn find_by_account(

@@ -71,7 +71,7 @@ pub(super) async fn token(
 /// A refusal the token endpoint can be told to answer, each with Google's
 /// documented body (`tests/fixtures/google/`; Google's OAuth 2.0 for
 /// service accounts, "Error codes").
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Fault {
     /// 400 `invalid_grant` "Invalid JWT Signature.": a deleted or rotated key.
     InvalidGrant,
@@ -127,32 +127,76 @@ impl Fault {
     }
 }
 
+/// The most times one fault can be queued for.
+const MAX_TIMES: i64 = 1000;
+
+/// Body of `POST /google/faults`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FaultRequest {
+    fault: String,
+    /// How many token requests it refuses: 1 to [`MAX_TIMES`]; 1 when
+    /// absent.
+    #[serde(default)]
+    times: Option<Value>,
+}
+
 /// `POST /google/faults`: `{"fault": "<name>", "times": n}` refuses the
-/// next `n` (default 1) token requests; names: `invalid_grant`,
-/// `invalid_client`, `unauthorized_client`, `deleted_client`,
-/// `internal_failure`, `bad_gateway`.
+/// next `n` (1 to 1,000; default 1) token requests, after the faults
+/// queued before it; names: `invalid_grant`, `invalid_client`,
+/// `unauthorized_client`, `deleted_client`, `internal_failure`,
+/// `bad_gateway`. Answers the whole queue. `GET /google/faults` lists it,
+/// `DELETE /google/faults` empties it.
 pub(super) async fn queue_fault(
     AxumState(sandbox): AxumState<Arc<ProviderSandbox>>,
-    Body(body): Body<Value>,
+    Body(request): Body<FaultRequest>,
 ) -> Response {
-    let named = FAULTS.iter().find(|(name, _)| body["fault"].as_str() == Some(*name));
-    let Some((_, fault)) = named else {
+    let named = FAULTS.iter().find(|(name, _)| request.fault == *name);
+    let Some((name, fault)) = named else {
         let names: Vec<&str> = FAULTS.iter().map(|(name, _)| *name).collect();
-        return control::error(
-            StatusCode::BAD_REQUEST,
-            format!("fault must be one of {}", names.join(", ")),
+        return control::invalid(
+            "fault",
+            format!("one of {} (not `{}`)", names.join(", "), request.fault),
         );
     };
-    let times = body["times"].as_u64().unwrap_or(1).clamp(1, 1000) as usize;
+    let times = match control::whole("times", request.times.as_ref(), 1..=MAX_TIMES) {
+        Ok(times) => times.unwrap_or(1) as usize,
+        Err(refusal) => return refusal,
+    };
     sandbox.lock().token_faults.push_back((*fault, times));
     (
         StatusCode::CREATED,
-        Json(json!({ "fault": body["fault"], "times": times })),
+        Json(json!({ "fault": name, "times": times, "queued": sandbox.queued_token_faults() })),
     )
         .into_response()
 }
 
+/// `GET /google/faults`: the queued refusals, in the order they come.
+pub(super) async fn list_faults(AxumState(sandbox): AxumState<Arc<ProviderSandbox>>) -> Response {
+    Json(json!({ "queued": sandbox.queued_token_faults() })).into_response()
+}
+
+/// `DELETE /google/faults`: forgets every queued refusal; answers them.
+pub(super) async fn clear_faults(AxumState(sandbox): AxumState<Arc<ProviderSandbox>>) -> Response {
+    let cleared = sandbox.queued_token_faults();
+    sandbox.lock().token_faults.clear();
+    Json(json!({ "cleared": cleared })).into_response()
+}
+
 impl ProviderSandbox {
+    /// The queued refusals, in order, each with the times it is left.
+    fn queued_token_faults(&self) -> Value {
+        let state = self.lock();
+        let name = |fault: &Fault| FAULTS.iter().find(|(_, f)| f == fault).map_or("", |(name, _)| *name);
+        Value::Array(
+            state
+                .token_faults
+                .iter()
+                .map(|(fault, times)| json!({ "fault": name(fault), "times": times }))
+                .collect(),
+        )
+    }
+
     /// The next queued refusal, if any (using up one of its times).
     fn take_token_fault(&self) -> Option<Fault> {
         let mut state = self.lock();
