@@ -165,7 +165,7 @@ async fn a_bad_client_id_is_refused_and_nothing_is_stored() {
             body["errors"][0]["message"]
                 .as_str()
                 .unwrap()
-                .contains("32 hexadecimal"),
+                .contains("32 lower-case hexadecimal characters (0-9, a-f), nothing before or after them"),
             "{body}"
         );
         let page = app
@@ -249,4 +249,92 @@ async fn an_own_apps_calls_count_on_its_own_budget() {
         .await;
         assert!(own > 0 && host > own, "own {own}, host {host}");
     }
+}
+
+/// What a person who gave a Client ID not as Spotify shows it is told, on
+/// both interfaces.
+const RULE: &str = "32 lower-case hexadecimal characters (0-9, a-f), nothing before or after them";
+
+#[tokio::test]
+async fn a_client_id_not_exactly_as_spotify_shows_it_is_refused_alike_on_both_interfaces() {
+    let (app, script) = with_own_app(&[]).await;
+    let alex = app.sign_up("alex").await;
+
+    for bad in [
+        OWN.to_uppercase(),
+        format!("0A{}", &OWN[2..]),
+        format!(" {OWN}"),
+        format!("{OWN} "),
+        format!("\t{OWN}"),
+        format!("{OWN}\n"),
+    ] {
+        let body = app.graphql(CONNECT, json!({ "c": bad }), Some(&alex.access)).await;
+        assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{bad:?}: {body}");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(RULE), "{bad:?}: {message}");
+
+        let page = app
+            .get(&format!("/auth/spotify/start?client_id={}", urlencoding(&bad)))
+            .await;
+        assert_eq!(page.status(), 400, "{bad:?}");
+        let page = page.text().await.unwrap();
+        assert!(page.contains("This Client ID is not right"), "{page}");
+        assert!(page.contains(RULE), "the same words: {page}");
+    }
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM oauth_states").await,
+        0,
+        "nothing stored"
+    );
+    assert!(requests(&script, "/authorize").is_empty());
+}
+
+#[tokio::test]
+async fn a_start_link_that_cannot_be_read_gets_the_html_page() {
+    let (app, script) = with_own_app(&[]).await;
+
+    for query in [
+        format!("client_id={OWN}&client_id={OWN}"),
+        format!("client_id={OWN}&client_id=0a1b"),
+        "m=a.1.b&m=c.2.d".to_owned(),
+    ] {
+        let page = app.get(&format!("/auth/spotify/start?{query}")).await;
+
+        assert_eq!(page.status(), 400, "{query}");
+        let content_type = page.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(content_type.starts_with("text/html"), "{query}: {content_type}");
+        let page = page.text().await.unwrap();
+        assert!(page.contains("This link is not right"), "{query}: {page}");
+    }
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM oauth_states").await,
+        0,
+        "nothing stored"
+    );
+    assert!(requests(&script, "/authorize").is_empty());
+}
+
+#[tokio::test]
+async fn the_spotify_link_tells_which_app_it_runs_on() {
+    const APP: &str = "{ me { spotify { app clientId } } }";
+    let (app, _script) = with_own_app(&[]).await;
+    let alex = app.sign_up("alex").await;
+    let page = connect_with(&app, &alex, OWN).await;
+    assert!(page.contains("You're connected"), "{page}");
+    let own = app.graphql(APP, json!({}), Some(&relog(&app, &alex).await)).await;
+    assert_eq!(
+        own["data"]["me"]["spotify"],
+        json!({ "app": "OWN", "clientId": OWN }),
+        "{own}"
+    );
+
+    let app = crate::helpers::spawn_app().await;
+    let sam = app.sign_up("sam").await;
+    app.link_spotify(&sam, "samspot").await;
+    let host = app.graphql(APP, json!({}), Some(&relog(&app, &sam).await)).await;
+    assert_eq!(
+        host["data"]["me"]["spotify"],
+        json!({ "app": "HOST", "clientId": null }),
+        "{host}"
+    );
 }

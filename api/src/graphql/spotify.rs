@@ -71,6 +71,16 @@ pub enum SpotifyLinkStatus {
     RelinkRequired,
 }
 
+/// Which Spotify app a link runs on.
+#[derive(Enum, Copy, Clone, PartialEq, Eq)]
+pub enum SpotifyApp {
+    /// The host's app: the one this Send Songs server is registered with.
+    Host,
+    /// The person's own app, connected with its Client ID
+    /// (`connectSpotify(clientId:)`).
+    Own,
+}
+
 pub struct SpotifyLink(pub spotify_links::Model);
 
 /// My linked Spotify account, whose listening Send Songs watches.
@@ -91,6 +101,23 @@ impl SpotifyLink {
     /// The Spotify profile's name, when it has one.
     async fn display_name(&self) -> Option<&str> {
         self.0.display_name.as_deref()
+    }
+
+    /// Which Spotify app the link runs on: the host's, or the person's own
+    /// (connected with `connectSpotify(clientId:)`). Its calls count on
+    /// that app's budget, and that app's pauses hold them.
+    async fn app(&self) -> SpotifyApp {
+        match self.0.client_id {
+            Some(_) => SpotifyApp::Own,
+            None => SpotifyApp::Host,
+        }
+    }
+
+    /// The Client ID of the person's own Spotify app the link runs on (32
+    /// lower-case hexadecimal characters; public, not a secret: every
+    /// authorization link carries it). Null on the host's app.
+    async fn client_id(&self) -> Option<&str> {
+        self.0.client_id.as_deref()
     }
 
     /// Whether it still works.
@@ -229,8 +256,8 @@ impl SpotifyMutation {
         &self,
         ctx: &Context<'_>,
         #[graphql(
-            desc = "The Client ID of the person's own Spotify app: 32 hexadecimal characters, from the app's page \
-                    in Spotify's developer dashboard. The app must list this server's redirect URI and, in \
+            desc = "The Client ID of the person's own Spotify app: 32 lower-case hexadecimal characters, exactly \
+                    as the app's page in Spotify's developer dashboard shows them (nothing is trimmed). The app must list this server's redirect URI and, in \
                     development mode, the person's Spotify e-mail under User Management. Anything else is \
                     refused with BAD_USER_INPUT and nothing is stored."
         )]

@@ -36,7 +36,21 @@ pub struct StartParams {
 
 /// The public registration link, or a personal link from the bot: sends
 /// the browser to Spotify's consent page.
-pub async fn start(State(app): State<AppState>, Query(params): Query<StartParams>) -> Response {
+/// A query string that cannot be read (a parameter given twice, or one
+/// that is not text) gets the same kind of page as every other refusal.
+pub async fn start(
+    State(app): State<AppState>,
+    params: Result<Query<StartParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(params)) = params else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "This link is not right",
+            "<p>Part of this link is missing, repeated or cannot be read. Open the link exactly as you were \
+             given it: from the app, from Send Songs on Messenger (send <b>connect</b> for a new one), or \
+             with one <code>client_id</code> for your own Spotify app.</p>",
+        );
+    };
     let own = match params.client_id.as_deref().map(|raw| ClientId::parse("client_id", raw)) {
         None => None,
         Some(Ok(own)) => Some(own),
@@ -44,8 +58,7 @@ pub async fn start(State(app): State<AppState>, Query(params): Query<StartParams
             return page(
                 StatusCode::BAD_REQUEST,
                 "This Client ID is not right",
-                "<p>A Spotify Client ID is 32 letters and digits (0-9, a-f). Copy it from your app's page in \
-                 Spotify's developer dashboard and try again.</p>",
+                &format!("<p>{}.</p>", escape(&sentence(ClientId::RULE))),
             );
         }
     };
@@ -213,6 +226,15 @@ pub(super) fn page(status: StatusCode, title: &str, body: &str) -> Response {
          form-action 'none'; frame-ancestors 'none'"
     );
     (status, [(header::CONTENT_SECURITY_POLICY, policy)], Html(html)).into_response()
+}
+
+/// `text` with its first letter upper-case.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 fn escape(text: &str) -> String {

@@ -41,20 +41,24 @@ pub enum Origin {
 pub struct ClientId(String);
 
 impl ClientId {
-    /// Reads a Client ID (surrounding spaces ignored).
+    /// What a Client ID is, as a person who typed a wrong one is told (on
+    /// every interface the same).
+    pub const RULE: &'static str = "a Spotify Client ID is 32 lower-case hexadecimal characters (0-9, a-f), \
+                                     nothing before or after them: copy it from your app's page in Spotify's \
+                                     developer dashboard";
+
+    /// Reads a Client ID: exactly 32 characters `0-9a-f`, as Spotify's
+    /// dashboard shows them. Nothing is trimmed or changed: upper case,
+    /// spaces, tabs or line breaks mean the text was not copied as it is,
+    /// and a changed id would be another app's.
     ///
     /// # Errors
-    /// `BAD_USER_INPUT` naming `field` when it is not 32 hexadecimal
-    /// characters.
+    /// `BAD_USER_INPUT` naming `field` with [`Self::RULE`] otherwise.
     pub fn parse(field: &'static str, raw: &str) -> Result<Self> {
-        let raw = raw.trim();
-        if raw.len() == 32 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if raw.len() == 32 && raw.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             Ok(Self(raw.to_owned()))
         } else {
-            Err(Error::bad_input(
-                field,
-                "a Spotify Client ID is 32 hexadecimal characters (your app's page in Spotify's developer dashboard shows it)",
-            ))
+            Err(Error::bad_input(field, Self::RULE))
         }
     }
 
