@@ -140,17 +140,30 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
+impl Error {
+    /// How many whole seconds to wait before trying again, rounded up (at
+    /// least 1), when the error says: `Retry-After` on HTTP,
+    /// `extensions.retryAfter` on GraphQL, and the same number the message
+    /// gives.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited {
+                retry_after: Some(after),
+                ..
+            } => Some((after.as_secs_f64().ceil() as u64).max(1)),
+            _ => None,
+        }
+    }
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         self.log();
         let status = self.status();
         let body = serde_json::json!({ "error": { "code": self.code(), "message": self.to_string() } });
         let mut response = (status, axum::Json(body)).into_response();
-        if let Self::RateLimited {
-            retry_after: Some(after),
-            ..
-        } = &self
-            && let Ok(value) = after.as_secs().max(1).to_string().parse()
+        if let Some(after) = self.retry_after_secs()
+            && let Ok(value) = after.to_string().parse()
         {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
         }

@@ -131,6 +131,16 @@ async fn every_caller_on_every_replica_waits_out_the_same_pause() {
         .graphql(NOW_PLAYING, json!({ "h": "sam" }), Some(&sam.access))
         .await;
     assert_eq!(error_code(&refused), Some("RATE_LIMITED"), "{refused}");
+    // It says when: the pause and a caller's jitter (at most a tenth of it
+    // and a quarter second).
+    let after = refused["errors"][0]["extensions"]["retryAfter"].as_u64().unwrap();
+    assert!((60..=67).contains(&after), "{refused}");
+    let message = refused["errors"][0]["message"].as_str().unwrap();
+    assert_eq!(
+        message,
+        format!("Spotify is busy: try again in about {after} seconds"),
+        "{refused}"
+    );
     assert_eq!(calls(&script, CURRENT), 1);
     let resume = first.clock.now() + TimeDelta::seconds(60);
 
@@ -139,7 +149,15 @@ async fn every_caller_on_every_replica_waits_out_the_same_pause() {
     let public = first.get("/v1/users/sam/now-playing").await;
     assert_eq!(public.status(), StatusCode::TOO_MANY_REQUESTS);
     let now = bot.say("psam", "now sam").await;
-    assert_eq!(now.last().unwrap(), "Spotify is busy: try again in a moment", "{now:?}");
+    let seconds: u64 = now
+        .last()
+        .unwrap()
+        .strip_prefix("Spotify is busy: try again in about ")
+        .and_then(|rest| rest.strip_suffix(" seconds"))
+        .unwrap_or_else(|| panic!("{now:?}"))
+        .parse()
+        .unwrap();
+    assert!((60..=67).contains(&seconds), "{now:?}");
     first.advance(Duration::from_secs(30)); // the check of the share is due
     first.run_due_jobs().await;
     let state = share_state(first, &alex, &shared).await;

@@ -119,13 +119,11 @@ fn tag(errors: &mut [ServerError]) {
             Some(domain) => {
                 domain.log();
                 extensions.set("code", domain.code());
-                match domain {
-                    Error::BadUserInput { field: Some(field), .. } => extensions.set("field", *field),
-                    Error::RateLimited {
-                        retry_after: Some(after),
-                        ..
-                    } => extensions.set("retryAfter", Value::from(after.as_secs().max(1))),
-                    _ => {}
+                if let Error::BadUserInput { field: Some(field), .. } = domain {
+                    extensions.set("field", *field);
+                }
+                if let Some(after) = domain.retry_after_secs() {
+                    extensions.set("retryAfter", Value::from(after));
                 }
             }
             None => extensions.set("code", "BAD_USER_INPUT"),

@@ -217,7 +217,9 @@ pub fn to_model(track: &ApiTrack, now: DateTime<Utc>) -> tracks::Model {
 }
 
 /// What a person is told when Spotify fails us: `RATE_LIMITED` while
-/// Spotify has paused this server's calls, else `UPSTREAM_UNAVAILABLE`
+/// Spotify has paused this server's calls, saying when to try again (and
+/// carrying the wait: GraphQL's `extensions.retryAfter`), else
+/// `UPSTREAM_UNAVAILABLE`
 /// (also when Spotify refused this server's own credentials: that is the
 /// operator's to fix, and was logged for them).
 pub fn upstream(err: SpotifyError) -> Error {
@@ -229,7 +231,7 @@ pub fn upstream(err: SpotifyError) -> Error {
                     crate::notify::texts::elapsed(chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::MAX))
                 )
             } else {
-                "Spotify is busy: try again in a moment".into()
+                format!("Spotify is busy: try again in about {}", seconds_or_minutes(wait))
             },
             retry_after: Some(wait),
         },
