@@ -94,7 +94,8 @@ async fn the_spotify_page_opens_messenger_with_the_code_and_the_bot_links_the_se
         StatusCode::OK
     );
     let replies = bot.handled("p-newbie").await;
-    assert!(replies[0].starts_with("You're linked as @newbie"), "{replies:?}");
+    assert!(replies[0].starts_with("Hi! I'm Send Songs"), "greeted first: {replies:?}");
+    assert!(replies[1].starts_with("You're linked as @newbie"), "{replies:?}");
     let friends = bot.say("p-newbie", "friends").await;
     assert_eq!(
         friends,
@@ -107,7 +108,8 @@ async fn the_spotify_page_opens_messenger_with_the_code_and_the_bot_links_the_se
         StatusCode::OK
     );
     let again = bot.handled("p-other").await;
-    assert!(again[0].starts_with("That code doesn't work"), "{again:?}");
+    assert!(again[0].starts_with("Hi! I'm Send Songs"), "greeted first: {again:?}");
+    assert!(again[1].starts_with("That code doesn't work"), "{again:?}");
 }
 
 #[tokio::test]
@@ -131,7 +133,8 @@ async fn a_get_started_ref_links_a_new_conversation_with_the_same_expiry_and_lim
         StatusCode::OK
     );
     let linked = bot.handled("p-sam").await;
-    assert!(linked[0].starts_with("You're linked as @sam"), "{linked:?}");
+    assert!(linked[0].starts_with("Hi! I'm Send Songs"), "greeted first: {linked:?}");
+    assert!(linked[1].starts_with("You're linked as @sam"), "{linked:?}");
     let me = bot
         .app
         .graphql("{ me { messengerLinked } }", json!({}), Some(&sam.access))
@@ -146,7 +149,8 @@ async fn a_get_started_ref_links_a_new_conversation_with_the_same_expiry_and_lim
         StatusCode::OK
     );
     let expired = bot.handled("p-late").await;
-    assert!(expired[0].starts_with("That code doesn't work"), "{expired:?}");
+    assert!(expired[0].starts_with("Hi! I'm Send Songs"), "greeted first: {expired:?}");
+    assert!(expired[1].starts_with("That code doesn't work"), "{expired:?}");
 
     // Wrong refs and typed codes count together: five wrong ones in an
     // hour, and a right one is no longer looked at.
