@@ -94,7 +94,10 @@ async fn the_spotify_page_opens_messenger_with_the_code_and_the_bot_links_the_se
         StatusCode::OK
     );
     let replies = bot.handled("p-newbie").await;
-    assert!(replies[0].starts_with("Hi! I'm Send Songs"), "greeted first: {replies:?}");
+    assert!(
+        replies[0].starts_with("Hi! I'm Send Songs"),
+        "greeted first: {replies:?}"
+    );
     assert!(replies[1].starts_with("You're linked as @newbie"), "{replies:?}");
     let friends = bot.say("p-newbie", "friends").await;
     assert_eq!(
@@ -149,7 +152,10 @@ async fn a_get_started_ref_links_a_new_conversation_with_the_same_expiry_and_lim
         StatusCode::OK
     );
     let expired = bot.handled("p-late").await;
-    assert!(expired[0].starts_with("Hi! I'm Send Songs"), "greeted first: {expired:?}");
+    assert!(
+        expired[0].starts_with("Hi! I'm Send Songs"),
+        "greeted first: {expired:?}"
+    );
     assert!(expired[1].starts_with("That code doesn't work"), "{expired:?}");
 
     // Wrong refs and typed codes count together: five wrong ones in an
