@@ -6,8 +6,9 @@
 //! published after the change commits.
 //!
 //! Each process hands events to its own subscribers through one channel
-//! per user (created on first subscription, dropped when the last one
-//! leaves). On PostgreSQL, publishing goes through `NOTIFY` and every
+//! per user and topic (created on first subscription, dropped when the
+//! last one leaves): an event wakes only the subscriptions of its topic,
+//! and the two topics that end sessions share one small channel. On PostgreSQL, publishing goes through `NOTIFY` and every
 //! replica `LISTEN`s, so a subscriber on any replica gets every event meant
 //! for it; on SQLite (one process) delivery is direct.
 //!
@@ -18,19 +19,23 @@
 //! process receives, before the subscribers do.
 use std::{collections::HashMap, sync::Mutex};
 
-use futures_util::{Stream, StreamExt as _, stream};
+use futures_util::{Stream, stream};
 use sea_orm::{ConnectionTrait as _, DatabaseConnection, DbBackend, Statement};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// Events a busy subscriber may fall behind by before it skips some.
-const PER_USER_BUFFER: usize = 64;
+/// Events of one topic a busy subscriber may fall behind by before it
+/// skips some.
+const PER_TOPIC_BUFFER: usize = 64;
+/// Session ends a socket may fall behind by: any one of them makes it
+/// check its session, so a few are plenty.
+const SESSION_ENDS_BUFFER: usize = 4;
 /// The PostgreSQL notification channel.
 pub const CHANNEL: &str = "sendsongs_events";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Topic {
     /// A friend request to the user, or the user's request accepted.
     FriendshipChanged,
@@ -54,6 +59,34 @@ impl Topic {
     pub fn ends_sessions(self) -> bool {
         matches!(self, Self::SessionEnded | Self::AllSessionsEnded)
     }
+
+    /// The channel that carries this topic's events: its own, or the one
+    /// both session-ending topics share.
+    fn route(self) -> Route {
+        if self.ends_sessions() {
+            Route::SessionEnds
+        } else {
+            Route::Topic(self)
+        }
+    }
+}
+
+/// What one per-user channel carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Route {
+    /// One topic that tells news.
+    Topic(Topic),
+    /// [`Topic::SessionEnded`] and [`Topic::AllSessionsEnded`].
+    SessionEnds,
+}
+
+impl Route {
+    fn buffer(self) -> usize {
+        match self {
+            Self::Topic(_) => PER_TOPIC_BUFFER,
+            Self::SessionEnds => SESSION_ENDS_BUFFER,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,7 +102,8 @@ pub struct Event {
 pub type Observer = Box<dyn Fn(&Event) + Send + Sync>;
 
 pub struct EventBus {
-    /// One broadcast channel per user with at least one live subscription.
+    /// One broadcast channel per user and topic with at least one live
+    /// subscription.
     channels: Mutex<Channels>,
     /// Set on PostgreSQL: events go out through `NOTIFY` and come back in
     /// through [`listen`], to this process and every other replica alike.
@@ -81,13 +115,13 @@ pub struct EventBus {
     gaps: watch::Sender<u64>,
 }
 
-/// The per-user channels. Channels nobody listens to any more are swept
+/// The per-user channels, by user and [`Route`]. Channels nobody listens to any more are swept
 /// when their number has doubled since the last sweep, so a subscription
 /// costs O(1) amortized, not a pass over every person's channel (10,000
 /// sockets connecting would otherwise cost 10,000² checks).
 #[derive(Default)]
 struct Channels {
-    by_user: HashMap<Uuid, broadcast::Sender<Event>>,
+    by_user: HashMap<(Uuid, Route), broadcast::Sender<Event>>,
     /// How many channels there were after the last sweep.
     after_sweep: usize,
 }
@@ -165,37 +199,56 @@ impl EventBus {
     }
 
     /// Hands an event to the observer, then to this process's subscribers
-    /// of its user.
+    /// of its user and topic. The channels' lock is not held while the
+    /// subscribers are woken: thousands of events published at once would
+    /// queue behind each wake.
     pub fn deliver_locally(&self, event: Event) {
         if let Some(observer) = &self.observer {
             observer(&event);
         }
-        let mut channels = self.channels.lock().expect("event channels lock");
-        if let Some(sender) = channels.by_user.get(&event.user_id)
-            && sender.send(event.clone()).is_err()
-        {
-            // Nobody listens any more.
-            channels.by_user.remove(&event.user_id);
+        let key = (event.user_id, event.topic.route());
+        let Some(sender) = self
+            .channels
+            .lock()
+            .expect("event channels lock")
+            .by_user
+            .get(&key)
+            .cloned()
+        else {
+            return;
+        };
+        if sender.send(event).is_err() {
+            // Nobody listens any more (unless someone just subscribed).
+            let mut channels = self.channels.lock().expect("event channels lock");
+            if channels
+                .by_user
+                .get(&key)
+                .is_some_and(|sender| sender.receiver_count() == 0)
+            {
+                channels.by_user.remove(&key);
+            }
         }
     }
 
     /// The events of `topic` for `user_id`, from now on.
     pub fn subscribe(&self, user_id: Uuid, topic: Topic) -> impl Stream<Item = Event> + Send + use<> {
-        self.subscribe_where(user_id, move |event| event.topic == topic)
+        self.subscribe_to(user_id, topic.route())
     }
 
-    /// The events for `user_id` that `keep` keeps, from now on.
-    pub fn subscribe_where<K>(&self, user_id: Uuid, keep: K) -> impl Stream<Item = Event> + Send + use<K>
-    where
-        K: Fn(&Event) -> bool + Send + 'static,
-    {
+    /// The events that end sessions of `user_id` ([`Topic::SessionEnded`],
+    /// [`Topic::AllSessionsEnded`]), from now on. News never wakes it.
+    pub fn session_ends(&self, user_id: Uuid) -> impl Stream<Item = Event> + Send + use<> {
+        self.subscribe_to(user_id, Route::SessionEnds)
+    }
+
+    fn subscribe_to(&self, user_id: Uuid, route: Route) -> impl Stream<Item = Event> + Send + use<> {
         let receiver = {
             let mut channels = self.channels.lock().expect("event channels lock");
             channels.sweep();
             channels
                 .by_user
-                .entry(user_id)
-                .or_insert_with(|| broadcast::channel(PER_USER_BUFFER).0)
+                .entry((user_id, route))
+                .or_insert_with(|| broadcast::channel(route.buffer()).0)
                 .subscribe()
         };
         stream::unfold(receiver, |mut receiver| async move {
@@ -209,7 +262,6 @@ impl EventBus {
                 }
             }
         })
-        .filter(move |event| std::future::ready(keep(event)))
     }
 }
 
@@ -292,10 +344,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn session_ends_hear_both_ending_topics_and_no_news() {
+        use futures_util::{FutureExt as _, StreamExt as _};
+        let bus = EventBus::default();
+        let sam = Uuid::new_v4();
+        let mut ends = Box::pin(bus.session_ends(sam));
+        let mut news = Box::pin(bus.subscribe(sam, Topic::FriendshipChanged));
+        for topic in [
+            Topic::FriendshipChanged,
+            Topic::SessionEnded,
+            Topic::ShareActivity,
+            Topic::AllSessionsEnded,
+        ] {
+            bus.publish(Event {
+                user_id: sam,
+                topic,
+                subject_id: Uuid::new_v4(),
+            })
+            .await;
+        }
+        assert_eq!(ends.next().await.unwrap().topic, Topic::SessionEnded);
+        assert_eq!(ends.next().await.unwrap().topic, Topic::AllSessionsEnded);
+        assert!(ends.next().now_or_never().is_none(), "news reached the session ends");
+        assert_eq!(news.next().await.unwrap().topic, Topic::FriendshipChanged);
+        assert!(
+            news.next().now_or_never().is_none(),
+            "another topic reached a subscription"
+        );
+    }
+
+    #[tokio::test]
     async fn each_user_sees_only_their_events() {
         let bus = EventBus::default();
         let (sam, alex) = (Uuid::new_v4(), Uuid::new_v4());
         let mut sams = Box::pin(bus.subscribe(sam, Topic::FriendshipChanged));
+        use futures_util::StreamExt as _;
         let subject_id = Uuid::new_v4();
         bus.publish(Event {
             user_id: alex,

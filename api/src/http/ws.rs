@@ -209,8 +209,17 @@ impl Connection {
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let expired = app.clock.sleep_until(session.until);
         tokio::pin!(expired);
-        let mut ends = Box::pin(session.ends(app));
-        let mut gaps = app.events.gaps();
+        let mut ends = Box::pin(session.ends(app).fuse());
+        // A stream, not `changed()` asked afresh on each turn of the loop:
+        // the loop turns once per event sent, and each fresh `changed()`
+        // would join and leave the wait list every socket shares.
+        let mut gaps = Box::pin(
+            stream::unfold(app.events.gaps(), |mut gaps| async move {
+                gaps.changed().await.ok()?;
+                Some(((), gaps))
+            })
+            .fuse(),
+        );
         loop {
             tokio::select! {
                 // What an operation produced goes out before the session's
@@ -243,7 +252,7 @@ impl Connection {
                         return Err(self.end(ended, None).await);
                     }
                 }
-                Ok(()) = gaps.changed() => {
+                Some(()) = gaps.next() => {
                     if let Err(ended) = session.check_afresh(app).await {
                         return Err(self.end(ended, None).await);
                     }

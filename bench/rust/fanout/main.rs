@@ -64,7 +64,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use common::{
-    app::{self, App, Application, Event, EventBus, ManualClock, TokenSubject, Topic},
+    app::{self, App, Application, Event, EventBus, SystemClock, TokenSubject, Topic},
     cpu::load_average,
     db::{drop_database, fresh_postgres, fresh_sqlite, postgres_server},
     env_or,
@@ -199,9 +199,11 @@ async fn server_main() -> anyhow::Result<()> {
         Some(server) => fresh_postgres(&server, "fanout", "PostgreSQL", &[]).await,
         None => fresh_sqlite("fanout"),
     };
-    let clock = ManualClock::new();
+    // The wall clock, as in production: each socket awaits its access
+    // token's expiry on the app's clock, and a test clock's sleeps share
+    // one lock.
     let settings = app::settings(&database.url, &[]);
-    let application = Application::build_with_clock(settings, clock.clone()).await?;
+    let application = Application::build_with_clock(settings, Arc::new(SystemClock)).await?;
     let port = application.port();
     let app = application.state();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -107,7 +107,6 @@ impl Session {
     /// The events that end sessions of this person, as they reach this
     /// process from any replica (whose session it was, the check says).
     pub fn ends(&self, app: &App) -> impl Stream<Item = Event> + Send + use<> {
-        app.events
-            .subscribe_where(self.viewer.user_id, |event| event.topic.ends_sessions())
+        app.events.session_ends(self.viewer.user_id)
     }
 }
