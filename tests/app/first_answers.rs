@@ -211,7 +211,7 @@ async fn a_spotify_track_in_a_card_is_shared_like_a_typed_link_and_other_links_a
 }
 
 #[tokio::test]
-async fn an_attachment_from_someone_new_is_greeted_explained_and_shown_the_first_steps() {
+async fn an_attachment_from_someone_new_is_greeted_then_explained_with_the_first_steps_in_one_answer() {
     let app = spawn_app_with(&[("SANDBOX", "on")]).await;
     send(
         &app,
@@ -219,9 +219,58 @@ async fn an_attachment_from_someone_new_is_greeted_explained_and_shown_the_first
     )
     .await;
     let said = conversation(&app, "newbie").await;
-    assert_eq!(said.len(), 3, "{said:?}");
+    assert_eq!(said.len(), 2, "{said:?}");
     assert!(said[0].starts_with(GREETING), "{said:?}");
     assert!(said[1].starts_with("I can't do anything with a photo:"), "{said:?}");
+    assert!(said[1].contains("paste a Spotify track link"), "what to send: {said:?}");
+    assert!(said[1].contains(FIRST_STEPS), "how to connect: {said:?}");
+    assert!(said[1].contains("/auth/spotify/start?m="), "{said:?}");
+}
+
+#[tokio::test]
+async fn a_new_persons_first_batch_gets_the_greeting_and_one_answer_per_message() {
+    let app = spawn_app_with(&[("SANDBOX", "on")]).await;
+    let shapes = [
+        "message_attachment_image",
+        "message_sticker",
+        "message_attachment_location",
+        "message_attachment_audio",
+        "message_attachment_video",
+        "message_attachment_file",
+        "message_text",
+    ];
+    let (status, body) = send(&app, json!({ "psid": "batch", "events": shapes })).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+
+    let said = conversation(&app, "batch").await;
+    assert_eq!(said.len(), shapes.len() + 1, "{said:?}");
+    assert!(said[0].starts_with(GREETING), "{said:?}");
+    for answer in &said[1..] {
+        let links = answer.matches("/auth/spotify/start?m=").count();
+        assert_eq!(links, 1, "each says how to connect, once: {said:?}");
+    }
+    let explained = said
+        .iter()
+        .filter(|t| t.starts_with("I can't do anything with"))
+        .count();
+    assert_eq!(explained, 6, "{said:?}");
+}
+
+#[tokio::test]
+async fn a_link_elsewhere_from_someone_new_is_explained_with_the_first_steps() {
+    let app = spawn_app_with(&[("SANDBOX", "on")]).await;
+    let youtube = "https://www.youtube.com/watch?v=dQw4w9WgXcQ";
+    send(&app, json!({ "psid": "tuber", "text": youtube })).await;
+
+    let said = conversation(&app, "tuber").await;
+    assert_eq!(said.len(), 2, "{said:?}");
+    assert!(said[1].starts_with("That isn't a Spotify track link"), "{said:?}");
+    assert!(said[1].contains(FIRST_STEPS), "{said:?}");
+
+    // A greeting typed is not a link: only the first steps.
+    send(&app, json!({ "psid": "tuber", "text": "hello?" })).await;
+    let said = conversation(&app, "tuber").await;
+    assert_eq!(said.len(), 3, "{said:?}");
     assert!(said[2].starts_with(FIRST_STEPS), "{said:?}");
 }
 

@@ -9,9 +9,32 @@ use crate::notify::replies::Reply;
 /// as the webhook stored them; `None`: nothing readable). A link typed
 /// that is not Spotify's is answered as one shared (`fallback`).
 pub fn answer(kinds: Option<&str>) -> Reply {
+    Reply::text(format!(
+        "{} To share a song, paste its Spotify link ({TRACK_LINK}) or share it to me from the Spotify app. \
+         Send help to see everything I can do.",
+        received(kinds)
+    ))
+}
+
+/// The opening of the one answer to such a message from a person whose
+/// chat is not linked yet: what they sent, and what to send once their
+/// chat is linked; the way to link it follows
+/// ([`first_steps`](super::account::first_steps)).
+pub fn unlinked_lead(kinds: Option<&str>) -> String {
+    format!(
+        "{} Once you're connected, paste a Spotify track link ({TRACK_LINK}) to share a song.\n\n",
+        received(kinds)
+    )
+}
+
+/// How a Spotify track link starts.
+const TRACK_LINK: &str = "https://open.spotify.com/track/…";
+
+/// What the bot makes of a message of attachment `kinds` (see [`answer`]).
+fn received(kinds: Option<&str>) -> String {
     let kinds: Vec<&str> = kinds.unwrap_or("").split(',').filter(|k| !k.is_empty()).collect();
     let link = kinds.iter().any(|kind| matches!(*kind, "fallback" | "share" | "post"));
-    let what = if link {
+    if link {
         "That isn't a Spotify track link, and a Spotify track is what I can share.".to_owned()
     } else if kinds.is_empty() {
         "I couldn't read that message.".to_owned()
@@ -21,11 +44,7 @@ pub fn answer(kinds: Option<&str>) -> Reply {
             "I can't do anything with {}: I only read Spotify links and text.",
             listed(&nouns)
         )
-    };
-    Reply::text(format!(
-        "{what} To share a song, paste its Spotify link (https://open.spotify.com/track/…) or share it \
-         to me from the Spotify app. Send help to see everything I can do."
-    ))
+    }
 }
 
 /// What a person calls an attachment of Meta's type `kind`.

@@ -54,12 +54,15 @@ pub async fn handle(app: &App, event: &messenger_inbox::Model) -> Result<Vec<Rep
             (_, None) => vec![account::first_steps(app, psid, "")],
             _ => vec![account::help()],
         },
+        // One answer per message: for a chat not linked yet, it says how
+        // to link it too.
         Kind::Attachment => match &user {
             Some(_) => vec![attachment::answer(event.payload.as_deref())],
-            None => vec![
-                attachment::answer(event.payload.as_deref()),
-                account::first_steps(app, psid, ""),
-            ],
+            None => vec![account::first_steps(
+                app,
+                psid,
+                &attachment::unlinked_lead(event.payload.as_deref()),
+            )],
         },
         Kind::Message | Kind::Postback => {
             let text = command::text_of(event.text.as_deref(), event.shared_url.as_deref());
@@ -107,7 +110,12 @@ async fn dispatch(
             Command::Connect => vec![account::connect(app, psid, None)],
             Command::Help => vec![account::help_unlinked(app, psid)],
             Command::Send { .. } => vec![account::first_steps(app, psid, "To share songs, connect first. ")],
-            Command::Unknown | Command::OtherLink => vec![account::first_steps(app, psid, "")],
+            Command::OtherLink => vec![account::first_steps(
+                app,
+                psid,
+                &attachment::unlinked_lead(Some("fallback")),
+            )],
+            Command::Unknown => vec![account::first_steps(app, psid, "")],
             _ => vec![account::first_steps(app, psid, "That needs a linked chat. ")],
         });
     };
