@@ -128,6 +128,52 @@ fn refused() -> Vec<(&'static str, Value, &'static str, &'static str)> {
         ),
         ("spotify/faults", json!({ "fault": ["rate_limit"] }), "fault", "string"),
         (
+            "spotify/faults",
+            json!({}),
+            "fault",
+            "required: one of rate_limit, quota_exceeded",
+        ),
+        ("google/faults", json!({}), "fault", "invalid_grant, invalid_client"),
+        ("google/faults", json!({ "times": 2 }), "fault", "required"),
+        (
+            "spotify/faults",
+            json!({ "fault": "rate_limit", "retryAfter": "2.5e3" }),
+            "retryAfter",
+            "digits only",
+        ),
+        (
+            "spotify/faults",
+            json!({ "fault": "rate_limit", "retryAfter": "2.5" }),
+            "retryAfter",
+            "whole seconds",
+        ),
+        (
+            "spotify/faults",
+            json!({ "fault": "rate_limit", "retryAfter": 2.5 }),
+            "retryAfter",
+            "whole seconds",
+        ),
+        (
+            "spotify/faults",
+            json!({ "fault": "rate_limit", "retryAfter": "+5" }),
+            "retryAfter",
+            "HTTP date",
+        ),
+        ("spotify/play", json!({}), "account", "required"),
+        ("spotify/play", json!({ "track": TRACK }), "account", "required"),
+        (
+            "spotify/play",
+            json!({ "account": "a", "track": TRACK, "playedAt": "yesterday" }),
+            "playedAt",
+            "RFC 3339",
+        ),
+        (
+            "spotify/play",
+            json!({ "account": "a", "track": TRACK, "playedAt": "2026-11-30T18:05:00Z", "progressMs": 5 }),
+            "playedAt",
+            "or progressMs",
+        ),
+        (
             "spotify/play",
             json!({ "account": "a", "track": TRACK, "progressMs": -1 }),
             "progressMs",
@@ -236,6 +282,80 @@ fn refused() -> Vec<(&'static str, Value, &'static str, &'static str)> {
             "events",
             "sequence",
         ),
+        (
+            "messenger/send",
+            json!({ "psid": "demo", "events": ["no_such_shape"] }),
+            "events",
+            "the shapes are",
+        ),
+        ("messenger/send", json!({ "text": "hi" }), "psid", "required"),
+        (
+            "messenger/send",
+            json!({ "psid": "demo", "reaction": "❤️" }),
+            "mid",
+            "required with a reaction",
+        ),
+        (
+            "messenger/send",
+            json!({ "psid": "demo", "text": "hi", "action": "react" }),
+            "action",
+            "go with a reaction",
+        ),
+        (
+            "messenger/send",
+            json!({ "psid": "demo", "text": "hi", "ref": "abc" }),
+            "ref",
+            "goes alone",
+        ),
+    ]
+}
+
+/// Bodies written out (a key twice, something else than an object), the
+/// field each must name (none: the body as a whole), and what the error
+/// must say.
+fn refused_as_written() -> Vec<(&'static str, String, Option<&'static str>, &'static str)> {
+    vec![
+        (
+            "spotify/faults",
+            r#"{"fault":"rate_limit","fault":"invalid_client"}"#.to_owned(),
+            Some("fault"),
+            "given twice",
+        ),
+        (
+            "google/faults",
+            r#"{"fault":"invalid_grant","times":2,"times":3}"#.to_owned(),
+            Some("times"),
+            "given twice",
+        ),
+        (
+            "spotify/play",
+            format!(
+                r#"{{"account":"a","track":"{TRACK}","playedAt":"2026-11-30T18:05:00Z","played_at":"2026-11-30T18:05:00Z"}}"#
+            ),
+            Some("played_at"),
+            "given twice (as `playedAt` and `played_at`)",
+        ),
+        (
+            "messenger/send",
+            r#"{"psid":"demo","text":"hi","text":"ho"}"#.to_owned(),
+            Some("text"),
+            "given twice",
+        ),
+        (
+            "spotify/faults",
+            r#"["not_on_allowlist",2]"#.to_owned(),
+            None,
+            "a JSON object",
+        ),
+        (
+            "google/faults",
+            r#"["invalid_grant",2]"#.to_owned(),
+            None,
+            "a JSON object",
+        ),
+        ("spotify/faults", "null".to_owned(), None, "a JSON object"),
+        ("spotify/play", r#""a""#.to_owned(), None, "a JSON object"),
+        ("messenger/send", "[]".to_owned(), None, "a JSON object"),
     ]
 }
 
@@ -252,6 +372,27 @@ async fn every_bad_control_field_is_refused_naming_it_and_what_it_takes_and_chan
             .unwrap_or_else(|| panic!("{path} {body}: {answer}"));
         assert!(error.contains(field), "{path} {body}: {error} names {field}");
         assert!(error.contains(takes), "{path} {body}: {error} says {takes}");
+        assert_eq!(answer["field"], field, "{path} {body}: {answer}");
+    }
+    for (path, body, field, takes) in refused_as_written() {
+        let response = app
+            .client
+            .post(format!("{}/sandbox/{path}", app.address))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path} {body}");
+        let answer: Value = response.json().await.unwrap();
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.contains(takes), "{path} {body}: {answer} says {takes}");
+        assert!(!error.contains("struct"), "{path} {body}: no type names: {answer}");
+        match field {
+            Some(field) => assert_eq!(answer["field"], field, "{path} {body}: {answer}"),
+            None => assert!(answer.get("field").is_none(), "{path} {body}: {answer}"),
+        }
     }
     // A wrong field's name is also given on its own.
     let (_, answer) = control(
@@ -308,7 +449,7 @@ async fn faults_queue_up_visibly_and_can_be_cleared() {
         &app,
         Method::POST,
         "spotify/faults",
-        Some(json!({ "fault": "rate_limit", "retryAfter": "2.5", "times": 3 })),
+        Some(json!({ "fault": "rate_limit", "retryAfter": "3", "times": 3 })),
     )
     .await;
     let (_, answer) = control(
@@ -319,7 +460,7 @@ async fn faults_queue_up_visibly_and_can_be_cleared() {
     )
     .await;
     let queue = json!([
-        { "fault": "rate_limit", "times": 3, "retryAfter": "2.5" },
+        { "fault": "rate_limit", "times": 3, "retryAfter": "3" },
         { "fault": "accounts_down", "times": 1 }
     ]);
     assert_eq!(answer["queued"], queue, "{answer}");

@@ -192,9 +192,9 @@ pub async fn messenger_send(State(demo): State<Demo>, Body(say): Body<Say>) -> R
             Some(shape) => entries.extend(shape),
             None => {
                 let names: Vec<&str> = messenger_events::names().collect();
-                return control::error(
-                    StatusCode::BAD_REQUEST,
-                    format!("events: no shape `{name}`; the shapes are {}", names.join(", ")),
+                return control::invalid(
+                    "events",
+                    format!("no shape `{name}`; the shapes are {}", names.join(", ")),
                 );
             }
         }
@@ -273,8 +273,9 @@ fn event(say: &Say, mid: &str, outbox: &ProviderSandbox) -> Result<Value, Respon
         }
     }
     if say.reference.is_some() && say.postback.is_none() {
-        return Err(bad(
-            "ref goes alone (an m.me link opened) or with a postback (Get Started through one)",
+        return Err(control::invalid(
+            "ref",
+            "goes alone (an m.me link opened) or with a postback (Get Started through one)",
         ));
     }
     if let Some(payload) = &say.postback {
@@ -293,7 +294,7 @@ fn event(say: &Say, mid: &str, outbox: &ProviderSandbox) -> Result<Value, Respon
         let bot_mid = say
             .mid
             .as_deref()
-            .ok_or_else(|| bad("a reaction needs the mid of the bot message"))?;
+            .ok_or_else(|| control::invalid("mid", "required with a reaction: the mid of the bot message"))?;
         said_to("mid", bot_mid)?;
         let action = say.action.as_deref().unwrap_or("react");
         if !matches!(action, "react" | "unreact") {
@@ -303,7 +304,8 @@ fn event(say: &Say, mid: &str, outbox: &ProviderSandbox) -> Result<Value, Respon
             "reaction": reaction_name(emoji), "emoji": emoji, "action": action, "mid": bot_mid } }));
     }
     if say.mid.is_some() || say.action.is_some() {
-        return Err(bad(
+        return Err(control::invalid(
+            if say.mid.is_some() { "mid" } else { "action" },
             "mid and action go with a reaction (a reply names its message in replyTo)",
         ));
     }

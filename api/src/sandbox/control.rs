@@ -5,8 +5,9 @@
 //! a JSON body `{"error": "<what is wrong and what to send instead>"}`
 //! with a 4xx status (400 bad input, 404 nothing there, 405 wrong method,
 //! 503 the server cannot take it now). Bad input changes nothing; its
-//! error names the field at fault (also as `"field"`) and says what it
-//! takes: the allowed values, or the range. The stand-ins of the providers
+//! error names the field at fault, as the body spelled it (also as
+//! `"field"`), and says what it takes: the allowed values, or the range.
+//! Only a body that is not a JSON object has no `"field"`. The stand-ins of the providers
 //! answer as those providers document instead: that is what they are for.
 use axum::{
     Json,
@@ -32,28 +33,83 @@ pub fn invalid(field: &str, message: impl std::fmt::Display) -> Response {
         .into_response()
 }
 
-/// A JSON request body; one that is missing, malformed or of the wrong
-/// shape is refused as a 400 [`error`] saying why (axum's own rejection
-/// is a plain-text 4xx); a field of the wrong type, or one the control
-/// does not take, is named ([`invalid`]).
+/// A JSON request body: an object, each key once. A body that is not
+/// JSON, or not an object (an array, `null`, a string…), is refused as a
+/// 400 [`error`] saying so (axum's own rejection is a plain-text 4xx);
+/// a key given twice (also in another spelling of the same name, such as
+/// `played_at` and `playedAt`), a missing field, one the control does
+/// not take, or one of the wrong type is refused naming it ([`invalid`]).
 pub struct Body<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let value = match Json::<Value>::from_request(request, state).await {
-            Ok(Json(value)) => value,
+        let fields = match Json::<Fields>::from_request(request, state).await {
+            Ok(Json(Fields(fields))) => fields,
             Err(rejection) => return Err(error(StatusCode::BAD_REQUEST, rejection.body_text())),
         };
-        serde_path_to_error::deserialize(value).map(Body).map_err(|err| {
-            let field = err.path().to_string();
-            match field.as_str() {
-                // The body itself: a missing or unknown field names itself.
-                "." => error(StatusCode::BAD_REQUEST, err.inner().to_string()),
-                _ => invalid(&field, err.inner()),
+        let mut object = serde_json::Map::new();
+        for (at, (key, value)) in fields.iter().enumerate() {
+            if let Some((earlier, _)) = fields[..at].iter().find(|(other, _)| same_name(other, key)) {
+                let message = match earlier == key {
+                    true => "given twice: give it once".to_owned(),
+                    false => format!("given twice (as `{earlier}` and `{key}`): give it once"),
+                };
+                return Err(invalid(key, message));
             }
-        })
+            object.insert(key.clone(), value.clone());
+        }
+        serde_path_to_error::deserialize(Value::Object(object))
+            .map(Body)
+            .map_err(|err| {
+                let message = err.inner().to_string();
+                match err.path().to_string().as_str() {
+                    // The body itself: a missing or unknown field, named in
+                    // serde's message between backticks.
+                    "." => match message.split('`').nth(1) {
+                        Some(field) if message.starts_with("missing field") => invalid(field, "required"),
+                        Some(field) => invalid(field, message.as_str()),
+                        None => error(StatusCode::BAD_REQUEST, message),
+                    },
+                    field => invalid(field, message.as_str()),
+                }
+            })
+    }
+}
+
+/// Whether two keys are spellings of one name (`played_at`, `playedAt`).
+fn same_name(a: &str, b: &str) -> bool {
+    let plain = |key: &str| -> String {
+        key.chars()
+            .filter(|c| *c != '_')
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    plain(a) == plain(b)
+}
+
+/// A JSON object's keys and values, in the order given, each as often as
+/// given; anything but an object is refused.
+struct Fields(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for Fields {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Fields;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object ({\"<field>\": <value>, …}) as the body")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Value>()? {
+                    fields.push(entry);
+                }
+                Ok(Fields(fields))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
     }
 }
 

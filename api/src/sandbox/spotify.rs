@@ -254,8 +254,9 @@ pub fn router(sandbox: Arc<SpotifySandbox>) -> Router {
 #[serde(deny_unknown_fields)]
 struct PlayRequest {
     /// Spotify account ID (the user id, or the `account_id` `/v1/me`
-    /// gives); created if unknown.
-    account: String,
+    /// gives); required.
+    #[serde(default)]
+    account: Option<String>,
     /// Any form [`links::parse`] accepts, except short links; or a local
     /// file's `spotify:local:{artist}:{album}:{title}:{seconds}`.
     #[serde(default)]
@@ -266,14 +267,28 @@ struct PlayRequest {
     /// in recently-played).
     #[serde(default)]
     kind: Option<String>,
-    /// RFC 3339, not in the future; now when absent.
-    #[serde(alias = "playedAt")]
-    played_at: Option<String>,
+    /// RFC 3339, not in the future; now when absent. Also spelled
+    /// `playedAt` ([`played_at`](Self::played_at) says which was given).
+    #[serde(default, rename = "played_at")]
+    played_at_snake: Option<String>,
+    #[serde(default, rename = "playedAt")]
+    played_at_camel: Option<String>,
     /// How far into the track playback is now, in milliseconds (0 to
     /// [`MAX_PROGRESS_MS`]): the play started that long ago (instead of
     /// `played_at`).
     #[serde(rename = "progressMs", default)]
     progress_ms: Option<serde_json::Value>,
+}
+
+impl PlayRequest {
+    /// When the play started, with the key it was given as (`playedAt`
+    /// when absent; [`Body`] refuses both spellings at once).
+    fn played_at(&self) -> (&'static str, Option<&str>) {
+        match (&self.played_at_snake, &self.played_at_camel) {
+            (Some(at), _) => ("played_at", Some(at.as_str())),
+            (None, at) => ("playedAt", at.as_deref()),
+        }
+    }
 }
 
 /// The furthest into a play `progressMs` may be: a day, longer than any
@@ -283,9 +298,16 @@ const MAX_PROGRESS_MS: i64 = 24 * 3600 * 1000;
 /// `POST /play`: records that `account` (one that connected: else 404)
 /// started playing `track`.
 async fn play(AxumState(sandbox): AxumState<Arc<SpotifySandbox>>, Body(request): Body<PlayRequest>) -> Response {
-    if request.account.trim().is_empty() {
-        return control::invalid("account", "must not be empty");
-    }
+    let given = match request.account.as_deref() {
+        Some(account) if account.trim().is_empty() => return control::invalid("account", "must not be empty"),
+        Some(account) => account,
+        None => {
+            return control::invalid(
+                "account",
+                "required: the Spotify account ID of an account that connected",
+            );
+        }
+    };
     let progress_ms = match control::whole("progressMs", request.progress_ms.as_ref(), 0..=MAX_PROGRESS_MS) {
         Ok(progress) => progress,
         Err(refusal) => return refusal,
@@ -321,24 +343,25 @@ async fn play(AxumState(sandbox): AxumState<Arc<SpotifySandbox>>, Body(request):
         },
     };
     let now = sandbox.now();
-    let played_at = match (request.played_at.as_deref(), progress_ms) {
+    let (played_key, given_at) = request.played_at();
+    let played_at = match (given_at, progress_ms) {
         (Some(_), Some(_)) => {
             return control::invalid(
-                "played_at",
-                "give played_at (when it started) or progressMs (how far in it is now), not both",
+                played_key,
+                format!("give {played_key} (when it started) or progressMs (how far in it is now), not both"),
             );
         }
         (None, Some(progress)) => now - chrono::TimeDelta::milliseconds(progress),
         (None, None) => now,
         (Some(at), None) => match DateTime::parse_from_rfc3339(at) {
             Ok(at) if at.with_timezone(&Utc) <= now => at.with_timezone(&Utc),
-            Ok(_) => return control::invalid("played_at", "not in the future"),
+            Ok(_) => return control::invalid(played_key, "not in the future"),
             Err(_) => {
-                return control::invalid("played_at", "an RFC 3339 time, such as 2026-11-30T18:05:00Z");
+                return control::invalid(played_key, "an RFC 3339 time, such as 2026-11-30T18:05:00Z");
             }
         },
     };
-    let account = match sandbox.known_account(&request.account).await {
+    let account = match sandbox.known_account(given).await {
         Ok(Some(account)) => account,
         Ok(None) => {
             return control::error(
@@ -348,7 +371,7 @@ async fn play(AxumState(sandbox): AxumState<Arc<SpotifySandbox>>, Body(request):
                      (GraphQL `mutation {{ connectSpotify {{ url }} }}`, or send `connect` to the bot, \
                      and open the link: the sandbox Spotify approves at once), then play with the id \
                      `{{ me {{ spotify {{ accountId }} }} }}` shows",
-                    request.account
+                    given
                 ),
             );
         }

@@ -134,7 +134,9 @@ const MAX_TIMES: i64 = 1000;
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FaultRequest {
-    fault: String,
+    /// One of [`FAULTS`]' names; required.
+    #[serde(default)]
+    fault: Option<String>,
     /// How many token requests it refuses: 1 to [`MAX_TIMES`]; 1 when
     /// absent.
     #[serde(default)]
@@ -151,13 +153,14 @@ pub(super) async fn queue_fault(
     AxumState(sandbox): AxumState<Arc<ProviderSandbox>>,
     Body(request): Body<FaultRequest>,
 ) -> Response {
-    let named = FAULTS.iter().find(|(name, _)| request.fault == *name);
+    let named = FAULTS.iter().find(|(name, _)| request.fault.as_deref() == Some(*name));
     let Some((name, fault)) = named else {
         let names: Vec<&str> = FAULTS.iter().map(|(name, _)| *name).collect();
-        return control::invalid(
-            "fault",
-            format!("one of {} (not `{}`)", names.join(", "), request.fault),
-        );
+        let given = match &request.fault {
+            Some(given) => format!("not `{given}`"),
+            None => "required".to_owned(),
+        };
+        return control::invalid("fault", format!("one of {} ({given})", names.join(", ")));
     };
     let times = match control::whole("times", request.times.as_ref(), 1..=MAX_TIMES) {
         Ok(times) => times.unwrap_or(1) as usize,

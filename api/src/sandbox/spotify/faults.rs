@@ -9,8 +9,8 @@
 //! Names:
 //!
 //! - `rate_limit`: Web API 429 `API rate limit exceeded`, `Retry-After`
-//!   as given (seconds, whole or fractional, up to 172,800, or an HTTP
-//!   date no further off; default `1`; `null` leaves the header out).
+//!   as given (whole seconds up to 172,800, or an HTTP date no further
+//!   off; default `1`; `null` leaves the header out).
 //! - `quota_exceeded`: Web API 429 with the reason `QUOTA_EXCEEDED`
 //!   (Development Mode daily quota), `Retry-After` default `48925`.
 //! - `not_on_allowlist`: Web API 403 "Check settings on
@@ -180,12 +180,15 @@ impl SpotifySandbox {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct FaultRequest {
-    fault: String,
+    /// One of [`NAMES`]; required.
+    #[serde(default)]
+    fault: Option<String>,
     /// How many matching requests it answers: 1 to [`MAX_TIMES`]; 1 when
     /// absent.
     #[serde(default)]
     times: Option<Value>,
-    /// `Retry-After` of a 429, in whole seconds (a number or its digits);
+    /// `Retry-After` of a 429: whole seconds (a number or its digits) or
+    /// an HTTP date, as the header takes them;
     /// absent: the default; `null`: no header.
     #[serde(default, deserialize_with = "given")]
     retry_after: Option<Option<Value>>,
@@ -199,22 +202,25 @@ fn given<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Opt
     }))
 }
 
-/// `retryAfter` as the header's text: seconds (whole or fractional, a
-/// number or text) or an HTTP date, read as Send Songs reads Spotify's
-/// header ([`parse_retry_after`]), no longer than [`MAX_RETRY_AFTER`].
+/// `retryAfter` as the header's text: delay-seconds (digits only, or a
+/// whole number) or an HTTP date, the two forms of `Retry-After` (RFC
+/// 9110, section 10.2.3), no longer than [`MAX_RETRY_AFTER`] as Send Songs
+/// reads Spotify's header ([`parse_retry_after`]).
 #[allow(clippy::result_large_err)]
 fn retry_after(value: &Value, now: chrono::DateTime<chrono::Utc>) -> Result<String, Response> {
     let text = match value {
-        Value::Number(number) => number.to_string(),
+        Value::Number(number) if number.is_u64() => number.to_string(),
         Value::String(text) => text.trim().to_owned(),
         _ => String::new(),
     };
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    let date = chrono::DateTime::parse_from_rfc2822(&text).is_ok();
     match parse_retry_after(&text, now) {
-        Some(wait) if wait.as_secs_f64() <= MAX_RETRY_AFTER as f64 && !text.is_empty() => Ok(text),
+        Some(wait) if (digits || date) && wait.as_secs_f64() <= MAX_RETRY_AFTER as f64 => Ok(text),
         _ => Err(control::invalid(
             "retryAfter",
             format!(
-                "seconds from 0 to {MAX_RETRY_AFTER} (whole or fractional, a number or text), or an HTTP date \
+                "whole seconds from 0 to {MAX_RETRY_AFTER} (digits only, a number or text), or an HTTP date \
                  (such as \"Tue, 01 Dec 2026 10:00:00 GMT\") no further off, or null to leave the header out \
                  (not {value})"
             ),
@@ -233,7 +239,10 @@ pub(super) async fn queue(
         Ok(times) => times.unwrap_or(1) as usize,
         Err(refusal) => return refusal,
     };
-    let is_429 = matches!(request.fault.as_str(), "rate_limit" | "quota_exceeded");
+    let Some(name) = request.fault.as_deref() else {
+        return control::invalid("fault", format!("required: one of {}", NAMES.join(", ")));
+    };
+    let is_429 = matches!(name, "rate_limit" | "quota_exceeded");
     let retry_after = match (&request.retry_after, is_429) {
         (None, _) => None,
         (Some(_), false) => {
@@ -246,7 +255,7 @@ pub(super) async fn queue(
         },
     };
     let or_default = |default: &str| retry_after.clone().unwrap_or_else(|| Some(default.to_owned()));
-    let fault = match request.fault.as_str() {
+    let fault = match name {
         "rate_limit" => Fault::RateLimit {
             retry_after: or_default("1"),
         },
