@@ -22,7 +22,8 @@
 //!   without a sender, reads, deliveries, echoes, edits, stickers and
 //!   attachments, standby, handovers, account linking, policy
 //!   enforcement, unknown events, a mixed batch…), all in one signed POST
-//!   (a batch), from that psid; with any of the above beside them, that
+//!   (a batch), from that psid, timed in the order named (so the bot
+//!   answers them in that order); with any of the above beside them, that
 //!   event comes last in the same POST.
 //!
 //! `mid` and `replyTo` name a message the bot sent to that psid, by the
@@ -186,19 +187,16 @@ pub async fn messenger_send(State(demo): State<Demo>, Body(say): Body<Say>) -> R
         now_ms: now,
         salt: &salt,
     };
-    let mut entries = Vec::new();
-    for name in &say.events {
-        match messenger_events::entries(name, &to) {
-            Some(shape) => entries.extend(shape),
-            None => {
-                let names: Vec<&str> = messenger_events::names().collect();
-                return control::invalid(
-                    "events",
-                    format!("no shape `{name}`; the shapes are {}", names.join(", ")),
-                );
-            }
+    let mut entries = match messenger_events::batch(&say.events, &to) {
+        Ok(entries) => entries,
+        Err(name) => {
+            let names: Vec<&str> = messenger_events::names().collect();
+            return control::invalid(
+                "events",
+                format!("no shape `{name}`; the shapes are {}", names.join(", ")),
+            );
         }
-    }
+    };
     let acted = say.acts() || entries.is_empty();
     if acted {
         let mut event = match event(&say, &mid, &demo.outbox) {

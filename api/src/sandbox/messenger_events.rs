@@ -11,7 +11,8 @@
 //! user, the Page becomes the sandbox Page, message ids are made fresh
 //! (the inbox stores each id once, so the same shape can be sent again)
 //! and times are moved to just before now, keeping their forms (a number
-//! of milliseconds, or seconds in a string) and their order.
+//! of milliseconds, or seconds in a string) and their order; several
+//! shapes follow one another in the order named ([`batch`]).
 use serde_json::Value;
 
 /// Every shape by name: the file name without `.json`.
@@ -132,6 +133,28 @@ pub struct Addressee<'a> {
     pub salt: &'a str,
 }
 
+/// The `entry` items of the shapes `names`, addressed to `to`, in the
+/// order given: the times of each shape come after those of the shapes
+/// before it (each is moved a further [`LEAD_MS`] back for every shape
+/// after it), so the inbox, which answers a person's messages oldest
+/// first, takes them in that order; each shape's message ids are fresh,
+/// also when a name is given twice. `Err`: the first name that is not a
+/// shape.
+pub fn batch<'n>(names: &'n [String], to: &Addressee<'_>) -> Result<Vec<Value>, &'n str> {
+    let mut entries = Vec::new();
+    for (at, name) in names.iter().enumerate() {
+        let later = (names.len() - 1 - at) as i64;
+        let salt = format!("{}{at}", to.salt);
+        let this = Addressee {
+            now_ms: to.now_ms - later * LEAD_MS,
+            salt: &salt,
+            ..*to
+        };
+        entries.extend(self::entries(name, &this).ok_or(name.as_str())?);
+    }
+    Ok(entries)
+}
+
 /// The `entry` items of the shape `name`, addressed to `to`; `None` for
 /// a name that is not a shape.
 pub fn entries(name: &str, to: &Addressee<'_>) -> Option<Vec<Value>> {
@@ -234,6 +257,21 @@ mod tests {
             .collect();
         kept.sort();
         assert_eq!(kept, names().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn shapes_named_together_keep_the_order_named() {
+        let names: Vec<String> = ["message_sticker", "message_attachment_image", "message_sticker"]
+            .map(str::to_owned)
+            .into();
+        let batch = batch(&names, &to()).unwrap();
+        let times: Vec<i64> = batch.iter().map(|e| e["time"].as_i64().unwrap()).collect();
+        assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+        assert!(times.iter().all(|t| *t < to().now_ms), "{times:?}");
+        let mid = |n: usize| batch[n]["messaging"][0]["message"]["mid"].as_str().unwrap().to_owned();
+        assert_ne!(mid(0), mid(2), "the same shape twice is two messages");
+        let unknown = vec!["message_sticker".to_owned(), "carrier_pigeon".to_owned()];
+        assert_eq!(super::batch(&unknown, &to()).err(), Some("carrier_pigeon"));
     }
 
     #[test]
