@@ -8,9 +8,10 @@
 //! Each process hands events to its own subscribers through one channel
 //! per user and topic (created on first subscription, dropped when the
 //! last one leaves): an event wakes only the subscriptions of its topic,
-//! and the two topics that end sessions share one small channel. On PostgreSQL, publishing goes through `NOTIFY` and every
-//! replica `LISTEN`s, so a subscriber on any replica gets every event meant
-//! for it; on SQLite (one process) delivery is direct.
+//! and the two topics that end sessions share one small channel. On
+//! PostgreSQL, publishing goes through `NOTIFY` and every replica
+//! `LISTEN`s, so a subscriber on any replica gets every event meant for
+//! it; on SQLite (one process) delivery is direct.
 //!
 //! Besides the subscriptions' topics, the end of a session travels here
 //! ([`Topic::SessionEnded`], [`Topic::AllSessionsEnded`]), so that every
@@ -115,10 +116,11 @@ pub struct EventBus {
     gaps: watch::Sender<u64>,
 }
 
-/// The per-user channels, by user and [`Route`]. Channels nobody listens to any more are swept
-/// when their number has doubled since the last sweep, so a subscription
-/// costs O(1) amortized, not a pass over every person's channel (10,000
-/// sockets connecting would otherwise cost 10,000² checks).
+/// The per-user channels, by user and [`Route`]. Channels nobody listens
+/// to any more are swept when their number has doubled since the last
+/// sweep, so a subscription costs O(1) amortized, not a pass over every
+/// person's channel (10,000 sockets connecting would otherwise cost
+/// 10,000² checks).
 #[derive(Default)]
 struct Channels {
     by_user: HashMap<(Uuid, Route), broadcast::Sender<Event>>,
@@ -317,6 +319,8 @@ pub async fn listen(
 
 #[cfg(test)]
 mod tests {
+    use futures_util::{FutureExt as _, StreamExt as _};
+
     use super::*;
 
     #[test]
@@ -345,7 +349,6 @@ mod tests {
 
     #[tokio::test]
     async fn session_ends_hear_both_ending_topics_and_no_news() {
-        use futures_util::{FutureExt as _, StreamExt as _};
         let bus = EventBus::default();
         let sam = Uuid::new_v4();
         let mut ends = Box::pin(bus.session_ends(sam));
@@ -378,7 +381,6 @@ mod tests {
         let bus = EventBus::default();
         let (sam, alex) = (Uuid::new_v4(), Uuid::new_v4());
         let mut sams = Box::pin(bus.subscribe(sam, Topic::FriendshipChanged));
-        use futures_util::StreamExt as _;
         let subject_id = Uuid::new_v4();
         bus.publish(Event {
             user_id: alex,
