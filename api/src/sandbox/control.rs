@@ -7,8 +7,9 @@
 //! 503 the server cannot take it now). Bad input changes nothing; its
 //! error names the field at fault, as the body spelled it (also as
 //! `"field"`), and says what it takes: the allowed values, or the range.
-//! Only a body that is not a JSON object has no `"field"`. The stand-ins of the providers
-//! answer as those providers document instead: that is what they are for.
+//! Only a body that is not a JSON object has no `"field"`. The stand-ins
+//! of the providers answer as those providers document instead: that is
+//! what they are for.
 use axum::{
     Json,
     extract::{FromRequest, OriginalUri, Request},
@@ -49,8 +50,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             Ok(Json(Fields(fields))) => fields,
             Err(rejection) => return Err(error(StatusCode::BAD_REQUEST, rejection.body_text())),
         };
-        let mut object = serde_json::Map::new();
-        for (at, (key, value)) in fields.iter().enumerate() {
+        for (at, (key, _)) in fields.iter().enumerate() {
             if let Some((earlier, _)) = fields[..at].iter().find(|(other, _)| same_name(other, key)) {
                 let message = match earlier == key {
                     true => "given twice: give it once".to_owned(),
@@ -58,9 +58,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 };
                 return Err(invalid(key, message));
             }
-            object.insert(key.clone(), value.clone());
         }
-        serde_path_to_error::deserialize(Value::Object(object))
+        serde_path_to_error::deserialize(Value::Object(fields.into_iter().collect()))
             .map(Body)
             .map_err(|err| {
                 let message = err.inner().to_string();
