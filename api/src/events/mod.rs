@@ -5,10 +5,13 @@
 //! data that could be stale or leak to the wrong person. Events are
 //! published after the change commits.
 //!
-//! Each process hands events to its own subscribers through one channel
-//! per user and topic (created on first subscription, dropped when the
-//! last one leaves): an event wakes only the subscriptions of its topic,
-//! and the two topics that end sessions share one small channel. On
+//! Each process hands events to its own subscribers through one queue per
+//! subscription, listed by user and topic: an event wakes only the
+//! subscriptions of its topic, and the two topics that end sessions share
+//! one list. A queue holds nothing until an event arrives, so ten
+//! thousand idle subscriptions cost a few hundred bytes each, not a
+//! preallocated ring each (a `tokio::sync::broadcast` channel of 64 slots
+//! costs 4.6 KiB). On
 //! PostgreSQL, publishing goes through `NOTIFY` and every replica
 //! `LISTEN`s, so a subscriber on any replica gets every event meant for
 //! it; on SQLite (one process) delivery is direct.
@@ -18,17 +21,22 @@
 //! replica closes the WebSockets signed in with it at once; an observer
 //! set at start-up ([`EventBus::observed_by`]) sees every event this
 //! process receives, before the subscribers do.
-use std::{collections::HashMap, sync::Mutex};
+use std::{
+    collections::{HashMap, VecDeque, hash_map},
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll, Waker},
+};
 
-use futures_util::{Stream, stream};
+use futures_util::Stream;
 use sea_orm::{ConnectionTrait as _, DatabaseConnection, DbBackend, Statement};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// Events of one topic a busy subscriber may fall behind by before it
-/// skips some.
+/// skips the oldest (one history check may record 50 plays at once).
 const PER_TOPIC_BUFFER: usize = 64;
 /// Session ends a socket may fall behind by: any one of them makes it
 /// check its session, so a few are plenty.
@@ -72,7 +80,7 @@ impl Topic {
     }
 }
 
-/// What one per-user channel carries.
+/// What one per-user list of subscriptions hears.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Route {
     /// One topic that tells news.
@@ -103,8 +111,7 @@ pub struct Event {
 pub type Observer = Box<dyn Fn(&Event) + Send + Sync>;
 
 pub struct EventBus {
-    /// One broadcast channel per user and topic with at least one live
-    /// subscription.
+    /// The live subscriptions' queues, by user and topic.
     channels: Mutex<Channels>,
     /// Set on PostgreSQL: events go out through `NOTIFY` and come back in
     /// through [`listen`], to this process and every other replica alike.
@@ -116,27 +123,94 @@ pub struct EventBus {
     gaps: watch::Sender<u64>,
 }
 
-/// The per-user channels, by user and [`Route`]. Channels nobody listens
-/// to any more are swept when their number has doubled since the last
-/// sweep, so a subscription costs O(1) amortized, not a pass over every
-/// person's channel (10,000 sockets connecting would otherwise cost
-/// 10,000² checks).
+/// The subscriptions' queues, by user and [`Route`]. A queue whose
+/// subscription was dropped is let go at the next event for its key, and
+/// keys nobody listens to any more are swept when their number has doubled
+/// since the last sweep, so a subscription costs O(1) amortized, not a
+/// pass over every person's list (10,000 sockets connecting would
+/// otherwise cost 10,000² checks).
 #[derive(Default)]
 struct Channels {
-    by_user: HashMap<(Uuid, Route), broadcast::Sender<Event>>,
-    /// How many channels there were after the last sweep.
+    by_user: HashMap<(Uuid, Route), Vec<Arc<Queue>>>,
+    /// How many keys there were after the last sweep.
     after_sweep: usize,
 }
 
 impl Channels {
-    /// Fewer channels than this are never swept.
+    /// Fewer keys than this are never swept.
     const SWEEP_FROM: usize = 64;
 
     fn sweep(&mut self) {
         if self.by_user.len() >= (2 * self.after_sweep).max(Self::SWEEP_FROM) {
-            self.by_user.retain(|_, sender| sender.receiver_count() > 0);
+            self.by_user.retain(|_, queues| {
+                queues.retain(Queue::is_listened_to);
+                !queues.is_empty()
+            });
             self.after_sweep = self.by_user.len();
         }
+    }
+}
+
+/// One subscription's events not yet taken, shared by the bus (which
+/// pushes) and the [`Subscription`] (which takes).
+#[derive(Default)]
+struct Queue(Mutex<Pending>);
+
+#[derive(Default)]
+struct Pending {
+    events: VecDeque<Event>,
+    /// Events dropped since the subscriber last took one, because it had
+    /// fallen [`Route::buffer`] behind.
+    skipped: u64,
+    /// The subscriber waiting for the next event.
+    waker: Option<Waker>,
+}
+
+impl Queue {
+    /// Whether its [`Subscription`] still exists (the bus holds the other
+    /// reference).
+    fn is_listened_to(queue: &Arc<Self>) -> bool {
+        Arc::strong_count(queue) > 1
+    }
+
+    /// Adds an event, dropping the oldest when `limit` are waiting; returns
+    /// the subscriber to wake.
+    fn push(&self, event: Event, limit: usize) -> Option<Waker> {
+        let mut pending = self.0.lock().expect("event queue lock");
+        if pending.events.len() >= limit {
+            pending.events.pop_front();
+            pending.skipped += 1;
+        }
+        pending.events.push_back(event);
+        pending.waker.take()
+    }
+}
+
+/// The events of one subscription, in the order they were delivered: a
+/// stream that never ends.
+struct Subscription(Arc<Queue>);
+
+impl Stream for Subscription {
+    type Item = Event;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        let mut pending = self.0.0.lock().expect("event queue lock");
+        if pending.skipped > 0 {
+            tracing::warn!(skipped = pending.skipped, "a subscriber fell behind; events skipped");
+            pending.skipped = 0;
+        }
+        if let Some(event) = pending.events.pop_front() {
+            if pending.events.is_empty() && pending.events.capacity() > 4 {
+                // A burst is over: give its room back.
+                pending.events = VecDeque::new();
+            }
+            return Poll::Ready(Some(event));
+        }
+        match &mut pending.waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 }
 
@@ -208,28 +282,24 @@ impl EventBus {
         if let Some(observer) = &self.observer {
             observer(&event);
         }
-        let key = (event.user_id, event.topic.route());
-        let Some(sender) = self
-            .channels
-            .lock()
-            .expect("event channels lock")
-            .by_user
-            .get(&key)
-            .cloned()
-        else {
-            return;
-        };
-        if sender.send(event).is_err() {
-            // Nobody listens any more (unless someone just subscribed).
+        let route = event.topic.route();
+        let wakers: Vec<Waker> = {
             let mut channels = self.channels.lock().expect("event channels lock");
-            if channels
-                .by_user
-                .get(&key)
-                .is_some_and(|sender| sender.receiver_count() == 0)
-            {
-                channels.by_user.remove(&key);
+            let hash_map::Entry::Occupied(mut entry) = channels.by_user.entry((event.user_id, route)) else {
+                return;
+            };
+            let queues = entry.get_mut();
+            queues.retain(Queue::is_listened_to);
+            if queues.is_empty() {
+                entry.remove();
+                return;
             }
-        }
+            queues
+                .iter()
+                .filter_map(|queue| queue.push(event.clone(), route.buffer()))
+                .collect()
+        };
+        wakers.into_iter().for_each(Waker::wake);
     }
 
     /// The events of `topic` for `user_id`, from now on.
@@ -244,26 +314,15 @@ impl EventBus {
     }
 
     fn subscribe_to(&self, user_id: Uuid, route: Route) -> impl Stream<Item = Event> + Send + use<> {
-        let receiver = {
-            let mut channels = self.channels.lock().expect("event channels lock");
-            channels.sweep();
-            channels
-                .by_user
-                .entry((user_id, route))
-                .or_insert_with(|| broadcast::channel(route.buffer()).0)
-                .subscribe()
-        };
-        stream::unfold(receiver, |mut receiver| async move {
-            loop {
-                match receiver.recv().await {
-                    Ok(event) => return Some((event, receiver)),
-                    Err(broadcast::error::RecvError::Lagged(skipped)) => {
-                        tracing::warn!(skipped, "a subscriber fell behind; events skipped");
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
-            }
-        })
+        let queue = Arc::new(Queue::default());
+        let mut channels = self.channels.lock().expect("event channels lock");
+        channels.sweep();
+        channels
+            .by_user
+            .entry((user_id, route))
+            .or_default()
+            .push(queue.clone());
+        Subscription(queue)
     }
 }
 
@@ -336,7 +395,8 @@ mod tests {
         let live = channels
             .by_user
             .values()
-            .filter(|sender| sender.receiver_count() > 0)
+            .flatten()
+            .filter(|queue| Queue::is_listened_to(queue))
             .count();
         assert_eq!(live, 100);
         assert!(
@@ -374,6 +434,45 @@ mod tests {
             news.next().now_or_never().is_none(),
             "another topic reached a subscription"
         );
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_behind_by_more_than_its_buffer_gets_the_newest_in_order() {
+        let bus = EventBus::default();
+        let sam = Uuid::new_v4();
+        let mut slow = Box::pin(bus.subscribe(sam, Topic::SharePlayed));
+        let subjects: Vec<Uuid> = (0..PER_TOPIC_BUFFER + 10).map(|_| Uuid::new_v4()).collect();
+        for &subject_id in &subjects {
+            bus.publish(Event {
+                user_id: sam,
+                topic: Topic::SharePlayed,
+                subject_id,
+            })
+            .await;
+        }
+        let mut heard = Vec::new();
+        while let Some(event) = slow.next().now_or_never().flatten() {
+            heard.push(event.subject_id);
+        }
+        assert_eq!(heard, subjects[10..]);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_subscription_is_let_go_at_the_next_event() {
+        let bus = EventBus::default();
+        let sam = Uuid::new_v4();
+        let kept = Box::pin(bus.subscribe(sam, Topic::ShareActivity));
+        drop(bus.subscribe(sam, Topic::ShareActivity));
+        let event = Event {
+            user_id: sam,
+            topic: Topic::ShareActivity,
+            subject_id: Uuid::new_v4(),
+        };
+        bus.publish(event.clone()).await;
+        assert_eq!(bus.channels.lock().unwrap().by_user.values().flatten().count(), 1);
+        drop(kept);
+        bus.publish(event).await;
+        assert!(bus.channels.lock().unwrap().by_user.is_empty());
     }
 
     #[tokio::test]
