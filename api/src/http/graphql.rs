@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::{
     persisted,
-    shape::{FieldTypes, ResponseShape},
+    shape::{FieldTypes, Shapes},
 };
 use crate::{
     app::AppState,
@@ -27,15 +27,15 @@ use crate::{
 pub struct GraphqlState {
     pub app: AppState,
     pub schema: AppSchema,
-    /// The schema's field types, to shape every response as the
-    /// specification says ([`super::shape`]).
-    pub types: Arc<FieldTypes>,
+    /// The schema's field types and the documents parsed lately, to shape
+    /// every response as the specification says ([`super::shape`]).
+    pub shapes: Arc<Shapes>,
 }
 
 impl GraphqlState {
     pub fn new(app: AppState, schema: AppSchema) -> Self {
-        let types = Arc::new(FieldTypes::from_sdl(&schema.sdl()));
-        Self { app, schema, types }
+        let shapes = Arc::new(Shapes::new(FieldTypes::from_sdl(&schema.sdl())));
+        Self { app, schema, shapes }
     }
 }
 
@@ -255,7 +255,7 @@ async fn execute(
             }
         },
     };
-    let shape = ResponseShape::of(&request, &state.types);
+    let shape = state.shapes.of(&request);
     let mut response = state.schema.execute(request).await;
     if let Some(shape) = shape {
         shape.apply(&mut response);

@@ -27,7 +27,8 @@
 //! failed makes the list's field fail, so the list is `null` as a whole.
 use std::{
     collections::{HashMap, HashSet},
-    sync::Arc,
+    num::NonZeroUsize,
+    sync::{Arc, Mutex},
 };
 
 use async_graphql::{
@@ -38,6 +39,7 @@ use async_graphql::{
         Type, TypeKind, TypeSystemDefinition,
     },
 };
+use lru::LruCache;
 
 /// The schema's output types as [`ResponseShape`] needs them: each
 /// field's type by its object's name and its own, and the roots' names.
@@ -107,24 +109,62 @@ impl FieldTypes {
     }
 }
 
-/// The operation a request runs, parsed once, to shape its responses.
+/// The shapes of the operations clients send: the field types, and the
+/// documents parsed lately, shared by every request and socket that sends
+/// the same text (ten thousand sockets subscribed with one query hold one
+/// parsed copy of it, not one each).
+pub struct Shapes {
+    types: Arc<FieldTypes>,
+    documents: Mutex<LruCache<String, Arc<ExecutableDocument>>>,
+}
+
+impl Shapes {
+    /// How many distinct documents are kept; the least recently used goes.
+    const DOCUMENTS: usize = 512;
+
+    pub fn new(types: FieldTypes) -> Self {
+        Self {
+            types: Arc::new(types),
+            documents: Mutex::new(LruCache::new(NonZeroUsize::new(Self::DOCUMENTS).expect("not zero"))),
+        }
+    }
+
+    /// The shape of the operation `request` runs; `None` when its query does
+    /// not parse (then there is no data to shape).
+    pub fn of(&self, request: &async_graphql::Request) -> Option<ResponseShape> {
+        let known = self
+            .documents
+            .lock()
+            .expect("documents lock")
+            .get(request.query.as_str())
+            .cloned();
+        let document = match known {
+            Some(document) => document,
+            None => {
+                let document = Arc::new(async_graphql::parser::parse_query(&request.query).ok()?);
+                self.documents
+                    .lock()
+                    .expect("documents lock")
+                    .put(request.query.clone(), document.clone());
+                document
+            }
+        };
+        Some(ResponseShape {
+            document,
+            operation: request.operation_name.clone(),
+            types: self.types.clone(),
+        })
+    }
+}
+
+/// The operation a request runs, parsed, to shape its responses.
 pub struct ResponseShape {
-    document: ExecutableDocument,
+    document: Arc<ExecutableDocument>,
     operation: Option<String>,
     types: Arc<FieldTypes>,
 }
 
 impl ResponseShape {
-    /// `None` when the query does not parse (then there is no data to shape).
-    pub fn of(request: &async_graphql::Request, types: &Arc<FieldTypes>) -> Option<Self> {
-        let document = async_graphql::parser::parse_query(&request.query).ok()?;
-        Some(Self {
-            document,
-            operation: request.operation_name.clone(),
-            types: types.clone(),
-        })
-    }
-
     /// Whether the operation the request runs is a subscription (`false`
     /// for queries, mutations and an operation name the document lacks).
     pub fn is_subscription(&self) -> bool {
@@ -323,11 +363,29 @@ mod tests {
     use super::*;
 
     fn ordered(query: &str, data: serde_json::Value) -> String {
-        let types = Arc::new(FieldTypes::from_sdl("type Query { unrelated: Int }"));
-        let shape = ResponseShape::of(&async_graphql::Request::new(query), &types).unwrap();
+        let shapes = Shapes::new(FieldTypes::from_sdl("type Query { unrelated: Int }"));
+        let shape = shapes.of(&async_graphql::Request::new(query)).unwrap();
         let mut response = Response::new(Value::from_json(data).unwrap());
         shape.apply(&mut response);
         response.data.into_json().unwrap().to_string()
+    }
+
+    #[test]
+    fn one_text_is_parsed_once_and_shared() {
+        let shapes = Shapes::new(FieldTypes::from_sdl("type Query { unrelated: Int }"));
+        let query = "{ a: unrelated b: unrelated }";
+        let first = shapes.of(&async_graphql::Request::new(query)).unwrap();
+        let second = shapes
+            .of(&async_graphql::Request::new(query).operation_name("B"))
+            .unwrap();
+        assert!(Arc::ptr_eq(&first.document, &second.document));
+        assert_eq!(second.operation.as_deref(), Some("B"));
+        assert!(shapes.of(&async_graphql::Request::new("{ a: ")).is_none());
+        assert_eq!(
+            shapes.documents.lock().unwrap().len(),
+            1,
+            "a text that does not parse is kept"
+        );
     }
 
     #[test]
@@ -350,11 +408,9 @@ mod tests {
 /// What async-graphql answers, and what the shape makes of it.
 #[cfg(test)]
 mod async_graphql_responses {
-    use std::sync::Arc;
-
     use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
 
-    use super::{FieldTypes, ResponseShape};
+    use super::{FieldTypes, Shapes};
 
     struct Query;
 
@@ -397,9 +453,9 @@ mod async_graphql_responses {
     /// the errors' paths (which the shape leaves as they are).
     async fn answers(query: &str) -> (String, String, Vec<String>) {
         let schema = Schema::new(Query, EmptyMutation, EmptySubscription);
-        let types = Arc::new(FieldTypes::from_sdl(&schema.sdl()));
+        let shapes = Shapes::new(FieldTypes::from_sdl(&schema.sdl()));
         let request = async_graphql::Request::new(query);
-        let shape = ResponseShape::of(&request, &types).unwrap();
+        let shape = shapes.of(&request).unwrap();
         let mut response = schema.execute(request).await;
         let raw = serde_json::to_string(&response.data).unwrap();
         shape.apply(&mut response);

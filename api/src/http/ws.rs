@@ -34,9 +34,9 @@
 //! Auth needs no origin check here: the token travels in `connection_init`,
 //! never in a cookie a foreign page could ride on.
 use std::{
-    collections::{HashMap, HashSet},
     net::SocketAddr,
     sync::Arc,
+    task::{Context, Poll},
     time::Duration,
 };
 
@@ -55,12 +55,13 @@ use axum::{
 };
 use futures_util::{
     StreamExt as _,
-    stream::{self, AbortHandle, Abortable, BoxStream, SelectAll},
+    future::poll_fn,
+    stream::{self, BoxStream},
 };
 
 use super::{
     graphql::GraphqlState,
-    shape::{FieldTypes, ResponseShape},
+    shape::{ResponseShape, Shapes},
 };
 use crate::{
     app::{App, AppState},
@@ -149,33 +150,101 @@ enum Incoming {
     Gone,
 }
 
-/// What one operation's stream yields: its id, then each response
-/// (`true` for the first), or `None` once it has ended.
+/// What an operation produced: its id, then a response (`true` for its
+/// first), or `None` once it has ended.
 type OperationEvent = (String, Option<(bool, Response)>);
+
+/// One running operation.
+struct Operation {
+    id: String,
+    /// A query or mutation, not a subscription: when the session ends it
+    /// is answered before the socket closes.
+    answering: bool,
+    /// What async-graphql answers, in its order.
+    responses: BoxStream<'static, Response>,
+    /// How each response is put in the specification's order.
+    shape: Option<ResponseShape>,
+    /// Whether a response has gone out.
+    answered: bool,
+}
+
+/// The running operations of one socket. A socket runs one or a few, so
+/// each wake polls them in turn from a rotating start, as async-graphql's
+/// own connection loop does: no task, waker or abort handle per
+/// operation. Dropping one silences it at once.
+#[derive(Default)]
+struct Operations {
+    running: Vec<Operation>,
+    /// Where the next turn starts, so that a busy operation cannot starve
+    /// the others.
+    next: usize,
+}
+
+impl Operations {
+    fn contains(&self, id: &str) -> bool {
+        self.running.iter().any(|operation| operation.id == id)
+    }
+
+    /// Stops `id`; `false` when nothing ran under it.
+    fn remove(&mut self, id: &str) -> bool {
+        let before = self.running.len();
+        self.running.retain(|operation| operation.id != id);
+        self.running.len() < before
+    }
+
+    fn answering(&self) -> bool {
+        self.running.iter().any(|operation| operation.answering)
+    }
+
+    /// What the next operation to be ready produced; pending while none
+    /// runs.
+    async fn next(&mut self) -> OperationEvent {
+        poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<OperationEvent> {
+        let count = self.running.len();
+        for turn in 0..count {
+            let index = (self.next + turn) % count;
+            let operation = &mut self.running[index];
+            match operation.responses.poll_next_unpin(cx) {
+                Poll::Ready(Some(mut response)) => {
+                    if let Some(shape) = &operation.shape {
+                        shape.apply(&mut response);
+                    }
+                    let first = !std::mem::replace(&mut operation.answered, true);
+                    self.next = index + 1;
+                    return Poll::Ready((operation.id.clone(), Some((first, response))));
+                }
+                Poll::Ready(None) => {
+                    let ended = self.running.swap_remove(index);
+                    self.next = index;
+                    return Poll::Ready((ended.id, None));
+                }
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    }
+}
 
 /// One socket, from upgrade to close.
 struct Connection {
     socket: WebSocket,
     protocol: Protocols,
-    /// Running operations by id; aborting one silences its stream at once.
-    running: HashMap<String, AbortHandle>,
-    /// The running operations that are queries or mutations: when the
-    /// session ends they are answered before the socket closes.
-    answering: HashSet<String>,
-    operations: SelectAll<Abortable<BoxStream<'static, OperationEvent>>>,
-    /// The schema's field types, to shape each response.
-    types: Arc<FieldTypes>,
+    operations: Operations,
+    /// The schema's field types and the documents parsed lately, to shape
+    /// each response.
+    shapes: Arc<Shapes>,
 }
 
 async fn serve(socket: WebSocket, protocol: Protocols, state: GraphqlState, peer: SocketAddr) {
-    let GraphqlState { app, schema, types } = state;
+    let GraphqlState { app, schema, shapes } = state;
     let mut connection = Connection {
         socket,
         protocol,
-        running: HashMap::new(),
-        answering: HashSet::new(),
-        operations: SelectAll::new(),
-        types,
+        operations: Operations::default(),
+        shapes,
     };
     let shutdown = app.shutdown.clone();
     let ended = tokio::select! {
@@ -246,7 +315,7 @@ impl Connection {
                         ClientMessage::Terminate => return Err(Fatal(1000, String::new())),
                     }
                 }
-                Some((id, event)) = self.operations.next() => self.deliver(id, event).await?,
+                (id, event) = self.operations.next() => self.deliver(id, event).await?,
                 Some(_) = ends.next() => {
                     if let Err(ended) = session.check(app).await {
                         return Err(self.end(ended, None).await);
@@ -344,7 +413,7 @@ impl Connection {
         id: String,
         request: async_graphql::Request,
     ) -> Result<(), Fatal> {
-        if self.running.contains_key(&id) {
+        if self.operations.contains(&id) {
             let reason = format!("Subscriber for {} already exists", truncate(&id, 80));
             if !self.legacy() {
                 return Err(Fatal(4409, reason));
@@ -352,36 +421,21 @@ impl Connection {
             let error = ServerError::new(reason, None);
             return self.send(&ServerMessage::about(&id, "error", error)).await;
         }
-        let (handle, registration) = AbortHandle::new_pair();
-        let (key, key_for_map) = (id.clone(), id.clone());
-        let shape = ResponseShape::of(&request, &self.types);
-        if !shape.as_ref().is_some_and(ResponseShape::is_subscription) {
-            self.answering.insert(id.clone());
-        }
-        let events: BoxStream<'static, OperationEvent> = schema
-            .execute_stream_with_session_data(request, data.clone())
-            .enumerate()
-            .map(move |(n, mut response)| {
-                if let Some(shape) = &shape {
-                    shape.apply(&mut response);
-                }
-                (key.clone(), Some((n == 0, response)))
-            })
-            .chain(stream::once(async move { (id, None) }))
-            .boxed();
-        self.running.insert(key_for_map, handle);
-        self.operations.push(Abortable::new(events, registration));
+        let shape = self.shapes.of(&request);
+        self.operations.running.push(Operation {
+            id,
+            answering: !shape.as_ref().is_some_and(ResponseShape::is_subscription),
+            responses: schema.execute_stream_with_session_data(request, data.clone()),
+            shape,
+            answered: false,
+        });
         Ok(())
     }
 
     /// The client stops listening to `id`.
     async fn stop(&mut self, id: &str) -> Result<(), Fatal> {
-        if let Some(handle) = self.running.remove(id) {
-            self.answering.remove(id);
-            handle.abort();
-            if self.legacy() {
-                self.send(&ServerMessage::complete(id)).await?;
-            }
+        if self.operations.remove(id) && self.legacy() {
+            self.send(&ServerMessage::complete(id)).await?;
         }
         Ok(())
     }
@@ -391,21 +445,14 @@ impl Connection {
         match event {
             Some((first, response)) if first && !self.legacy() && is_request_error(&response) => {
                 // Refused before running: `error`, and no `complete` after it.
-                if let Some(handle) = self.running.remove(&id) {
-                    handle.abort();
-                }
-                self.answering.remove(&id);
+                self.operations.remove(&id);
                 self.send(&ServerMessage::about(&id, "error", &response.errors)).await
             }
             Some((_, response)) => {
                 let kind = if self.legacy() { "data" } else { "next" };
                 self.send(&ServerMessage::about(&id, kind, &response)).await
             }
-            None => {
-                self.running.remove(&id);
-                self.answering.remove(&id);
-                self.send(&ServerMessage::complete(&id)).await
-            }
+            None => self.send(&ServerMessage::complete(&id)).await,
         }
     }
 
@@ -417,33 +464,25 @@ impl Connection {
     async fn end(&mut self, ended: Ended, refused: Option<String>) -> Fatal {
         let error = ended.error();
         let mut ids = Vec::new();
-        self.running.retain(|id, handle| {
-            let answering = self.answering.contains(id);
-            if !answering {
-                handle.abort();
-                ids.push(id.clone());
+        self.operations.running.retain_mut(|operation| {
+            if !operation.answering {
+                ids.push(std::mem::take(&mut operation.id));
             }
-            answering
+            operation.answering
         });
         let grace = tokio::time::sleep(ANSWER_GRACE);
         tokio::pin!(grace);
-        while !self.answering.is_empty() {
-            let next = tokio::select! {
+        while self.operations.answering() {
+            let (id, event) = tokio::select! {
                 next = self.operations.next() => next,
                 () = &mut grace => break,
             };
-            let Some((id, event)) = next else { break };
-            if self.answering.contains(&id)
-                && let Err(gone) = self.deliver(id, event).await
-            {
+            if let Err(gone) = self.deliver(id, event).await {
                 return gone;
             }
         }
         // What the grace did not see finish.
-        ids.extend(self.running.drain().map(|(id, handle)| {
-            handle.abort();
-            id
-        }));
+        ids.extend(self.operations.running.drain(..).map(|operation| operation.id));
         ids.extend(refused);
         for id in &ids {
             let sent = if self.legacy() {
@@ -480,5 +519,63 @@ impl Connection {
             reason: truncate(reason, 123).into(),
         };
         let _ = self.socket.send(Message::Close(Some(frame))).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::Value;
+    use futures_util::FutureExt as _;
+
+    use super::*;
+
+    fn operation(id: &str, responses: Vec<i32>) -> Operation {
+        Operation {
+            id: id.into(),
+            answering: false,
+            responses: stream::iter(responses.into_iter().map(|n| Response::new(Value::from(n))))
+                .chain(stream::pending())
+                .boxed(),
+            shape: None,
+            answered: false,
+        }
+    }
+
+    fn heard(operations: &mut Operations) -> Vec<(String, bool, Value)> {
+        std::iter::from_fn(|| operations.next().now_or_never())
+            .map(|(id, event)| {
+                let (first, response) = event.expect("running");
+                (id, first, response.data)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn operations_take_turns_and_each_first_response_is_marked() {
+        let mut operations = Operations::default();
+        operations.running.push(operation("busy", vec![1, 2, 3]));
+        operations.running.push(operation("quiet", vec![10]));
+        let heard = heard(&mut operations);
+        let order: Vec<(&str, bool)> = heard.iter().map(|(id, first, _)| (id.as_str(), *first)).collect();
+        assert_eq!(
+            order,
+            [("busy", true), ("quiet", true), ("busy", false), ("busy", false)]
+        );
+        assert_eq!(heard[3].2, Value::from(3));
+    }
+
+    #[test]
+    fn an_operation_that_ends_is_said_once_and_let_go() {
+        let mut operations = Operations::default();
+        operations.running.push(Operation {
+            responses: stream::iter([Response::new(Value::from(1))]).boxed(),
+            ..operation("once", Vec::new())
+        });
+        operations.running.push(operation("stays", Vec::new()));
+        assert!(matches!(operations.next().now_or_never(), Some((id, Some((true, _)))) if id == "once"));
+        assert!(matches!(operations.next().now_or_never(), Some((id, None)) if id == "once"));
+        assert!(operations.next().now_or_never().is_none());
+        assert!(!operations.contains("once") && operations.contains("stays"));
+        assert!(operations.remove("stays") && !operations.remove("stays"));
     }
 }
