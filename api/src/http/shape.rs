@@ -35,8 +35,8 @@ use async_graphql::{
     Name, PathSegment, Positioned, Response, Value,
     indexmap::IndexMap,
     parser::types::{
-        BaseType, DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
-        Type, TypeKind, TypeSystemDefinition,
+        BaseType, DocumentOperations, ExecutableDocument, Field, OperationDefinition, OperationType, Selection,
+        SelectionSet, Type, TypeKind, TypeSystemDefinition,
     },
 };
 use lru::LruCache;
@@ -186,6 +186,11 @@ impl ResponseShape {
         let Some(operation) = self.operation() else {
             return;
         };
+        if response.errors.is_empty() && in_order(&operation.node.selection_set.node, &response.data) {
+            // Nothing failed and nothing is out of place: the common case,
+            // checked without allocating (every event a subscription sends).
+            return;
+        }
         let walk = Walk {
             shape: self,
             failed: response
@@ -255,6 +260,40 @@ impl Step<'_> {
             (Self::Index(index), PathSegment::Index(at)) => index == *at,
             _ => false,
         }
+    }
+}
+
+/// The field a selection is, `None` for a fragment.
+fn field(selection: &Positioned<Selection>) -> Option<&Field> {
+    match &selection.node {
+        Selection::Field(field) => Some(&field.node),
+        Selection::FragmentSpread(_) | Selection::InlineFragment(_) => None,
+    }
+}
+
+/// Whether `value`, answering `set`, already has its keys in selection
+/// order at every level, as far as a quick look can tell: `false` also
+/// when `set` has fragments or selects a key twice (their keys merge), for
+/// [`Walk`] to settle.
+fn in_order(set: &SelectionSet, value: &Value) -> bool {
+    match value {
+        Value::List(items) => items.iter().all(|item| in_order(set, item)),
+        Value::Object(object) => {
+            if !set.items.iter().all(|selection| field(selection).is_some()) {
+                return false;
+            }
+            let mut rest = set.items.iter().filter_map(field);
+            object.iter().all(|(key, value)| {
+                // Fields passed over were left out by `@skip` or `@include`.
+                rest.find(|field| field.response_key().node == *key)
+                    .is_some_and(|found| {
+                        let selected = set.items.iter().filter_map(field);
+                        selected.filter(|field| field.response_key().node == *key).count() == 1
+                            && in_order(&found.selection_set.node, value)
+                    })
+            })
+        }
+        _ => true,
     }
 }
 
@@ -368,6 +407,25 @@ mod tests {
         let mut response = Response::new(Value::from_json(data).unwrap());
         shape.apply(&mut response);
         response.data.into_json().unwrap().to_string()
+    }
+
+    #[test]
+    fn the_quick_look_passes_only_what_needs_no_walk() {
+        let looks = |query: &str, data: serde_json::Value| {
+            let document = async_graphql::parser::parse_query(query).unwrap();
+            let DocumentOperations::Single(operation) = &document.operations else {
+                unreachable!()
+            };
+            in_order(&operation.node.selection_set.node, &Value::from_json(data).unwrap())
+        };
+        let data = || serde_json::json!({ "a": { "x": 1, "y": [{ "p": 1, "q": 2 }] }, "b": 2 });
+        assert!(looks("{ a { x y { p q } } b }", data()));
+        assert!(looks("{ a { x y { p q } } skipped b }", data()), "a key left out");
+        assert!(!looks("{ b a { x y { p q } } }", data()), "out of order at the top");
+        assert!(!looks("{ a { x y { q p } } b }", data()), "out of order inside a list");
+        assert!(!looks("{ a { x y { p q } } b a { x } }", data()), "a key selected twice");
+        assert!(!looks("{ a { ... on T { x } y { p q } } b }", data()), "a fragment");
+        assert!(!looks("{ a { x } b }", data()), "a key nobody selected");
     }
 
     #[test]
