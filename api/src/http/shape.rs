@@ -423,7 +423,10 @@ mod tests {
         assert!(looks("{ a { x y { p q } } skipped b }", data()), "a key left out");
         assert!(!looks("{ b a { x y { p q } } }", data()), "out of order at the top");
         assert!(!looks("{ a { x y { q p } } b }", data()), "out of order inside a list");
-        assert!(!looks("{ a { x y { p q } } b a { x } }", data()), "a key selected twice");
+        assert!(
+            !looks("{ a { x y { p q } } b a { x } }", data()),
+            "a key selected twice"
+        );
         assert!(!looks("{ a { ... on T { x } y { p q } } b }", data()), "a fragment");
         assert!(!looks("{ a { x } b }", data()), "a key nobody selected");
     }
