@@ -118,7 +118,9 @@
 /// mimalloc instead of the system allocator: a subscription event reaching
 /// thousands of connections at once spent ~19% of its CPU in glibc's
 /// malloc and free (consolidating fragmented free lists); see
-/// docs/benchmarks/fanout.md.
+/// docs/benchmarks/fanout.md. Its `override` feature also takes C's
+/// `malloc` and `free` for the whole process, so SQLite's allocations (a
+/// copy of every column value it hands over) no longer go through glibc.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod accounts;
