@@ -11,10 +11,9 @@
 //! one list. A queue holds nothing until an event arrives, so ten
 //! thousand idle subscriptions cost a few hundred bytes each, not a
 //! preallocated ring each (a `tokio::sync::broadcast` channel of 64 slots
-//! costs 4.6 KiB). On
-//! PostgreSQL, publishing goes through `NOTIFY` and every replica
-//! `LISTEN`s, so a subscriber on any replica gets every event meant for
-//! it; on SQLite (one process) delivery is direct.
+//! costs 4.6 KiB). On PostgreSQL, publishing goes through `NOTIFY` and
+//! every replica `LISTEN`s, so a subscriber on any replica gets every event
+//! meant for it; on SQLite (one process) delivery is direct.
 //!
 //! Besides the subscriptions' topics, the end of a session travels here
 //! ([`Topic::SessionEnded`], [`Topic::AllSessionsEnded`]), so that every
